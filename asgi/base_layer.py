@@ -1,0 +1,205 @@
+"""The base class every ASGI 1 channel layer builds on (spec sections 1.1-1.3).
+
+It owns the rules that must be the same in every layer: channel and group
+name validation, capacity patterns, the message-size limit and the
+process-specific (``!``) name split. Layers subclass it and implement the
+transport.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import warnings
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .exceptions import ChannelFull, InvalidChannelName, InvalidMessage, MessageTooLarge
+
+__all__ = ["BaseChannelLayer", "DEFAULT_MAX_MESSAGE_SIZE", "MAX_NAME_LENGTH"]
+
+#: Names must be shorter than this (the spec asks layers to accept at least
+#: 100 bytes; the reference base layer enforced ``len(name) < 100``).
+MAX_NAME_LENGTH = 100
+
+#: The spec requires layers to take messages of at least 1 MB; 4 MiB leaves
+#: room for framing overhead and encryption.
+DEFAULT_MAX_MESSAGE_SIZE = 4 * 1024 * 1024
+
+_CHANNEL_NAME = re.compile(r"^[a-zA-Z\d\-_.]+([?!][\w\-.]*)?\Z")
+_GROUP_NAME = re.compile(r"^[a-zA-Z\d\-_.]+\Z")
+
+CapacityPatterns = Mapping[Any, int]
+
+
+class BaseChannelLayer:
+    """Shared behaviour of ASGI 1 channel layers.
+
+    Subclasses implement ``send``, ``receive`` and ``new_channel``, and the
+    extension methods they list in ``extensions``.
+    """
+
+    extensions: list[str] = []
+
+    ChannelFull = ChannelFull
+    MessageTooLarge = MessageTooLarge
+
+    def __init__(
+        self,
+        expiry: float = 60,
+        group_expiry: float = 86400,
+        capacity: int = 100,
+        channel_capacity: CapacityPatterns | None = None,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    ) -> None:
+        self.expiry = expiry
+        self.group_expiry = group_expiry
+        self.capacity = capacity
+        self.channel_capacity = self.compile_capacities(channel_capacity or {})
+        if max_message_size < 1024 * 1024:
+            raise ValueError(
+                "max_message_size must be at least 1 MiB (the ASGI spec's minimum), "
+                f"got {max_message_size!r}"
+            )
+        self.max_message_size = max_message_size
+
+    # -- the required API ------------------------------------------------------
+
+    def send(self, channel: str, message: dict) -> None:
+        raise NotImplementedError
+
+    def receive(self, channels: list[str], block: bool = False) -> tuple[str | None, dict | None]:
+        raise NotImplementedError
+
+    def new_channel(self, pattern: str) -> str:
+        raise NotImplementedError
+
+    def receive_many(self, channels: list[str], block: bool = False):
+        """Deprecated alias of :meth:`receive` kept for 1.0-era callers."""
+        warnings.warn("receive_many is deprecated; use receive", DeprecationWarning, stacklevel=2)
+        return self.receive(channels, block=block)
+
+    # -- extensions (implemented by layers that list them) ---------------------
+
+    def group_add(self, group: str, channel: str) -> None:
+        raise NotImplementedError
+
+    def group_discard(self, group: str, channel: str) -> None:
+        raise NotImplementedError
+
+    def group_channels(self, group: str) -> Iterable[str]:
+        raise NotImplementedError
+
+    def send_group(self, group: str, message: dict) -> None:
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        raise NotImplementedError
+
+    # -- capacity ----------------------------------------------------------------
+
+    @staticmethod
+    def compile_capacities(channel_capacity: CapacityPatterns) -> list[tuple[re.Pattern, int]]:
+        """Turn ``{glob or compiled regex: capacity}`` into ``[(regex, capacity)]``.
+
+        String keys are globs (``"http.response!*"``); keys with a ``match``
+        method are used as regexes. Dict order is kept: the first match wins.
+        """
+        compiled = []
+        for pattern, value in channel_capacity.items():
+            if hasattr(pattern, "match"):
+                regex = pattern
+            elif isinstance(pattern, str):
+                regex = re.compile(fnmatch.translate(pattern))
+            else:
+                raise TypeError(
+                    "channel_capacity keys must be glob strings or compiled regexes, "
+                    f"got {pattern!r}"
+                )
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"capacity for {pattern!r} must be a positive int, got {value!r}")
+            compiled.append((regex, value))
+        return compiled
+
+    def get_capacity(self, channel: str) -> int:
+        """The capacity of ``channel``: the first matching pattern, else ``capacity``."""
+        for regex, capacity in self.channel_capacity:
+            if regex.match(channel):
+                return capacity
+        return self.capacity
+
+    # -- names -------------------------------------------------------------------
+
+    invalid_name_error = (
+        "{kind} name must be a str shorter than {limit} characters of ASCII letters, "
+        "digits, hyphens, underscores and periods{extra}; got {name!r}"
+    )
+
+    @classmethod
+    def _name_error(cls, kind: str, name: Any, extra: str = "") -> InvalidChannelName:
+        return InvalidChannelName(
+            cls.invalid_name_error.format(kind=kind, limit=MAX_NAME_LENGTH, extra=extra, name=name)
+        )
+
+    @staticmethod
+    def match_type_and_length(name: Any) -> bool:
+        return isinstance(name, str) and len(name) < MAX_NAME_LENGTH
+
+    def valid_channel_name(self, name: Any, receive: bool = False) -> bool:
+        """Return True for a valid channel name, else raise ``TypeError``.
+
+        With ``receive=True`` a process-specific name must end at its ``!``:
+        a process receives on the prefix and gets back the full names.
+        """
+        extra = ", optionally followed by one '?' or '!' and more such characters"
+        if not self.match_type_and_length(name) or not _CHANNEL_NAME.match(name):
+            raise self._name_error("Channel", name, extra)
+        if name.endswith("?"):
+            raise InvalidChannelName(
+                f"Channel name {name!r} ends in '?': single-reader names come from new_channel()"
+            )
+        if receive and "!" in name and not name.endswith("!"):
+            raise InvalidChannelName(
+                f"Receive on the process-specific prefix {self.non_local_name(name)!r}, "
+                f"not the full name {name!r}"
+            )
+        return True
+
+    def valid_group_name(self, name: Any) -> bool:
+        """Return True for a valid group name, else raise ``TypeError``."""
+        if not self.match_type_and_length(name) or not _GROUP_NAME.match(name):
+            raise self._name_error("Group", name)
+        return True
+
+    def valid_channel_names(self, names: Any, receive: bool = False) -> bool:
+        """Check a non-empty list of channel names (as given to ``receive``)."""
+        if not isinstance(names, list) or not names:
+            raise InvalidChannelName(f"Expected a non-empty list of channel names, got {names!r}")
+        for name in names:
+            self.valid_channel_name(name, receive=receive)
+        return True
+
+    @staticmethod
+    def non_local_name(name: str) -> str:
+        """Everything up to and including ``!``; the whole name for other channels."""
+        index = name.find("!")
+        return name if index < 0 else name[: index + 1]
+
+    # -- messages ----------------------------------------------------------------
+
+    @staticmethod
+    def check_message_type(message: Any) -> None:
+        if not isinstance(message, dict):
+            raise InvalidMessage(f"A message must be a dict, got {type(message).__name__}")
+
+    def check_message_size(self, size: int, channel: str) -> None:
+        """Raise ``MessageTooLarge`` when an encoded message exceeds the limit."""
+        if size > self.max_message_size:
+            raise self.MessageTooLarge(
+                f"Message for {channel!r} is {size} bytes encoded; this layer's "
+                f"max_message_size is {self.max_message_size}. Send large payloads "
+                "in chunks on a '?' channel."
+            )
+
+    def __str__(self) -> str:
+        return f"{type(self).__module__}.{type(self).__name__}"

@@ -1,0 +1,221 @@
+"""The in-memory channel layer (spec section 2.2): one process, many threads.
+
+It is what ``manage.py runserver`` and the test helpers run on. Unlike the
+1.x reference layer it honours ``channel_capacity``, raises
+``MessageTooLarge``, and a blocking ``receive`` really sleeps on a condition
+variable until a message arrives, so idle threads use no CPU.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from . import serialization
+from .base_layer import DEFAULT_MAX_MESSAGE_SIZE, BaseChannelLayer, CapacityPatterns
+
+__all__ = ["ChannelLayer", "channel_layer"]
+
+
+class ChannelLayer(BaseChannelLayer):
+    """A thread-safe channel layer living in this process's memory."""
+
+    extensions = ["groups", "flush"]
+
+    #: How long a blocking receive waits before returning ``(None, None)``;
+    #: callers loop, so this only bounds how late they notice a shutdown.
+    blocking_timeout = 1.0
+
+    def __init__(
+        self,
+        expiry: float = 60,
+        group_expiry: float = 86400,
+        capacity: int = 10,
+        channel_capacity: CapacityPatterns | None = None,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(
+            expiry=expiry,
+            group_expiry=group_expiry,
+            capacity=capacity,
+            channel_capacity=channel_capacity,
+            max_message_size=max_message_size,
+        )
+        self._clock = clock
+        self._condition = threading.Condition()
+        # non-local name -> deque of (expires_at, full channel name, encoded message)
+        self._channels: dict[str, deque[tuple[float, str, bytes]]] = {}
+        # group -> {channel: time added}
+        self._groups: dict[str, dict[str, float]] = {}
+        self._next_sweep = 0.0
+
+    # -- core API ------------------------------------------------------------------
+
+    def send(self, channel: str, message: dict) -> None:
+        self.check_message_type(message)
+        self.valid_channel_name(channel)
+        data = self._encode(channel, message)
+        queue_name = self.non_local_name(channel)
+        with self._condition:
+            self._maybe_sweep()
+            queue = self._channels.setdefault(queue_name, deque())
+            self._drop_expired(queue)
+            if len(queue) >= self.get_capacity(channel):
+                raise self.ChannelFull(channel)
+            queue.append((self._clock() + self.expiry, channel, data))
+            self._condition.notify_all()
+
+    def receive(self, channels: list[str], block: bool = False) -> tuple[str | None, Any]:
+        self.valid_channel_names(channels, receive=True)
+        names = list(channels)
+        deadline = self._clock() + self.blocking_timeout
+        with self._condition:
+            while True:
+                self._maybe_sweep()
+                random.shuffle(names)
+                for name in names:
+                    queue = self._channels.get(name)
+                    if queue is None:
+                        continue
+                    self._drop_expired(queue)
+                    if not queue:
+                        del self._channels[name]
+                        continue
+                    _, full_name, data = queue.popleft()
+                    if not queue:
+                        del self._channels[name]
+                    return full_name, serialization.loads(data)
+                remaining = deadline - self._clock()
+                if not block or remaining <= 0:
+                    return None, None
+                self._condition.wait(min(remaining, self._next_expiry_delay()))
+
+    def new_channel(self, pattern: str) -> str:
+        if not isinstance(pattern, str) or not pattern.endswith("?"):
+            raise TypeError(
+                f"new_channel() takes a pattern ending in '?', got {pattern!r}; "
+                "process-specific '!' names are made by the process itself"
+            )
+        with self._condition:
+            while True:
+                name = pattern + "".join(random.choices(string.ascii_letters, k=12))
+                if name not in self._channels:
+                    self.valid_channel_name(name)
+                    return name
+
+    # -- groups --------------------------------------------------------------------
+
+    def group_add(self, group: str, channel: str) -> None:
+        self.valid_group_name(group)
+        self.valid_channel_name(channel)
+        with self._condition:
+            self._groups.setdefault(group, {})[channel] = self._clock()
+
+    def group_discard(self, group: str, channel: str) -> None:
+        self.valid_group_name(group)
+        self.valid_channel_name(channel)
+        with self._condition:
+            members = self._groups.get(group)
+            if members is not None:
+                members.pop(channel, None)
+                if not members:
+                    del self._groups[group]
+
+    def group_channels(self, group: str) -> list[str]:
+        self.valid_group_name(group)
+        with self._condition:
+            return list(self._live_members(group))
+
+    def send_group(self, group: str, message: dict) -> None:
+        self.check_message_type(message)
+        self.valid_group_name(group)
+        data = self._encode(group, message)
+        with self._condition:
+            self._maybe_sweep()
+            expires_at = self._clock() + self.expiry
+            for channel in self._live_members(group):
+                queue = self._channels.setdefault(self.non_local_name(channel), deque())
+                self._drop_expired(queue)
+                if len(queue) < self.get_capacity(channel):
+                    queue.append((expires_at, channel, data))
+            self._condition.notify_all()
+
+    # -- flush ---------------------------------------------------------------------
+
+    def flush(self) -> None:
+        with self._condition:
+            self._channels.clear()
+            self._groups.clear()
+
+    # -- internals -----------------------------------------------------------------
+
+    def _encode(self, target: str, message: dict) -> bytes:
+        # Encoding copies the message (later changes by the sender do not
+        # leak through), checks its value types and measures its size.
+        data = serialization.dumps(message)
+        self.check_message_size(len(data), target)
+        return data
+
+    def _next_expiry_delay(self) -> float:
+        earliest = min((queue[0][0] for queue in self._channels.values() if queue), default=None)
+        if earliest is None:
+            return self.blocking_timeout
+        return max(earliest - self._clock(), 0.001)
+
+    def _drop_expired(self, queue: deque) -> None:
+        """Drop the expired head of one queue (the caller holds the lock).
+
+        A channel whose message expired unread is evicted from every group:
+        its reader is most likely gone, and the spec allows dropping it.
+        """
+        now = self._clock()
+        evicted = set()
+        while queue and queue[0][0] <= now:
+            evicted.add(queue.popleft()[1])
+        if evicted:
+            self._remove_from_groups(evicted)
+
+    def _live_members(self, group: str) -> list[str]:
+        """Members of ``group`` added less than ``group_expiry`` ago; drops the rest."""
+        members = self._groups.get(group)
+        if not members:
+            return []
+        cutoff = self._clock() - self.group_expiry
+        for channel in [c for c, added in members.items() if added <= cutoff]:
+            del members[channel]
+        if not members:
+            del self._groups[group]
+        return list(members)
+
+    def _maybe_sweep(self) -> None:
+        """At most once a second, expire everything, so memory stays bounded
+        even for channels nobody reads and groups nobody sends to."""
+        now = self._clock()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + 1.0
+        for name in list(self._channels):
+            queue = self._channels[name]
+            self._drop_expired(queue)
+            if not queue:
+                del self._channels[name]
+        for group in list(self._groups):
+            self._live_members(group)
+
+    def _remove_from_groups(self, channels: set[str]) -> None:
+        for group in list(self._groups):
+            members = self._groups[group]
+            for channel in channels:
+                members.pop(channel, None)
+            if not members:
+                del self._groups[group]
+
+
+#: A module-level layer, for code that imports ``asgi.inmemory.channel_layer``.
+channel_layer = ChannelLayer()

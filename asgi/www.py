@@ -1,0 +1,394 @@
+"""The HTTP and WebSocket message formats of ASGI 1 (spec sections 1.6, 1.7).
+
+Each format is declared once in ``FORMATS`` (required keys, optional keys
+with their defaults, and the accepted types) and built by one function here.
+daphne, the Django handler and the test helpers all use these, so a message
+from the test client carries exactly the keys daphne sends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .exceptions import InvalidMessage
+
+__all__ = [
+    "FORMATS",
+    "MessageFormat",
+    "WebsocketReply",
+    "http_disconnect",
+    "http_request",
+    "http_request_body_chunk",
+    "http_response",
+    "http_response_chunk",
+    "normalize",
+    "parse_websocket_reply",
+    "validate",
+    "websocket_connect",
+    "websocket_disconnect",
+    "websocket_receive",
+    "websocket_reply",
+]
+
+_OPTIONAL = object()
+Headers = list[list[bytes]]
+
+
+@dataclass(frozen=True)
+class MessageFormat:
+    """One message format: its channel, and its keys with accepted types.
+
+    ``optional`` maps a key to its default; a ``None`` type entry means
+    ``None`` is an accepted value.
+    """
+
+    name: str
+    channel: str
+    required: dict[str, tuple]
+    optional: dict[str, tuple[tuple, Any]] = field(default_factory=dict)
+
+    @property
+    def keys(self) -> set[str]:
+        return set(self.required) | set(self.optional)
+
+
+_ADDRESS = (list, tuple, type(None))
+_BYTES_OR_NONE = (bytes, type(None))
+_STR_OR_NONE = (str, type(None))
+
+FORMATS: dict[str, MessageFormat] = {
+    f.name: f
+    for f in [
+        MessageFormat(
+            "http.request",
+            "http.request",
+            required={
+                "reply_channel": (str,),
+                "http_version": (str,),
+                "method": (str,),
+                "path": (str,),
+                "query_string": (bytes,),
+                "headers": (list,),
+            },
+            optional={
+                "scheme": ((str,), "http"),
+                "root_path": ((str,), ""),
+                "body": ((bytes,), b""),
+                "body_channel": (_STR_OR_NONE, None),
+                "client": (_ADDRESS, None),
+                "server": (_ADDRESS, None),
+            },
+        ),
+        MessageFormat(
+            "http.request.body",
+            "http.request.body?",
+            required={},
+            optional={
+                "content": ((bytes,), b""),
+                "closed": ((bool,), False),
+                "more_content": ((bool,), False),
+            },
+        ),
+        MessageFormat(
+            "http.response",
+            "http.response!",
+            required={"status": (int,)},
+            optional={
+                "headers": ((list, tuple), []),
+                "content": ((bytes,), b""),
+                "more_content": ((bool,), False),
+            },
+        ),
+        MessageFormat(
+            "http.response.chunk",
+            "http.response!",
+            required={},
+            optional={"content": ((bytes,), b""), "more_content": ((bool,), False)},
+        ),
+        MessageFormat(
+            "http.disconnect",
+            "http.disconnect",
+            required={"reply_channel": (str,), "path": (str,)},
+        ),
+        MessageFormat(
+            "websocket.connect",
+            "websocket.connect",
+            required={
+                "reply_channel": (str,),
+                "path": (str,),
+                "headers": (list,),
+                "order": (int,),
+            },
+            optional={
+                "scheme": ((str,), "ws"),
+                "query_string": ((bytes,), b""),
+                "root_path": ((str,), ""),
+                "client": (_ADDRESS, None),
+                "server": (_ADDRESS, None),
+            },
+        ),
+        MessageFormat(
+            "websocket.receive",
+            "websocket.receive",
+            required={
+                "reply_channel": (str,),
+                "path": (str,),
+                "order": (int,),
+                "bytes": _BYTES_OR_NONE,
+                "text": _STR_OR_NONE,
+            },
+        ),
+        MessageFormat(
+            "websocket.disconnect",
+            "websocket.disconnect",
+            required={
+                "reply_channel": (str,),
+                "path": (str,),
+                "code": (int,),
+                "order": (int,),
+            },
+        ),
+        MessageFormat(
+            "websocket.send",
+            "websocket.send!",
+            required={},
+            optional={
+                "bytes": (_BYTES_OR_NONE, None),
+                "text": (_STR_OR_NONE, None),
+                "close": ((bool, int), False),
+                "accept": ((bool, type(None)), None),
+            },
+        ),
+    ]
+}
+
+
+def validate(format_name: str, message: Any) -> dict:
+    """Check ``message`` against a format; return it, or raise ``InvalidMessage``.
+
+    Unknown keys are allowed (the spec lets servers add extensions).
+    """
+    fmt = FORMATS[format_name]
+    if not isinstance(message, dict):
+        raise InvalidMessage(f"{fmt.name} message must be a dict, got {type(message).__name__}")
+    for key, types in fmt.required.items():
+        if key not in message:
+            raise InvalidMessage(f"{fmt.name} message lacks the required key {key!r}")
+        _check_type(fmt, key, message[key], types)
+    for key, (types, _default) in fmt.optional.items():
+        if key in message:
+            _check_type(fmt, key, message[key], types)
+    return message
+
+
+def normalize(format_name: str, message: Any) -> dict:
+    """Validate ``message`` and return a copy with every optional key filled in."""
+    fmt = FORMATS[format_name]
+    validate(format_name, message)
+    result = dict(message)
+    for key, (_types, default) in fmt.optional.items():
+        if key not in result:
+            result[key] = list(default) if isinstance(default, list) else default
+    return result
+
+
+def _check_type(fmt: MessageFormat, key: str, value: Any, types: tuple) -> None:
+    # bool is an int subclass; an int-typed key (status, code) must not take True.
+    if isinstance(value, bool) and bool not in types:
+        raise InvalidMessage(f"{fmt.name} key {key!r} must be {_names(types)}, got a bool")
+    if not isinstance(value, types):
+        raise InvalidMessage(
+            f"{fmt.name} key {key!r} must be {_names(types)}, got {type(value).__name__}"
+        )
+
+
+def _names(types: tuple) -> str:
+    return " or ".join("None" if t is type(None) else t.__name__ for t in types)
+
+
+def _headers(headers: Iterable) -> Headers:
+    return [[bytes(name).lower(), bytes(value)] for name, value in headers]
+
+
+# -- HTTP ----------------------------------------------------------------------------
+
+
+def http_request(
+    *,
+    reply_channel: str,
+    method: str,
+    path: str,
+    query_string: bytes = b"",
+    headers: Iterable = (),
+    http_version: str = "1.1",
+    scheme: str = "http",
+    root_path: str = "",
+    body: bytes = b"",
+    body_channel: str | None = None,
+    client: list | None = None,
+    server: list | None = None,
+) -> dict:
+    """An ``http.request`` message with every key daphne sends."""
+    return {
+        "reply_channel": reply_channel,
+        "http_version": http_version,
+        "method": method.upper(),
+        "scheme": scheme,
+        "path": path,
+        "query_string": query_string,
+        "root_path": root_path,
+        "headers": _headers(headers),
+        "body": body,
+        "body_channel": body_channel,
+        "client": list(client) if client is not None else None,
+        "server": list(server) if server is not None else None,
+    }
+
+
+def http_request_body_chunk(
+    content: bytes = b"", *, more_content: bool = False, closed: bool = False
+) -> dict:
+    """A chunk of request body on the request's ``http.request.body?`` channel."""
+    return {"content": content, "closed": closed, "more_content": more_content}
+
+
+def http_response(
+    status: int, headers: Iterable = (), content: bytes = b"", *, more_content: bool = False
+) -> dict:
+    """The first (or only) message of a response."""
+    return {
+        "status": status,
+        "headers": [[bytes(n), bytes(v)] for n, v in headers],
+        "content": content,
+        "more_content": more_content,
+    }
+
+
+def http_response_chunk(content: bytes, *, more_content: bool = False) -> dict:
+    """A later chunk of a streamed response."""
+    return {"content": content, "more_content": more_content}
+
+
+def http_disconnect(*, reply_channel: str, path: str) -> dict:
+    """Sent on ``http.disconnect`` when the client left before the response ended."""
+    return {"reply_channel": reply_channel, "path": path}
+
+
+# -- WebSocket -----------------------------------------------------------------------
+
+
+def websocket_connect(
+    *,
+    reply_channel: str,
+    path: str,
+    headers: Iterable = (),
+    query_string: bytes = b"",
+    scheme: str = "ws",
+    root_path: str = "",
+    client: list | None = None,
+    server: list | None = None,
+) -> dict:
+    """``websocket.connect``, with the ``scheme`` and ``root_path`` 1.x omitted."""
+    return {
+        "reply_channel": reply_channel,
+        "scheme": scheme,
+        "path": path,
+        "query_string": query_string,
+        "root_path": root_path,
+        "headers": _headers(headers),
+        "client": list(client) if client is not None else None,
+        "server": list(server) if server is not None else None,
+        "order": 0,
+    }
+
+
+def websocket_receive(
+    *,
+    reply_channel: str,
+    path: str,
+    order: int,
+    text: str | None = None,
+    bytes: bytes | None = None,
+) -> dict:
+    """``websocket.receive``: exactly one of ``text`` and ``bytes`` is set."""
+    if (text is None) == (bytes is None):
+        raise InvalidMessage("websocket.receive takes exactly one of text and bytes")
+    return {
+        "reply_channel": reply_channel,
+        "path": path,
+        "order": order,
+        "text": text,
+        "bytes": bytes,
+    }
+
+
+def websocket_disconnect(*, reply_channel: str, path: str, code: int, order: int) -> dict:
+    """``websocket.disconnect``, sent once whatever closed the socket."""
+    return {"reply_channel": reply_channel, "path": path, "code": code, "order": order}
+
+
+def websocket_reply(
+    *,
+    text: str | None = None,
+    bytes: bytes | None = None,
+    close: bool | int = False,
+    accept: bool | None = None,
+) -> dict:
+    """A Send/Close/Accept message for a WebSocket's reply channel."""
+    message: dict = {}
+    if text is not None:
+        message["text"] = text
+    if bytes is not None:
+        message["bytes"] = bytes
+    if close:
+        message["close"] = close
+    if accept is not None:
+        message["accept"] = accept
+    return message
+
+
+@dataclass(frozen=True)
+class WebsocketReply:
+    """A Send/Close/Accept message reduced to what the server must do.
+
+    ``accept`` is True (accept), False (reject) or None (not said);
+    ``data`` is the frame to send (str for text, bytes for binary) or None;
+    ``close`` is None or the close code.
+    """
+
+    accept: bool | None
+    data: str | bytes | None
+    close: int | None
+
+
+def parse_websocket_reply(message: Any) -> WebsocketReply:
+    """Interpret a Send/Close/Accept message, raising ``InvalidMessage`` if malformed.
+
+    An empty ``text`` or ``bytes`` is still a frame to send (1.x dropped it).
+    """
+    validate("websocket.send", message)
+    unknown = set(message) - FORMATS["websocket.send"].keys
+    if unknown:
+        raise InvalidMessage(
+            f"websocket.send message has unknown keys {sorted(unknown)}; "
+            "expected only bytes, text, close and accept"
+        )
+    text, data = message.get("text"), message.get("bytes")
+    if text is not None and data is not None:
+        raise InvalidMessage("websocket.send message has both text and bytes; send one")
+    close = message.get("close", False)
+    if close is True:
+        code: int | None = 1000
+    elif close is False or close == 0:
+        code = None
+    elif isinstance(close, int) and close > 0:
+        code = close
+    else:
+        raise InvalidMessage(
+            f"websocket.send close must be a bool or a positive int, got {close!r}"
+        )
+    return WebsocketReply(
+        accept=message.get("accept"), data=text if text is not None else data, close=code
+    )

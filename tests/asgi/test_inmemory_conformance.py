@@ -1,0 +1,15 @@
+"""The in-memory layer passes the conformance suite."""
+
+from asgi import conformance
+from asgi.inmemory import ChannelLayer
+
+
+def make_layer(**options):
+    return ChannelLayer(**options)
+
+
+class InMemoryConformanceTests(conformance.ConformanceTestCase):
+    channel_layer = ChannelLayer(expiry=1, group_expiry=2, capacity=5)
+    expiry_delay = 1.1
+    capacity_limit = 5
+    make_layer = staticmethod(make_layer)
