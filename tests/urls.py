@@ -1,0 +1,3 @@
+"""URLs for the test suite's Django project."""
+
+urlpatterns: list = []
