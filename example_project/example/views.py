@@ -1,0 +1,7 @@
+"""The example's one page: a WebSocket echo box."""
+
+from django.shortcuts import render
+
+
+def index(request):
+    return render(request, "example/index.html")
