@@ -1,0 +1,32 @@
+"""Django Channels 1.x on modern Django: the package root (SPEC 5.1).
+
+It re-exports the names 1.x projects import from ``channels`` directly.
+Nothing here reads settings, so ``asgi.py`` files may import it before
+``DJANGO_SETTINGS_MODULE`` is set.
+"""
+
+__version__ = "1.1.8"
+
+#: Kept for 1.x projects that read it; modern Django finds the config itself.
+default_app_config = "channels.apps.ChannelsConfig"
+
+#: The alias used when code does not name a channel layer.
+DEFAULT_CHANNEL_LAYER = "default"
+
+try:
+    from .asgi import channel_layers
+    from .channel import Channel, Group
+    from .routing import include, route, route_class
+except ImportError:  # pragma: no cover - lets setup tools import __version__ without Django
+    pass
+
+__all__ = [
+    "DEFAULT_CHANNEL_LAYER",
+    "Channel",
+    "Group",
+    "__version__",
+    "channel_layers",
+    "include",
+    "route",
+    "route_class",
+]

@@ -1,0 +1,101 @@
+"""Consumer atomicity: sends made inside a consumer wait for its end (SPEC 5.4).
+
+``channels.message`` re-exports these names; they live here so that
+``channels.channel`` can use the store without an import cycle.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from .signals import consumer_finished, consumer_started
+
+__all__ = ["PendingMessageStore", "pending_message_store"]
+
+logger = logging.getLogger("channels.message")
+
+
+class PendingMessageStore:
+    """Per-thread buffer of ``(sender, message)`` pairs sent inside a consumer.
+
+    ``prepare`` (on ``consumer_started``) opens the buffer; ``send_and_flush``
+    (on ``consumer_finished``) sends everything in order. While no consumer
+    runs, ``active`` is False and sends go straight to the layer.
+    """
+
+    #: How long a flush keeps retrying a full channel, and how often.
+    retry_time = 2.0
+    retry_interval = 0.2
+
+    def __init__(self) -> None:
+        self.threadlocal = threading.local()
+
+    @property
+    def active(self) -> bool:
+        return getattr(self.threadlocal, "messages", None) is not None
+
+    @property
+    def messages(self) -> list | None:
+        return getattr(self.threadlocal, "messages", None)
+
+    def prepare(self, **kwargs: Any) -> None:
+        """Start buffering for the consumer about to run in this thread."""
+        self.threadlocal.messages = []
+
+    def append(self, sender: Any, message: dict) -> None:
+        """Buffer one send; ``sender`` is a ``Channel`` or ``Group``."""
+        messages = self.messages
+        if messages is None:
+            raise RuntimeError("append() called outside a consumer; send immediately instead")
+        messages.append((sender, message))
+
+    def discard(self) -> int:
+        """Drop the buffered sends (the consumer failed); return how many."""
+        messages = self.messages or []
+        self.threadlocal.messages = None
+        return len(messages)
+
+    def send_and_flush(self, **kwargs: Any) -> None:
+        """Send every buffered message, retrying full channels for ``retry_time``.
+
+        Stops buffering first, so a send that fails cannot leave the thread
+        in buffering mode. Raises ``RuntimeError`` naming the channels whose
+        message could not be delivered.
+        """
+        messages = self.messages
+        self.threadlocal.messages = None
+        if not messages:
+            return
+        undelivered = []
+        for sender, message in messages:
+            if not self._send_with_retry(sender, message):
+                undelivered.append(str(sender))
+        if undelivered:
+            raise RuntimeError(
+                f"Could not send {len(undelivered)} message(s) after retrying for "
+                f"{self.retry_time}s because the channel stayed full: {undelivered}. "
+                "Add workers or interface servers, or raise the layer's capacity."
+            )
+
+    def _send_with_retry(self, sender: Any, message: dict) -> bool:
+        deadline = time.monotonic() + self.retry_time
+        while True:
+            try:
+                sender.send(message, immediately=True)
+                return True
+            except sender.channel_layer.ChannelFull:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(self.retry_interval)
+
+
+#: The process-wide store the signals below feed.
+pending_message_store = PendingMessageStore()
+
+consumer_started.connect(pending_message_store.prepare, dispatch_uid="channels.pending.prepare")
+consumer_finished.connect(
+    pending_message_store.send_and_flush, dispatch_uid="channels.pending.flush"
+)

@@ -1,0 +1,106 @@
+"""``Channel`` and ``Group``: named destinations on a channel layer (SPEC 5.3).
+
+Inside a consumer their sends wait until the consumer returns (consumer
+atomicity) unless ``immediately=True``; outside one they go straight out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import DEFAULT_CHANNEL_LAYER
+from ._pending import pending_message_store
+
+__all__ = ["Channel", "Group"]
+
+
+def _resolve_layer(alias: str, channel_layer: Any) -> Any:
+    if channel_layer is not None:
+        return channel_layer
+    from .asgi import channel_layers
+
+    return channel_layers[alias]
+
+
+def _as_name(name: Any, kind: str) -> str:
+    if isinstance(name, bytes):
+        return name.decode("ascii")
+    if not isinstance(name, str):
+        raise TypeError(f"{kind} name must be a str, got {type(name).__name__}: {name!r}")
+    return name
+
+
+class Channel:
+    """A channel to send messages to, on the layer ``alias`` (or ``channel_layer``)."""
+
+    def __init__(
+        self, name: str | bytes, alias: str = DEFAULT_CHANNEL_LAYER, channel_layer: Any = None
+    ) -> None:
+        self.name = _as_name(name, "Channel")
+        self.channel_layer = _resolve_layer(alias, channel_layer)
+
+    def send(self, content: dict, immediately: bool = False) -> None:
+        """Send ``content``; inside a consumer, when it returns unless ``immediately``."""
+        if not isinstance(content, dict):
+            raise TypeError(f"You can only send dicts as content on channels, got {content!r}")
+        if immediately or not pending_message_store.active:
+            self.channel_layer.send(self.name, content)
+        else:
+            pending_message_store.append(self, content)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"<Channel {self.name}>"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Channel):
+            return self.name == other.name
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+
+class Group:
+    """A named set of channels; a send reaches every member."""
+
+    def __init__(
+        self, name: str | bytes, alias: str = DEFAULT_CHANNEL_LAYER, channel_layer: Any = None
+    ) -> None:
+        self.name = _as_name(name, "Group")
+        self.channel_layer = _resolve_layer(alias, channel_layer)
+
+    def add(self, channel: Channel | str) -> None:
+        """Add a channel (a ``Channel`` or its name) to the group."""
+        self.channel_layer.group_add(self.name, _member_name(channel))
+
+    def discard(self, channel: Channel | str) -> None:
+        """Remove a channel from the group; absent channels are ignored."""
+        self.channel_layer.group_discard(self.name, _member_name(channel))
+
+    def channels(self) -> list[str]:
+        """The member channel names (needs the layer's ``groups`` extension)."""
+        return list(self.channel_layer.group_channels(self.name))
+
+    def send(self, content: dict, immediately: bool = False) -> None:
+        """Send ``content`` to every member; deferred inside a consumer like ``Channel.send``."""
+        if not isinstance(content, dict):
+            raise ValueError(f"You can only send dicts as content on groups, got {content!r}")
+        if immediately or not pending_message_store.active:
+            self.channel_layer.send_group(self.name, content)
+        else:
+            pending_message_store.append(self, content)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"<Group {self.name}>"
+
+
+def _member_name(channel: Channel | str | bytes) -> str:
+    if isinstance(channel, Channel):
+        return channel.name
+    return _as_name(channel, "Channel")

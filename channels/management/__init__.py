@@ -1,0 +1,1 @@
+"""Management commands of Channels (SPEC 5.17)."""

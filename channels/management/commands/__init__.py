@@ -1,0 +1,1 @@
+"""``runserver`` (daphne plus workers in one process) and ``runworker``."""
