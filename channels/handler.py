@@ -1,0 +1,367 @@
+"""Django views over ASGI ``http.request`` messages (SPEC 5.6).
+
+``AsgiRequest`` is an ``HttpRequest`` built from a request message (reading
+the body channel when there is one); ``AsgiHandler`` runs it through
+Django's own handler machinery (middleware, URL resolution, exception
+views) and turns the response into ``http.response`` messages;
+``ViewConsumer`` is the consumer that sends them. Message formats come from
+``asgi.www``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Iterator
+from typing import Any
+
+from django import http
+from django.conf import settings
+from django.core import signals
+from django.core.handlers import base
+from django.http import FileResponse, HttpResponse, HttpResponseServerError
+from django.urls import set_script_prefix
+from django.utils.functional import cached_property
+
+from asgi import www
+from asgi.exceptions import InvalidMessage
+
+from .exceptions import RequestAborted, RequestTimeout, ResponseLater
+
+__all__ = ["AsgiHandler", "AsgiRequest", "HttpResponseLater", "ViewConsumer"]
+
+logger = logging.getLogger("django.request")
+channels_logger = logging.getLogger("channels.handler")
+
+#: Headers whose repeats are joined with "; " (a cookie list), not ",".
+_SEMICOLON_JOINED = {"HTTP_COOKIE"}
+
+
+class HttpResponseLater(HttpResponse):
+    """A response that means "no response now": the view will reply later.
+
+    Returned (or produced from ``ResponseLater``) it passes through
+    middleware like any response, and the handler sends nothing.
+    """
+
+    status_code = 113
+
+
+class AsgiRequest(http.HttpRequest):
+    """An ``HttpRequest`` made from an ASGI ``http.request`` message."""
+
+    ResponseLater = ResponseLater
+
+    #: Seconds to wait for the next body chunk before answering 408.
+    body_receive_timeout = 60
+
+    def __init__(self, message: Any) -> None:
+        self.message = message
+        self.reply_channel = message.reply_channel
+        content = message.content
+        if isinstance(content.get("headers"), dict):
+            content = dict(content, headers=list(content["headers"].items()))
+        content = www.normalize("http.request", content)
+        self._content_length = 0
+        self._post_parse_error = False
+        self._read_started = False
+        self.resolver_match = None
+        self.script_name = content["root_path"]
+        self.path = content["path"]
+        if self.script_name and self.path.startswith(self.script_name):
+            self.path_info = self.path[len(self.script_name) :] or "/"
+        else:
+            self.path_info = self.path
+        self.method = content["method"].upper()
+        self._scheme = content["scheme"]
+        self.META = self._build_meta(content)
+        self._set_content_type_params(self.META)
+        self._stream = self._read_body(content)
+        if self._content_length and "CONTENT_LENGTH" not in self.META:
+            # A chunked upload has no Content-Length; Django's parsers need one.
+            self.META["CONTENT_LENGTH"] = str(self._content_length)
+
+    def _build_meta(self, content: dict) -> dict:
+        meta = {
+            "REQUEST_METHOD": self.method,
+            "QUERY_STRING": content["query_string"].decode("utf-8"),
+            "SCRIPT_NAME": self.script_name,
+            "PATH_INFO": self.path_info,
+            "SERVER_PROTOCOL": "HTTP/" + content["http_version"],
+            "wsgi.url_scheme": self._scheme,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": True,
+        }
+        client = content["client"]
+        if client:
+            meta["REMOTE_ADDR"] = str(client[0])
+            meta["REMOTE_HOST"] = meta["REMOTE_ADDR"]
+            meta["REMOTE_PORT"] = client[1]
+        server = content["server"]
+        if server:
+            meta["SERVER_NAME"] = str(server[0])
+            meta["SERVER_PORT"] = str(server[1])
+        else:
+            meta["SERVER_NAME"] = "unknown"
+            meta["SERVER_PORT"] = "0"
+        for name, value in content["headers"]:
+            name = name.decode("latin1") if isinstance(name, bytes) else str(name)
+            value = value.decode("latin1") if isinstance(value, bytes) else str(value)
+            if "_" in name:
+                # Like Django's runserver and gunicorn: "x_forwarded" and
+                # "x-forwarded" would both become HTTP_X_FORWARDED.
+                continue
+            key = name.upper().replace("-", "_")
+            if key not in ("CONTENT_LENGTH", "CONTENT_TYPE"):
+                key = "HTTP_" + key
+            if key in meta:
+                separator = "; " if key in _SEMICOLON_JOINED else ","
+                value = meta[key] + separator + value
+            meta[key] = value
+        return meta
+
+    def _read_body(self, content: dict) -> Any:
+        """The whole body as a file, appending the body channel's chunks."""
+        body = content["body"]
+        body_channel = content["body_channel"]
+        if not body_channel:
+            stream = _BytesStream(body)
+            self._content_length = len(body)
+            return stream
+        stream = tempfile.SpooledTemporaryFile(max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE)
+        stream.write(body)
+        layer = self.message.channel_layer
+        deadline = time.monotonic() + self.body_receive_timeout
+        while True:
+            _, chunk = layer.receive([body_channel], block=True)
+            if chunk is None:
+                if time.monotonic() > deadline:
+                    stream.close()
+                    raise RequestTimeout(
+                        f"No request body chunk on {body_channel} for {self.body_receive_timeout}s"
+                    )
+                continue
+            chunk = www.normalize("http.request.body", chunk)
+            if chunk["closed"]:
+                stream.close()
+                raise RequestAborted("Client closed the request while its body was read")
+            stream.write(chunk["content"])
+            deadline = time.monotonic() + self.body_receive_timeout
+            if not chunk["more_content"]:
+                break
+        self._content_length = stream.tell()
+        stream.seek(0)
+        return stream
+
+    def _get_scheme(self) -> str:
+        return self._scheme
+
+    @cached_property
+    def GET(self) -> http.QueryDict:
+        return http.QueryDict(self.META["QUERY_STRING"], encoding=self._encoding)
+
+    def _get_post(self) -> http.QueryDict:
+        if not hasattr(self, "_post"):
+            self._load_post_and_files()
+        return self._post
+
+    def _set_post(self, post: http.QueryDict) -> None:
+        self._post = post
+
+    POST = property(_get_post, _set_post)
+
+    @property
+    def FILES(self):
+        if not hasattr(self, "_files"):
+            self._load_post_and_files()
+        return self._files
+
+    @cached_property
+    def COOKIES(self) -> dict:
+        return http.parse_cookie(self.META.get("HTTP_COOKIE", ""))
+
+    def close(self) -> None:
+        super().close()
+        self._stream.close()
+
+
+class _BytesStream:
+    """A read-only stream over bytes, cheaper than BytesIO for small bodies."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._position = 0
+
+    def read(self, size: int = -1) -> bytes:
+        start = self._position
+        end = len(self._data) if size is None or size < 0 else min(start + size, len(self._data))
+        self._position = end
+        return self._data[start:end]
+
+    def readline(self, size: int = -1) -> bytes:
+        start = self._position
+        newline = self._data.find(b"\n", start)
+        end = len(self._data) if newline < 0 else newline + 1
+        if size is not None and size >= 0:
+            end = min(end, start + size)
+        self._position = end
+        return self._data[start:end]
+
+    def close(self) -> None:
+        self._data = b""
+        self._position = 0
+
+
+class AsgiHandler(base.BaseHandler):
+    """Runs Django's request machinery for one message; yields reply messages."""
+
+    request_class = AsgiRequest
+
+    #: Responses go out in pieces of this size (the layer's message limit
+    #: is at least 1 MB); ``FileResponse`` reads files in this block size.
+    chunk_size = 512 * 1024
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.load_middleware()
+
+    def __call__(self, message: Any) -> Iterator[dict]:
+        set_script_prefix(message.get("root_path", "") or "")
+        signals.request_started.send(sender=self.__class__, message=message)
+        try:
+            request = self.request_class(message)
+        except (UnicodeDecodeError, InvalidMessage) as exc:
+            channels_logger.warning("Bad request message on %s: %s", message.channel, exc)
+            response = http.HttpResponseBadRequest()
+        except RequestTimeout:
+            response = HttpResponse(
+                "408 Request Timeout (upload too slow)", status=408, content_type="text/plain"
+            )
+        except RequestAborted:
+            signals.request_finished.send(sender=self.__class__)
+            return
+        else:
+            response = self._response_for(request)
+        response._handler_class = self.__class__
+        try:
+            if isinstance(response, HttpResponseLater):
+                return
+            if isinstance(response, FileResponse):
+                response.block_size = self.chunk_size
+            yield from self.encode_response(response)
+        finally:
+            response.close()
+
+    def _response_for(self, request: AsgiRequest) -> HttpResponse:
+        try:
+            return self.get_response(request)
+        except Exception:
+            # Django's own 500 handling failed too (a broken handler500).
+            return self.handle_uncaught_exception(request, None, sys.exc_info())
+
+    def process_exception_by_middleware(self, exception: Exception, request: Any) -> Any:
+        if isinstance(exception, ResponseLater):
+            return HttpResponseLater()
+        return super().process_exception_by_middleware(exception, request)
+
+    def handle_uncaught_exception(self, request: Any, resolver: Any, exc_info: Any) -> HttpResponse:
+        """Plain-text 500, with the traceback only under DEBUG."""
+        logger.error(
+            "Internal Server Error: %s",
+            getattr(request, "path", "?"),
+            exc_info=exc_info,
+            extra={"status_code": 500, "request": request},
+        )
+        if settings.DEBUG:
+            body = "".join(traceback.format_exception(*exc_info))
+            return HttpResponseServerError(body, content_type="text/plain")
+        return HttpResponseServerError("Internal Server Error", content_type="text/plain")
+
+    @classmethod
+    def encode_response(cls, response: HttpResponse) -> Iterator[dict]:
+        """Yield ``http.response`` and chunk messages for a Django response."""
+        headers = [
+            [str(name).encode("latin1"), str(value).encode("latin1")]
+            for name, value in response.items()
+        ]
+        for cookie in response.cookies.values():
+            headers.append([b"Set-Cookie", cookie.output(header="").strip().encode("latin1")])
+        if response.streaming:
+            yield www.http_response(response.status_code, headers, more_content=True)
+            for part in response:
+                for chunk, _last in cls.chunk_bytes(part):
+                    if chunk:
+                        yield www.http_response_chunk(chunk, more_content=True)
+            yield www.http_response_chunk(b"", more_content=False)
+            return
+        first = True
+        for chunk, last in cls.chunk_bytes(response.content):
+            if first:
+                yield www.http_response(
+                    response.status_code, headers, chunk, more_content=not last
+                )
+                first = False
+            else:
+                yield www.http_response_chunk(chunk, more_content=not last)
+
+    @classmethod
+    def chunk_bytes(cls, data: bytes) -> Iterator[tuple[bytes, bool]]:
+        """Yield ``(chunk, is_last)`` pieces of ``data``; empty data is one piece."""
+        if not data:
+            yield data, True
+            return
+        size = cls.chunk_size
+        for start in range(0, len(data), size):
+            yield data[start : start + size], start + size >= len(data)
+
+
+class ViewConsumer:
+    """The default ``http.request`` consumer: Django views through ``AsgiHandler``."""
+
+    handler_class = AsgiHandler
+
+    #: Give up on a reply channel that stays full this long (the client is
+    #: most likely gone); 1.x retried forever and pinned the worker.
+    reply_timeout = 120.0
+    retry_interval = 0.05
+
+    def __init__(self) -> None:
+        self._handler: AsgiHandler | None = None
+
+    @property
+    def handler(self) -> AsgiHandler:
+        # Built on first use so that routing can be imported before settings
+        # are ready, and per consumer so middleware loads once.
+        if self._handler is None:
+            self._handler = self.handler_class()
+        return self._handler
+
+    def __call__(self, message: Any, **kwargs: Any) -> None:
+        replies = self.handler(message)
+        try:
+            for reply in replies:
+                if not self._send(message, reply):
+                    break
+        finally:
+            replies.close()
+
+    def _send(self, message: Any, reply: dict) -> bool:
+        layer = message.channel_layer
+        deadline = time.monotonic() + self.reply_timeout
+        while True:
+            try:
+                message.reply_channel.send(reply, immediately=True)
+                return True
+            except layer.ChannelFull:
+                if time.monotonic() > deadline:
+                    channels_logger.warning(
+                        "Reply channel %s stayed full for %ss; abandoning the response",
+                        message.reply_channel,
+                        self.reply_timeout,
+                    )
+                    return False
+                time.sleep(self.retry_interval)
+

@@ -1,0 +1,261 @@
+"""The worker loop: take a message, route it, run its consumer (SPEC 5.14).
+
+A ``Worker`` blocks on the channel layer (no polling), so an idle worker
+uses no CPU. It survives anything a consumer raises, closes stale database
+connections around each consumer, and on SIGTERM/SIGINT finishes the
+message in hand before returning. ``WorkerGroup`` runs several in threads.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from .exceptions import ChannelSocketException, ConsumeLater, DenyConnection
+from .message import Message, pending_message_store
+from .signals import consumer_finished, consumer_started, worker_ready
+from .utils import name_that_thing
+
+__all__ = ["StopWorkerGroupLoop", "Worker", "WorkerGroup"]
+
+logger = logging.getLogger("django.channels")
+
+
+class StopWorkerGroupLoop(BaseException):
+    """Raised by the signal handler of an idle worker to leave its loop.
+
+    A ``BaseException`` so that ``except Exception`` retry loops inside a
+    layer's blocking receive cannot swallow it.
+    """
+
+
+class Worker:
+    """Runs consumers for the messages on every routed channel of one layer."""
+
+    #: How often a ``ConsumeLater`` requeue retries a full channel, and the pause.
+    requeue_attempts = 10
+    requeue_interval = 0.05
+
+    def __init__(
+        self,
+        channel_layer: Any,
+        callback: Callable[[str, Message], Any] | None = None,
+        message_retries: int = 10,
+        signal_handlers: bool = True,
+        only_channels: Iterable[str] | None = None,
+        exclude_channels: Iterable[str] | None = None,
+    ) -> None:
+        self.channel_layer = channel_layer
+        self.callback = callback
+        self.message_retries = message_retries
+        self.signal_handlers = signal_handlers
+        self.only_channels = list(only_channels or [])
+        self.exclude_channels = list(exclude_channels or [])
+        self.termed = False
+        self.in_job = False
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def install_signal_handler(self) -> None:
+        signal.signal(signal.SIGTERM, self.sigterm_handler)
+        signal.signal(signal.SIGINT, self.sigterm_handler)
+
+    def sigterm_handler(self, signo: int, stack_frame: Any) -> None:
+        """First signal: stop after the current message. Second while busy: exit now."""
+        if self.termed and self.in_job:
+            logger.warning("Second shutdown signal: exiting without finishing the message")
+            sys.exit(1)
+        self.termed = True
+        if self.in_job:
+            logger.info("Shutdown signal received: finishing the current message first")
+        else:
+            raise StopWorkerGroupLoop()
+
+    def stop(self) -> None:
+        """Ask the loop to end once the current message (if any) is done."""
+        self.termed = True
+
+    def apply_channel_filters(self, channels: Iterable[str]) -> list[str]:
+        """Keep channels matching an ``only_channels`` glob and no ``exclude_channels`` one."""
+        channels = sorted(channels)
+        if self.only_channels:
+            channels = [
+                c for c in channels if any(fnmatch.fnmatchcase(c, p) for p in self.only_channels)
+            ]
+        if self.exclude_channels:
+            channels = [
+                c
+                for c in channels
+                if not any(fnmatch.fnmatchcase(c, p) for p in self.exclude_channels)
+            ]
+        return channels
+
+    def listen_channels(self) -> list[str]:
+        return self.apply_channel_filters(self.channel_layer.router.channels)
+
+    def ready(self) -> None:
+        """Called once the worker is set up, before ``run``."""
+        worker_ready.send(sender=self)
+
+    def run(self) -> None:
+        """Consume messages until stopped (by a signal or ``stop()``)."""
+        if self.signal_handlers:
+            self.install_signal_handler()
+        channels = self.listen_channels()
+        if not channels:
+            logger.error("Worker has no channels to listen on; check the routing and filters")
+            return
+        logger.debug("Listening on channels %s", ", ".join(channels))
+        try:
+            while not self.termed:
+                self.in_job = False
+                started = time.monotonic()
+                channel, content = self.channel_layer.receive(channels, block=True)
+                self.in_job = True
+                if channel is None:
+                    if time.monotonic() - started < 0.005:
+                        # The layer does not block: avoid a busy loop.
+                        time.sleep(0.05)
+                    continue
+                self.handle(channel, content)
+        except StopWorkerGroupLoop:
+            pass
+        finally:
+            self.in_job = False
+
+    # -- one message -------------------------------------------------------------
+
+    def handle(self, channel: str, content: dict) -> None:
+        """Route and consume one message; never raises for consumer errors."""
+        message = Message(content, channel, self.channel_layer)
+        if content.get("__retries__", 0) >= self.message_retries:
+            message.__doomed__ = True
+        try:
+            match = self.channel_layer.router.match(message)
+        except Exception:
+            logger.exception("Routing failed for a message on %s", channel)
+            return
+        if match is None:
+            logger.error("Could not find match for message on %s! Check your routing.", channel)
+            return
+        consumer, kwargs = match
+        if self.callback is not None:
+            try:
+                self.callback(channel, message)
+            except Exception:
+                logger.exception("Worker callback failed for a message on %s", channel)
+        self._send_signal(consumer_started, environ={})
+        try:
+            consumer(message, **kwargs)
+        except DenyConnection:
+            self._deny(message)
+        except ChannelSocketException as exc:
+            try:
+                exc.run(message)
+            except Exception:
+                logger.exception("%s.run() failed on %s", type(exc).__name__, channel)
+        except ConsumeLater:
+            pending_message_store.discard()
+            self.requeue(channel, content)
+        except Exception:
+            dropped = pending_message_store.discard()
+            logger.exception(
+                "Error processing message with consumer %s (%d pending send(s) dropped)",
+                name_that_thing(consumer),
+                dropped,
+            )
+        finally:
+            self._send_signal(consumer_finished)
+
+    def _deny(self, message: Message) -> None:
+        if message.channel.name != "websocket.connect":
+            logger.error(
+                "DenyConnection raised by a consumer of %s; it is only valid on "
+                "websocket.connect",
+                message.channel.name,
+            )
+            return
+        if message.reply_channel is not None:
+            message.reply_channel.send({"close": True})
+
+    def requeue(self, channel: str, content: dict) -> None:
+        """Put a ``ConsumeLater`` message back, counting the retry."""
+        retries = content.get("__retries__", 0)
+        if retries >= self.message_retries:
+            logger.warning(
+                "Dropping a message on %s: it was retried %d times (ConsumeLater)", channel, retries
+            )
+            return
+        content = dict(content, __retries__=retries + 1)
+        for _ in range(self.requeue_attempts):
+            try:
+                self.channel_layer.send(channel, content)
+                return
+            except self.channel_layer.ChannelFull:
+                time.sleep(self.requeue_interval)
+            except Exception:
+                logger.exception("Could not requeue a message on %s", channel)
+                return
+        logger.warning("Could not requeue a message on %s: the channel stayed full", channel)
+
+    @staticmethod
+    def _send_signal(sig: Any, **kwargs: Any) -> None:
+        for receiver, result in sig.send_robust(sender=Worker, **kwargs):
+            if isinstance(result, Exception):
+                logger.error(
+                    "%s failed: %s",
+                    name_that_thing(receiver),
+                    result,
+                    exc_info=(type(result), result, result.__traceback__),
+                )
+
+
+class WorkerGroup(Worker):
+    """This worker plus ``n_threads - 1`` more in daemon threads, stopped together."""
+
+    def __init__(self, *args: Any, n_threads: int | None = None, **kwargs: Any) -> None:
+        n_threads = n_threads or os.cpu_count() or 1
+        super().__init__(*args, **kwargs)
+        kwargs["signal_handlers"] = False
+        self.workers = [Worker(*args, **kwargs) for _ in range(n_threads - 1)]
+        self.threads: list[threading.Thread] = []
+
+    def sigterm_handler(self, signo: int, stack_frame: Any) -> None:
+        for worker in self.workers:
+            worker.stop()
+        super().sigterm_handler(signo, stack_frame)
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        super().stop()
+
+    def ready(self) -> None:
+        super().ready()
+        for worker in self.workers:
+            worker.ready()
+
+    def run(self) -> None:
+        for index, worker in enumerate(self.workers, start=1):
+            thread = threading.Thread(target=worker.run, name=f"channels-worker-{index}")
+            thread.daemon = True
+            thread.start()
+            self.threads.append(thread)
+        try:
+            super().run()
+        finally:
+            for worker in self.workers:
+                worker.stop()
+            self.wait_for_workers()
+
+    def wait_for_workers(self, timeout: float | None = None) -> None:
+        """Wait for the thread workers to finish their current message and stop."""
+        for thread in self.threads:
+            thread.join(timeout)
