@@ -300,9 +300,7 @@ class AsgiHandler(base.BaseHandler):
         first = True
         for chunk, last in cls.chunk_bytes(response.content):
             if first:
-                yield www.http_response(
-                    response.status_code, headers, chunk, more_content=not last
-                )
+                yield www.http_response(response.status_code, headers, chunk, more_content=not last)
                 first = False
             else:
                 yield www.http_response_chunk(chunk, more_content=not last)
@@ -364,4 +362,3 @@ class ViewConsumer:
                     )
                     return False
                 time.sleep(self.retry_interval)
-

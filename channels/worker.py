@@ -177,8 +177,7 @@ class Worker:
     def _deny(self, message: Message) -> None:
         if message.channel.name != "websocket.connect":
             logger.error(
-                "DenyConnection raised by a consumer of %s; it is only valid on "
-                "websocket.connect",
+                "DenyConnection raised by a consumer of %s; it is only valid on websocket.connect",
                 message.channel.name,
             )
             return

@@ -1,0 +1,127 @@
+"""``manage.py runworker``: run consumers from a cross-process layer (SPEC 5.17)."""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.core.management import BaseCommand, CommandError
+
+from channels import DEFAULT_CHANNEL_LAYER
+from channels.asgi import InvalidChannelLayerError, channel_layers
+from channels.log import setup_logger
+from channels.signals import worker_process_ready
+from channels.worker import Worker, WorkerGroup
+
+__all__ = ["Command"]
+
+
+class Command(BaseCommand):
+    help = (
+        "Runs a Channels worker: consumes messages from a channel layer and runs their consumers."
+    )
+    leave_locale_alone = True
+
+    def add_arguments(self, parser) -> None:
+        super().add_arguments(parser)
+        parser.add_argument(
+            "--layer",
+            action="store",
+            dest="layer",
+            default=DEFAULT_CHANNEL_LAYER,
+            help="Channel layer alias to use (default: %(default)s).",
+        )
+        parser.add_argument(
+            "--only-channels",
+            action="append",
+            dest="only_channels",
+            help="Listen only on channels matching this glob (repeatable).",
+        )
+        parser.add_argument(
+            "--exclude-channels",
+            action="append",
+            dest="exclude_channels",
+            help="Do not listen on channels matching this glob (repeatable).",
+        )
+        parser.add_argument(
+            "--threads",
+            action="store",
+            dest="threads",
+            default=1,
+            type=int,
+            help="Number of worker threads in this process (default: %(default)s).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        self.verbosity = options.get("verbosity", 1)
+        self.logger = setup_logger("django.channels", self.verbosity)
+        self.channel_layer = self._layer(options["layer"])
+        threads = options["threads"]
+        if threads < 1:
+            raise CommandError(f"--threads must be at least 1, got {threads}")
+        self.channel_layer.router.check_default(http_consumer=self.get_consumer())
+        worker_kwargs = {
+            "channel_layer": self.channel_layer,
+            "callback": self.consumer_called if self.verbosity > 1 else None,
+            "only_channels": options.get("only_channels"),
+            "exclude_channels": options.get("exclude_channels"),
+        }
+        if threads > 1:
+            worker = WorkerGroup(n_threads=threads, **worker_kwargs)
+        else:
+            worker = Worker(**worker_kwargs)
+        channels = self.check_channels(worker, options.get("only_channels") or [])
+        self.logger.info("Running worker against channel layer %s", self.channel_layer)
+        self.logger.info(
+            "Listening on channels %s%s",
+            ", ".join(channels),
+            f" with {threads} threads" if threads > 1 else "",
+        )
+        worker_process_ready.send(sender=worker)
+        worker.ready()
+        worker.run()
+        self.logger.info("Worker stopped")
+
+    def _layer(self, alias: str) -> Any:
+        try:
+            layer = channel_layers[alias]
+        except InvalidChannelLayerError as exc:
+            raise CommandError(str(exc)) from exc
+        if layer.local_only():
+            raise CommandError(
+                f"Channel layer {layer} only works inside one process, so a separate worker "
+                "cannot reach it. Use a cross-process layer such as asgi_redis.RedisChannelLayer "
+                "in CHANNEL_LAYERS, or use 'manage.py runserver', which runs workers in-process."
+            )
+        return layer
+
+    def get_consumer(self) -> Any:
+        """StaticFilesConsumer under DEBUG with staticfiles, else the default."""
+        if settings.DEBUG and apps.is_installed("django.contrib.staticfiles"):
+            from channels.staticfiles import StaticFilesConsumer
+
+            return StaticFilesConsumer()
+        return None
+
+    def check_channels(self, worker: Worker, only_patterns: list[str]) -> list[str]:
+        """The channels to listen on; warns about filters that route nothing."""
+        routed = sorted(self.channel_layer.router.channels)
+        for pattern in only_patterns:
+            if not any(fnmatch.fnmatchcase(name, pattern) for name in routed):
+                self.logger.warning(
+                    "--only-channels %s matches no routed channel; routed channels: %s",
+                    pattern,
+                    ", ".join(routed),
+                )
+        channels = worker.listen_channels()
+        if not channels:
+            raise CommandError(
+                "No channels to listen on: the routing and channel filters leave none "
+                f"(routed channels: {', '.join(routed) or 'none'})"
+            )
+        return channels
+
+    def consumer_called(self, channel: str, message: Any) -> None:
+        self.logger.debug("%s", channel)
