@@ -1,0 +1,56 @@
+"""Consumers the channels core tests route to (importable by dotted path)."""
+
+from channels import Channel, Group
+from channels.exceptions import ConsumeLater, DenyConnection, WebsocketCloseException
+
+
+def echo(message, **kwargs):
+    message.reply_channel.send({"text": message["text"], "kwargs": kwargs})
+
+
+def accept(message, **kwargs):
+    message.reply_channel.send({"accept": True})
+
+
+def deny(message, **kwargs):
+    raise DenyConnection()
+
+
+def close_4001(message, **kwargs):
+    raise WebsocketCloseException(4001)
+
+
+def send_then_fail(message, **kwargs):
+    message.reply_channel.send({"text": "never"})
+    raise RuntimeError("consumer bug")
+
+
+def consume_later(message, **kwargs):
+    Channel("tests.side-effect").send({"attempt": message.get("__retries__", 0)})
+    raise ConsumeLater()
+
+
+def group_join(message, **kwargs):
+    Group("tests-group").add(message.reply_channel)
+    message.reply_channel.send({"accept": True})
+
+
+def record(message, **kwargs):
+    Channel("tests.recorded").send({"channel": message.channel.name, "kwargs": kwargs})
+
+
+class RecordingClassConsumer:
+    """A minimal class-based consumer for route_class."""
+
+    @classmethod
+    def channel_names(cls):
+        return {"tests.class-a", "tests.class-b"}
+
+    def __init__(self, message, **kwargs):
+        Channel("tests.recorded").send({"channel": message.channel.name, "kwargs": kwargs})
+
+
+routing = [
+    {"tests.dict": record},
+]
+dict_routing = {"tests.dict": "tests.channels.consumers.record"}
