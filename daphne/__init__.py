@@ -1,0 +1,10 @@
+"""daphne: the ASGI 1 interface server for HTTP/1.x, HTTP/2 and WebSocket (SPEC section 4).
+
+It holds the sockets and only translates: bytes in become messages on
+``http.request`` and ``websocket.*``; messages arriving on the process's own
+``daphne.response.<random>!`` inbox become bytes out.
+"""
+
+__version__ = "1.0.0.dev0"
+
+__all__ = ["__version__"]

@@ -1,0 +1,118 @@
+"""The reader of the process inbox ``daphne.response.<random>!`` (SPEC 4.2).
+
+One receive channel per process, read with a blocking call, never a sleep
+loop: with a layer offering the ``twisted`` extension a chain of
+``receive_twisted`` Deferreds; otherwise (or with ``force_sync``) one
+thread blocking in ``layer.receive([inbox], block=True)`` that hands each
+message to the reactor with ``callFromThread``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet import defer
+
+__all__ = ["InboxReader"]
+
+logger = logging.getLogger(__name__)
+
+#: Seconds to wait after a failed receive (the layer is down) before retrying.
+ERROR_BACKOFF = 1.0
+
+
+class InboxReader:
+    """Delivers every message on ``inbox`` to ``dispatch(channel, message)``
+    in the reactor thread, until ``stop()``."""
+
+    def __init__(
+        self,
+        layer: Any,
+        inbox: str,
+        dispatch: Callable[[str, Any], None],
+        reactor: Any,
+        force_sync: bool = False,
+    ) -> None:
+        self.layer = layer
+        self.inbox = inbox
+        self.dispatch = dispatch
+        self.reactor = reactor
+        self.mode = (
+            "twisted"
+            if "twisted" in getattr(layer, "extensions", []) and not force_sync
+            else "thread"
+        )
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pending: defer.Deferred | None = None
+
+    def start(self) -> None:
+        if self.mode == "twisted":
+            self._receive_twisted()
+        else:
+            self._thread = threading.Thread(
+                target=self._thread_loop, name=f"daphne inbox {self.inbox}", daemon=True
+            )
+            self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop reading; waits up to ``timeout`` for the thread's last receive."""
+        self._stopping.set()
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.addErrback(lambda failure: None)
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    # -- thread mode ---------------------------------------------------------------
+
+    def _thread_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                channel, message = self.layer.receive([self.inbox], block=True)
+            except Exception:
+                logger.exception("Receiving from the inbox %s failed; retrying", self.inbox)
+                self._stopping.wait(ERROR_BACKOFF)
+                continue
+            if channel is not None and not self._stopping.is_set():
+                try:
+                    self.reactor.callFromThread(self._deliver, channel, message)
+                except Exception:
+                    # the reactor is gone (process shutting down)
+                    return
+
+    # -- twisted mode --------------------------------------------------------------
+
+    def _receive_twisted(self) -> None:
+        if self._stopping.is_set():
+            return
+        self._pending = defer.maybeDeferred(self.layer.receive_twisted, [self.inbox])
+        self._pending.addCallbacks(self._got, self._failed)
+
+    def _got(self, result: Any) -> None:
+        self._pending = None
+        channel, message = result
+        if channel is not None:
+            self._deliver(channel, message)
+        # next receive on the next reactor turn: no recursion on synchronous results
+        self.reactor.callLater(0, self._receive_twisted)
+
+    def _failed(self, failure: Any) -> None:
+        self._pending = None
+        if self._stopping.is_set():
+            return
+        logger.error("Receiving from the inbox %s failed: %s", self.inbox, failure.value)
+        self.reactor.callLater(ERROR_BACKOFF, self._receive_twisted)
+
+    # -- both ------------------------------------------------------------------------
+
+    def _deliver(self, channel: str, message: Any) -> None:
+        if self._stopping.is_set():
+            return
+        try:
+            self.dispatch(channel, message)
+        except Exception:
+            logger.exception("Error dispatching a reply on %s", channel)

@@ -1,0 +1,126 @@
+"""What the ``daphne-smtp``, ``daphne-irc`` and ``daphne-udp`` commands share.
+
+Importing the channel layer from ``"path.to.module:attr.path"`` (after
+``sys.path.insert(0, ".")``, as daphne does), logging configured like
+daphne's ``-v`` levels, the common arguments, and running the reactor until
+SIGTERM/SIGINT with an orderly stop of the server before the reactor exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+__all__ = [
+    "LayerImportError",
+    "add_common_arguments",
+    "configure_logging",
+    "import_channel_layer",
+    "run_command",
+]
+
+LOG_FORMAT = "%(asctime)-15s %(levelname)-8s %(message)s"
+_LEVELS = {0: logging.WARNING, 1: logging.INFO}
+
+logger = logging.getLogger(__name__)
+
+
+class LayerImportError(ValueError):
+    """The channel layer path given on the command line does not name a layer."""
+
+
+def import_channel_layer(path: str) -> Any:
+    """Import ``"module.path:attr.path"`` and return the object it names.
+
+    The current directory is put first on ``sys.path`` so that a project's
+    ``myproject.asgi:channel_layer`` works when run from the project root.
+    """
+    module_path, sep, attr_path = path.partition(":")
+    if not sep or not module_path or not attr_path:
+        raise LayerImportError(
+            f"Expected a channel layer path like 'myproject.asgi:channel_layer', got {path!r}"
+        )
+    if "." not in sys.path and "" not in sys.path:
+        sys.path.insert(0, ".")
+    try:
+        target: Any = importlib.import_module(module_path)
+    except Exception as exc:  # any import-time failure is the same user error
+        raise LayerImportError(
+            f"Cannot import module {module_path!r} for channel layer {path!r}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    for name in attr_path.split("."):
+        try:
+            target = getattr(target, name)
+        except AttributeError:
+            raise LayerImportError(
+                f"Module {module_path!r} has no attribute path {attr_path!r} (missing {name!r})"
+            ) from None
+    for method in ("send", "receive"):
+        if not callable(getattr(target, method, None)):
+            raise LayerImportError(f"{path!r} is not a channel layer: it has no {method}() method")
+    return target
+
+
+def configure_logging(verbosity: int, *, stream: Any = None) -> None:
+    """Log to stderr in daphne's format: 0 = warnings, 1 = info, 2+ = debug.
+
+    Twisted's own log events are forwarded into the ``twisted`` logger.
+    """
+    from twisted.logger import STDLibLogObserver, globalLogBeginner
+
+    level = _LEVELS.get(verbosity, logging.DEBUG)
+    logging.basicConfig(level=level, format=LOG_FORMAT, stream=stream or sys.stderr, force=True)
+    globalLogBeginner.beginLoggingTo([STDLibLogObserver(name="twisted")], redirectStandardIO=False)
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """The channel layer positional and ``-v``, as in daphne."""
+    parser.add_argument(
+        "channel_layer",
+        help="The ASGI channel layer instance to use, as path.to.module:instance.path",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbosity",
+        type=int,
+        default=1,
+        help="How verbose to make the output (0 warnings, 1 info, 2 debug; default 1)",
+    )
+
+
+def run_command(
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None,
+    build: Callable[[argparse.Namespace, Any], Any],
+    *,
+    reactor: Any = None,
+) -> int:
+    """Parse ``argv``, import the layer, build and start the server, run the reactor.
+
+    ``build(args, channel_layer)`` returns an object with ``start()`` and
+    ``stop()``. SIGTERM and SIGINT stop the reactor; ``stop()`` runs before
+    it exits. Returns the process exit status.
+    """
+    args = parser.parse_args(argv)
+    configure_logging(args.verbosity)
+    try:
+        channel_layer = import_channel_layer(args.channel_layer)
+    except LayerImportError as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+    if reactor is None:
+        from twisted.internet import reactor
+    try:
+        server = build(args, channel_layer)
+        server.start()
+    except Exception as exc:
+        logger.debug("Start-up failed", exc_info=True)
+        parser.exit(1, f"{parser.prog}: error: could not start: {exc}\n")
+    reactor.addSystemEventTrigger("before", "shutdown", server.stop)
+    reactor.run()
+    logger.info("Stopped")
+    return 0

@@ -1,0 +1,142 @@
+"""Turning a parsed request into the fields of an ASGI 1 message (SPEC 1.6, 1.7, 4.3).
+
+Pure functions over plain values: the raw request target, the raw header
+list, the transport addresses. ``http_protocol`` and ``ws_protocol`` call
+them and then hand the results to the builders in ``asgi.www``, which stay
+the one definition of each message format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import unquote, unquote_to_bytes
+
+from .exceptions import BadRequest
+from .utils import parse_x_forwarded_for
+
+__all__ = ["ProxyHeaders", "RequestTarget", "clean_headers", "request_fields", "split_target"]
+
+ROOT_PATH_HEADER = b"daphne-root-path"
+
+
+@dataclass(frozen=True)
+class RequestTarget:
+    """The request target split into the decoded ``path`` and the raw ``query_string``."""
+
+    path: str
+    query_string: bytes
+
+
+@dataclass(frozen=True)
+class ProxyHeaders:
+    """Which headers carry the client address, port and scheme behind a proxy
+    (all None = do not trust any)."""
+
+    address: str | None = None
+    port: str | None = None
+    proto: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.address is not None
+
+
+def split_target(target: bytes) -> RequestTarget:
+    """Split ``/a%20b?x=1`` into path ``"/a b"`` and query ``b"x=1"``.
+
+    The path is percent-decoded, then UTF-8 decoded; the query string stays
+    raw bytes. Raises ``BadRequest(400)`` for non-ASCII bytes in the raw path
+    or a path whose decoded bytes are not UTF-8.
+    """
+    raw_path, _, query = target.partition(b"?")
+    try:
+        raw_path.decode("ascii")
+    except UnicodeDecodeError:
+        raise BadRequest(400, "Invalid characters in path") from None
+    if raw_path[:7].lower() == b"http://" or raw_path[:8].lower() == b"https://":
+        # absolute-form target (sent to proxies): keep only the path part
+        authority_and_path = raw_path.split(b"://", 1)[1]
+        slash = authority_and_path.find(b"/")
+        raw_path = authority_and_path[slash:] if slash >= 0 else b"/"
+    try:
+        path = unquote_to_bytes(raw_path).decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest(400, "Path is not valid UTF-8 once percent-decoded") from None
+    return RequestTarget(path=path or "/", query_string=query)
+
+
+def clean_headers(raw: Iterable[tuple[bytes, bytes]]) -> tuple[list[list[bytes]], str | None]:
+    """Lowercase header names, keep order and duplicates, drop names containing
+    ``_`` (CVE-2015-0219), and take out ``Daphne-Root-Path``.
+
+    Returns the header list and the URL-unquoted root path header (or None).
+    """
+    headers: list[list[bytes]] = []
+    root_path = None
+    for name, value in raw:
+        lowered = bytes(name).lower()
+        if b"_" in lowered:
+            continue
+        if lowered == ROOT_PATH_HEADER:
+            root_path = unquote(bytes(value).decode("latin-1"))
+            continue
+        headers.append([lowered, bytes(value)])
+    return headers, root_path
+
+
+@dataclass(frozen=True)
+class RequestFields:
+    """The connection-derived keys shared by ``http.request`` and ``websocket.connect``."""
+
+    path: str
+    query_string: bytes
+    headers: list
+    root_path: str
+    scheme: str
+    client: list | None
+    server: list | None
+
+
+def request_fields(
+    *,
+    target: bytes,
+    raw_headers: Iterable[tuple[bytes, bytes]],
+    secure: bool,
+    websocket: bool,
+    client: list | None,
+    server: list | None,
+    root_path: str = "",
+    proxy: ProxyHeaders = ProxyHeaders(),
+) -> RequestFields:
+    """Everything an HTTP or WebSocket message needs from the request itself."""
+    split = split_target(target)
+    headers, header_root_path = clean_headers(raw_headers)
+    scheme = ("wss" if secure else "ws") if websocket else ("https" if secure else "http")
+    if proxy.enabled:
+        client, scheme = parse_x_forwarded_for(
+            _header_dict(headers),
+            address_header_name=proxy.address,
+            port_header_name=proxy.port,
+            proto_header_name=proxy.proto,
+            original_addr=client,
+            original_scheme=scheme,
+        )
+        if websocket and scheme in ("http", "https"):
+            scheme = "ws" if scheme == "http" else "wss"
+    return RequestFields(
+        path=split.path,
+        query_string=split.query_string,
+        headers=headers,
+        root_path=header_root_path if header_root_path is not None else root_path,
+        scheme=scheme,
+        client=client,
+        server=server,
+    )
+
+
+def _header_dict(headers: list[list[bytes]]) -> dict[bytes, list[bytes]]:
+    result: dict[bytes, list[bytes]] = {}
+    for name, value in headers:
+        result.setdefault(name, []).append(value)
+    return result

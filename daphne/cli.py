@@ -1,0 +1,250 @@
+"""The ``daphne`` command (SPEC 4.1): ``CommandLineInterface`` and its flags."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from typing import Any
+
+from .access import AccessLogGenerator
+from .server import Server, build_endpoint_description_strings
+
+__all__ = ["CommandLineInterface", "LayerImportError"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+
+class LayerImportError(ImportError):
+    """The ``channel_layer`` argument did not lead to a usable channel layer."""
+
+
+def import_layer(path: str) -> Any:
+    """Import ``"path.to.module:instance.path"`` and check it is a channel layer."""
+    module_path, sep, object_path = path.partition(":")
+    if not sep or not module_path or not object_path:
+        raise LayerImportError(
+            f"channel_layer must look like 'path.to.module:instance', got {path!r}"
+        )
+    if "" not in sys.path and "." not in sys.path:
+        sys.path.insert(0, ".")
+    try:
+        target = importlib.import_module(module_path)
+    except ImportError as exc:
+        raise LayerImportError(f"Could not import module {module_path!r}: {exc}") from exc
+    for attribute in object_path.split("."):
+        try:
+            target = getattr(target, attribute)
+        except AttributeError:
+            raise LayerImportError(
+                f"{module_path!r} has no attribute path {object_path!r} (missing {attribute!r})"
+            ) from None
+    missing = [
+        n for n in ("send", "receive", "new_channel") if not callable(getattr(target, n, None))
+    ]
+    if missing:
+        raise LayerImportError(
+            f"{path!r} is {target!r}, not an ASGI 1 channel layer: it lacks {', '.join(missing)}()"
+        )
+    return target
+
+
+class CommandLineInterface:
+    """Parses the command line and runs a ``Server``."""
+
+    description = "Django HTTP/WebSocket server"
+    server_class = Server
+
+    def __init__(self) -> None:
+        self.parser = argparse.ArgumentParser(description=self.description)
+        add = self.parser.add_argument
+        add("-p", "--port", type=int, help="Port number to listen on", default=None)
+        add("-b", "--bind", dest="host", help="The host/address to bind to", default=None)
+        add(
+            "--websocket_timeout",
+            type=int,
+            default=None,
+            help="Maximum time to allow a websocket to be connected. -1 for infinite.",
+        )
+        add(
+            "--websocket_connect_timeout",
+            type=int,
+            default=5,
+            help="Maximum time to allow a connection to handshake. -1 for infinite",
+        )
+        add(
+            "-u",
+            "--unix-socket",
+            dest="unix_socket",
+            default=None,
+            help="Bind to a UNIX socket rather than a TCP host/port",
+        )
+        add(
+            "--fd",
+            type=int,
+            dest="file_descriptor",
+            default=None,
+            help="Bind to a file descriptor rather than a TCP host/port or named sock",
+        )
+        add(
+            "-e",
+            "--endpoint",
+            dest="socket_strings",
+            action="append",
+            default=[],
+            help="Use raw server strings passed directly to twisted",
+        )
+        add(
+            "-v",
+            "--verbosity",
+            type=int,
+            default=1,
+            help="How verbose to make the output (0 warnings, 1 info, 2 debug)",
+        )
+        add(
+            "-t",
+            "--http-timeout",
+            type=int,
+            default=120,
+            dest="http_timeout",
+            help="How long to wait for worker server before timing out HTTP connections",
+        )
+        add(
+            "--access-log",
+            default=None,
+            help="Where to write the access log (- for stdout, the default for verbosity=1)",
+        )
+        add(
+            "--ping-interval",
+            type=int,
+            default=20,
+            dest="ping_interval",
+            help="The number of seconds a WebSocket must be idle before a keepalive ping is sent",
+        )
+        add(
+            "--ping-timeout",
+            type=int,
+            default=30,
+            dest="ping_timeout",
+            help="The number of seconds before a WebSocket is closed if no response to a keepalive ping",
+        )
+        add(
+            "--ws-protocol",
+            nargs="*",
+            dest="ws_protocols",
+            default=None,
+            help="The WebSocket protocols you wish to support",
+        )
+        add(
+            "--root-path",
+            dest="root_path",
+            default="",
+            help="The setting for the ASGI root_path variable",
+        )
+        add(
+            "--proxy-headers",
+            dest="proxy_headers",
+            action="store_true",
+            default=False,
+            help="Enable parsing and using of X-Forwarded-For, X-Forwarded-Port and X-Forwarded-Proto headers",
+        )
+        add(
+            "--force-sync",
+            dest="force_sync",
+            action="store_true",
+            default=False,
+            help="Read the channel layer from a thread even if it offers the twisted extension",
+        )
+        add(
+            "channel_layer",
+            help="The ASGI channel layer instance to use as path.to.module:instance.path",
+        )
+        self.server: Server | None = None
+
+    @classmethod
+    def entrypoint(cls) -> None:
+        """Main entrypoint for the console script."""
+        cls().run(sys.argv[1:])
+
+    def run(self, args: list[str]) -> None:
+        """Parse ``args`` and serve until a shutdown signal."""
+        options = self.parser.parse_args(args)
+        level = {0: logging.WARNING, 1: logging.INFO}.get(options.verbosity, logging.DEBUG)
+        logging.basicConfig(level=level, format="%(asctime)-15s %(levelname)-8s %(message)s")
+        _route_twisted_logs(options.verbosity)
+        access_log_stream = None
+        if options.access_log:
+            if options.access_log == "-":
+                access_log_stream = sys.stdout
+            else:
+                access_log_stream = open(options.access_log, "a", 1)  # noqa: SIM115
+        elif options.verbosity >= 1:
+            access_log_stream = sys.stdout
+        try:
+            channel_layer = import_layer(options.channel_layer)
+        except LayerImportError as exc:
+            self.parser.exit(2, f"daphne: error: {exc}\n")
+        endpoints = self.endpoint_strings(options)
+        logger.info(
+            "Starting server at %s, channel layer %s.", ", ".join(endpoints), options.channel_layer
+        )
+        self.server = self.server_class(
+            channel_layer=channel_layer,
+            endpoints=endpoints,
+            signal_handlers=True,
+            action_logger=AccessLogGenerator(access_log_stream) if access_log_stream else None,
+            http_timeout=options.http_timeout,
+            websocket_timeout=options.websocket_timeout,
+            websocket_connect_timeout=options.websocket_connect_timeout,
+            ping_interval=options.ping_interval,
+            ping_timeout=options.ping_timeout,
+            ws_protocols=options.ws_protocols,
+            root_path=options.root_path,
+            proxy_forwarded_address_header="X-Forwarded-For" if options.proxy_headers else None,
+            proxy_forwarded_port_header="X-Forwarded-Port" if options.proxy_headers else None,
+            proxy_forwarded_proto_header="X-Forwarded-Proto" if options.proxy_headers else None,
+            force_sync=options.force_sync,
+            verbosity=options.verbosity,
+        )
+        self.server.run()
+
+    @staticmethod
+    def endpoint_strings(options: argparse.Namespace) -> list[str]:
+        """The endpoints for the binding flags, with the 1.x defaults."""
+        host, port = options.host, options.port
+        nothing = not any(
+            [
+                host,
+                port is not None,
+                options.unix_socket,
+                options.file_descriptor is not None,
+                options.socket_strings,
+            ]
+        )
+        if nothing:
+            host, port = DEFAULT_HOST, DEFAULT_PORT
+        elif host and port is None:
+            port = DEFAULT_PORT
+        elif port is not None and not host:
+            host = DEFAULT_HOST
+        return sorted(
+            build_endpoint_description_strings(
+                host=host,
+                port=port,
+                unix_socket=options.unix_socket,
+                file_descriptor=options.file_descriptor,
+            )
+            + options.socket_strings
+        )
+
+
+def _route_twisted_logs(verbosity: int) -> None:
+    """Send Twisted's log to stdlib logging (warnings and up unless -v 2)."""
+    from twisted.logger import STDLibLogObserver, globalLogBeginner
+
+    logging.getLogger("twisted").setLevel(logging.DEBUG if verbosity >= 2 else logging.WARNING)
+    globalLogBeginner.beginLoggingTo([STDLibLogObserver(name="twisted")], redirectStandardIO=False)

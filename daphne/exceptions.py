@@ -1,0 +1,34 @@
+"""The named errors of the interface server (SPEC section 4)."""
+
+from __future__ import annotations
+
+__all__ = ["BadRequest", "IllegalTransition", "InvalidReply"]
+
+
+class InvalidReply(ValueError):
+    """A reply message from the application breaks its format or comes at the
+    wrong time (for example a second ``status`` for one HTTP response).
+
+    The server logs it and answers 500 (HTTP, if nothing was sent yet) or
+    closes with 1011 (WebSocket); it never propagates to the reactor.
+    """
+
+
+class IllegalTransition(RuntimeError):
+    """A connection state machine got an event its current state cannot take.
+
+    The message names the state and the event; it means a bug in daphne.
+    """
+
+    def __init__(self, machine: str, state: object, event: str) -> None:
+        super().__init__(f"{machine} cannot handle {event!r} in state {state}")
+        self.state = state
+        self.event = event
+
+
+class BadRequest(ValueError):
+    """Bad input from the network; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status

@@ -1,0 +1,520 @@
+"""HTTP/1.x and HTTP/2 on twisted.web, and the hand-over to WebSocket (SPEC 1.6, 4.3).
+
+``WebRequest`` is one request: when twisted.web has read it whole, it sends
+``http.request`` (streaming big bodies over a ``http.request.body?``
+channel), then writes whatever the reply channel brings. ``HTTPFactory``
+owns every live connection of the process and routes reply messages to them
+(``dispatch_reply``). The decisions live in ``_scope`` and ``_http_state``;
+this module only moves bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import string
+import weakref
+from typing import Any
+
+from twisted.internet import address
+from twisted.internet.interfaces import IProtocolNegotiationFactory
+from twisted.python.failure import Failure
+from twisted.web import http
+from zope.interface import implementer
+
+from asgi import www
+
+from ._http_state import Finish, RequestBody, ResponseState, Start, Write, error_page
+from ._scope import ProxyHeaders, request_fields
+from .exceptions import BadRequest, InvalidReply
+from .ws_protocol import WebSocketFactory, WebSocketProtocol
+
+__all__ = ["HTTPFactory", "WebRequest"]
+
+logger = logging.getLogger(__name__)
+
+#: Bodies up to this size travel inline in ``http.request``; larger ones are
+#: chunked onto a ``http.request.body?`` channel.
+DEFAULT_BODY_INLINE_LIMIT = 512 * 1024
+DEFAULT_BODY_CHUNK_SIZE = 256 * 1024
+#: Request bodies above this get 413 (None = no limit).
+DEFAULT_MAX_REQUEST_BODY_SIZE = 100 * 1024 * 1024
+#: Request line plus headers above this get 431.
+DEFAULT_MAX_HEADER_SIZE = 16 * 1024
+#: Seconds to wait before retrying a body chunk on a full channel.
+BODY_RETRY_DELAY = 0.05
+
+
+def _address(addr: Any) -> list | None:
+    if isinstance(addr, address.IPv4Address | address.IPv6Address):
+        return [str(addr.host), addr.port]
+    return None
+
+
+class WebRequest(http.Request):
+    """One HTTP request: sends it to the layer and writes the reply back."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.factory: HTTPFactory = self.channel.factory
+        self.reply_channel: str | None = None
+        self.response = ResponseState()
+        self.path_text = ""
+        self.start_time = self.factory.clock.seconds()
+        self.raw_header_list: list[tuple[bytes, bytes]] = []
+        self._received_body = 0
+        self._too_large = False
+        self._timeout_call = None
+        self._body: RequestBody | None = None
+        self._body_channel: str | None = None
+        self._pending_chunk: dict | None = None
+        self._body_call = None
+        self._retry_after: bytes | None = None
+
+    # -- receiving (called by twisted.web) -------------------------------------
+
+    def gotLength(self, length: int | None) -> None:
+        limit = self.factory.max_request_body_size
+        if limit is not None and length is not None and length > limit:
+            self._reject_body_too_large()
+            length = 0
+        super().gotLength(length)
+
+    def handleContentChunk(self, data: bytes) -> None:
+        if self._too_large:
+            return
+        self._received_body += len(data)
+        limit = self.factory.max_request_body_size
+        if limit is not None and self._received_body > limit:
+            self._reject_body_too_large()
+            return
+        super().handleContentChunk(data)
+
+    def _reject_body_too_large(self) -> None:
+        self._too_large = True
+        if isinstance(self.channel, http.HTTPChannel):
+            # Answer before reading a body we will not take, then hang up.
+            _, headers, body = error_page(413, "Request body exceeds the server's limit.")
+            head = b"".join(b"%s: %s\r\n" % pair for pair in headers)
+            self.channel.transport.write(
+                b"HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\n" + head + b"\r\n" + body
+            )
+            self.channel.loseConnection()
+
+    def process(self) -> None:
+        """The whole request is in: hand it to WebSocket or to the layer."""
+        try:
+            if self._too_large:
+                if not self.channel.transport or isinstance(self.channel, http.HTTPChannel):
+                    return
+                self.basic_error(413, b"Payload Too Large", "Request body exceeds the limit.")
+                return
+            upgrade = (self.requestHeaders.getRawHeaders(b"upgrade") or [b""])[0]
+            if upgrade.lower() == b"websocket" and isinstance(self.channel, http.HTTPChannel):
+                self._upgrade_to_websocket()
+                return
+            self._send_request()
+        except BadRequest as exc:
+            logger.info("Bad request from %s: %s", self.client_text(), exc)
+            self.basic_error(exc.status, http.RESPONSES.get(exc.status, b"Error"), str(exc))
+        except Exception:
+            logger.exception("Error processing an HTTP request")
+            self.basic_error(500, b"Internal Server Error", "Daphne hit an internal error.")
+
+    def _headers(self) -> list[tuple[bytes, bytes]]:
+        if self.raw_header_list:
+            return self.raw_header_list
+        return [(n, v) for n, values in self.requestHeaders.getAllRawHeaders() for v in values]
+
+    def _fields(self, websocket: bool):
+        factory = self.factory
+        return request_fields(
+            target=self.uri,
+            raw_headers=self._headers(),
+            secure=self.isSecure(),
+            websocket=websocket,
+            client=_address(self.client),
+            server=_address(self.getHost()),
+            root_path=factory.root_path,
+            proxy=factory.proxy_headers,
+        )
+
+    def _send_request(self) -> None:
+        factory = self.factory
+        fields = self._fields(websocket=False)
+        self.path_text = fields.path
+        length = self.content.seek(0, 2)
+        self.content.seek(0)
+        body = RequestBody(self.content, length, factory.body_inline_limit, factory.body_chunk_size)
+        first = body.first()
+        body_channel = (
+            factory.channel_layer.new_channel("http.request.body?") if body.streamed else None
+        )
+        self.reply_channel = factory.make_send_channel()
+        version = self.clientproto.decode("ascii", "replace").split("/")[-1]
+        message = www.http_request(
+            reply_channel=self.reply_channel,
+            http_version="2" if version.startswith("2") else version,
+            method=self.method.decode("ascii", "replace"),
+            path=fields.path,
+            query_string=fields.query_string,
+            headers=fields.headers,
+            scheme=fields.scheme,
+            root_path=fields.root_path,
+            body=first,
+            body_channel=body_channel,
+            client=fields.client,
+            server=fields.server,
+        )
+        layer = factory.channel_layer
+        try:
+            layer.send("http.request", message)
+        except layer.ChannelFull:
+            self.reply_channel = None
+            self._retry_after = b"%d" % factory.retry_after
+            self.basic_error(503, b"Service Unavailable", "Request queue full.")
+            return
+        except layer.MessageTooLarge:
+            self.reply_channel = None
+            self.basic_error(413, b"Payload Too Large", "Request too large for the layer.")
+            return
+        factory.reply_protocols[self.reply_channel] = self
+        self._timeout_call = factory.clock.callLater(factory.timeout, self._http_timed_out)
+        if body.streamed:
+            self._body, self._body_channel = body, body_channel
+            self._body_call = factory.clock.callLater(0, self._pump_body)
+
+    # -- request body streaming ------------------------------------------------
+
+    def _pump_body(self) -> None:
+        """Send the next body chunk; on a full channel wait and retry."""
+        self._body_call = None
+        if self._body is None:
+            return
+        chunk = self._pending_chunk or self._body.next_chunk()
+        if chunk is None:
+            self._body = None
+            return
+        layer = self.factory.channel_layer
+        try:
+            layer.send(self._body_channel, chunk)
+        except layer.ChannelFull:
+            self._pending_chunk = chunk
+            self._body_call = self.factory.clock.callLater(BODY_RETRY_DELAY, self._pump_body)
+            return
+        self._pending_chunk = None
+        self._body_call = self.factory.clock.callLater(0, self._pump_body)
+
+    def _abandon_body(self) -> None:
+        if self._body_call is not None and self._body_call.active():
+            self._body_call.cancel()
+        self._body_call = None
+        if self._body is not None:
+            self._body = None
+            try:
+                self.factory.channel_layer.send(
+                    self._body_channel, www.http_request_body_chunk(closed=True)
+                )
+            except Exception:
+                logger.debug("Could not tell the body channel the client left")
+
+    # -- replies (called by HTTPFactory.dispatch_reply) ------------------------
+
+    def serverResponse(self, message: Any) -> None:
+        """Apply one message from this request's reply channel."""
+        try:
+            actions = self.response.reply(message)
+        except InvalidReply as exc:
+            logger.error("Invalid HTTP reply for %s: %s", self.path_text, exc)
+            if self.response.fail(500):
+                self._write_error(500, "Daphne got an invalid response from the application.")
+            else:
+                self._drop()
+            return
+        for action in actions:
+            if isinstance(action, Start):
+                self.setResponseCode(action.status)
+                for name, value in action.headers:
+                    self.responseHeaders.addRawHeader(name, value)
+            elif isinstance(action, Write):
+                self.write(action.data)
+            elif isinstance(action, Finish):
+                self._complete()
+
+    def _http_timed_out(self) -> None:
+        self._timeout_call = None
+        if self.response.timed_out():
+            logger.warning("No response within %ss for %s", self.factory.timeout, self.path_text)
+            self._write_error(503, "Worker server failed to respond within time limit.")
+
+    def _write_error(self, status: int, detail: str) -> None:
+        if self._disconnected or self.finished:
+            return
+        status, headers, body = error_page(status, detail)
+        self.setResponseCode(status)
+        for name, value in headers:
+            self.responseHeaders.setRawHeaders(name, [value])
+        if self._retry_after is not None:
+            self.responseHeaders.setRawHeaders(b"Retry-After", [self._retry_after])
+        self.write(body)
+        self._complete()
+
+    def basic_error(self, status: int, status_text: bytes, body: str) -> None:
+        """Answer with a small HTML error page (1.x name; ``status_text`` is unused)."""
+        self.response.fail(status)
+        self._write_error(status, body)
+
+    def _complete(self) -> None:
+        self._unregister()
+        if not (self._disconnected or self.finished):
+            self.finish()
+        self.factory.log_action(
+            "http",
+            "complete",
+            {
+                "path": self.path_text or self.uri.decode("latin-1"),
+                "status": self.code,
+                "method": self.method.decode("ascii", "replace"),
+                "client": self.client_text(),
+                "time_taken": self.duration(),
+                "size": self.sentLength,
+            },
+        )
+
+    def _drop(self) -> None:
+        self._unregister()
+        if self.channel is not None and self.channel.transport is not None:
+            self.channel.transport.loseConnection()
+
+    def _unregister(self) -> None:
+        if self._timeout_call is not None and self._timeout_call.active():
+            self._timeout_call.cancel()
+        self._timeout_call = None
+        if self.reply_channel is not None:
+            self.factory.reply_protocols.pop(self.reply_channel, None)
+
+    def connectionLost(self, reason: Failure) -> None:
+        super().connectionLost(reason)
+        if self.reply_channel is not None and self.response.client_gone():
+            self._abandon_body()
+            try:
+                self.factory.channel_layer.send(
+                    "http.disconnect",
+                    www.http_disconnect(reply_channel=self.reply_channel, path=self.path_text),
+                )
+            except Exception:
+                logger.debug("Could not send http.disconnect for %s", self.reply_channel)
+        self._unregister()
+
+    # -- WebSocket hand-over ---------------------------------------------------
+
+    def _upgrade_to_websocket(self) -> None:
+        channel = self.channel
+        protocol = self.factory.ws_factory.buildProtocol(channel.transport.getPeer())
+        if protocol is None:
+            self.basic_error(500, b"Internal Server Error", "Could not build WebSocket protocol")
+            return
+        fields = self._fields(websocket=True)
+        protocol.upgrade_fields = fields
+        raw = b"%s %s HTTP/1.1\r\n" % (self.method, self.uri)
+        raw += b"".join(b"%s: %s\r\n" % (n, v) for n, v in self._headers()) + b"\r\n"
+        buffered = b"".join(channel._dataBuffer)
+        channel._dataBuffer = []
+        # From here on the channel's bytes go to the WebSocket protocol.
+        channel.dataReceived = protocol.dataReceived
+        channel.connectionLost = protocol.connectionLost
+        if self in channel.requests:
+            channel.requests.remove(self)
+        protocol.makeConnection(channel.transport)
+        channel.registerProducer(protocol, True)
+        protocol.dataReceived(raw + buffered)
+        channel.transport.resumeProducing()
+
+    # -- helpers -----------------------------------------------------------------
+
+    def duration(self) -> float:
+        return self.factory.clock.seconds() - self.start_time
+
+    def client_text(self) -> str | None:
+        client = _address(self.client)
+        return f"{client[0]}:{client[1]}" if client else None
+
+
+class _DaphneHTTPChannel(http.HTTPChannel):
+    """twisted.web's HTTP/1.x channel, answering 431 for oversized headers and
+    keeping the raw header order (with duplicates) for the message."""
+
+    def lineReceived(self, line: bytes) -> None:
+        if self._receivedHeaderSize + len(line) > self.totalHeadersSize:
+            self._respond_431()
+            return
+        super().lineReceived(line)
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        self._respond_431()
+
+    def headerReceived(self, line: bytes) -> bool:
+        ok = super().headerReceived(line)
+        if ok and self.requests:
+            name, _, value = line.partition(b":")
+            self.requests[-1].raw_header_list.append((name.strip(), value.strip(b" \t")))
+        return ok
+
+    def _respond_431(self) -> None:
+        logger.info("Request headers larger than %d bytes: 431", self.totalHeadersSize)
+        _, headers, body = error_page(431, "Request headers are too large.")
+        head = b"".join(b"%s: %s\r\n" % pair for pair in headers)
+        self.transport.write(
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n"
+            + head
+            + b"\r\n"
+            + body
+        )
+        self.dataReceived = lambda data: None
+        self.loseConnection()
+
+
+@implementer(IProtocolNegotiationFactory)
+class HTTPFactory(http.HTTPFactory):
+    """All the HTTP and WebSocket connections of one daphne process.
+
+    ``reply_protocols`` maps each live reply channel to its request or
+    WebSocket; ``dispatch_reply`` routes a message from the inbox to it.
+    """
+
+    def __init__(
+        self,
+        channel_layer: Any,
+        action_logger: Any = None,
+        send_channel: str | None = None,
+        timeout: float = 120,
+        websocket_timeout: float = 86400,
+        ping_interval: float = 20,
+        ping_timeout: float = 30,
+        ws_protocols: list[str] | None = None,
+        root_path: str = "",
+        websocket_connect_timeout: float = 30,
+        proxy_forwarded_address_header: str | None = None,
+        proxy_forwarded_port_header: str | None = None,
+        proxy_forwarded_proto_header: str | None = None,
+        websocket_handshake_timeout: float = 5,
+        *,
+        reactor: Any = None,
+        max_request_body_size: int | None = DEFAULT_MAX_REQUEST_BODY_SIZE,
+        body_inline_limit: int = DEFAULT_BODY_INLINE_LIMIT,
+        body_chunk_size: int = DEFAULT_BODY_CHUNK_SIZE,
+        max_header_size: int = DEFAULT_MAX_HEADER_SIZE,
+        websocket_max_message_size: int | None = None,
+        websocket_buffer_limit: int = 4 * 1024 * 1024,
+        retry_after: int = 5,
+    ) -> None:
+        super().__init__(reactor=reactor)
+        self.clock = self.reactor
+        self.channel_layer = channel_layer
+        self.action_logger = action_logger
+        self.send_channel = send_channel or make_process_channel()
+        self.timeout = timeout
+        self.websocket_timeout = websocket_timeout
+        self.websocket_connect_timeout = websocket_connect_timeout
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.root_path = root_path
+        self.proxy_headers = ProxyHeaders(
+            proxy_forwarded_address_header,
+            proxy_forwarded_port_header,
+            proxy_forwarded_proto_header,
+        )
+        self.max_request_body_size = max_request_body_size
+        self.body_inline_limit = body_inline_limit
+        self.body_chunk_size = body_chunk_size
+        self.max_header_size = max_header_size
+        self.retry_after = retry_after
+        self.reply_protocols: dict[str, Any] = {}
+        self.connections: weakref.WeakSet = weakref.WeakSet()
+        if websocket_max_message_size is None:
+            # leave room for the message's other keys under the layer's limit
+            layer_limit = getattr(channel_layer, "max_message_size", 1024 * 1024)
+            websocket_max_message_size = max(layer_limit - 4096, 1024)
+        self.ws_factory = WebSocketFactory(
+            self,
+            protocols=ws_protocols,
+            server="Daphne",
+            max_message_size=websocket_max_message_size,
+            buffer_limit=websocket_buffer_limit,
+            handshake_timeout=websocket_handshake_timeout,
+        )
+
+    # twisted.web's own access log ticks a clock every second; daphne logs
+    # through action_logger instead, so an idle server sleeps.
+    def startFactory(self) -> None:
+        pass
+
+    def stopFactory(self) -> None:
+        pass
+
+    def log(self, request: Any) -> None:
+        pass
+
+    def buildProtocol(self, addr: Any) -> Any:
+        protocol = http._GenericHTTPChannelProtocol(_DaphneHTTPChannel())
+        protocol.factory = self
+        protocol.requestFactory = WebRequest
+        protocol.callLater = self.reactor.callLater
+        protocol.timeOut = self.timeOut
+        protocol._channel.totalHeadersSize = self.max_header_size
+        protocol._channel.MAX_LENGTH = self.max_header_size + 2
+        self.connections.add(protocol)
+        return protocol
+
+    def acceptableProtocols(self) -> list[bytes]:
+        """ALPN: HTTP/2 when Twisted can speak it, and HTTP/1.1."""
+        return [b"h2", b"http/1.1"] if http.H2_ENABLED else [b"http/1.1"]
+
+    # -- reply routing -----------------------------------------------------------
+
+    def make_send_channel(self) -> str:
+        """A new reply channel under this process's inbox."""
+        return self.send_channel + "".join(random.choices(string.ascii_letters, k=10))
+
+    def reply_channels(self) -> list[str]:
+        return list(self.reply_protocols)
+
+    def dispatch_reply(self, channel: str, message: Any) -> None:
+        """Route one message from the inbox to its request or WebSocket."""
+        protocol = self.reply_protocols.get(channel)
+        if protocol is None:
+            logger.debug("Reply for unknown channel %s dropped", channel)
+            return
+        if isinstance(protocol, WebRequest):
+            protocol.serverResponse(message)
+        elif isinstance(protocol, WebSocketProtocol):
+            protocol.handle_reply(message)
+        else:
+            raise TypeError(f"Unknown protocol {protocol!r} registered for {channel}")
+
+    def log_action(self, protocol: str, action: str, details: dict) -> None:
+        if self.action_logger is not None:
+            try:
+                self.action_logger(protocol, action, details)
+            except Exception:
+                logger.exception("action_logger failed")
+
+    def check_timeouts(self) -> None:
+        """1.x hook. Timeouts are per-connection timers now; this only sweeps
+        reply channels whose connection vanished without telling us."""
+        for channel, protocol in list(self.reply_protocols.items()):
+            if isinstance(protocol, WebRequest) and protocol.finished:
+                self.reply_protocols.pop(channel, None)
+
+    # -- shutdown ---------------------------------------------------------------
+
+    def websockets(self) -> list[WebSocketProtocol]:
+        return list(self.ws_factory.protocols_alive)
+
+    def http_requests_in_flight(self) -> list[WebRequest]:
+        return [p for p in self.reply_protocols.values() if isinstance(p, WebRequest)]
+
+
+def make_process_channel() -> str:
+    """The process's inbox: ``daphne.response.<10 random letters>!``."""
+    return "daphne.response.{}!".format("".join(random.choices(string.ascii_letters, k=10)))

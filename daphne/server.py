@@ -1,0 +1,296 @@
+"""The daphne process (SPEC 4.2): listeners, the inbox reader, graceful shutdown.
+
+``Server.run()`` blocks in the reactor like 1.x. For code that embeds daphne
+(``runserver``, live-server tests) ``Server.start()`` / ``Server.stop()`` do
+the same from inside an already running reactor, and ``daphne.threaded``
+wraps them for a reactor running in a background thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import warnings
+from typing import Any
+
+from twisted.internet import defer, endpoints, task
+from twisted.web import http
+
+from ._inbox import InboxReader
+from .http_protocol import HTTPFactory, make_process_channel
+
+__all__ = ["Server", "build_endpoint_description_strings"]
+
+logger = logging.getLogger(__name__)
+
+#: Seconds that in-flight HTTP responses and closing WebSockets get on shutdown.
+DEFAULT_SHUTDOWN_TIMEOUT = 10.0
+
+
+def build_endpoint_description_strings(
+    host: str | None = None,
+    port: int | None = None,
+    unix_socket: str | None = None,
+    file_descriptor: int | None = None,
+) -> list[str]:
+    """Twisted endpoint strings for the classic binding options.
+
+    ``host`` and ``port`` go together (``tcp:port=8000:interface=127.0.0.1``;
+    IPv6 brackets stripped, colons escaped); either alone is a ValueError.
+    """
+    strings = []
+    if host and port is not None:
+        host = host.strip("[]").replace(":", r"\:")
+        strings.append(f"tcp:port={int(port)}:interface={host}")
+    elif host or port is not None:
+        raise ValueError(f"TCP binding needs both host and port; got host={host!r}, port={port!r}")
+    if unix_socket:
+        strings.append(f"unix:{unix_socket}")
+    if file_descriptor is not None:
+        strings.append(f"fd:fileno={int(file_descriptor)}")
+    return strings
+
+
+class Server:
+    """An interface server bound to one channel layer."""
+
+    def __init__(
+        self,
+        channel_layer: Any,
+        host: str | None = None,
+        port: int | None = None,
+        endpoints: list[str] | None = None,
+        unix_socket: str | None = None,
+        file_descriptor: int | None = None,
+        signal_handlers: bool = True,
+        action_logger: Any = None,
+        http_timeout: float = 120,
+        websocket_timeout: float | None = None,
+        websocket_connect_timeout: float = 20,
+        ping_interval: float = 20,
+        ping_timeout: float = 30,
+        ws_protocols: list[str] | None = None,
+        root_path: str = "",
+        proxy_forwarded_address_header: str | None = None,
+        proxy_forwarded_port_header: str | None = None,
+        proxy_forwarded_proto_header: str | None = None,
+        force_sync: bool = False,
+        verbosity: int = 1,
+        websocket_handshake_timeout: float = 5,
+        *,
+        reactor: Any = None,
+        shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+        **factory_options: Any,
+    ) -> None:
+        self.channel_layer = channel_layer
+        self.endpoints = sorted(endpoints or [])
+        if any(value is not None for value in (host, port, unix_socket, file_descriptor)):
+            warnings.warn(
+                "host, port, unix_socket and file_descriptor are deprecated; pass endpoints "
+                "(see daphne.server.build_endpoint_description_strings)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            self.endpoints = sorted(
+                self.endpoints
+                + build_endpoint_description_strings(host, port, unix_socket, file_descriptor)
+            )
+        if not self.endpoints:
+            raise UserWarning("No endpoints. This server will not listen on anything.")
+        for name in ("send", "receive", "new_channel"):
+            if not callable(getattr(channel_layer, name, None)):
+                raise TypeError(
+                    f"channel_layer must be an ASGI 1 channel layer with a {name}() method, "
+                    f"got {channel_layer!r}"
+                )
+        self.signal_handlers = signal_handlers
+        self.action_logger = action_logger
+        self.http_timeout = http_timeout
+        if websocket_timeout is None:
+            websocket_timeout = getattr(channel_layer, "group_expiry", 86400)
+        self.websocket_timeout = websocket_timeout
+        self.websocket_connect_timeout = websocket_connect_timeout
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.ws_protocols = ws_protocols
+        self.root_path = root_path
+        self.proxy_forwarded_address_header = proxy_forwarded_address_header
+        self.proxy_forwarded_port_header = proxy_forwarded_port_header
+        self.proxy_forwarded_proto_header = proxy_forwarded_proto_header
+        self.force_sync = force_sync
+        self.verbosity = verbosity
+        self.websocket_handshake_timeout = websocket_handshake_timeout
+        self.shutdown_timeout = shutdown_timeout
+        self.factory_options = factory_options
+        if reactor is None:
+            from twisted.internet import reactor
+        self.reactor = reactor
+        self.factory: HTTPFactory | None = None
+        self.send_channel: str | None = None
+        self.listeners: list[Any] = []
+        self.reader: InboxReader | None = None
+        self._stopping: defer.Deferred | None = None
+
+    # -- running -----------------------------------------------------------------
+
+    def run(self) -> None:
+        """Listen, serve until SIGTERM/SIGINT (or ``stop()``), then return."""
+        if self.signal_handlers:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, self._on_signal)
+        self.reactor.callWhenRunning(self._start_for_run)
+        self.reactor.run(installSignalHandlers=False)
+
+    def _start_for_run(self) -> None:
+        d = self.start()
+
+        def failed(failure: Any) -> None:
+            logger.error("Could not start: %s", failure.value)
+            self.reactor.stop()
+
+        d.addErrback(failed)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        logger.info("Received %s; shutting down gracefully", signal.Signals(signum).name)
+        self.reactor.callFromThread(self._stop_and_exit)
+
+    def _stop_and_exit(self) -> None:
+        d = self.stop()
+        d.addBoth(lambda _: self.reactor.stop() if self.reactor.running else None)
+
+    def start(self) -> defer.Deferred:
+        """Start serving inside the running reactor (call it in the reactor thread).
+
+        Returns a Deferred firing with ``listening_ports`` once every
+        endpoint listens; it fails if any endpoint cannot listen.
+        """
+        self.send_channel = make_process_channel()
+        self.factory = HTTPFactory(
+            self.channel_layer,
+            self.action_logger,
+            self.send_channel,
+            timeout=self.http_timeout,
+            websocket_timeout=self.websocket_timeout,
+            websocket_connect_timeout=self.websocket_connect_timeout,
+            ping_interval=self.ping_interval,
+            ping_timeout=self.ping_timeout,
+            ws_protocols=self.ws_protocols,
+            root_path=self.root_path,
+            proxy_forwarded_address_header=self.proxy_forwarded_address_header,
+            proxy_forwarded_port_header=self.proxy_forwarded_port_header,
+            proxy_forwarded_proto_header=self.proxy_forwarded_proto_header,
+            websocket_handshake_timeout=self.websocket_handshake_timeout,
+            reactor=self.reactor,
+            **self.factory_options,
+        )
+        if http.H2_ENABLED:
+            logger.info("HTTP/2 support enabled (over TLS endpoints)")
+        else:
+            logger.info("HTTP/2 support not enabled (install the http2 and tls Twisted extras)")
+        self.reader = InboxReader(
+            self.channel_layer,
+            self.send_channel,
+            self.factory.dispatch_reply,
+            self.reactor,
+            force_sync=self.force_sync,
+        )
+        logger.debug("Reading the inbox %s in %s mode", self.send_channel, self.reader.mode)
+        self.reader.start()
+        listening = []
+        for description in self.endpoints:
+            logger.info("Starting server at %s", description)
+            d = self._endpoint(description).listen(self.factory)
+            d.addCallback(self._listening, description)
+            d.addErrback(self.on_listener_error, description)
+            listening.append(d)
+        done = defer.gatherResults(listening, consumeErrors=True)
+        done.addCallback(lambda _: self.listening_ports)
+        done.addErrback(lambda failure: failure.value.subFailure)
+        return done
+
+    def _endpoint(self, description: str) -> Any:
+        if description.startswith("fd:"):
+            fileno = int(description.split("fileno=", 1)[1].split(":")[0])
+            return endpoints.AdoptedStreamServerEndpoint(self.reactor, fileno, socket.AF_INET)
+        return endpoints.serverFromString(self.reactor, description)
+
+    def _listening(self, port: Any, description: str) -> Any:
+        self.listeners.append(port)
+        host = port.getHost()
+        if hasattr(host, "port"):
+            logger.info("Listening on TCP address %s:%d", host.host, host.port)
+        else:
+            logger.info("Listening on %s", description)
+        return port
+
+    def on_listener_error(self, failure: Any, description: str = "") -> Any:
+        logger.error("Listening on %s failed: %s", description, failure.getErrorMessage())
+        return failure
+
+    @property
+    def listening_ports(self) -> list[tuple[str, int]]:
+        """``(host, port)`` of each TCP listener (the real port for ``port=0``)."""
+        ports = []
+        for listener in self.listeners:
+            host = listener.getHost()
+            if hasattr(host, "port"):
+                ports.append((host.host, host.port))
+        return ports
+
+    # -- stopping ----------------------------------------------------------------
+
+    def stop(self, timeout: float | None = None) -> defer.Deferred:
+        """Shut down gracefully (call it in the reactor thread).
+
+        Stops accepting, closes every WebSocket with 1001 (a pending
+        handshake gets 503), lets HTTP responses in flight finish for up to
+        ``timeout`` seconds (default ``shutdown_timeout``), then aborts what
+        is left (each WebSocket still reports its ``websocket.disconnect``)
+        and stops reading the inbox. The Deferred fires when all is done.
+        """
+        if self._stopping is not None:
+            return self._stopping
+        self._stopping = defer.ensureDeferred(self._stop(timeout))
+        return self._stopping
+
+    async def _stop(self, timeout: float | None) -> None:
+        timeout = self.shutdown_timeout if timeout is None else timeout
+        await defer.gatherResults(
+            [defer.maybeDeferred(listener.stopListening) for listener in self.listeners],
+            consumeErrors=True,
+        ).addErrback(lambda failure: None)
+        self.listeners = []
+        factory = self.factory
+        if factory is None:
+            return
+        for protocol in factory.websockets():
+            protocol.close_for_shutdown()
+        deadline = self.reactor.seconds() + timeout
+        # A short wait loop, only while shutting down: the idle server has none.
+        while self.reactor.seconds() < deadline and (
+            factory.websockets() or factory.http_requests_in_flight()
+        ):
+            await task.deferLater(self.reactor, 0.05, lambda: None)
+        for protocol in factory.websockets():
+            protocol.dropConnection(abort=True)
+        for request in factory.http_requests_in_flight():
+            logger.warning("Response to %s unfinished at shutdown; closing", request.path_text)
+            request._drop()
+        for connection in list(factory.connections):
+            transport = getattr(connection, "transport", None)
+            if transport is not None:
+                transport.loseConnection()
+        if self.reader is not None:
+            self.reader.stop(timeout=0)
+        logger.info("Server stopped")
+
+    # -- 1.x helpers -----------------------------------------------------------
+
+    def timeout_checker(self) -> None:
+        """1.x hook, kept for callers; timeouts are per-connection timers now."""
+        if self.factory is not None:
+            self.factory.check_timeouts()
+
+    def sleep(self, delay: float) -> defer.Deferred:
+        return task.deferLater(self.reactor, delay, lambda: None)

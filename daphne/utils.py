@@ -1,0 +1,81 @@
+"""Proxy-header parsing (SPEC 4.3): ``parse_x_forwarded_for``.
+
+Kept under its 1.x module name because 1.x projects imported it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["header_value", "parse_x_forwarded_for"]
+
+
+def header_value(headers: Any, name: str) -> str | None:
+    """The first value of header ``name`` (any case) as str, or None.
+
+    ``headers`` is a twisted ``Headers`` or a mapping of names (bytes or str,
+    any case) to a value or a list of values.
+    """
+    if hasattr(headers, "getRawHeaders"):
+        values = headers.getRawHeaders(name.encode("latin-1"))
+        value = values[0] if values else None
+    else:
+        value = _lookup(headers, name)
+    if value is None:
+        return None
+    return value.decode("latin-1") if isinstance(value, bytes) else str(value)
+
+
+def _lookup(headers: Mapping, name: str) -> Any:
+    wanted = name.lower()
+    for key, value in headers.items():
+        key_text = key.decode("latin-1") if isinstance(key, bytes) else str(key)
+        if key_text.lower() == wanted:
+            if isinstance(value, list | tuple):
+                return value[0] if value else None
+            return value
+    return None
+
+
+def parse_x_forwarded_for(
+    headers: Any,
+    address_header_name: str = "X-Forwarded-For",
+    port_header_name: str = "X-Forwarded-Port",
+    proto_header_name: str = "X-Forwarded-Proto",
+    original_addr: list | None = None,
+    original_scheme: str | None = None,
+) -> tuple[list | None, str | None]:
+    """Return ``(client address, scheme)`` as a proxy in front reports them.
+
+    The leftmost address of ``address_header_name`` wins (IPv6 understood,
+    brackets stripped); its port is ``port_header_name`` or 0. The port and
+    proto headers are only read when the address header is present; without
+    it the originals come back unchanged.
+    """
+    if not address_header_name:
+        return original_addr, original_scheme
+    raw_address = header_value(headers, address_header_name)
+    if raw_address is None:
+        return original_addr, original_scheme
+    host = raw_address.split(",")[0].strip()
+    port = 0
+    if host.startswith("["):
+        # "[::1]:8080" or "[::1]"
+        host, _, rest = host[1:].partition("]")
+        if rest.startswith(":") and rest[1:].isdigit():
+            port = int(rest[1:])
+    elif host.count(":") == 1:
+        name, _, maybe_port = host.partition(":")
+        if maybe_port.isdigit():
+            host, port = name, int(maybe_port)
+    if port_header_name:
+        raw_port = header_value(headers, port_header_name)
+        if raw_port is not None and raw_port.strip().isdigit():
+            port = int(raw_port.strip())
+    scheme = original_scheme
+    if proto_header_name:
+        raw_proto = header_value(headers, proto_header_name)
+        if raw_proto:
+            scheme = raw_proto.split(",")[0].strip().lower() or original_scheme
+    return [host, port], scheme

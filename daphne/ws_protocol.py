@@ -1,0 +1,331 @@
+"""WebSocket on Autobahn (SPEC 1.7, 4.4): ``WebSocketProtocol`` and ``WebSocketFactory``.
+
+The opening handshake is held open (``onConnect`` returns a Deferred) until
+the application accepts or rejects on the reply channel. Pings, the
+connect/idle/lifetime timeouts and the outgoing-buffer limit run on the
+injected clock. ``_ws_state.WebSocketState`` decides; this class moves
+frames and guarantees exactly one ``websocket.disconnect`` per connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from typing import Any
+
+from autobahn.twisted.websocket import (
+    ConnectionDeny,
+    WebSocketServerFactory,
+    WebSocketServerProtocol,
+)
+from twisted.internet import defer
+
+from asgi import www
+
+from ._scope import request_fields
+from ._ws_state import Accept, Close, Phase, Reject, Send, WebSocketState
+from .exceptions import InvalidReply
+
+__all__ = ["WebSocketFactory", "WebSocketProtocol"]
+
+logger = logging.getLogger(__name__)
+
+
+class WebSocketProtocol(WebSocketServerProtocol):
+    """One WebSocket connection, translated to ``websocket.*`` messages."""
+
+    #: Set by the HTTP request that handed this connection over: the fields
+    #: daphne parsed from the upgrade request (order and duplicates kept).
+    upgrade_fields = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ws_state = WebSocketState()
+        self.reply_channel: str | None = None
+        self.path = ""
+        self.client_text: str | None = None
+        self._handshake: defer.Deferred | None = None
+        self._subprotocol: str | None = None
+        self._timers: dict[str, Any] = {}
+        self._paused = False
+        self._written_while_paused = 0
+        self.last_seen = 0.0
+
+    # -- helpers ------------------------------------------------------------------
+
+    @property
+    def main_factory(self) -> Any:
+        return self.factory.main_factory
+
+    @property
+    def clock(self) -> Any:
+        return self.main_factory.clock
+
+    def _schedule(self, name: str, delay: float | None, function: Any) -> None:
+        self._cancel(name)
+        if delay is not None and delay >= 0:
+            self._timers[name] = self.clock.callLater(delay, function)
+
+    def _cancel(self, name: str) -> None:
+        call = self._timers.pop(name, None)
+        if call is not None and call.active():
+            call.cancel()
+
+    def _log(self, action: str) -> None:
+        self.main_factory.log_action(
+            "websocket", action, {"path": self.path, "client": self.client_text}
+        )
+
+    # -- handshake -------------------------------------------------------------
+
+    def onConnect(self, request: Any) -> defer.Deferred:
+        factory = self.main_factory
+        self.last_seen = self.clock.seconds()
+        fields = self.upgrade_fields
+        if fields is None:
+            peer, host = self.transport.getPeer(), self.transport.getHost()
+            fields = request_fields(
+                target=self.http_request_uri.encode("latin-1"),
+                raw_headers=[
+                    (n.encode("latin-1"), v.encode("latin-1")) for n, v in self.http_headers.items()
+                ],
+                secure=self.factory.isSecure,
+                websocket=True,
+                client=[peer.host, peer.port] if hasattr(peer, "port") else None,
+                server=[host.host, host.port] if hasattr(host, "port") else None,
+                root_path=factory.root_path,
+                proxy=factory.proxy_headers,
+            )
+        self.path = fields.path
+        if fields.client:
+            self.client_text = f"{fields.client[0]}:{fields.client[1]}"
+        for offered in request.protocols or []:
+            if offered in (self.factory.protocols or []):
+                self._subprotocol = offered
+                break
+        self.reply_channel = factory.make_send_channel()
+        message = www.websocket_connect(
+            reply_channel=self.reply_channel,
+            path=fields.path,
+            headers=fields.headers,
+            query_string=fields.query_string,
+            scheme=fields.scheme,
+            root_path=fields.root_path,
+            client=fields.client,
+            server=fields.server,
+        )
+        layer = factory.channel_layer
+        try:
+            layer.send("websocket.connect", message)
+        except layer.ChannelFull:
+            # the application never heard of this socket: no disconnect either
+            self.ws_state.disconnect_reported = True
+            self.reply_channel = None
+            logger.warning("websocket.connect is full; refusing %s with 503", self.path)
+            raise ConnectionDeny(503, "Connection queue at capacity") from None
+        factory.reply_protocols[self.reply_channel] = self
+        self.factory.protocols_alive.add(self)
+        self._handshake = defer.Deferred()
+        self._schedule("connect", factory.websocket_connect_timeout, self._connect_timed_out)
+        self._schedule("lifetime", factory.websocket_timeout, self._lifetime_over)
+        self._log("connecting")
+        return self._handshake
+
+    def _connect_timed_out(self) -> None:
+        self._timers.pop("connect", None)
+        logger.info("No answer to websocket.connect for %s; rejecting", self.path)
+        self._apply(self.ws_state.connect_timed_out())
+
+    def onOpen(self) -> None:
+        self.ws_state.opened()
+        self._log("connected")
+        self._schedule("ping", self.main_factory.ping_interval, self._ping_check)
+
+    # -- replies (called by HTTPFactory.dispatch_reply) --------------------------
+
+    def handle_reply(self, message: Any) -> None:
+        """Apply one Send/Close/Accept message from the reply channel."""
+        try:
+            actions = self.ws_state.reply(message)
+        except InvalidReply as exc:
+            logger.error("Invalid WebSocket reply for %s: %s", self.path, exc)
+            actions = self.ws_state.close(1011)
+        self._apply(actions)
+
+    def _apply(self, actions: list) -> None:
+        for action in actions:
+            if isinstance(action, Accept):
+                self._cancel("connect")
+                handshake, self._handshake = self._handshake, None
+                if handshake is not None:
+                    handshake.callback(self._subprotocol)
+            elif isinstance(action, Reject):
+                self._cancel("connect")
+                handshake, self._handshake = self._handshake, None
+                self._log("rejected")
+                if handshake is not None:
+                    handshake.errback(ConnectionDeny(action.status, action.reason))
+            elif isinstance(action, Send):
+                self._send(action.data)
+            elif isinstance(action, Close):
+                if self.state == self.STATE_OPEN:
+                    self.sendCloseFrame(code=action.code, isReply=False)
+
+    def _send(self, data: str | bytes) -> None:
+        if self.state != self.STATE_OPEN:
+            return
+        payload = data.encode("utf-8") if isinstance(data, str) else data
+        self.sendMessage(payload, isBinary=not isinstance(data, str))
+        if self._paused:
+            self._written_while_paused += len(payload)
+            if self._written_while_paused > self.factory.buffer_limit:
+                self._overloaded()
+
+    def _overloaded(self) -> None:
+        logger.warning(
+            "Client at %s reads too slowly (%d bytes queued); closing with 1013",
+            self.client_text,
+            self._written_while_paused,
+        )
+        self._apply(self.ws_state.close(1013))
+        # The peer is not reading, so it will not answer the close frame.
+        self.dropConnection(abort=True)
+
+    # 1.x names, kept for code that drove the protocol directly.
+    def serverAccept(self) -> None:
+        self.handle_reply({"accept": True})
+
+    def serverReject(self) -> None:
+        self.handle_reply({"accept": False})
+
+    def serverSend(self, content: str | bytes, binary: bool = False) -> None:
+        self.handle_reply({"bytes": content} if binary else {"text": content})
+
+    def serverClose(self, code: bool | int = True) -> None:
+        self.handle_reply({"close": code})
+
+    # -- frames and liveness -----------------------------------------------------
+
+    def dataReceived(self, data: bytes) -> None:
+        self.last_seen = self.clock.seconds()
+        super().dataReceived(data)
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        order = self.ws_state.frame_received()
+        if order is None:
+            return
+        message = www.websocket_receive(
+            reply_channel=self.reply_channel,
+            path=self.path,
+            order=order,
+            **({"bytes": payload} if isBinary else {"text": payload.decode("utf-8")}),
+        )
+        layer = self.main_factory.channel_layer
+        try:
+            layer.send("websocket.receive", message)
+        except layer.ChannelFull:
+            logger.warning("websocket.receive is full; closing %s with 1013", self.path)
+            self._apply(self.ws_state.close(1013))
+
+    def _ping_check(self) -> None:
+        interval = self.main_factory.ping_interval
+        idle = self.clock.seconds() - self.last_seen
+        if idle >= interval:
+            self.sendPing()
+            self._schedule("pong", self.main_factory.ping_timeout, self._pong_missing)
+            self._schedule("ping", interval, self._ping_check)
+        else:
+            self._schedule("ping", interval - idle, self._ping_check)
+
+    def onPong(self, payload: bytes) -> None:
+        self._cancel("pong")
+
+    def _pong_missing(self) -> None:
+        self._timers.pop("pong", None)
+        if self.clock.seconds() - self.last_seen < self.main_factory.ping_timeout:
+            return
+        logger.info("No pong from %s within the ping timeout; dropping", self.client_text)
+        self.dropConnection(abort=True)
+
+    def _lifetime_over(self) -> None:
+        self._timers.pop("lifetime", None)
+        logger.info("WebSocket %s reached websocket_timeout; closing", self.path)
+        self._apply(self.ws_state.close(1000))
+
+    def close_for_shutdown(self) -> None:
+        """Server shutdown: close with 1001 (or refuse a pending handshake with 503)."""
+        self._apply(self.ws_state.close(1001))
+
+    # -- flow control (the HTTP channel forwards the transport's signals) --------
+
+    def pauseProducing(self) -> None:
+        self._paused = True
+
+    def resumeProducing(self) -> None:
+        self._paused = False
+        self._written_while_paused = 0
+
+    def stopProducing(self) -> None:
+        self._paused = True
+
+    # -- closing ---------------------------------------------------------------
+
+    def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
+        for name in list(self._timers):
+            self._cancel(name)
+        self.factory.protocols_alive.discard(self)
+        handshake, self._handshake = self._handshake, None
+        if handshake is not None:
+            # the client left mid-handshake; nobody waits on this any more
+            handshake.addErrback(lambda failure: None)
+        was_open = self.ws_state.phase in (Phase.OPEN, Phase.CLOSING)
+        disconnect = self.ws_state.closed(self.ws_state.close_code or code)
+        if self.reply_channel is None:
+            return
+        self.main_factory.reply_protocols.pop(self.reply_channel, None)
+        if disconnect is not None:
+            try:
+                self.main_factory.channel_layer.send(
+                    "websocket.disconnect",
+                    www.websocket_disconnect(
+                        reply_channel=self.reply_channel, path=self.path, **disconnect
+                    ),
+                )
+            except Exception:
+                logger.info("Could not send websocket.disconnect for %s", self.reply_channel)
+        if was_open:
+            self._log("disconnected")
+
+    def duration(self) -> float:
+        return self.clock.seconds() - self.last_seen
+
+
+class WebSocketFactory(WebSocketServerFactory):
+    """Autobahn's server factory, tied to the process's ``HTTPFactory``."""
+
+    protocol = WebSocketProtocol
+
+    def __init__(
+        self,
+        main_factory: Any,
+        *args: Any,
+        max_message_size: int = 1024 * 1024,
+        buffer_limit: int = 4 * 1024 * 1024,
+        handshake_timeout: float = 5,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.main_factory = main_factory
+        self.buffer_limit = buffer_limit
+        self.handshake_timeout = handshake_timeout
+        self.protocols_alive: weakref.WeakSet = weakref.WeakSet()
+        self.setProtocolOptions(
+            allowNullOrigin=True,
+            # daphne hands Autobahn a complete upgrade request and times the
+            # application's answer itself (websocket_connect_timeout)
+            openHandshakeTimeout=0,
+            # pings run on daphne's injected clock (ping_interval/ping_timeout)
+            autoPingInterval=0,
+            maxMessagePayloadSize=max_message_size,
+            maxFramePayloadSize=max_message_size,
+        )

@@ -1,0 +1,184 @@
+"""A tiny ASGI 1 application for daphne's integration tests.
+
+It speaks to the layer directly (no Django): the same ``EchoApp`` runs in a
+thread beside an in-memory daphne (``serve_inmemory``) and in a separate
+worker process on Redis (``worker_process``). What it does depends on the
+path, so each test picks a behaviour by URL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from typing import Any
+
+from asgi import www
+
+CHANNELS = [
+    "http.request",
+    "http.disconnect",
+    "websocket.connect",
+    "websocket.receive",
+    "websocket.disconnect",
+]
+
+
+class EchoApp:
+    def __init__(self, layer: Any) -> None:
+        self.layer = layer
+        self.events: list[dict] = []
+        self.lock = threading.Lock()
+
+    def serve(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            channel, message = self.layer.receive(CHANNELS, block=True)
+            if channel is None:
+                continue
+            try:
+                getattr(self, channel.replace(".", "_"))(message)
+            except Exception as exc:  # keep serving; tests see the missing reply
+                print(f"app error on {channel}: {exc!r}", flush=True)
+
+    def record(self, kind: str, message: dict) -> None:
+        with self.lock:
+            self.events.append(
+                {"kind": kind, **{k: v for k, v in message.items() if isinstance(v, str | int)}}
+            )
+
+    def reply(self, message: dict, response: dict) -> None:
+        self.layer.send(message["reply_channel"], response)
+
+    # -- HTTP ----------------------------------------------------------------------
+
+    def http_request(self, message: dict) -> None:
+        path = message["path"]
+        if path.endswith("/silent"):
+            return
+        if path.endswith("/invalid"):
+            self.reply(message, {"status": "not a number"})
+            return
+        if path.endswith("/stream"):
+            for index in range(3):
+                self.reply(
+                    message,
+                    www.http_response(
+                        200,
+                        [(b"content-type", b"text/plain")],
+                        b"chunk%d\n" % index,
+                        more_content=True,
+                    )
+                    if index == 0
+                    else www.http_response_chunk(b"chunk%d\n" % index, more_content=True),
+                )
+                time.sleep(0.05)
+            self.reply(message, www.http_response_chunk(b"end\n"))
+            return
+        if path.endswith("/slow"):
+
+            def later() -> None:
+                time.sleep(1.0)
+                self.reply(message, www.http_response(200, [], b"slow done"))
+
+            threading.Thread(target=later, daemon=True).start()
+            return
+        if path.endswith("/events"):
+            with self.lock:
+                body = json.dumps(self.events).encode()
+            self.reply(
+                message, www.http_response(200, [(b"content-type", b"application/json")], body)
+            )
+            return
+        body = message.get("body", b"")
+        digest = hashlib.sha256(body)
+        chunks = 0
+        if message.get("body_channel"):
+            while True:
+                channel, chunk = self.layer.receive([message["body_channel"]], block=True)
+                if channel is None:
+                    continue
+                if chunk.get("closed"):
+                    return
+                chunks += 1
+                digest.update(chunk.get("content", b""))
+                body_len = len(chunk.get("content", b""))
+                body = body  # keep the first part only; length counted below
+                self._extra = getattr(self, "_extra", 0)
+                message.setdefault("_streamed", 0)
+                message["_streamed"] += body_len
+                if not chunk.get("more_content"):
+                    break
+        report = {
+            "method": message["method"],
+            "path": path,
+            "query_string": message["query_string"].decode("latin-1"),
+            "root_path": message.get("root_path", ""),
+            "scheme": message.get("scheme", "http"),
+            "http_version": message["http_version"],
+            "headers": [[n.decode("latin-1"), v.decode("latin-1")] for n, v in message["headers"]],
+            "client": message.get("client"),
+            "server": message.get("server"),
+            "body_length": len(message.get("body", b"")) + message.get("_streamed", 0),
+            "body_sha256": digest.hexdigest(),
+            "body_chunks": chunks,
+            "body_channel": message.get("body_channel"),
+        }
+        self.reply(
+            message,
+            www.http_response(
+                200,
+                [
+                    (b"content-type", b"application/json"),
+                    (b"set-cookie", b"a=1"),
+                    (b"set-cookie", b"b=2"),
+                ],
+                json.dumps(report).encode(),
+            ),
+        )
+
+    def http_disconnect(self, message: dict) -> None:
+        self.record("http.disconnect", message)
+
+    # -- WebSocket -----------------------------------------------------------------
+
+    def websocket_connect(self, message: dict) -> None:
+        self.record("websocket.connect", message)
+        path = message["path"]
+        if path.endswith("/silent"):
+            return
+        if path.endswith("/reject"):
+            self.reply(message, {"accept": False})
+        elif path.endswith("/close"):
+            self.reply(message, {"close": True})
+        elif path.endswith("/hello"):
+            self.reply(message, {"text": "hello"})
+        else:
+            self.reply(message, {"accept": True})
+        if path.endswith("/info"):
+            info = {
+                k: (v.decode("latin-1") if isinstance(v, bytes) else v)
+                for k, v in message.items()
+                if k != "headers"
+            }
+            self.reply(message, {"text": json.dumps(info)})
+
+    def websocket_receive(self, message: dict) -> None:
+        text = message.get("text")
+        if text == "close":
+            self.reply(message, {"close": 4000})
+        elif text == "empty-text":
+            self.reply(message, {"text": ""})
+        elif text == "empty-bytes":
+            self.reply(message, {"bytes": b""})
+        elif text is not None and text.startswith("flood:"):
+            size = int(text.split(":")[1])
+            for _ in range(200):
+                self.reply(message, {"bytes": b"x" * size})
+        elif text is not None:
+            self.reply(message, {"text": text})
+        else:
+            self.reply(message, {"bytes": message["bytes"]})
+
+    def websocket_disconnect(self, message: dict) -> None:
+        self.record("websocket.disconnect", message)

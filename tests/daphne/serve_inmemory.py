@@ -1,0 +1,39 @@
+"""Run daphne on the in-memory layer with ``EchoApp`` worker threads in the
+same process, the way ``runserver`` embeds it.
+
+``python -m tests.daphne.serve_inmemory ENDPOINT [ENDPOINT ...]``
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+
+from asgi.inmemory import ChannelLayer
+from daphne.server import Server
+from tests.daphne.apps import EchoApp
+
+
+def main(argv: list[str]) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    layer = ChannelLayer(capacity=100)
+    app = EchoApp(layer)
+    stop = threading.Event()
+    for _ in range(4):
+        threading.Thread(target=app.serve, args=(stop,), daemon=True).start()
+    server = Server(
+        layer,
+        endpoints=argv,
+        http_timeout=3,
+        websocket_connect_timeout=3,
+        ping_interval=20,
+        shutdown_timeout=3,
+    )
+    server.run()
+    stop.set()
+    print("daphne exited cleanly", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
