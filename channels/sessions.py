@@ -40,8 +40,8 @@ from django.conf import settings
 from django.contrib.sessions.backends.base import CreateError, SessionBase
 from django.db import connections, router, transaction
 
-from channels._pending import pending_message_store
 from channels.exceptions import ConsumeLater
+from channels.message import pending_message_store
 
 __all__ = [
     "channel_and_http_session",
@@ -111,9 +111,12 @@ def _open(session_key: str) -> tuple[SessionBase, bool]:
 
 
 def session_for_reply_channel(reply_channel: str) -> SessionBase:
-    """The channel session of ``reply_channel``, loaded (it may not be stored yet)."""
-    store, _found = _open(channel_session_key(reply_channel))
-    return store
+    """The channel session of ``reply_channel``, loaded, and stored if it was new.
+
+    (1.x returned an unstored session whose plain ``save()`` then failed on
+    database backends.)
+    """
+    return _open_or_create(reply_channel)
 
 
 def _open_or_create(reply_channel: str) -> SessionBase:
@@ -394,7 +397,12 @@ def _http_session_key(message: Any) -> str | None:
     from channels.handler import AsgiRequest
 
     content = dict(message.content)
+    # A handshake is an HTTP GET with an Upgrade; read it as a request.
     content.setdefault("method", "FAKE")
+    content.setdefault("http_version", "1.1")
+    content.setdefault("query_string", b"")
+    content.setdefault("headers", [])
+    content.setdefault("path", "/")
     try:
         request = AsgiRequest(
             message.__class__(content, message.channel.name, message.channel_layer)

@@ -1,0 +1,1 @@
+"""A test Django app (label "values") with the model of the talk's data-binding slides."""
