@@ -1,0 +1,5 @@
+"""``python -m daphne.irc`` runs ``daphne-irc``."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,264 @@
+"""The IRC-client interface server (spec section 1.8, "IRC client") on ``twisted.words``.
+
+:class:`IRCInterface` connects out to one IRC server as a user, joins the
+configured channels, and bridges to the channel layer:
+
+- on sign-on it sends ``irc-client.connect``, and ``irc-client.join`` for
+  every channel it joins;
+- every message, action (CTCP ACTION) and notice it hears becomes
+  ``irc-client.receive`` (``channel`` is where an answer should go: the IRC
+  channel, or the sender's nick for a private message);
+- control messages on its reply channel ``irc-client.send.<id>!client``
+  (join, part, message, action) are obeyed, read by a
+  :class:`~daphne._reply_reader.ReplyReader` thread.
+
+A lost or refused connection is retried with exponential backoff
+(``initial_delay`` doubling up to ``max_delay``, with jitter); the delay
+resets once signed on. The reply channel and the joined channels survive
+reconnections. A control message arriving while disconnected is dropped
+with a warning (joins and parts still update the channels to rejoin).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Iterable
+from typing import Any
+
+from twisted.internet import protocol, task
+from twisted.words.protocols import irc
+
+from asgi import irc as asgi_irc
+from asgi.exceptions import InvalidMessage
+
+from .._reply_reader import ReplyReader
+
+__all__ = ["IRCClientFactory", "IRCClientProtocol", "IRCInterface"]
+
+logger = logging.getLogger(__name__)
+
+_CHANNEL_PREFIXES = "#&!+"
+
+
+def channel_name(name: str) -> str:
+    """``name`` with a ``#`` in front unless it already has a channel prefix."""
+    return name if name[:1] in _CHANNEL_PREFIXES else "#" + name
+
+
+class IRCClientProtocol(irc.IRCClient):
+    """One connection to the IRC server; reports events to its factory."""
+
+    def __init__(self, factory: IRCClientFactory) -> None:
+        self.factory = factory
+        self.nickname = factory.nickname
+        self.realname = factory.realname
+        self.username = factory.username
+        self.password = factory.password
+        self.heartbeatInterval = factory.heartbeat_interval
+        self.signed_on = False
+
+    def lineReceived(self, line: bytes) -> None:
+        # Twisted decodes strictly; one Latin-1 line must not drop the connection.
+        if isinstance(line, bytes):
+            line = line.decode("utf-8", "replace")
+        super().lineReceived(line)
+
+    def _createHeartbeat(self) -> task.LoopingCall:
+        heartbeat = task.LoopingCall(self._sendHeartbeat)
+        heartbeat.clock = self.factory.reactor
+        return heartbeat
+
+    def signedOn(self) -> None:
+        self.signed_on = True
+        self.factory.signed_on(self)
+
+    def joined(self, channel: str) -> None:
+        self.factory.joined(channel)
+
+    def privmsg(self, user: str, channel: str, message: str) -> None:
+        self.factory.heard("message", user, self._answer_to(user, channel), message)
+
+    def action(self, user: str, channel: str, data: str) -> None:
+        self.factory.heard("action", user, self._answer_to(user, channel), data)
+
+    def noticed(self, user: str, channel: str, message: str) -> None:
+        # Notices before sign-on are the server's own chatter ("Looking up your hostname").
+        if self.signed_on:
+            self.factory.heard("notice", user, self._answer_to(user, channel), message)
+
+    def connectionLost(self, reason: Any) -> None:
+        super().connectionLost(reason)
+        self.factory.lost(self)
+
+    def _answer_to(self, user: str, channel: str) -> str:
+        if channel[:1] in _CHANNEL_PREFIXES:
+            return channel
+        return user.split("!", 1)[0]
+
+
+class IRCClientFactory(protocol.ReconnectingClientFactory):
+    """Keeps the client's identity across reconnections and talks to the layer."""
+
+    noisy = False
+
+    def __init__(
+        self,
+        channel_layer: Any,
+        server: tuple[str, int],
+        *,
+        reactor: Any,
+        nickname: str,
+        channels: Iterable[str] = (),
+        password: str | None = None,
+        realname: str | None = None,
+        username: str | None = None,
+        initial_delay: float = 1.0,
+        max_delay: float = 60.0,
+        heartbeat_interval: float | None = 120,
+    ) -> None:
+        if not nickname or any(c in nickname for c in " !@\r\n"):
+            raise ValueError(f"nickname must be one word without '!' or '@', got {nickname!r}")
+        self.channel_layer = channel_layer
+        self.server = (server[0], int(server[1]))
+        self.reactor = self.clock = reactor
+        self.nickname = nickname
+        self.channels = [channel_name(c) for c in channels]
+        self.password = password
+        self.realname = realname or nickname
+        self.username = username or nickname
+        self.heartbeat_interval = heartbeat_interval
+        self.initialDelay = self.delay = initial_delay
+        self.maxDelay = max_delay
+        self.factor = 2.0
+        self.reply_prefix = f"{asgi_irc.REPLY_CHANNEL_PREFIX}.{secrets.token_hex(6)}!"
+        self.reply_channel = self.reply_prefix + "client"
+        self.client: IRCClientProtocol | None = None
+        self.connections = 0
+
+    def buildProtocol(self, addr: Any) -> IRCClientProtocol:
+        return IRCClientProtocol(self)
+
+    # -- events from the protocol ---------------------------------------------------
+
+    def signed_on(self, client: IRCClientProtocol) -> None:
+        self.resetDelay()
+        self.client = client
+        self.connections += 1
+        logger.info("Signed on to %s:%d as %s", *self.server, client.nickname)
+        self._send(
+            asgi_irc.CONNECT_CHANNEL,
+            asgi_irc.irc_connect(reply_channel=self.reply_channel, server=list(self.server)),
+        )
+        for channel in self.channels:
+            client.join(channel)
+
+    def joined(self, channel: str) -> None:
+        logger.info("Joined %s", channel)
+        self._send(
+            asgi_irc.JOIN_CHANNEL,
+            asgi_irc.irc_join(reply_channel=self.reply_channel, channel=channel),
+        )
+
+    def heard(self, kind: str, user: str, channel: str, body: str) -> None:
+        self._send(
+            asgi_irc.RECEIVE_CHANNEL,
+            asgi_irc.irc_receive(
+                reply_channel=self.reply_channel, type=kind, user=user, channel=channel, body=body
+            ),
+        )
+
+    def lost(self, client: IRCClientProtocol) -> None:
+        if self.client is client:
+            self.client = None
+            logger.warning("Lost the connection to %s:%d", *self.server)
+
+    def clientConnectionFailed(self, connector: Any, reason: Any) -> None:
+        logger.warning(
+            "Cannot connect to %s:%d (%s); retrying", *self.server, reason.getErrorMessage()
+        )
+        super().clientConnectionFailed(connector, reason)
+
+    # -- control messages from the application ------------------------------------------
+
+    def control_received(self, channel: str, message: dict) -> None:
+        try:
+            control = asgi_irc.parse_irc_control(message)
+        except InvalidMessage as exc:
+            logger.warning("Ignored an invalid control message on %s: %s", channel, exc)
+            return
+        if control.type == "join":
+            target = channel_name(control.channel)
+            if target not in self.channels:
+                self.channels.append(target)
+        elif control.type == "part":
+            target = channel_name(control.channel)
+            if target in self.channels:
+                self.channels.remove(target)
+        client = self.client
+        if client is None:
+            logger.warning("Dropped a %r control message: not connected", control.type)
+            return
+        if control.type == "join":
+            client.join(control.channel)
+        elif control.type == "part":
+            client.leave(control.channel)
+        elif control.type == "message":
+            client.msg(control.channel, control.body)
+        else:
+            client.describe(control.channel, control.body)
+
+    def _send(self, channel: str, message: dict) -> None:
+        layer = self.channel_layer
+        try:
+            layer.send(channel, message)
+        except (layer.ChannelFull, layer.MessageTooLarge) as exc:
+            logger.warning("Dropped a message for %s: %s", channel, type(exc).__name__)
+
+
+class IRCInterface:
+    """Runs one IRC client connection against a channel layer.
+
+    Options are those of :class:`IRCClientFactory` (``nickname``,
+    ``channels``, ``password``, ``initial_delay``, ``max_delay``, ...).
+    """
+
+    def __init__(
+        self,
+        channel_layer: Any,
+        host: str,
+        port: int = 6667,
+        *,
+        reactor: Any = None,
+        **options: Any,
+    ) -> None:
+        if reactor is None:
+            from twisted.internet import reactor
+        self.reactor = reactor
+        self.factory = IRCClientFactory(channel_layer, (host, port), reactor=reactor, **options)
+        self._reader = ReplyReader(
+            channel_layer, self.factory.reply_prefix, reactor, self.factory.control_received
+        )
+        self._connector: Any = None
+
+    @property
+    def reply_channel(self) -> str:
+        return self.factory.reply_channel
+
+    def start(self) -> None:
+        """Start connecting and reading control messages. Call in the reactor thread."""
+        host, port = self.factory.server
+        logger.info("Connecting to IRC server %s:%d", host, port)
+        self._reader.start()
+        self._connector = self.reactor.connectTCP(host, port, self.factory)
+
+    def stop(self) -> None:
+        """Stop reconnecting, say QUIT, and close the connection."""
+        self.factory.stopTrying()
+        self._reader.stop()
+        client = self.factory.client
+        if client is not None:
+            client.quit("Shutting down")
+        if self._connector is not None:
+            self._connector.disconnect()
+            self._connector = None

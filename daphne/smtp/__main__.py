@@ -1,0 +1,5 @@
+"""``python -m daphne.smtp`` runs ``daphne-smtp``."""
+
+from .cli import main
+
+main()

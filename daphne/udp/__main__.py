@@ -1,0 +1,5 @@
+"""``python -m daphne.udp`` runs ``daphne-udp``."""
+
+from .cli import main
+
+main()
