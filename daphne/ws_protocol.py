@@ -232,7 +232,8 @@ class WebSocketProtocol(WebSocketServerProtocol):
         idle = self.clock.seconds() - self.last_seen
         if idle >= interval:
             self.sendPing()
-            self._schedule("pong", self.main_factory.ping_timeout, self._pong_missing)
+            if "pong" not in self._timers:
+                self._schedule("pong", self.main_factory.ping_timeout, self._pong_missing)
             self._schedule("ping", interval, self._ping_check)
         else:
             self._schedule("ping", interval - idle, self._ping_check)

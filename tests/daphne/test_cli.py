@@ -1,0 +1,181 @@
+"""The command line, endpoint strings, the Server constructor and the access log."""
+
+import datetime
+import io
+import sys
+
+import pytest
+
+from asgi.inmemory import ChannelLayer
+from daphne.access import AccessLogGenerator
+from daphne.cli import CommandLineInterface, LayerImportError, import_layer
+from daphne.server import Server, build_endpoint_description_strings
+
+test_layer = ChannelLayer()
+
+
+def endpoints_for(*args):
+    cli = CommandLineInterface()
+    return cli.endpoint_strings(cli.parser.parse_args([*args, "m:layer"]))
+
+
+def test_no_binding_defaults_to_localhost_8000():
+    assert endpoints_for() == ["tcp:port=8000:interface=127.0.0.1"]
+
+
+def test_host_alone_gets_port_8000_and_port_alone_gets_localhost():
+    assert endpoints_for("-b", "0.0.0.0") == ["tcp:port=8000:interface=0.0.0.0"]
+    assert endpoints_for("-p", "9000") == ["tcp:port=9000:interface=127.0.0.1"]
+
+
+def test_endpoint_strings_are_added_and_sorted():
+    assert endpoints_for("-e", "unix:/tmp/b", "-e", "tcp:1", "-u", "/tmp/a") == [
+        "tcp:1",
+        "unix:/tmp/a",
+        "unix:/tmp/b",
+    ]
+
+
+def test_every_flag_parses_with_its_1x_default():
+    options = CommandLineInterface().parser.parse_args(["m:l"])
+    assert options.websocket_connect_timeout == 5
+    assert options.http_timeout == 120
+    assert (options.ping_interval, options.ping_timeout) == (20, 30)
+    assert options.websocket_timeout is None and options.ws_protocols is None
+    assert options.root_path == "" and options.socket_strings == []
+    assert options.verbosity == 1 and not options.proxy_headers and not options.force_sync
+    options = CommandLineInterface().parser.parse_args(
+        ["--ws-protocol", "a", "b", "--fd", "3", "-t", "7", "--websocket_timeout", "-1", "m:l"]
+    )
+    assert options.ws_protocols == ["a", "b"] and options.file_descriptor == 3
+    assert options.http_timeout == 7 and options.websocket_timeout == -1
+
+
+def test_build_endpoint_strings_escapes_ipv6_and_covers_unix_and_fd():
+    assert build_endpoint_description_strings(host="[::1]", port=80) == [
+        r"tcp:port=80:interface=\:\:1"
+    ]
+    assert build_endpoint_description_strings(unix_socket="/s") == ["unix:/s"]
+    assert build_endpoint_description_strings(file_descriptor=5) == ["fd:fileno=5"]
+
+
+@pytest.mark.parametrize("kwargs", [{"host": "h"}, {"port": 1}])
+def test_host_or_port_alone_is_a_value_error(kwargs):
+    with pytest.raises(ValueError, match="both host and port"):
+        build_endpoint_description_strings(**kwargs)
+
+
+def test_import_layer_follows_the_attribute_path():
+    assert import_layer("tests.daphne.test_cli:test_layer") is test_layer
+
+
+@pytest.mark.parametrize(
+    "path, message",
+    [
+        ("no_colon", "path.to.module:instance"),
+        ("tests.daphne.no_such_module:x", "Could not import module"),
+        ("tests.daphne.test_cli:missing", "missing"),
+        ("tests.daphne.test_cli:pytest", "not an ASGI 1 channel layer"),
+    ],
+)
+def test_import_layer_errors_say_what_was_expected(path, message):
+    with pytest.raises(LayerImportError, match=message):
+        import_layer(path)
+
+
+def test_cli_exits_with_status_2_and_a_clear_message_for_a_bad_layer(capsys):
+    with pytest.raises(SystemExit) as info:
+        CommandLineInterface().run(["-v", "0", "tests.daphne.test_cli:pytest"])
+    assert info.value.code == 2
+    assert "not an ASGI 1 channel layer" in capsys.readouterr().err
+
+
+def test_cli_passes_every_option_to_the_server(monkeypatch):
+    captured = {}
+
+    class FakeServer:
+        def __init__(self, **kwargs):
+            captured.update(kwargs)
+
+        def run(self):
+            captured["ran"] = True
+
+    cli = CommandLineInterface()
+    cli.server_class = FakeServer
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    cli.run(
+        [
+            "--proxy-headers",
+            "--force-sync",
+            "--root-path",
+            "/r",
+            "--ws-protocol",
+            "chat",
+            "--websocket_connect_timeout",
+            "9",
+            "-v",
+            "0",
+            "tests.daphne.test_cli:test_layer",
+        ]
+    )
+    assert captured["ran"] and captured["channel_layer"] is test_layer
+    assert captured["proxy_forwarded_address_header"] == "X-Forwarded-For"
+    assert captured["proxy_forwarded_proto_header"] == "X-Forwarded-Proto"
+    assert captured["force_sync"] and captured["root_path"] == "/r"
+    assert captured["ws_protocols"] == ["chat"]
+    assert captured["websocket_connect_timeout"] == 9
+    assert captured["action_logger"] is None  # verbosity 0 and no --access-log
+
+
+def test_server_without_endpoints_raises_user_warning():
+    with pytest.raises(UserWarning, match="No endpoints"):
+        Server(test_layer)
+
+
+def test_server_deprecated_host_port_become_endpoints():
+    with pytest.warns(DeprecationWarning):
+        server = Server(test_layer, host="127.0.0.1", port=8001)
+    assert server.endpoints == ["tcp:port=8001:interface=127.0.0.1"]
+
+
+def test_server_websocket_timeout_defaults_to_group_expiry():
+    server = Server(ChannelLayer(group_expiry=300), endpoints=["tcp:0"])
+    assert server.websocket_timeout == 300
+
+
+def test_server_refuses_something_that_is_not_a_layer():
+    with pytest.raises(TypeError, match="send"):
+        Server(object(), endpoints=["tcp:0"])
+
+
+def test_access_log_lines_for_http_and_websocket():
+    stream = io.StringIO()
+    log = AccessLogGenerator(stream)
+    log(
+        "http",
+        "complete",
+        {
+            "path": "/p",
+            "status": 200,
+            "method": "GET",
+            "client": "1.2.3.4:5",
+            "time_taken": 0.1,
+            "size": 12,
+        },
+    )
+    log("websocket", "connecting", {"path": "/ws", "client": None})
+    log("websocket", "rejected", {"path": "/ws", "client": "1.2.3.4:5"})
+    log("websocket", "unknown-action", {"path": "/ws"})
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 3
+    assert lines[0].startswith("1.2.3.4:5 - - [") and lines[0].endswith('] "GET /p" 200 12')
+    assert lines[1].startswith("- - - [") and lines[1].endswith('"WSCONNECTING /ws" - -')
+    assert '"WSREJECT /ws"' in lines[2]
+
+
+def test_access_log_write_entry_formats_the_date_ncsa_style():
+    stream = io.StringIO()
+    AccessLogGenerator(stream).write_entry(
+        "h", datetime.datetime(2024, 3, 5, 6, 7, 8), "GET /", 404, 3, ident="i", user="u"
+    )
+    assert stream.getvalue() == 'h i u [05/Mar/2024:06:07:08] "GET /" 404 3\n'

@@ -1,0 +1,129 @@
+"""Request target, header and proxy-header parsing (SPEC 1.6, 4.3)."""
+
+from urllib.parse import quote
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from daphne._scope import ProxyHeaders, clean_headers, request_fields, split_target
+from daphne.exceptions import BadRequest
+from daphne.utils import parse_x_forwarded_for
+
+path_text = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="?#"), max_size=40
+).map(lambda text: "/" + text)
+query_bytes = st.binary(max_size=40).filter(lambda b: b"#" not in b)
+header_names = st.binary(min_size=1, max_size=12).filter(lambda b: b":" not in b)
+
+
+@given(path_text, query_bytes)
+def test_split_target_percent_decodes_the_path_and_keeps_the_query_raw(path, query):
+    target = quote(path.encode("utf-8"), safe="/").encode("ascii") + b"?" + query
+    split = split_target(target)
+    assert split.path == path
+    assert split.query_string == query
+
+
+def test_split_target_without_query_gives_empty_query_bytes():
+    assert split_target(b"/a%2Fb").query_string == b""
+    assert split_target(b"/a%2Fb").path == "/a/b"
+
+
+def test_non_ascii_bytes_in_the_raw_path_are_a_400():
+    with pytest.raises(BadRequest) as info:
+        split_target("/caf\u00e9".encode())
+    assert info.value.status == 400
+
+
+def test_a_path_that_is_not_utf8_once_decoded_is_a_400():
+    with pytest.raises(BadRequest) as info:
+        split_target(b"/%ff%fe")
+    assert info.value.status == 400
+
+
+def test_absolute_form_targets_keep_only_the_path():
+    assert split_target(b"http://example.com/x/y?z=1").path == "/x/y"
+    assert split_target(b"https://example.com").path == "/"
+
+
+@given(st.lists(st.tuples(header_names, st.binary(max_size=20)), max_size=12))
+def test_clean_headers_lowercase_keep_order_and_duplicates_and_drop_underscores(pairs):
+    headers, root = clean_headers(pairs)
+    expected = [
+        [n.lower(), v]
+        for n, v in pairs
+        if b"_" not in n.lower() and n.lower() != b"daphne-root-path"
+    ]
+    assert headers == expected
+
+
+def test_daphne_root_path_header_is_unquoted_and_removed_from_headers():
+    headers, root = clean_headers([(b"Host", b"x"), (b"Daphne-Root-Path", b"/my%20app")])
+    assert headers == [[b"host", b"x"]]
+    assert root == "/my app"
+
+
+def fields(**overrides):
+    options = dict(
+        target=b"/p?q",
+        raw_headers=[],
+        secure=False,
+        websocket=False,
+        client=["10.0.0.1", 1234],
+        server=["127.0.0.1", 8000],
+    )
+    options.update(overrides)
+    return request_fields(**options)
+
+
+def test_scheme_comes_from_tls_for_http_and_websocket():
+    assert fields().scheme == "http"
+    assert fields(secure=True).scheme == "https"
+    assert fields(websocket=True).scheme == "ws"
+    assert fields(websocket=True, secure=True).scheme == "wss"
+
+
+def test_root_path_header_overrides_the_configured_root_path():
+    assert fields(root_path="/conf").root_path == "/conf"
+    header = [(b"Daphne-Root-Path", b"/hdr")]
+    assert fields(root_path="/conf", raw_headers=header).root_path == "/hdr"
+
+
+PROXY = ProxyHeaders("X-Forwarded-For", "X-Forwarded-Port", "X-Forwarded-Proto")
+
+
+def test_proxy_headers_set_client_and_scheme_only_when_enabled():
+    raw = [
+        (b"X-Forwarded-For", b"1.2.3.4, 10.0.0.9"),
+        (b"X-Forwarded-Port", b"443"),
+        (b"X-Forwarded-Proto", b"https"),
+    ]
+    untrusted = fields(raw_headers=raw)
+    assert (untrusted.client, untrusted.scheme) == (["10.0.0.1", 1234], "http")
+    trusted = fields(raw_headers=raw, proxy=PROXY)
+    assert (trusted.client, trusted.scheme) == (["1.2.3.4", 443], "https")
+    ws = fields(raw_headers=raw, proxy=PROXY, websocket=True)
+    assert ws.scheme == "wss"
+
+
+def test_parse_x_forwarded_for_understands_ipv6_and_defaults_port_to_zero():
+    addr, scheme = parse_x_forwarded_for({b"x-forwarded-for": [b"[2001:db8::1]:99"]})
+    assert addr == ["2001:db8::1", 99]
+    addr, _ = parse_x_forwarded_for({"X-Forwarded-For": "2001:db8::2"})
+    assert addr == ["2001:db8::2", 0]
+
+
+def test_parse_x_forwarded_for_ignores_port_and_proto_without_an_address():
+    headers = {b"x-forwarded-port": [b"81"], b"x-forwarded-proto": [b"https"]}
+    assert parse_x_forwarded_for(headers, original_addr=["a", 1], original_scheme="http") == (
+        ["a", 1],
+        "http",
+    )
+
+
+def test_parse_x_forwarded_for_reads_twisted_headers():
+    from twisted.web.http_headers import Headers
+
+    headers = Headers({b"X-Forwarded-For": [b"5.6.7.8"], b"X-Forwarded-Port": [b"8080"]})
+    assert parse_x_forwarded_for(headers) == (["5.6.7.8", 8080], None)
