@@ -1,3 +1,7 @@
 """URLs for the test suite's Django project."""
 
-urlpatterns: list = []
+from django.urls import include, path
+
+urlpatterns: list = [
+    path("", include("tests.channels.urls")),
+]
