@@ -1,5 +1,8 @@
 """Django settings for the test suite (the channels tests extend these)."""
 
+import os
+import tempfile
+
 SECRET_KEY = "tests-only-not-secret"
 DEBUG = False
 USE_TZ = True
@@ -21,7 +24,19 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
 ]
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+# The test database is a file (unique per test run) so that the processes of
+# ChannelLiveServerTestCase can share it.
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": ":memory:",
+        "TEST": {
+            "NAME": os.path.join(
+                tempfile.gettempdir(), f"channels-classic-test-{os.getpid()}.sqlite3"
+            )
+        },
+    }
+}
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 ROOT_URLCONF = "tests.urls"
 STATIC_URL = "/static/"

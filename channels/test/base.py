@@ -67,18 +67,19 @@ class ChannelTestCaseMixin:
 
     test_channel_aliases = [DEFAULT_CHANNEL_LAYER]
 
-    def _pre_setup(self) -> None:
-        super()._pre_setup()
-        self._old_layers = {}
+    # The swap wraps ``run`` rather than ``_pre_setup``: Django 5.1 made
+    # TransactionTestCase._pre_setup a class method that may run once per
+    # class, while each test needs its own layer.
+    def run(self, result: Any = None) -> Any:
+        old_layers = {}
         for alias in self.test_channel_aliases:
             wrapper = ChannelLayerWrapper(InMemoryChannelLayer(), alias, _routing_of(alias))
-            self._old_layers[alias] = channel_layers.set(alias, wrapper)
-
-    def _post_teardown(self) -> None:
-        for alias, old in self._old_layers.items():
-            channel_layers.set(alias, old)
-        del self._old_layers
-        super()._post_teardown()
+            old_layers[alias] = channel_layers.set(alias, wrapper)
+        try:
+            return super().run(result)
+        finally:
+            for alias, old in old_layers.items():
+                channel_layers.set(alias, old)
 
     def get_next_message(
         self, channel: str, alias: str = DEFAULT_CHANNEL_LAYER, require: bool = False

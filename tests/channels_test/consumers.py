@@ -66,3 +66,20 @@ class CountingLater:
 
 def keys_of_message(message):
     message.reply_channel.send({"text": ",".join(sorted(message.content))})
+
+
+def _user_consumers():
+    from channels.auth import channel_session_user, channel_session_user_from_http
+
+    @channel_session_user_from_http
+    def connect(message):
+        message.reply_channel.send({"accept": True})
+
+    @channel_session_user
+    def receive(message):
+        message.reply_channel.send({"text": message.user.get_username() or "anonymous"})
+
+    return connect, receive
+
+
+user_connect, user_receive = _user_consumers()
