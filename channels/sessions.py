@@ -27,12 +27,13 @@ Differences from 1.x, all behind the same API:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib import import_module
 from typing import Any
 
@@ -62,6 +63,9 @@ DEFAULT_ORDERING_MAX_WAIT = 10.0
 _PARKED_AT = "__parked_at__"
 _ORIGINAL_CHANNEL = "original_channel"
 _RELEASE_ROUNDS = 50
+# A merge holds the lock for one load and one save: milliseconds.
+_LOCK_WAIT = 2.0
+_LOCK_EXPIRY = 10
 
 
 # -- finding the message ------------------------------------------------------------
@@ -172,8 +176,31 @@ def save_session(store: SessionBase) -> None:
             store._session_key = key
             _write_merged(store, stored, changed, deleted)
     else:
-        stored, _found = _open(key)
-        _write_merged(store, dict(stored._session), changed, deleted)
+        with _cache_lock(store, key):
+            stored, _found = _open(key)
+            _write_merged(store, dict(stored._session), changed, deleted)
+
+
+@contextlib.contextmanager
+def _cache_lock(store: SessionBase, key: str) -> Iterator[None]:
+    """Hold a short lock (an atomic cache ``add``) around a cache session's merge."""
+    cache = getattr(store, "_cache", None)
+    if cache is None:
+        yield
+        return
+    lock_key = f"channels.session-lock.{key}"
+    deadline = time.monotonic() + _LOCK_WAIT
+    while not cache.add(lock_key, 1, _LOCK_EXPIRY):
+        if time.monotonic() > deadline:
+            logger.warning(
+                "Session %s... stayed locked for %.0f s; saving anyway", key[:8], _LOCK_WAIT
+            )
+            break
+        time.sleep(0.001)
+    try:
+        yield
+    finally:
+        cache.delete(lock_key)
 
 
 def _write_merged(store: SessionBase, stored: dict, changed: dict, deleted: list) -> None:
