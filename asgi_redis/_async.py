@@ -1,0 +1,82 @@
+"""Receiving without blocking an event loop: the ``twisted`` and ``asyncio``
+extensions (SPEC 1.3).
+
+Both hand the ordinary blocking receive (a server-side ``BLPOP``, no
+polling) to a small private thread pool and deliver its result on the
+caller's loop. An idle caller therefore costs one sleeping thread and one
+blocked Redis connection, and a message is picked up as soon as it lands.
+
+daphne calls ``receive_twisted(channels)`` with its process inbox prefix,
+handles the result in the callback, and calls it again (see the docs page).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+__all__ = ["AsyncReceiveMixin"]
+
+
+class AsyncReceiveMixin:
+    """``receive_twisted(channels)`` -> Deferred and ``receive_async(channels)``."""
+
+    #: Threads available for concurrent event-loop receives per layer.
+    receive_threads = 4
+
+    _executor: ThreadPoolExecutor | None = None
+    _executor_lock = threading.Lock()
+
+    def _receive_executor(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            with self._executor_lock:
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(
+                        max_workers=self.receive_threads, thread_name_prefix="asgi_redis-receive"
+                    )
+        return self._executor
+
+    def receive_twisted(self, channels: list[str]) -> Any:
+        """A Deferred firing ``(channel, message)``, or ``(None, None)`` after
+        the blocking timeout. Errors (e.g. ``RedisUnavailable``) errback."""
+        from twisted.internet import defer
+
+        reactor = self.twisted_reactor()
+        self.valid_channel_names(channels, receive=True)
+        deferred = defer.Deferred()
+
+        def done(future: Any) -> None:
+            error = future.exception()
+            if error is not None:
+                reactor.callFromThread(deferred.errback, error)
+            else:
+                reactor.callFromThread(deferred.callback, future.result())
+
+        future = self._receive_executor().submit(self.receive, list(channels), True)
+        future.add_done_callback(done)
+        return deferred
+
+    def twisted_reactor(self) -> Any:
+        """The reactor results are delivered on (override to inject one)."""
+        from twisted.internet import reactor
+
+        return reactor
+
+    async def receive_async(self, channels: list[str]) -> tuple[str | None, Any]:
+        """Coroutine: ``(channel, message)``, or ``(None, None)`` after the
+        blocking timeout."""
+        self.valid_channel_names(channels, receive=True)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._receive_executor(), self.receive, list(channels), True
+        )
+
+    def close(self) -> None:
+        """Stop the receive threads (after their current receives) and close links."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+        for shard in self._shards:
+            shard.disconnect()

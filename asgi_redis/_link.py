@@ -1,0 +1,204 @@
+"""Fast request/reply connections to one Redis server (the transport under SPEC 3).
+
+redis-py builds and authenticates the connection (URLs, TLS, unix sockets,
+passwords, ``connection_kwargs``, Sentinel discovery); after that a
+:class:`Link` talks RESP on the socket itself with a hiredis reader, which
+halves the per-command cost of the message path. A :class:`LinkPool` hands
+out links to threads; every failure becomes :class:`RedisUnavailable` or
+:class:`RedisCommandError` with a message naming the server.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import threading
+from typing import Any
+
+import hiredis
+import redis
+from redis.exceptions import AuthenticationError
+
+from .exceptions import RedisCommandError, RedisUnavailable
+
+__all__ = ["Link", "LinkPool", "pack"]
+
+_CRLF = b"\r\n"
+
+
+def _encode_arg(arg: Any) -> bytes:
+    if isinstance(arg, str):
+        data = arg.encode()
+    elif isinstance(arg, int):
+        data = b"%d" % arg
+    elif isinstance(arg, float):
+        data = repr(arg).encode()
+    else:
+        raise TypeError(f"Redis command arguments must be bytes, str or numbers, got {arg!r}")
+    return b"$%d\r\n%s\r\n" % (len(data), data)
+
+
+# Encoded str/int arguments (script SHAs, key names, options) repeat on
+# every call of the message path; encoding them once saves most of pack().
+_encoded: dict[Any, bytes] = {}
+
+
+def pack(args: tuple) -> bytes:
+    """Encode one command in RESP (arguments: bytes, str, int or float)."""
+    out = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        if type(arg) is bytes:
+            out.append(b"$%d\r\n" % len(arg))
+            out.append(arg)
+            out.append(_CRLF)
+            continue
+        data = _encoded.get(arg)
+        if data is None:
+            data = _encode_arg(arg)
+            if len(_encoded) >= 8192:
+                _encoded.clear()
+            _encoded[arg] = data
+        out.append(data)
+    return b"".join(out)
+
+
+class Link:
+    """One connected socket; not thread-safe (a pool gives it to one thread)."""
+
+    def __init__(self, connection: Any, where: str) -> None:
+        self.connection = connection  # the redis-py connection that dialled it
+        self.where = where
+        self.sock: socket.socket | None = None
+        self.reader = hiredis.Reader()
+        self.client_id: int | None = None
+        self.default_timeout: float | None = connection.socket_timeout
+
+    def open(self) -> None:
+        if self.sock is not None:
+            return
+        try:
+            self.connection.connect()
+        except AuthenticationError as exc:
+            raise RedisUnavailable(
+                f"Redis at {self.where} refused the credentials: {exc}. "
+                "Check the password (and username) in the host URL."
+            ) from exc
+        except redis.RedisError as exc:
+            raise RedisUnavailable(f"Redis at {self.where} is unreachable: {exc}") from exc
+        self.sock = self.connection._sock
+        self.reader = hiredis.Reader()
+        self.client_id = None
+
+    def close(self) -> None:
+        self.sock = None
+        self.client_id = None
+        try:
+            self.connection.disconnect()
+        except Exception:  # noqa: BLE001 - closing a broken socket may fail again
+            pass
+
+    # -- I/O ---------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        self.open()
+        try:
+            self.sock.sendall(data)
+        except OSError as exc:
+            self.close()
+            raise RedisUnavailable(f"Lost the connection to Redis at {self.where}: {exc}") from exc
+
+    def read(self, timeout: float | None = None) -> Any:
+        """Read one reply; ``timeout`` overrides the socket timeout for this read."""
+        reader = self.reader
+        reply = reader.gets()
+        if reply is False:
+            sock = self.sock
+            if timeout is not None:
+                sock.settimeout(timeout)
+            try:
+                while reply is False:
+                    data = sock.recv(262144)
+                    if not data:
+                        raise ConnectionResetError("connection closed by the server")
+                    reader.feed(data)
+                    reply = reader.gets()
+            except TimeoutError as exc:
+                self.close()
+                raise RedisUnavailable(
+                    f"Redis at {self.where} did not answer within the socket timeout"
+                ) from exc
+            except OSError as exc:
+                self.close()
+                raise RedisUnavailable(
+                    f"Lost the connection to Redis at {self.where}: {exc}"
+                ) from exc
+            finally:
+                if timeout is not None and self.sock is not None:
+                    sock.settimeout(self.default_timeout)
+        if isinstance(reply, hiredis.ReplyError):
+            self._raise_reply_error(reply)
+        return reply
+
+    def call(self, *args: Any) -> Any:
+        self.write(pack(args))
+        return self.read()
+
+    def pending(self) -> bool:
+        """True when a reply is ready to read without blocking."""
+        if self.reader.has_data():
+            return True
+        readable, _, _ = select.select([self.sock], [], [], 0)
+        return bool(readable)
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def _raise_reply_error(self, reply: Exception) -> None:
+        text = str(reply)
+        if text.startswith(("READONLY", "MASTERDOWN", "LOADING")):
+            # A demoted master (failover) or a server still loading: reconnect
+            # next time, which asks Sentinel for the current master.
+            self.close()
+            raise RedisUnavailable(f"Redis at {self.where} cannot serve writes now: {text}")
+        if text.startswith("NOAUTH") or text.startswith("WRONGPASS"):
+            self.close()
+            raise RedisUnavailable(f"Redis at {self.where} refused the credentials: {text}")
+        raise RedisCommandError(text)
+
+
+class LinkPool:
+    """Idle links to one server, shared by the threads of one layer."""
+
+    def __init__(self, connection_pool: Any, where: str) -> None:
+        self.connection_pool = connection_pool
+        self.where = where
+        self._idle: list[Link] = []
+        self._lock = threading.Lock()
+
+    def acquire(self) -> Link:
+        with self._lock:
+            if self._idle:
+                link = self._idle.pop()
+                if link.sock is not None and not _is_clean(link):
+                    link.close()
+                return link
+        return Link(self.connection_pool.make_connection(), self.where)
+
+    def release(self, link: Link) -> None:
+        with self._lock:
+            self._idle.append(link)
+
+    def disconnect(self) -> None:
+        """Close every idle link (they reconnect on next use)."""
+        with self._lock:
+            for link in self._idle:
+                link.close()
+
+
+def _is_clean(link: Link) -> bool:
+    """False when the server closed the socket while it sat idle (a restart)."""
+    try:
+        readable, _, _ = select.select([link.sock], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable

@@ -1,0 +1,232 @@
+"""The Lua scripts of the Redis layer: each one atomic round trip (SPEC 3.1).
+
+Data layout (all keys under the layer's ``prefix``; every key has a TTL):
+
+* ``<prefix><queue>``: a list of messages for one queue; a queue is a
+  channel name, or for process-specific channels the part up to and
+  including ``!`` (one inbox per process). Each item is
+  ``DEADLINE TARGETS "\\n" PAYLOAD``: 13 ASCII digits of the server time in
+  ms after which the message is expired, then (``!`` queues only) the full
+  channel names the message is for, comma-separated, then the encoded
+  message. The message lives in the list itself, so popping it removes it:
+  nothing is left behind.
+* ``<prefix>group:<group>``: sorted set, member = channel, score = server
+  time of the last ``group_add`` in ms. ``<prefix>groupcap:<group>``: hash,
+  member -> its capacity (the client evaluates capacity patterns; Lua cannot).
+  With several shards each shard holds the members whose queues it holds.
+* ``<stats_prefix><queue>:<stat>`` and ``<stats_prefix>#global#:<stat>``:
+  counters; ``...:<stat>@<unix second>``: per-second buckets kept 12 s.
+
+The expiry check uses the Redis server clock (``TIME``), so clients on
+different machines agree on what has expired.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "GROUP_ADD",
+    "GROUP_CHANNELS",
+    "GROUP_DISCARD",
+    "RECEIVE",
+    "SEND",
+    "SEND_GROUP",
+    "STAT_BUCKET_SECONDS",
+]
+
+#: How long a per-second statistics bucket lives.
+STAT_BUCKET_SECONDS = 12
+
+_COMMON = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local second = t[1]
+
+local function expired(item)
+  return tonumber(string.sub(item, 1, 13)) <= now
+end
+
+-- Pop the expired head of a queue; true if anything expired.
+local function trim(queue)
+  local dropped = false
+  while true do
+    local head = redis.call('LINDEX', queue, 0)
+    if not head or not expired(head) then return dropped end
+    redis.call('LPOP', queue)
+    dropped = true
+  end
+end
+
+local function bump(base, stat, by, ttl)
+  if base == '' then return end
+  local key = base .. stat
+  redis.call('INCRBY', key, by)
+  redis.call('EXPIRE', key, ttl)
+  key = key .. '@' .. second
+  if redis.call('INCRBY', key, by) == by then redis.call('EXPIRE', key, STAT_BUCKET_SECONDS) end
+end
+""".replace("STAT_BUCKET_SECONDS", str(STAT_BUCKET_SECONDS))
+
+#: SEND: check capacity and enqueue one message, atomically.
+#: KEYS[1]  the queue list
+#: ARGV[1]  the item after its deadline: TARGETS "\n" PAYLOAD
+#: ARGV[2]  message expiry (ms)     ARGV[3] capacity of the queue
+#: ARGV[4]  queue key TTL (ms)
+#: ARGV[5]  channel stats base ("" disables statistics)  ARGV[6] its TTL (s)
+#: ARGV[7]  global stats base                            ARGV[8] its TTL (s)
+#: ARGV[9]  "1" to count a refusal in channel_full_count (the last shard tried)
+#: Returns 1 when queued, 0 when the queue is full.
+SEND = (
+    _COMMON
+    + """
+local queue = KEYS[1]
+trim(queue)
+if redis.call('LLEN', queue) >= tonumber(ARGV[3]) then
+  if ARGV[9] == '1' then
+    bump(ARGV[5], 'channel_full_count', 1, ARGV[6])
+    bump(ARGV[7], 'channel_full_count', 1, ARGV[8])
+  end
+  return 0
+end
+redis.call('RPUSH', queue, string.format('%013d', now + tonumber(ARGV[2])) .. ARGV[1])
+redis.call('PEXPIRE', queue, ARGV[4])
+bump(ARGV[5], 'messages_count', 1, ARGV[6])
+bump(ARGV[7], 'messages_count', 1, ARGV[8])
+return 1
+"""
+)
+
+#: RECEIVE: pop the first unexpired message of the given queues (non-blocking).
+#: KEYS     queue lists, in the order to try them
+#: Returns {queue key, item}, or nil when every queue is empty. Expired
+#: items met on the way are dropped.
+RECEIVE = (
+    _COMMON
+    + """
+for _, queue in ipairs(KEYS) do
+  while true do
+    local item = redis.call('LPOP', queue)
+    if not item then break end
+    if not expired(item) then return {queue, item} end
+  end
+end
+return nil
+"""
+)
+
+#: GROUP_ADD: add or refresh a member.
+#: KEYS[1] group sorted set  KEYS[2] group capacity hash
+#: ARGV[1] channel  ARGV[2] its capacity  ARGV[3] group_expiry (s)
+#: Returns 1.
+GROUP_ADD = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return 1
+"""
+
+#: GROUP_DISCARD: remove a member (no error when absent).
+#: KEYS[1] group sorted set  KEYS[2] group capacity hash  ARGV[1] channel
+#: Returns the number removed (0 or 1).
+GROUP_DISCARD = """
+redis.call('HDEL', KEYS[2], ARGV[1])
+return redis.call('ZREM', KEYS[1], ARGV[1])
+"""
+
+_PRUNE = """
+local function remove_members(names)
+  for i = 1, #names, 500 do
+    local chunk = {unpack(names, i, math.min(i + 499, #names))}
+    redis.call('ZREM', KEYS[1], unpack(chunk))
+    redis.call('HDEL', KEYS[2], unpack(chunk))
+  end
+end
+
+-- Drop members last added group_expiry ago or more.
+local function prune(group_expiry_ms)
+  local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - group_expiry_ms)
+  if #old > 0 then remove_members(old) end
+end
+"""
+
+#: GROUP_CHANNELS: the live members.
+#: KEYS[1] group sorted set  KEYS[2] group capacity hash  ARGV[1] group_expiry (ms)
+#: Returns the list of member channel names.
+GROUP_CHANNELS = (
+    _COMMON
+    + _PRUNE
+    + """
+prune(tonumber(ARGV[1]))
+return redis.call('ZRANGE', KEYS[1], 0, -1)
+"""
+)
+
+#: SEND_GROUP: deliver one message to every member on this shard.
+#: KEYS[1] group sorted set  KEYS[2] group capacity hash
+#: ARGV[1] payload   ARGV[2] key prefix   ARGV[3] message expiry (ms)
+#: ARGV[4] group_expiry (ms)  ARGV[5] queue key TTL (ms)  ARGV[6] default capacity
+#: ARGV[7] stats prefix ("" disables statistics)  ARGV[8] channel stats TTL (s)
+#: ARGV[9] global stats base  ARGV[10] global stats TTL (s)
+#: Members of one process ("name!local") share one copy in their process
+#: inbox, tagged with all their names. A member whose queue holds a message
+#: that expired unread is dropped from the group (its reader is gone); a
+#: full member misses the message. Returns the number of copies queued.
+SEND_GROUP = (
+    _COMMON
+    + _PRUNE
+    + """
+local payload, prefix = ARGV[1], ARGV[2]
+local default_capacity = tonumber(ARGV[6])
+prune(tonumber(ARGV[4]))
+local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+if #members == 0 then return 0 end
+local caps = {}
+for i = 1, #members, 500 do
+  local got = redis.call('HMGET', KEYS[2], unpack(members, i, math.min(i + 499, #members)))
+  for j = 1, #got do caps[i + j - 1] = tonumber(got[j]) or default_capacity end
+end
+local deadline = string.format('%013d', now + tonumber(ARGV[3]))
+local sent, evicted = 0, {}
+
+local function deliver(queue, names, targets, capacity)
+  local head = redis.call('LINDEX', queue, 0)
+  if head and expired(head) then
+    trim(queue)
+    for _, name in ipairs(names) do table.insert(evicted, name) end
+    return
+  end
+  if redis.call('LLEN', queue) >= capacity then return end
+  redis.call('RPUSH', queue, deadline .. targets .. '\\n' .. payload)
+  redis.call('PEXPIRE', queue, ARGV[5])
+  sent = sent + 1
+  bump(ARGV[7] ~= '' and (ARGV[7] .. string.sub(queue, #prefix + 1) .. ':') or '',
+       'messages_count', 1, ARGV[8])
+end
+
+local inboxes, order = {}, {}
+for i, member in ipairs(members) do
+  local bang = string.find(member, '!', 1, true)
+  if bang then
+    local queue = prefix .. string.sub(member, 1, bang)
+    local inbox = inboxes[queue]
+    if not inbox then
+      inbox = {names = {}, capacity = caps[i]}
+      inboxes[queue] = inbox
+      table.insert(order, queue)
+    end
+    table.insert(inbox.names, member)
+  else
+    deliver(prefix .. member, {member}, '', caps[i])
+  end
+end
+for _, queue in ipairs(order) do
+  local inbox = inboxes[queue]
+  deliver(queue, inbox.names, table.concat(inbox.names, ','), inbox.capacity)
+end
+if #evicted > 0 then remove_members(evicted) end
+if sent > 0 then bump(ARGV[9], 'messages_count', sent, ARGV[10]) end
+return sent
+"""
+)

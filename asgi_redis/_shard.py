@@ -1,0 +1,130 @@
+"""One Redis server of the layer: its link pool, its scripts and its clock.
+
+A :class:`Shard` runs the layer's Lua scripts (``EVALSHA``, loading the
+script once when the server does not know it, e.g. after a restart), plain
+commands, and the blocking pops of the receive path. It also keeps the
+offset between this machine's clock and the server's, so the client can
+judge expiry the way the scripts do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from ._link import Link, LinkPool, pack
+from .exceptions import RedisCommandError, UnsupportedRedis
+
+__all__ = ["Script", "Shard"]
+
+
+class Script:
+    """A Lua script and its SHA1, as ``EVALSHA`` names it."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+
+class Shard:
+    """Commands against one server (or one Sentinel service's master)."""
+
+    #: How often the clock offset to the server is measured again (seconds).
+    clock_check_interval = 300.0
+
+    def __init__(self, connection_pool: Any, where: str) -> None:
+        self.where = where
+        self.links = LinkPool(connection_pool, where)
+        self._offset_ms = 0.0
+        self._offset_checked = float("-inf")
+
+    def __repr__(self) -> str:
+        return f"<Shard {self.where}>"
+
+    # -- commands ------------------------------------------------------------------
+
+    def run(self, script: Script, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        """Run a script in one round trip (two the first time a server sees it)."""
+        command = pack(("EVALSHA", script.sha, len(keys), *keys, *args))
+        link = self.links.acquire()
+        try:
+            link.write(command)
+            try:
+                return link.read()
+            except RedisCommandError as exc:
+                if not str(exc).startswith("NOSCRIPT"):
+                    raise
+            link.call("SCRIPT", "LOAD", script.source)
+            link.write(command)
+            return link.read()
+        finally:
+            self.links.release(link)
+
+    def call(self, *args: Any) -> Any:
+        link = self.links.acquire()
+        try:
+            return link.call(*args)
+        except RedisCommandError as exc:
+            if "unknown command" in str(exc).lower():
+                raise UnsupportedRedis(
+                    f"Redis at {self.where} does not support {args[0]!r} "
+                    "(the layer needs Redis 5 or later)"
+                ) from exc
+            raise
+        finally:
+            self.links.release(link)
+
+    def blpop(self, keys: Sequence[bytes], timeout: float) -> Any:
+        """A blocking pop over ``keys`` for up to ``timeout`` seconds.
+
+        The read waits a little longer than the pop, so a configured socket
+        timeout can never cut a healthy blocking pop short.
+        """
+        link = self.links.acquire()
+        try:
+            link.write(pack(("BLPOP", *keys, blpop_timeout(timeout))))
+            return link.read(timeout=timeout + 5.0)
+        finally:
+            self.links.release(link)
+
+    def start_blpop(self, keys: Sequence[bytes], timeout: float) -> Link:
+        """Send a BLPOP without reading its reply (for watching several shards)."""
+        link = self.links.acquire()
+        try:
+            if link.sock is None or link.client_id is None:
+                link.open()
+                link.client_id = link.call("CLIENT", "ID")
+            link.write(pack(("BLPOP", *keys, blpop_timeout(timeout))))
+        except BaseException:
+            self.links.release(link)
+            raise
+        return link
+
+    def unblock(self, client_id: int) -> None:
+        """Make a blocked BLPOP return nil now (CLIENT UNBLOCK)."""
+        self.call("CLIENT", "UNBLOCK", client_id)
+
+    # -- clock -----------------------------------------------------------------------
+
+    def server_time_ms(self) -> float:
+        """The server's clock in ms, estimated from the local clock."""
+        now = time.time()
+        if now - self._offset_checked > self.clock_check_interval:
+            before = time.time()
+            seconds, micros = self.call("TIME")
+            after = time.time()
+            server = int(seconds) * 1000 + int(micros) / 1000
+            self._offset_ms = server - (before + after) * 500
+            self._offset_checked = after
+            now = after
+        return now * 1000 + self._offset_ms
+
+    def disconnect(self) -> None:
+        self.links.disconnect()
+
+
+def blpop_timeout(seconds: float) -> bytes:
+    # BLPOP 0 blocks forever; never ask for that.
+    return b"%.3f" % max(seconds, 0.01)

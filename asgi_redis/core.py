@@ -1,0 +1,522 @@
+"""The Redis channel layer (SPEC 3.1 and 3.2): ``RedisChannelLayer``.
+
+The message path, in round trips: ``send`` is one script call (capacity
+check, enqueue, statistics); ``receive`` is one script call (non-blocking)
+or one ``BLPOP`` (blocking, woken by the server the moment a message lands,
+so nothing polls); ``send_group`` is one script call per shard whatever the
+group's size. :mod:`asgi_redis._scripts` documents the data layout.
+
+Sharding: process-specific (``!``) and single-reader (``?``) channels live
+on the shard their name hashes to, so one process's inbox is one list on
+one server. Sends to normal channels go round the shards; a blocking
+receive on normal channels waits on every shard at once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import random
+import select
+import string
+import time
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis
+
+from asgi import serialization
+from asgi.base_layer import DEFAULT_MAX_MESSAGE_SIZE, BaseChannelLayer, CapacityPatterns
+
+from . import _scripts
+from ._async import AsyncReceiveMixin
+from ._buffer import ReceiveBuffer
+from ._codec import Encryptor, consistent_hash, item_tail, parse_item
+from ._shard import Script, Shard
+from ._stats import StatisticsMixin
+from .exceptions import RedisUnavailable
+
+__all__ = ["BaseRedisChannelLayer", "RedisChannelLayer"]
+
+logger = logging.getLogger(__name__)
+
+SEND = Script(_scripts.SEND)
+RECEIVE = Script(_scripts.RECEIVE)
+GROUP_ADD = Script(_scripts.GROUP_ADD)
+GROUP_DISCARD = Script(_scripts.GROUP_DISCARD)
+GROUP_CHANNELS = Script(_scripts.GROUP_CHANNELS)
+SEND_GROUP = Script(_scripts.SEND_GROUP)
+
+_URL_SCHEMES = ("redis", "rediss", "unix")
+
+
+class BaseRedisChannelLayer(AsyncReceiveMixin, StatisticsMixin, BaseChannelLayer):
+    """Everything but the choice of servers (plain hosts or Sentinel services)."""
+
+    #: Seconds a blocking receive waits before returning ``(None, None)``.
+    blpop_timeout = 5
+    global_statistics_expiry = 86400
+    channel_statistics_expiry = 3600
+
+    extensions = ["groups", "flush", "statistics", "twisted", "asyncio"]
+
+    def __init__(
+        self,
+        expiry: float = 60,
+        hosts: Any = None,
+        prefix: str = "asgi:",
+        group_expiry: float = 86400,
+        capacity: int = 100,
+        channel_capacity: CapacityPatterns | None = None,
+        symmetric_encryption_keys: list[str] | None = None,
+        stats_prefix: str = "asgi-meta:",
+        connection_kwargs: dict[str, Any] | None = None,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    ) -> None:
+        _check_positive("expiry", expiry)
+        _check_positive("group_expiry", group_expiry)
+        if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:
+            raise ValueError(f"capacity must be a positive int, got {capacity!r}")
+        super().__init__(
+            expiry=expiry,
+            group_expiry=group_expiry,
+            capacity=capacity,
+            channel_capacity=channel_capacity,
+            max_message_size=max_message_size,
+        )
+        if not isinstance(prefix, str) or not prefix:
+            raise TypeError(f"prefix must be a non-empty str, got {prefix!r}")
+        if not isinstance(stats_prefix, str):
+            raise TypeError(
+                f"stats_prefix must be a str ('' turns statistics off), got {stats_prefix!r}"
+            )
+        self.prefix = prefix
+        self.stats_prefix = stats_prefix
+        self.client_prefix = "".join(random.choices(string.ascii_letters, k=8))
+        self.connection_kwargs = self._check_connection_kwargs(connection_kwargs)
+        self.crypter = None
+        if symmetric_encryption_keys:
+            self.crypter = Encryptor(symmetric_encryption_keys, ttl=int(expiry) + 10)
+        self._expiry_ms = int(expiry * 1000)
+        self._group_expiry_ms = int(group_expiry * 1000)
+        # Queues outlive their newest message by one expiry, so a send_group
+        # can still see that a member let a message expire unread.
+        self._queue_ttl_ms = 2 * self._expiry_ms + 1000
+        self._buffer = ReceiveBuffer()
+        self._shards: list[Shard] = self._make_shards(hosts)
+        self.ring_size = len(self._shards)
+        self._send_cycle = itertools.cycle(range(self.ring_size))
+
+    # -- configuration ----------------------------------------------------------------
+
+    def _make_shards(self, hosts: Any) -> list[Shard]:
+        raise NotImplementedError
+
+    def _check_connection_kwargs(self, connection_kwargs: dict[str, Any] | None) -> dict[str, Any]:
+        if connection_kwargs is not None and not isinstance(connection_kwargs, dict):
+            raise TypeError(f"connection_kwargs must be a dict, got {connection_kwargs!r}")
+        kwargs = dict(connection_kwargs or {})
+        socket_timeout = kwargs.get("socket_timeout")
+        if socket_timeout is not None and socket_timeout < self.blpop_timeout:
+            raise ValueError(
+                f"socket_timeout ({socket_timeout}) must be at least the blocking receive "
+                f"timeout ({self.blpop_timeout} s), or blocking receives would time out"
+            )
+        # redis-py 8 defaults socket_timeout to 5 s, the length of a blocking
+        # pop; blocking reads here wait longer than the pop anyway, and this
+        # bounds every other reply.
+        kwargs.setdefault("socket_timeout", self.blpop_timeout + 5)
+        kwargs.setdefault("socket_connect_timeout", 5)
+        kwargs.setdefault("socket_keepalive", True)
+        return kwargs
+
+    def consistent_hash(self, value: str) -> int:
+        """The shard index for a name: stable across processes (CRC32-based)."""
+        return consistent_hash(value, self.ring_size)
+
+    def connection(self, index: int | None) -> Shard:
+        """The shard at ``index`` (None: a random one)."""
+        if index is None:
+            index = self.random_index()
+        if not isinstance(index, int) or not 0 <= index < self.ring_size:
+            raise ValueError(
+                f"There are only {self.ring_size} shards; index {index!r} is out of range"
+            )
+        return self._shards[index]
+
+    def random_index(self) -> int:
+        return random.randrange(self.ring_size)
+
+    def _queue_shards(self, queue: str) -> list[Shard]:
+        """Shards that may hold ``queue``: its own for ``!``/``?`` names, else all."""
+        if queue.endswith("!") or "?" in queue:
+            return [self._shards[self.consistent_hash(queue)]]
+        return self._shards
+
+    # -- encoding ------------------------------------------------------------------
+
+    def serialize(self, message: dict) -> bytes:
+        data = serialization.dumps(message)
+        if self.crypter is not None:
+            data = self.crypter.encrypt(data)
+        return data
+
+    def deserialize(self, data: bytes) -> dict:
+        if self.crypter is not None:
+            data = self.crypter.decrypt(data)
+        return serialization.loads(data)
+
+    def _encode(self, target: str, message: dict) -> bytes:
+        self.check_message_type(message)
+        data = serialization.dumps(message)
+        self.check_message_size(len(data), target)
+        if self.crypter is not None:
+            data = self.crypter.encrypt(data)
+        return data
+
+    def _result(self, channel: str, payload: bytes) -> tuple[str | None, Any]:
+        try:
+            return channel, self.deserialize(payload)
+        except Exception as exc:  # noqa: BLE001 - a foreign or corrupt message must not kill a reader
+            logger.warning("Dropped a message on %r that could not be decoded: %r", channel, exc)
+            return None, None
+
+    # -- send ----------------------------------------------------------------------------
+
+    def send(self, channel: str, message: dict) -> None:
+        """Queue ``message`` on ``channel`` in one round trip; raises ChannelFull."""
+        self.check_message_type(message)
+        self.valid_channel_name(channel)
+        payload = self._encode(channel, message)
+        queue = self.non_local_name(channel)
+        capacity = self.get_capacity(channel)
+        if queue != channel or "?" in channel or self.ring_size == 1:
+            attempts = [(self._shards[self.consistent_hash(queue)], capacity)]
+        else:
+            # A normal channel's messages are spread over the shards, and its
+            # capacity is split between them (shard i holds capacity // n, the
+            # first capacity % n one more); a full shard passes the message
+            # on, so ChannelFull comes exactly at the channel's capacity.
+            first = next(self._send_cycle)
+            base, extra = divmod(capacity, self.ring_size)
+            attempts = [
+                (self._shards[i], base + (i < extra))
+                for i in itertools.chain(range(first, self.ring_size), range(first))
+                if base + (i < extra)
+            ]
+        tail = item_tail(channel if queue != channel else "", payload)
+        key = self.prefix + queue
+        stats = self._stats_args(queue)
+        last = len(attempts) - 1
+        for number, (shard, shard_capacity) in enumerate(attempts):
+            args = (
+                tail,
+                self._expiry_ms,
+                shard_capacity,
+                self._queue_ttl_ms,
+                *stats,
+                int(number == last),
+            )
+            if shard.run(SEND, (key,), args):
+                return
+        raise self.ChannelFull(f"Channel {channel!r} is at its capacity of {capacity} messages")
+
+    # -- receive -------------------------------------------------------------------------
+
+    def receive(self, channels: list[str], block: bool = False) -> tuple[str | None, Any]:
+        """``(channel, message)`` from any of ``channels``, or ``(None, None)``.
+
+        With ``block=True`` waits up to ``blpop_timeout`` seconds inside Redis
+        (BLPOP on every shard concerned); the caller is woken the moment a
+        message lands.
+        """
+        self.valid_channel_names(channels, receive=True)
+        queues = list(dict.fromkeys(channels))
+        if self._buffer:
+            buffered = self._buffer.take(queues)
+            if buffered is not None:
+                return self._result(*buffered)
+        plan = self._plan(queues)
+        if not block:
+            random.shuffle(plan)
+            for shard, keys in plan:
+                reply = shard.run(RECEIVE, keys, ())
+                if reply:
+                    result = self._accept(shard, reply, check_expiry=False)
+                    if result[0] is not None:
+                        return result
+            return None, None
+        deadline = time.monotonic() + self.blpop_timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None, None
+            if len(plan) == 1:
+                shard, keys = plan[0]
+                reply = shard.blpop(keys, remaining)
+                if reply is None:
+                    return None, None
+                result = self._accept(shard, reply)
+            else:
+                result = self._watch(plan, remaining)
+            if result[0] is not None:
+                return result
+
+    def _plan(self, queues: list[str]) -> list[tuple[Shard, list[bytes]]]:
+        """Which list keys to pop on which shard, each shard's keys shuffled
+        (so a busy channel cannot starve a quiet one)."""
+        by_shard: dict[int, list[bytes]] = {}
+        prefix = self.prefix
+        for queue in queues:
+            key = (prefix + queue).encode()
+            if self.ring_size == 1:
+                by_shard.setdefault(0, []).append(key)
+            elif queue.endswith("!") or "?" in queue:
+                by_shard.setdefault(self.consistent_hash(queue), []).append(key)
+            else:
+                for index in range(self.ring_size):
+                    by_shard.setdefault(index, []).append(key)
+        plan = []
+        for index, keys in by_shard.items():
+            if len(keys) > 1:
+                random.shuffle(keys)
+            plan.append((self._shards[index], keys))
+        return plan
+
+    def _accept(
+        self, shard: Shard, reply: list[bytes], check_expiry: bool = True
+    ) -> tuple[str | None, Any]:
+        """Turn a popped ``[key, item]`` into ``(channel, message)``.
+
+        An item for several channels of one process (a group message) is
+        returned for the first and kept for the others in the local buffer.
+        """
+        key, item = reply
+        queue = key.decode()[len(self.prefix) :]
+        deadline, targets, payload = parse_item(item)
+        if check_expiry or len(targets) > 1:
+            left_ms = deadline - shard.server_time_ms()
+            if check_expiry and left_ms <= 0:
+                return None, None
+            if len(targets) > 1:
+                local_deadline = time.time() + left_ms / 1000
+                for other in targets[1:]:
+                    self._buffer.put(queue, local_deadline, other, payload)
+        return self._result(targets[0] if targets else queue, payload)
+
+    def _stash(self, shard: Shard, reply: list[bytes]) -> None:
+        """Keep every message of an extra popped item for a later receive."""
+        key, item = reply
+        queue = key.decode()[len(self.prefix) :]
+        deadline, targets, payload = parse_item(item)
+        local_deadline = time.time() + (deadline - shard.server_time_ms()) / 1000
+        for channel in targets or [queue]:
+            self._buffer.put(queue, local_deadline, channel, payload)
+
+    def _watch(
+        self, plan: list[tuple[Shard, list[bytes]]], timeout: float
+    ) -> tuple[str | None, Any]:
+        """Block on several shards at once: BLPOP on each, take the first
+        answer, unblock the rest (a message that raced in is kept)."""
+        started: list[tuple[Shard, Any]] = []
+        replies: list[tuple[Shard, Any]] = []
+        try:
+            for shard, keys in plan:
+                started.append((shard, shard.start_blpop(keys, timeout)))
+            waiting = dict(started)
+            by_sock = {link.sock: (shard, link) for shard, link in started}
+            ready, _, _ = select.select(list(by_sock), [], [], timeout + 5.0)
+            if not ready:
+                raise RedisUnavailable(
+                    f"No shard answered a blocking receive within {timeout + 5.0:.1f} s"
+                )
+            for sock in ready:
+                shard, link = by_sock[sock]
+                replies.append((shard, link.read(timeout=5.0)))
+                del waiting[shard]
+            for shard, link in list(waiting.items()):
+                if not link.pending():
+                    shard.unblock(link.client_id)
+                replies.append((shard, link.read(timeout=5.0)))
+                del waiting[shard]
+        except BaseException:
+            for shard, link in started:
+                if shard in waiting:
+                    link.close()
+            raise
+        finally:
+            for shard, link in started:
+                shard.links.release(link)
+        result: tuple[str | None, Any] = (None, None)
+        for shard, reply in replies:
+            if reply is None:
+                continue
+            if result[0] is None:
+                result = self._accept(shard, reply)
+            else:
+                self._stash(shard, reply)
+        return result
+
+    # -- new_channel ---------------------------------------------------------------------
+
+    def new_channel(self, pattern: str) -> str:
+        """A new single-reader channel name: ``pattern`` (ending in ``?``) plus
+        12 random letters (71 bits, so no existence check is needed)."""
+        if not isinstance(pattern, str) or not pattern.endswith("?"):
+            raise TypeError(
+                f"new_channel() takes a pattern ending in '?', got {pattern!r}; "
+                "process-specific '!' names are made by the process itself"
+            )
+        name = pattern + "".join(random.choices(string.ascii_letters, k=12))
+        self.valid_channel_name(name)
+        return name
+
+    # -- groups --------------------------------------------------------------------------
+
+    def _group_keys(self, group: str) -> tuple[str, str]:
+        return f"{self.prefix}group:{group}", f"{self.prefix}groupcap:{group}"
+
+    def _member_shard(self, channel: str) -> Shard:
+        # Membership lives beside the member's queue, so each shard can fan
+        # a group message out to its own members in one script call.
+        return self._shards[self.consistent_hash(self.non_local_name(channel))]
+
+    def group_add(self, group: str, channel: str) -> None:
+        """Add ``channel`` to ``group`` (idempotent; refreshes its expiry)."""
+        self.valid_group_name(group)
+        self.valid_channel_name(channel)
+        self._member_shard(channel).run(
+            GROUP_ADD,
+            self._group_keys(group),
+            (channel, self.get_capacity(channel), math.ceil(self.group_expiry)),
+        )
+
+    def group_discard(self, group: str, channel: str) -> None:
+        """Remove ``channel`` from ``group``; no error if it is not a member."""
+        self.valid_group_name(group)
+        self.valid_channel_name(channel)
+        self._member_shard(channel).run(GROUP_DISCARD, self._group_keys(group), (channel,))
+
+    def group_channels(self, group: str) -> list[str]:
+        """The live members of ``group`` (expired ones are dropped first)."""
+        self.valid_group_name(group)
+        keys = self._group_keys(group)
+        members: list[str] = []
+        for shard in self._shards:
+            members.extend(
+                m.decode() for m in shard.run(GROUP_CHANNELS, keys, (self._group_expiry_ms,))
+            )
+        return members
+
+    def send_group(self, group: str, message: dict) -> None:
+        """Send ``message`` to every member: one script call per shard.
+
+        Never raises ChannelFull (a full member misses the message); members
+        of one process share one copy in their process inbox.
+        """
+        self.check_message_type(message)
+        self.valid_group_name(group)
+        payload = self._encode(group, message)
+        stats = self._stats_args("")
+        args = (
+            payload,
+            self.prefix,
+            self._expiry_ms,
+            self._group_expiry_ms,
+            self._queue_ttl_ms,
+            self.capacity,
+            self.stats_prefix,
+            self.channel_statistics_expiry,
+            stats[2],
+            stats[3],
+        )
+        keys = self._group_keys(group)
+        for shard in self._shards:
+            shard.run(SEND_GROUP, keys, args)
+
+    # -- flush -----------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Delete every key of this layer (messages, groups, statistics) on every shard."""
+        self._buffer.clear()
+        patterns = [_glob_escape(self.prefix) + "*"]
+        if self.stats_prefix:
+            patterns.append(_glob_escape(self.stats_prefix) + "*")
+        for shard in self._shards:
+            for pattern in patterns:
+                cursor = b"0"
+                while True:
+                    cursor, keys = shard.call("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
+                    if keys:
+                        shard.call("UNLINK", *keys)
+                    if cursor in (b"0", 0):
+                        break
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__}(hosts={self.hosts!r})"
+
+
+class RedisChannelLayer(BaseRedisChannelLayer):
+    """The Redis channel layer over one or more (sharded) servers.
+
+    ``hosts`` is a list of ``(host, port)`` tuples or ``redis://``,
+    ``rediss://`` (TLS) or ``unix://`` URLs, which may carry a password and a
+    database number (``redis://:secret@10.0.0.1:6379/2``). Default:
+    ``[("localhost", 6379)]``.
+    """
+
+    def _make_shards(self, hosts: Any) -> list[Shard]:
+        self.hosts = self._setup_hosts(hosts)
+        shards = []
+        for url in self.hosts:
+            pool = redis.ConnectionPool.from_url(url, **self.connection_kwargs)
+            shards.append(Shard(pool, _describe(url)))
+        return shards
+
+    @staticmethod
+    def _setup_hosts(hosts: Any) -> list[str]:
+        if hosts is None:
+            hosts = [("localhost", 6379)]
+        if isinstance(hosts, (str, bytes)):
+            raise ValueError(
+                f"hosts must be a list of (host, port) tuples or URLs, not a single string: {hosts!r}"
+            )
+        if not isinstance(hosts, Iterable):
+            raise ValueError(f"hosts must be a list of (host, port) tuples or URLs, got {hosts!r}")
+        urls = []
+        for entry in hosts:
+            if isinstance(entry, (tuple, list)) and len(entry) == 2:
+                host, port = entry
+                if not isinstance(host, str) or not isinstance(port, int):
+                    raise ValueError(f"A host tuple must be (str host, int port), got {entry!r}")
+                urls.append(f"redis://{host}:{port}/0")
+            elif isinstance(entry, str) and urlsplit(entry).scheme in _URL_SCHEMES:
+                urls.append(entry)
+            else:
+                raise ValueError(
+                    "Each host must be a (host, port) tuple or a redis://, rediss:// or "
+                    f"unix:// URL, got {entry!r}"
+                )
+        if not urls:
+            raise ValueError("hosts must name at least one Redis server")
+        return urls
+
+
+def _check_positive(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+def _describe(url: str) -> str:
+    """A URL without its password, for error messages."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.rsplit("@", 1)[-1]
+        return parts._replace(netloc=f"***@{netloc}").geturl()
+    return url

@@ -1,0 +1,179 @@
+"""``RedisSentinelChannelLayer``: the layer over Sentinel-managed masters (SPEC 3.4).
+
+``hosts`` are Sentinel addresses (tuples only); each service in
+``services`` is one shard, served by its current master. A connection asks
+Sentinel for the master when it (re)connects; a failover shows up as a
+dropped connection or a READONLY reply, the operation raises
+``RedisUnavailable`` promptly, and the next one reconnects to the new
+master. With ``sentinel_refresh_interval > 0`` the layer also asks Sentinel
+that often and drops idle connections to a master that is no longer one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import redis
+from redis.sentinel import Sentinel
+
+from ._shard import Shard
+from .core import BaseRedisChannelLayer
+from .exceptions import RedisUnavailable
+
+__all__ = ["RedisSentinelChannelLayer"]
+
+
+class _SentinelShard(Shard):
+    """A shard whose server is the current master of one Sentinel service."""
+
+    def __init__(self, sentinel: Sentinel, service: str, kwargs: dict, refresh: float) -> None:
+        client = sentinel.master_for(service, **kwargs)
+        super().__init__(client.connection_pool, f"sentinel service {service!r}")
+        self.sentinel = sentinel
+        self.service = service
+        self.refresh = refresh
+        self._master: Any = None
+        self._next_refresh = 0.0
+        self._refresh_lock = threading.Lock()
+        if refresh > 0:
+            original_acquire = self.links.acquire
+
+            def acquire() -> Any:
+                self._maybe_refresh()
+                return original_acquire()
+
+            self.links.acquire = acquire
+
+    def _maybe_refresh(self) -> None:
+        now = time.monotonic()
+        if now < self._next_refresh or not self._refresh_lock.acquire(blocking=False):
+            return
+        try:
+            self._next_refresh = now + self.refresh
+            try:
+                master = self.sentinel.discover_master(self.service)
+            except redis.RedisError:
+                return  # the next operation reports the outage
+            if self._master is not None and master != self._master:
+                self.links.disconnect()
+            self._master = master
+        finally:
+            self._refresh_lock.release()
+
+
+class RedisSentinelChannelLayer(BaseRedisChannelLayer):
+    """The Redis layer with masters found through Redis Sentinel.
+
+    ``hosts``: Sentinel ``(host, port)`` tuples (default
+    ``[("localhost", 26379)]``). ``services``: master service names, one per
+    shard; empty means every master the Sentinels know (asked once, at
+    start). ``sentinel_refresh_interval``: seconds between checks of which
+    server is the master (0: only when reconnecting).
+    """
+
+    def __init__(
+        self,
+        expiry: float = 60,
+        hosts: Any = None,
+        prefix: str = "asgi:",
+        group_expiry: float = 86400,
+        capacity: int = 100,
+        channel_capacity: Any = None,
+        symmetric_encryption_keys: list[str] | None = None,
+        stats_prefix: str = "asgi-meta:",
+        connection_kwargs: dict[str, Any] | None = None,
+        services: list[str] | None = None,
+        sentinel_refresh_interval: float = 0,
+        **kwargs: Any,
+    ) -> None:
+        if isinstance(services, (str, bytes)):
+            raise ValueError(
+                f"services must be a list of service names, not a string: {services!r}"
+            )
+        if services is not None and not all(isinstance(s, str) and s for s in services):
+            raise ValueError(f"services must be a list of non-empty strings, got {services!r}")
+        if isinstance(sentinel_refresh_interval, bool) or not isinstance(
+            sentinel_refresh_interval, (int, float)
+        ):
+            raise ValueError(
+                f"sentinel_refresh_interval must be a number of seconds, got {sentinel_refresh_interval!r}"
+            )
+        self.services = list(services or [])
+        self.sentinel_refresh_interval = sentinel_refresh_interval
+        super().__init__(
+            expiry=expiry,
+            hosts=hosts,
+            prefix=prefix,
+            group_expiry=group_expiry,
+            capacity=capacity,
+            channel_capacity=channel_capacity,
+            symmetric_encryption_keys=symmetric_encryption_keys,
+            stats_prefix=stats_prefix,
+            connection_kwargs=connection_kwargs,
+            **kwargs,
+        )
+
+    def _make_shards(self, hosts: Any) -> list[Shard]:
+        self.hosts = self._setup_hosts(hosts)
+        sentinel_kwargs = {
+            key: value
+            for key, value in self.connection_kwargs.items()
+            if key in ("socket_timeout", "socket_connect_timeout", "socket_keepalive", "password")
+        }
+        sentinel_kwargs["socket_timeout"] = min(sentinel_kwargs.get("socket_timeout", 5), 5)
+        self.sentinel = Sentinel(
+            self.hosts, sentinel_kwargs=sentinel_kwargs, **self.connection_kwargs
+        )
+        if not self.services:
+            self.services = self._discover_services()
+        return [
+            _SentinelShard(
+                self.sentinel, service, self.connection_kwargs, self.sentinel_refresh_interval
+            )
+            for service in self.services
+        ]
+
+    @staticmethod
+    def _setup_hosts(hosts: Any) -> list[tuple[str, int]]:
+        if hosts is None:
+            hosts = [("localhost", 26379)]
+        if isinstance(hosts, (str, bytes)) or not isinstance(hosts, (list, tuple)):
+            raise ValueError(f"hosts must be a list of Sentinel (host, port) tuples, got {hosts!r}")
+        result = []
+        for entry in hosts:
+            if (
+                not isinstance(entry, (tuple, list))
+                or len(entry) != 2
+                or not isinstance(entry[0], str)
+                or not isinstance(entry[1], int)
+            ):
+                raise ValueError(
+                    "Sentinel hosts must be (host, port) tuples (URLs are not supported), "
+                    f"got {entry!r}"
+                )
+            result.append((entry[0], entry[1]))
+        if not result:
+            raise ValueError("hosts must name at least one Sentinel")
+        return result
+
+    def _discover_services(self) -> list[str]:
+        """Every master service known to the first Sentinel that answers."""
+        errors = []
+        for client in self.sentinel.sentinels:
+            try:
+                masters = client.sentinel_masters()
+            except redis.RedisError as exc:
+                errors.append(str(exc))
+                continue
+            services = sorted(masters)
+            if services:
+                return services
+            errors.append("no masters monitored")
+        raise RedisUnavailable(
+            f"Could not discover any Sentinel service from {self.hosts!r}: {'; '.join(errors)}"
+        )
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__}(services=={self.services!r})"
