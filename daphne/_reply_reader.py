@@ -21,6 +21,9 @@ __all__ = ["ReplyReader"]
 
 logger = logging.getLogger(__name__)
 
+#: Local part of the message :meth:`ReplyReader.stop` sends to wake the thread.
+_WAKEUP = "reply-reader-wakeup"
+
 Handler = Callable[[str, dict], None]
 
 
@@ -66,8 +69,20 @@ class ReplyReader:
         self._thread.start()
 
     def stop(self, timeout: float | None = 5.0) -> None:
-        """Ask the thread to finish after its current receive and wait for it."""
+        """Ask the thread to finish and wait for it.
+
+        A wake-up message on the reader's own prefix ends the blocking
+        receive at once (if the layer takes it; otherwise the receive ends at
+        the layer's own blocking timeout).
+        """
+        if self._stopping.is_set():
+            return
         self._stopping.set()
+        if self.running:
+            try:
+                self.channel_layer.send(self.prefix + _WAKEUP, {"wakeup": True})
+            except Exception:
+                logger.debug("Could not send the wake-up message to %s", self.prefix)
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
@@ -94,6 +109,8 @@ class ReplyReader:
                     self._stopping.wait(self.idle_pause)
                 continue
             if self._stopping.is_set():
+                if channel == self.prefix + _WAKEUP:
+                    break
                 logger.warning("Dropping a reply on %s that arrived during shutdown", channel)
                 break
             self.reactor.callFromThread(self._deliver, channel, message)

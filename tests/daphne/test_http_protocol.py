@@ -1,0 +1,302 @@
+"""HTTP over a fake transport and clock: messages out, bytes back, every timeout."""
+
+import pytest
+
+from asgi import www
+from asgi.inmemory import ChannelLayer
+from tests.daphne.wire import Harness, request
+
+pytestmark = pytest.mark.protocol
+
+
+@pytest.fixture
+def harness():
+    return Harness(timeout=10)
+
+
+def test_request_becomes_an_http_request_message_with_every_key(harness):
+    conn = harness.connect()
+    conn.send(request(b"POST", b"/a%20b?x=1&y", [(b"X-Thing", b"1"), (b"x_bad", b"2")], b"hello"))
+    message = harness.receive("http.request")
+    www.validate("http.request", message)
+    assert message["method"] == "POST" and message["path"] == "/a b"
+    assert message["query_string"] == b"x=1&y" and message["body"] == b"hello"
+    assert message["http_version"] == "1.1" and message["scheme"] == "http"
+    assert message["client"] == ["10.0.0.1", 5555] and message["server"] == ["127.0.0.1", 8000]
+    assert [b"x-thing", b"1"] in message["headers"]
+    assert not any(name == b"x_bad" for name, _ in message["headers"])
+    assert message["body_channel"] is None
+    assert message["reply_channel"].startswith("daphne.response.test!")
+
+
+def test_reply_is_written_and_the_connection_kept_alive(harness):
+    conn = harness.connect()
+    conn.send(request(path=b"/one"))
+    message = harness.receive("http.request")
+    harness.factory.dispatch_reply(
+        message["reply_channel"], www.http_response(201, [(b"X-A", b"b")], b"done")
+    )
+    out = conn.output()
+    assert out.startswith(b"HTTP/1.1 201 Created\r\n") and b"X-A: b" in out
+    assert out.endswith(b"done") or b"4\r\ndone" in out
+    assert not conn.transport.disconnecting
+    assert message["reply_channel"] not in harness.factory.reply_protocols
+
+
+def test_pipelined_requests_are_answered_in_order(harness):
+    conn = harness.connect()
+    conn.send(request(path=b"/first") + request(path=b"/second"))
+    first = harness.receive("http.request")
+    assert first["path"] == "/first"
+    assert harness.nothing_on("http.request"), "second waits until the first is answered"
+    harness.factory.dispatch_reply(first["reply_channel"], www.http_response(200, content=b"1"))
+    second = harness.receive("http.request")
+    assert second["path"] == "/second"
+    harness.factory.dispatch_reply(second["reply_channel"], www.http_response(200, content=b"2"))
+    out = conn.output()
+    assert out.count(b"HTTP/1.1 200 OK") == 2 and out.index(b"1") < out.rindex(b"2")
+
+
+def test_chunked_request_body_is_reassembled(harness):
+    conn = harness.connect()
+    conn.send(
+        b"POST /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+    )
+    assert harness.receive("http.request")["body"] == b"hello world"
+
+
+def test_streamed_response_is_written_as_chunks_arrive(harness):
+    conn = harness.connect()
+    conn.send(request())
+    reply = harness.receive("http.request")["reply_channel"]
+    harness.factory.dispatch_reply(reply, www.http_response(200, content=b"a", more_content=True))
+    assert b"a" in conn.output()
+    harness.factory.dispatch_reply(reply, www.http_response_chunk(b"bb", more_content=True))
+    assert b"bb" in conn.output()
+    harness.clock.advance(100)  # streaming responses do not time out
+    harness.factory.dispatch_reply(reply, www.http_response_chunk(b""))
+    assert conn.output().endswith(b"0\r\n\r\n")
+
+
+def test_no_reply_within_http_timeout_is_503(harness):
+    conn = harness.connect()
+    conn.send(request(path=b"/slow"))
+    reply = harness.receive("http.request")["reply_channel"]
+    harness.clock.advance(9.9)
+    assert conn.output() == b""
+    harness.clock.advance(0.2)
+    out = conn.output()
+    assert out.startswith(b"HTTP/1.1 503 ") and b"failed to respond within time limit" in out
+    harness.factory.dispatch_reply(reply, www.http_response(200, content=b"late"))
+    assert conn.output() == b"", "a late reply is dropped"
+
+
+def test_channel_full_on_http_request_is_503_with_retry_after():
+    harness = Harness(layer=ChannelLayer(capacity=1), retry_after=7)
+    harness.layer.send("http.request", {"filler": True})
+    conn = harness.connect()
+    conn.send(request())
+    out = conn.output()
+    assert out.startswith(b"HTTP/1.1 503 ") and b"Retry-After: 7" in out
+    assert b"Request queue full" in out
+    assert harness.factory.reply_protocols == {}
+
+
+def test_invalid_reply_is_logged_and_answered_500(harness, caplog):
+    conn = harness.connect()
+    conn.send(request(path=b"/bad"))
+    reply = harness.receive("http.request")["reply_channel"]
+    harness.factory.dispatch_reply(reply, {"content": b"no status"})
+    assert conn.output().startswith(b"HTTP/1.1 500 ")
+    assert "Invalid HTTP reply" in caplog.text
+
+
+def test_invalid_chunk_after_start_drops_the_connection(harness):
+    conn = harness.connect()
+    conn.send(request())
+    reply = harness.receive("http.request")["reply_channel"]
+    harness.factory.dispatch_reply(reply, www.http_response(200, more_content=True))
+    harness.factory.dispatch_reply(reply, {"content": "str is not bytes"})
+    assert conn.transport.disconnecting
+
+
+def test_http_disconnect_only_when_client_leaves_before_the_response_completed(harness):
+    done = harness.connect()
+    done.send(request(path=b"/done"))
+    reply = harness.receive("http.request")["reply_channel"]
+    harness.factory.dispatch_reply(reply, www.http_response(200))
+    done.lose()
+    assert harness.nothing_on("http.disconnect")
+
+    early = harness.connect()
+    early.send(request(path=b"/early"))
+    reply = harness.receive("http.request")["reply_channel"]
+    early.lose()
+    message = harness.receive("http.disconnect")
+    assert message == www.http_disconnect(reply_channel=reply, path="/early")
+    assert reply not in harness.factory.reply_protocols
+
+
+def test_malformed_request_line_is_400(harness):
+    conn = harness.connect()
+    conn.send(b"NONSENSE\r\n\r\n")
+    assert conn.output().startswith(b"HTTP/1.1 400")
+
+
+def test_non_ascii_path_is_400(harness):
+    conn = harness.connect()
+    conn.send(request(path="/caf\u00e9".encode()))
+    assert conn.output().startswith(b"HTTP/1.1 400")
+    assert harness.nothing_on("http.request")
+
+
+def test_path_that_is_not_utf8_once_decoded_is_400_with_an_error_page(harness):
+    conn = harness.connect()
+    conn.send(request(path=b"/%ff%fe"))
+    out = conn.output()
+    assert out.startswith(b"HTTP/1.1 400") and b"not valid UTF-8" in out
+    assert harness.nothing_on("http.request")
+
+
+def test_oversized_headers_are_431():
+    harness = Harness(max_header_size=1024)
+    conn = harness.connect()
+    conn.send(request(headers=[(b"X-Big", b"a" * 2000)]))
+    assert conn.output().startswith(b"HTTP/1.1 431")
+    assert conn.transport.disconnecting
+    assert harness.nothing_on("http.request")
+
+
+def test_many_headers_adding_up_past_the_limit_are_431():
+    harness = Harness(max_header_size=1024)
+    conn = harness.connect()
+    conn.send(request(headers=[(b"X-H%d" % i, b"v" * 50) for i in range(40)]))
+    assert conn.output().startswith(b"HTTP/1.1 431")
+
+
+def test_declared_body_over_the_limit_is_413_before_reading_it():
+    harness = Harness(max_request_body_size=100)
+    conn = harness.connect()
+    conn.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 101\r\n\r\n")
+    assert conn.output().startswith(b"HTTP/1.1 413")
+    assert conn.transport.disconnecting
+    assert harness.nothing_on("http.request")
+
+
+def test_chunked_body_growing_past_the_limit_is_413():
+    harness = Harness(max_request_body_size=10)
+    conn = harness.connect()
+    conn.send(b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
+    conn.send(b"8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n")
+    assert conn.output().startswith(b"HTTP/1.1 413")
+    assert harness.nothing_on("http.request")
+
+
+def test_large_body_streams_over_a_body_channel_in_chunks():
+    harness = Harness(body_inline_limit=100, body_chunk_size=40)
+    body = bytes(range(256)) * 2
+    conn = harness.connect()
+    conn.send(request(b"POST", b"/up", body=body))
+    message = harness.receive("http.request")
+    assert message["body_channel"].startswith("http.request.body?")
+    assert message["body"] == body[:40]
+    received = message["body"]
+    while True:
+        harness.clock.advance(0)
+        chunk = harness.receive(message["body_channel"])
+        www.validate("http.request.body", chunk)
+        received += chunk["content"]
+        if not chunk["more_content"]:
+            break
+    assert received == body
+
+
+def test_body_chunks_wait_and_retry_when_the_body_channel_is_full():
+    harness = Harness(
+        layer=ChannelLayer(capacity=100, channel_capacity={"http.request.body?*": 1}),
+        body_inline_limit=10,
+        body_chunk_size=10,
+    )
+    conn = harness.connect()
+    conn.send(request(b"POST", body=b"x" * 35))
+    message = harness.receive("http.request")
+    channel = message["body_channel"]
+    harness.clock.advance(0)
+    harness.clock.advance(0)  # second chunk hits the full channel
+    contents = [harness.receive(channel)["content"]]
+    assert harness.nothing_on(channel)
+    for _ in range(2):
+        harness.clock.advance(0.05)
+        contents.append(harness.receive(channel)["content"])
+    assert b"".join(contents) == b"x" * 25
+
+
+def test_client_leaving_mid_body_tells_the_body_channel_closed():
+    harness = Harness(body_inline_limit=10, body_chunk_size=10)
+    conn = harness.connect()
+    conn.send(request(b"POST", body=b"y" * 50))
+    message = harness.receive("http.request")
+    conn.lose()
+    assert harness.receive(message["body_channel"])["closed"] is True
+    assert harness.receive("http.disconnect")["reply_channel"] == message["reply_channel"]
+
+
+def test_daphne_root_path_header_and_root_path_option():
+    harness = Harness(root_path="/opt")
+    conn = harness.connect()
+    conn.send(request(path=b"/x"))
+    assert harness.receive("http.request")["root_path"] == "/opt"
+    conn2 = harness.connect()
+    conn2.send(request(path=b"/x", headers=[(b"Daphne-Root-Path", b"/hdr%20x")]))
+    message = harness.receive("http.request")
+    assert message["root_path"] == "/hdr x"
+    assert not any(name == b"daphne-root-path" for name, _ in message["headers"])
+
+
+def test_proxy_headers_are_used_only_when_configured():
+    headers = [(b"X-Forwarded-For", b"9.9.9.9"), (b"X-Forwarded-Proto", b"https")]
+    plain = Harness()
+    plain.connect().send(request(headers=headers))
+    assert plain.receive("http.request")["client"] == ["10.0.0.1", 5555]
+    proxied = Harness(
+        proxy_forwarded_address_header="X-Forwarded-For",
+        proxy_forwarded_port_header="X-Forwarded-Port",
+        proxy_forwarded_proto_header="X-Forwarded-Proto",
+    )
+    proxied.connect().send(request(headers=headers))
+    message = proxied.receive("http.request")
+    assert message["client"] == ["9.9.9.9", 0] and message["scheme"] == "https"
+
+
+def test_http_10_request_gets_http_version_10(harness):
+    conn = harness.connect()
+    conn.send(b"GET /old HTTP/1.0\r\n\r\n")
+    message = harness.receive("http.request")
+    assert message["http_version"] == "1.0"
+    harness.factory.dispatch_reply(message["reply_channel"], www.http_response(200, content=b"x"))
+    assert conn.output().startswith(b"HTTP/1.0 200")
+
+
+def test_completed_request_is_logged_through_the_action_logger():
+    actions = []
+    harness = Harness(action_logger=lambda *args: actions.append(args))
+    conn = harness.connect()
+    conn.send(request(b"PUT", b"/logged"))
+    reply = harness.receive("http.request")["reply_channel"]
+    harness.clock.advance(0.25)
+    harness.factory.dispatch_reply(reply, www.http_response(202, content=b"abc"))
+    ((protocol, action, details),) = actions
+    assert (protocol, action) == ("http", "complete")
+    assert details["path"] == "/logged" and details["status"] == 202
+    assert details["method"] == "PUT" and details["client"] == "10.0.0.1:5555"
+    assert details["time_taken"] == pytest.approx(0.25) and details["size"] == 3
+
+
+def test_reply_for_an_unknown_channel_is_dropped(harness):
+    harness.factory.dispatch_reply("daphne.response.test!nobody", www.http_response(200))
+
+
+def test_alpn_offers_h2_and_http11(harness):
+    assert harness.factory.acceptableProtocols()[-1] == b"http/1.1"
+    assert b"h2" in harness.factory.acceptableProtocols()
