@@ -54,3 +54,28 @@ routing = [
     {"tests.dict": record},
 ]
 dict_routing = {"tests.dict": "tests.channels.consumers.record"}
+
+
+def full_reply(message, **kwargs):
+    # The reply channel is full (capacity 1 and a message already waits).
+    message.reply_channel.send({"text": "one"})
+    message.reply_channel.send({"text": "two"})
+
+
+def deny_on_receive(message, **kwargs):
+    raise DenyConnection()
+
+
+def rendezvous(message, **kwargs):
+    BARRIER.wait()
+    message.reply_channel.send({"text": "met"})
+
+
+def slow(message, **kwargs):
+    import time
+
+    time.sleep(float(message.get("seconds", 1)))
+    message.reply_channel.send({"text": "slow done"})
+
+
+BARRIER = None
