@@ -327,8 +327,9 @@ class WebRequest(http.Request):
             channel.requests.remove(self)
         protocol.makeConnection(channel.transport)
         channel.registerProducer(protocol, True)
-        protocol.dataReceived(raw + buffered)
+        # twisted.web paused reading while it handled the request
         channel.transport.resumeProducing()
+        protocol.dataReceived(raw + buffered)
 
     # -- helpers -----------------------------------------------------------------
 

@@ -1,0 +1,291 @@
+"""WebSocket over a fake transport and clock: the held handshake, frames,
+pings, every timeout, back-pressure and exactly one disconnect."""
+
+import pytest
+
+from asgi import www
+from asgi.inmemory import ChannelLayer
+from tests.daphne.wire import Harness, close_frame, frame, server_frames
+
+pytestmark = pytest.mark.protocol
+
+
+def make(**options):
+    options.setdefault("websocket_connect_timeout", 5)
+    options.setdefault("ping_interval", 20)
+    options.setdefault("ping_timeout", 30)
+    return Harness(**options)
+
+
+def open_socket(harness, path=b"/ws/", extra=b""):
+    conn = harness.connect()
+    conn.upgrade(path, extra)
+    connect = harness.receive("websocket.connect")
+    harness.factory.dispatch_reply(connect["reply_channel"], www.websocket_reply(accept=True))
+    assert conn.output().startswith(b"HTTP/1.1 101 ")
+    return conn, connect["reply_channel"]
+
+
+def disconnects(harness):
+    found = []
+    while True:
+        name, message = harness.layer.receive(["websocket.disconnect"])
+        if name is None:
+            return found
+        found.append(message)
+
+
+def test_upgrade_sends_websocket_connect_with_every_key_and_holds_the_handshake():
+    harness = make(root_path="/root")
+    conn = harness.connect()
+    conn.upgrade(b"/chat/room%201?token=abc", b"Cookie: a=1\r\nCookie: b=2\r\n")
+    message = harness.receive("websocket.connect")
+    www.validate("websocket.connect", message)
+    assert message["path"] == "/chat/room 1" and message["query_string"] == b"token=abc"
+    assert message["scheme"] == "ws" and message["root_path"] == "/root"
+    assert message["order"] == 0 and message["client"] == ["10.0.0.1", 5555]
+    assert [[b"cookie", b"a=1"], [b"cookie", b"b=2"]] == [
+        h for h in message["headers"] if h[0] == b"cookie"
+    ]
+    assert conn.output() == b"", "no handshake answer before the application replies"
+
+
+def test_accept_completes_the_handshake_and_frames_flow_both_ways():
+    harness = make()
+    conn, reply = open_socket(harness)
+    conn.send(frame(b"hello") + frame(b"\x00\xff", opcode=2))
+    first, second = harness.receive("websocket.receive"), harness.receive("websocket.receive")
+    assert (first["text"], first["bytes"], first["order"]) == ("hello", None, 1)
+    assert (second["text"], second["bytes"], second["order"]) == (None, b"\x00\xff", 2)
+    harness.factory.dispatch_reply(reply, www.websocket_reply(text="caf\u00e9"))
+    harness.factory.dispatch_reply(reply, www.websocket_reply(bytes=b"\x01"))
+    assert server_frames(conn.output()) == [(1, "caf\u00e9".encode()), (2, b"\x01")]
+
+
+def test_empty_text_and_bytes_replies_send_empty_frames():
+    harness = make()
+    conn, reply = open_socket(harness)
+    harness.factory.dispatch_reply(reply, www.websocket_reply(text=""))
+    harness.factory.dispatch_reply(reply, www.websocket_reply(bytes=b""))
+    assert server_frames(conn.output()) == [(1, b""), (2, b"")]
+
+
+def test_data_during_the_handshake_implies_accept():
+    harness = make()
+    conn = harness.connect()
+    conn.upgrade()
+    reply = harness.receive("websocket.connect")["reply_channel"]
+    harness.factory.dispatch_reply(reply, www.websocket_reply(text="welcome"))
+    out = conn.output()
+    assert out.startswith(b"HTTP/1.1 101 ")
+    assert server_frames(out.split(b"\r\n\r\n", 1)[1]) == [(1, b"welcome")]
+
+
+@pytest.mark.parametrize(
+    "message", [www.websocket_reply(accept=False), www.websocket_reply(close=True)]
+)
+def test_reject_or_close_during_handshake_is_403_and_one_disconnect(message):
+    harness = make()
+    conn = harness.connect()
+    conn.upgrade()
+    reply = harness.receive("websocket.connect")["reply_channel"]
+    harness.factory.dispatch_reply(reply, message)
+    assert conn.output().startswith(b"HTTP/1.1 403")
+    conn.lose()
+    (disconnect,) = disconnects(harness)
+    assert disconnect["reply_channel"] == reply and disconnect["order"] == 1
+
+
+def test_connect_timeout_rejects_a_handshake_nobody_answered():
+    harness = make(websocket_connect_timeout=5)
+    conn = harness.connect()
+    conn.upgrade()
+    reply = harness.receive("websocket.connect")["reply_channel"]
+    harness.clock.advance(4.9)
+    assert conn.output() == b""
+    harness.clock.advance(0.2)
+    assert conn.output().startswith(b"HTTP/1.1 403")
+    harness.factory.dispatch_reply(reply, www.websocket_reply(accept=True))
+    assert conn.output() == b"", "a late accept is ignored"
+
+
+def test_subprotocol_is_the_first_offered_one_the_server_supports():
+    harness = make(ws_protocols=["v2.chat", "v1.chat"])
+    conn = harness.connect()
+    conn.upgrade(extra=b"Sec-WebSocket-Protocol: v3.chat, v1.chat, v2.chat\r\n")
+    reply = harness.receive("websocket.connect")["reply_channel"]
+    harness.factory.dispatch_reply(reply, www.websocket_reply(accept=True))
+    assert b"Sec-WebSocket-Protocol: v1.chat\r\n" in conn.output()
+
+
+def test_subprotocol_appears_in_the_101_response():
+    harness = make(ws_protocols=["chat"])
+    conn = harness.connect()
+    conn.upgrade(extra=b"Sec-WebSocket-Protocol: chat\r\n")
+    reply = harness.receive("websocket.connect")["reply_channel"]
+    harness.factory.dispatch_reply(reply, www.websocket_reply(accept=True))
+    assert b"Sec-WebSocket-Protocol: chat" in conn.output()
+
+
+def test_client_close_sends_exactly_one_disconnect_with_its_code():
+    harness = make()
+    conn, reply = open_socket(harness)
+    conn.send(frame(b"x"))
+    conn.send(close_frame(4321))
+    conn.lose()
+    conn.lose()
+    (message,) = disconnects(harness)
+    assert message == www.websocket_disconnect(reply_channel=reply, path="/ws/", code=4321, order=2)
+    assert reply not in harness.factory.reply_protocols
+
+
+def test_network_drop_reports_1006():
+    harness = make()
+    conn, _ = open_socket(harness)
+    conn.lose()
+    (message,) = disconnects(harness)
+    assert message["code"] == 1006
+
+
+def test_server_close_reply_sends_close_frame_and_reports_its_code():
+    harness = make()
+    conn, reply = open_socket(harness)
+    harness.factory.dispatch_reply(reply, www.websocket_reply(close=4001))
+    assert server_frames(conn.output())[0][0] == 8
+    conn.lose()
+    assert [m["code"] for m in disconnects(harness)] == [4001]
+
+
+def test_idle_socket_is_pinged_and_dropped_when_no_pong_comes():
+    harness = make(ping_interval=20, ping_timeout=30)
+    conn, _ = open_socket(harness)
+    harness.clock.advance(20)
+    assert server_frames(conn.output()) == [(9, b"")]
+    harness.clock.advance(29)
+    assert not conn.transport.disconnecting
+    harness.clock.advance(1.5)
+    assert conn.transport.disconnecting
+    conn.lose()
+    assert [m["code"] for m in disconnects(harness)] == [1006]
+
+
+def test_a_pong_keeps_the_socket_alive():
+    harness = make(ping_interval=20, ping_timeout=30)
+    conn, _ = open_socket(harness)
+    harness.clock.advance(20)
+    conn.send(frame(b"", opcode=10))
+    harness.clock.advance(35)
+    assert not conn.transport.disconnecting
+
+
+def test_traffic_postpones_the_ping():
+    harness = make(ping_interval=20, ping_timeout=30)
+    conn, _ = open_socket(harness)
+    harness.clock.advance(15)
+    conn.send(frame(b"busy"))
+    conn.output()
+    harness.clock.advance(10)
+    assert conn.output() == b"", "no ping 25 s after start: the socket spoke 10 s ago"
+    harness.clock.advance(10)
+    assert server_frames(conn.output()) == [(9, b"")]
+
+
+def test_websocket_timeout_closes_old_sockets_with_1000():
+    harness = make(websocket_timeout=100, ping_interval=1000)
+    conn, _ = open_socket(harness)
+    harness.clock.advance(100.1)
+    ((opcode, payload),) = server_frames(conn.output())
+    assert opcode == 8 and payload[:2] == b"\x03\xe8"
+
+
+def test_channel_full_on_connect_is_503_and_no_disconnect():
+    harness = make(layer=ChannelLayer(capacity=1))
+    harness.layer.send("websocket.connect", {"filler": True})
+    conn = harness.connect()
+    conn.upgrade()
+    assert conn.output().startswith(b"HTTP/1.1 503")
+    conn.lose()
+    assert disconnects(harness) == []
+
+
+def test_channel_full_on_receive_closes_with_1013():
+    harness = make(layer=ChannelLayer(capacity=100, channel_capacity={"websocket.receive": 1}))
+    conn, _ = open_socket(harness)
+    conn.send(frame(b"one") + frame(b"two"))
+    ((opcode, payload),) = server_frames(conn.output())
+    assert opcode == 8 and payload[:2] == (1013).to_bytes(2, "big")
+    conn.lose()
+    assert [m["code"] for m in disconnects(harness)] == [1013]
+
+
+def test_client_that_does_not_read_is_closed_past_the_buffer_limit(caplog):
+    harness = make(websocket_buffer_limit=1000)
+    conn, reply = open_socket(harness)
+    ws = harness.factory.websockets()[0]
+    harness.factory.dispatch_reply(reply, www.websocket_reply(bytes=b"a" * 600))
+    ws.pauseProducing()  # the transport's buffer is full
+    harness.factory.dispatch_reply(reply, www.websocket_reply(bytes=b"b" * 600))
+    assert not conn.transport.disconnecting
+    harness.factory.dispatch_reply(reply, www.websocket_reply(bytes=b"c" * 600))
+    assert conn.transport.disconnecting
+    assert "reads too slowly" in caplog.text
+    conn.lose()
+    assert [m["code"] for m in disconnects(harness)] == [1013]
+
+
+def test_resume_resets_the_buffer_count():
+    harness = make(websocket_buffer_limit=1000)
+    conn, reply = open_socket(harness)
+    ws = harness.factory.websockets()[0]
+    for _ in range(3):
+        ws.pauseProducing()
+        harness.factory.dispatch_reply(reply, www.websocket_reply(bytes=b"b" * 800))
+        ws.resumeProducing()
+    assert not conn.transport.disconnecting
+
+
+def test_invalid_reply_closes_with_1011(caplog):
+    harness = make()
+    conn, reply = open_socket(harness)
+    harness.factory.dispatch_reply(reply, {"text": "a", "bytes": b"b"})
+    ((opcode, payload),) = server_frames(conn.output())
+    assert opcode == 8 and payload[:2] == (1011).to_bytes(2, "big")
+    assert "Invalid WebSocket reply" in caplog.text
+
+
+def test_shutdown_closes_open_sockets_with_1001_and_refuses_pending_handshakes():
+    harness = make()
+    open_conn, _ = open_socket(harness)
+    pending = harness.connect()
+    pending.upgrade()
+    harness.receive("websocket.connect")
+    for ws in harness.factory.websockets():
+        ws.close_for_shutdown()
+    ((opcode, payload),) = server_frames(open_conn.output())
+    assert opcode == 8 and payload[:2] == (1001).to_bytes(2, "big")
+    assert pending.output().startswith(b"HTTP/1.1 503")
+    open_conn.lose()
+    pending.lose()
+    assert sorted(m["code"] for m in disconnects(harness)) == [1001, 1006]
+
+
+def test_invalid_utf8_text_frame_closes_the_socket():
+    harness = make()
+    conn, _ = open_socket(harness)
+    conn.send(frame(b"\xff\xfe"))
+    assert harness.nothing_on("websocket.receive")
+    assert conn.transport.disconnecting
+    conn.lose()
+    assert len(disconnects(harness)) == 1
+
+
+def test_websocket_actions_reach_the_action_logger():
+    actions = []
+    harness = make(action_logger=lambda p, a, d: actions.append((p, a)))
+    conn, _ = open_socket(harness)
+    conn.lose()
+    assert actions == [
+        ("websocket", "connecting"),
+        ("websocket", "connected"),
+        ("websocket", "disconnected"),
+    ]
