@@ -1,0 +1,116 @@
+"""daphne.udp against real UDP sockets on 127.0.0.1 and the in-memory layer."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from asgi import udp
+from asgi.inmemory import ChannelLayer
+from daphne.udp import UDPServer
+
+from .conftest import TIMEOUT, receive, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def server(reactor_thread, layer):
+    server = UDPServer(layer, "127.0.0.1", 0, reactor=reactor_thread.reactor)
+    reactor_thread.call(server.start)
+    yield server
+    reactor_thread.call(server.stop)
+
+
+def client_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(TIMEOUT)
+    return sock
+
+
+def test_a_datagram_becomes_one_udp_receive_message_with_client_and_server(server, layer):
+    sock = client_socket()
+    sock.sendto(b"\x00ping\xff", server.address)
+    channel, message = receive(layer, [udp.RECEIVE_CHANNEL])
+    assert channel == "udp.receive"
+    udp.validate("udp.receive", message)
+    assert message["data"] == b"\x00ping\xff"
+    assert message["client"] == ["127.0.0.1", sock.getsockname()[1]]
+    assert message["server"] == ["127.0.0.1", server.address[1]]
+    assert message["reply_channel"].startswith(server.reply_prefix)
+    sock.close()
+
+
+def test_a_udp_send_reply_goes_back_to_the_client_that_sent(server, layer):
+    sock = client_socket()
+    sock.sendto(b"question", server.address)
+    _, message = receive(layer, [udp.RECEIVE_CHANNEL])
+    layer.send(message["reply_channel"], udp.udp_send(b"answer"))
+    data, source = sock.recvfrom(1024)
+    assert (data, source) == (b"answer", server.address)
+    sock.close()
+
+
+def test_two_clients_get_their_own_reply_channels_and_replies(server, layer):
+    first, second = client_socket(), client_socket()
+    first.sendto(b"one", server.address)
+    _, from_first = receive(layer, [udp.RECEIVE_CHANNEL])
+    second.sendto(b"two", server.address)
+    _, from_second = receive(layer, [udp.RECEIVE_CHANNEL])
+    assert from_first["reply_channel"] != from_second["reply_channel"]
+    layer.send(from_second["reply_channel"], udp.udp_send(b"for two"))
+    layer.send(from_first["reply_channel"], udp.udp_send(b"for one"))
+    assert second.recvfrom(100)[0] == b"for two"
+    assert first.recvfrom(100)[0] == b"for one"
+    first.close()
+    second.close()
+
+
+def test_a_client_keeps_its_reply_channel_while_it_keeps_sending(server, layer):
+    sock = client_socket()
+    sock.sendto(b"a", server.address)
+    _, first = receive(layer, [udp.RECEIVE_CHANNEL])
+    sock.sendto(b"b", server.address)
+    _, second = receive(layer, [udp.RECEIVE_CHANNEL])
+    assert first["reply_channel"] == second["reply_channel"]
+    sock.close()
+
+
+def test_an_invalid_reply_is_dropped_and_later_replies_still_work(server, layer):
+    sock = client_socket()
+    sock.sendto(b"hi", server.address)
+    _, message = receive(layer, [udp.RECEIVE_CHANNEL])
+    layer.send(message["reply_channel"], {"text": "not bytes"})
+    layer.send(message["reply_channel"], udp.udp_send(b"valid"))
+    assert sock.recvfrom(100)[0] == b"valid"
+    sock.close()
+
+
+def test_datagrams_are_dropped_and_counted_when_the_layer_is_full(reactor_thread):
+    layer = ChannelLayer(capacity=1)
+    server = UDPServer(layer, "127.0.0.1", 0, reactor=reactor_thread.reactor)
+    reactor_thread.call(server.start)
+    try:
+        sock = client_socket()
+        sock.sendto(b"kept", server.address)
+        sock.sendto(b"dropped", server.address)
+        wait_until(lambda: server.dropped == 1, what="the second datagram to be dropped")
+        _, message = receive(layer, [udp.RECEIVE_CHANNEL])
+        assert message["data"] == b"kept"
+        assert layer.receive([udp.RECEIVE_CHANNEL]) == (None, None)
+        sock.close()
+    finally:
+        reactor_thread.call(server.stop)
+
+
+def test_stop_closes_the_port_and_ends_the_reply_reader(reactor_thread, layer):
+    server = UDPServer(layer, "127.0.0.1", 0, reactor=reactor_thread.reactor)
+    reactor_thread.call(server.start)
+    port = server.address[1]
+    reactor_thread.call(server.stop)
+    assert not server._reader.running
+    rebound = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rebound.bind(("127.0.0.1", port))  # free again
+    rebound.close()
