@@ -43,7 +43,7 @@ def make_layer(redis_url: str) -> Iterator[Callable[..., RedisChannelLayer]]:
     def make(**options) -> RedisChannelLayer:
         options.setdefault("hosts", [redis_url])
         options.setdefault("prefix", f"t{uuid.uuid4().hex[:8]}:")
-        options.setdefault("stats_prefix", options["prefix"] + "meta:")
+        options.setdefault("stats_prefix", options["prefix"][:-1] + "-meta:")
         layer = RedisChannelLayer(**options)
         layers.append(layer)
         return layer

@@ -1,0 +1,206 @@
+"""Construction, validation and the pure helpers of asgi_redis (no server needed)."""
+
+from __future__ import annotations
+
+import binascii
+import importlib
+import sys
+
+import pytest
+
+import asgi_redis
+from asgi_redis import RedisChannelLayer, RedisSentinelChannelLayer
+from asgi_redis._codec import Encryptor, consistent_hash, item_tail, parse_item
+
+pytestmark = pytest.mark.unit
+
+
+def test_defaults_match_asgi_redis_1_4_3():
+    layer = RedisChannelLayer()
+    assert (layer.expiry, layer.group_expiry, layer.capacity) == (60, 86400, 100)
+    assert (layer.prefix, layer.stats_prefix) == ("asgi:", "asgi-meta:")
+    assert layer.hosts == ["redis://localhost:6379/0"]
+    assert layer.blpop_timeout == 5
+    assert layer.global_stats_key == "#global#"
+    assert layer.crypter is None
+    assert len(layer.client_prefix) == 8
+    assert str(layer) == "RedisChannelLayer(hosts=['redis://localhost:6379/0'])"
+
+
+def test_extensions_list_groups_flush_statistics_and_async_receive():
+    assert set(RedisChannelLayer.extensions) == {
+        "groups",
+        "flush",
+        "statistics",
+        "twisted",
+        "asyncio",
+    }
+
+
+def test_host_tuples_become_urls_and_urls_pass_through():
+    layer = RedisChannelLayer(
+        hosts=[
+            ("10.0.0.1", 6380),
+            "redis://:secret@10.0.0.2:6379/3",
+            "rediss://10.0.0.3:6380/0",
+            "unix:///run/redis.sock?db=1",
+        ]
+    )
+    assert layer.hosts == [
+        "redis://10.0.0.1:6380/0",
+        "redis://:secret@10.0.0.2:6379/3",
+        "rediss://10.0.0.3:6380/0",
+        "unix:///run/redis.sock?db=1",
+    ]
+    assert layer.ring_size == 4
+
+
+def test_error_messages_hide_the_password_in_host_urls():
+    layer = RedisChannelLayer(hosts=["redis://:secret@10.0.0.2:6379/3"])
+    assert "secret" not in layer.connection(0).where
+
+
+@pytest.mark.parametrize(
+    "hosts",
+    [
+        "redis://localhost:6379/0",
+        [],
+        [("localhost",)],
+        [("localhost", "6379")],
+        ["http://localhost:6379"],
+        [42],
+        42,
+    ],
+)
+def test_bad_hosts_raise_value_error(hosts):
+    with pytest.raises(ValueError):
+        RedisChannelLayer(hosts=hosts)
+
+
+def test_socket_timeout_below_the_blocking_timeout_is_refused():
+    with pytest.raises(ValueError, match="socket_timeout"):
+        RedisChannelLayer(connection_kwargs={"socket_timeout": 1})
+
+
+def test_default_socket_timeout_exceeds_the_blocking_timeout():
+    layer = RedisChannelLayer()
+    assert layer.connection_kwargs["socket_timeout"] > layer.blpop_timeout
+    custom = RedisChannelLayer(connection_kwargs={"socket_timeout": 30})
+    assert custom.connection_kwargs["socket_timeout"] == 30
+
+
+def test_connection_kwargs_must_be_a_dict():
+    with pytest.raises(TypeError):
+        RedisChannelLayer(connection_kwargs=[("socket_timeout", 10)])
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"expiry": 0},
+        {"expiry": "60"},
+        {"group_expiry": -1},
+        {"capacity": 0},
+        {"capacity": 2.5},
+        {"max_message_size": 1000},
+    ],
+)
+def test_bad_numbers_raise_value_error(options):
+    with pytest.raises(ValueError):
+        RedisChannelLayer(**options)
+
+
+@pytest.mark.parametrize("options", [{"prefix": b"asgi:"}, {"prefix": ""}, {"stats_prefix": None}])
+def test_prefixes_must_be_strings(options):
+    with pytest.raises(TypeError):
+        RedisChannelLayer(**options)
+
+
+def test_a_single_encryption_key_string_is_refused():
+    with pytest.raises(ValueError, match="list"):
+        RedisChannelLayer(symmetric_encryption_keys="one-key")
+
+
+def test_encryption_without_cryptography_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cryptography.fernet", None)
+    with pytest.raises(ValueError, match="cryptography"):
+        RedisChannelLayer(symmetric_encryption_keys=["key"])
+
+
+def test_first_key_encrypts_and_every_key_decrypts_so_keys_rotate():
+    old = Encryptor(["old"], ttl=None)
+    rotated = Encryptor(["new", "old"], ttl=None)
+    token = old.encrypt(b"payload")
+    assert rotated.decrypt(token) == b"payload"
+    assert Encryptor(["new"], ttl=None).decrypt(rotated.encrypt(b"x")) == b"x"
+    from cryptography.fernet import InvalidToken
+
+    with pytest.raises(InvalidToken):
+        old.decrypt(rotated.encrypt(b"x"))
+
+
+def test_empty_encryption_key_is_refused():
+    with pytest.raises(ValueError):
+        Encryptor([""], ttl=None)
+
+
+def test_redis_local_channel_layer_is_gone_and_names_the_alternative():
+    with pytest.raises(ImportError, match="RedisChannelLayer"):
+        from asgi_redis import RedisLocalChannelLayer  # noqa: F401
+    with pytest.raises(ImportError, match="asgi_ipc"):
+        importlib.import_module("asgi_redis.local")
+    with pytest.raises(AttributeError):
+        asgi_redis.NoSuchThing  # noqa: B018
+
+
+def test_consistent_hash_is_crc32_based_and_stable():
+    name = "http.response.abc!"
+    expected = int((binascii.crc32(name.encode()) & 0xFFF) / (4096 / 3))
+    assert consistent_hash(name, 3) == expected
+    assert consistent_hash(name, 1) == 0
+    spread = {consistent_hash(f"chan{i}", 3) for i in range(100)}
+    assert spread == {0, 1, 2}
+
+
+def test_items_round_trip_deadline_targets_and_payload():
+    tail = item_tail("proc!a,proc!b", b"\x00payload\n")
+    item = b"%013d" % 1700000000123 + tail
+    assert parse_item(item) == (1700000000123, ["proc!a", "proc!b"], b"\x00payload\n")
+    assert parse_item(b"%013d" % 5 + item_tail("", b"x")) == (5, [], b"x")
+
+
+def test_connection_index_out_of_range_raises_value_error():
+    layer = RedisChannelLayer(hosts=[("localhost", 1), ("localhost", 2)])
+    assert layer.connection(1) is layer._shards[1]
+    assert layer.connection(None) in layer._shards
+    with pytest.raises(ValueError):
+        layer.connection(2)
+
+
+def test_new_channel_needs_a_question_mark_pattern():
+    layer = RedisChannelLayer()
+    name = layer.new_channel("http.request.body?")
+    assert name.startswith("http.request.body?") and len(name) == len("http.request.body?") + 12
+    for pattern in ("test!", "test.foo", b"test?", "bad name?"):
+        with pytest.raises(TypeError):
+            layer.new_channel(pattern)
+
+
+def test_sentinel_layer_takes_tuples_only():
+    with pytest.raises(ValueError, match="tuples"):
+        RedisSentinelChannelLayer(hosts=["redis://localhost:26379"], services=["m"])
+    with pytest.raises(ValueError):
+        RedisSentinelChannelLayer(hosts="localhost:26379", services=["m"])
+
+
+@pytest.mark.parametrize("services", ["mymaster", [1], [""]])
+def test_sentinel_services_must_be_a_list_of_names(services):
+    with pytest.raises(ValueError):
+        RedisSentinelChannelLayer(hosts=[("localhost", 26379)], services=services)
+
+
+def test_sentinel_layer_defaults_and_str():
+    layer = RedisSentinelChannelLayer(services=["one", "two"], sentinel_refresh_interval=5)
+    assert layer.hosts == [("localhost", 26379)]
+    assert layer.ring_size == 2
+    assert str(layer) == "RedisSentinelChannelLayer(services==['one', 'two'])"

@@ -1,0 +1,275 @@
+"""What the Redis layer writes: key layout, expiries, nothing left behind,
+group fan-out and eviction, capacity and statistics, against a real server."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def client(redis_url):
+    with redis.Redis.from_url(redis_url) as client:
+        yield client
+
+
+def keys_of(client, layer):
+    return sorted(k.decode() for k in client.scan_iter(match=layer.prefix + "*"))
+
+
+def drain(layer, channel):
+    received = []
+    while True:
+        name, message = layer.receive([channel])
+        if name is None:
+            return received
+        received.append((name, message))
+
+
+def evalsha_calls(client):
+    return client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
+
+
+def test_a_message_is_one_list_item_under_the_channel_key_with_a_ttl(layer, client):
+    before = time.time()
+    layer.send("layout.chan", {"value": 1})
+    key = layer.prefix + "layout.chan"
+    assert keys_of(client, layer) == [key]
+    (item,) = client.lrange(key, 0, -1)
+    deadline_ms = int(item[:13])
+    assert before * 1000 + 59_000 < deadline_ms < time.time() * 1000 + 61_000
+    assert 60_000 < client.pttl(key) <= layer._queue_ttl_ms
+
+
+def test_process_specific_channels_share_one_inbox_per_process(layer, client):
+    layer.send("daphne.response.P1!a", {"n": 1})
+    layer.send("daphne.response.P1!b", {"n": 2})
+    layer.send("daphne.response.P2!a", {"n": 3})
+    inbox = layer.prefix + "daphne.response.P1!"
+    assert client.llen(inbox) == 2
+    assert keys_of(client, layer) == sorted([inbox, layer.prefix + "daphne.response.P2!"])
+    assert drain(layer, "daphne.response.P1!") == [
+        ("daphne.response.P1!a", {"n": 1}),
+        ("daphne.response.P1!b", {"n": 2}),
+    ]
+
+
+def test_receiving_removes_the_message(layer, client):
+    layer.send("layout.rm", {})
+    layer.send("layout.rm", {})
+    key = layer.prefix + "layout.rm"
+    layer.receive(["layout.rm"])
+    assert client.llen(key) == 1
+    layer.receive(["layout.rm"], block=True)
+    assert not client.exists(key)
+
+
+def test_group_keys_expire_after_group_expiry(make_layer, client):
+    layer = make_layer(group_expiry=300)
+    layer.group_add("room", "member.one")
+    for key in (layer.prefix + "group:room", layer.prefix + "groupcap:room"):
+        assert 290 < client.ttl(key) <= 300
+
+
+def test_every_key_the_layer_writes_has_an_expiry(make_layer, client):
+    layer = make_layer(capacity=2)
+    layer.send("ttl.a", {})
+    layer.send("ttl.p!x", {})
+    layer.group_add("ttl-group", "ttl.a")
+    layer.group_add("ttl-group", "ttl.p!y")
+    layer.send_group("ttl-group", {})
+    for _ in range(3):
+        try:
+            layer.send("ttl.full", {})
+        except layer.ChannelFull:
+            pass
+    all_keys = list(client.scan_iter(match=layer.prefix + "*"))
+    all_keys += list(client.scan_iter(match=layer.stats_prefix + "*"))
+    assert len(all_keys) > 8  # queues, group keys, counters, per-second buckets
+    assert {k: client.ttl(k) for k in all_keys if client.ttl(k) < 0} == {}
+
+
+def test_key_count_returns_to_baseline_after_a_load_run(make_layer, client):
+    layer = make_layer(stats_prefix="", capacity=1000)
+    baseline = client.dbsize()
+    channels = [f"load.{i}" for i in range(5)] + [
+        f"load.proc{i}!conn{j}" for i in range(3) for j in range(4)
+    ]
+    for channel in channels:
+        layer.group_add("load-group", channel)
+    for round_ in range(40):
+        for channel in channels:
+            layer.send(channel, {"round": round_})
+        layer.send_group("load-group", {"round": "group"})
+    assert client.dbsize() > baseline
+    received = 0
+    for queue in {layer.non_local_name(c) for c in channels}:
+        received += len(drain(layer, queue))
+    assert received == 40 * len(channels) + 40 * len(channels)
+    for channel in channels:
+        layer.group_discard("load-group", channel)
+    assert keys_of(client, layer) == []
+    assert client.dbsize() == baseline
+
+
+def test_an_expired_message_is_never_delivered_and_is_removed(make_layer, client):
+    layer = make_layer(expiry=1)
+    layer.send("exp.chan", {"n": 1})
+    layer.send("exp.proc!a", {"n": 2})
+    time.sleep(1.1)
+    assert layer.receive(["exp.chan"], block=True) == (None, None)
+    assert layer.receive(["exp.proc!"]) == (None, None)
+    assert keys_of(client, layer) == []
+
+
+def test_send_group_is_one_script_call_for_1000_members(layer, client):
+    members = [f"fan.member{i}" for i in range(1000)]
+    for member in members:
+        layer.group_add("fan", member)
+    calls = evalsha_calls(client)
+    layer.send_group("fan", {"text": "hello"})
+    assert evalsha_calls(client) - calls == 1
+    for member in members:
+        assert layer.receive([member]) == (member, {"text": "hello"})
+    assert keys_of(client, layer) == sorted(
+        [layer.prefix + "group:fan", layer.prefix + "groupcap:fan"]
+    )
+
+
+def test_process_members_get_one_copy_per_process_inbox(layer, client):
+    members = [f"ws.send.proc{p}!conn{c}" for p in range(4) for c in range(250)]
+    for member in members:
+        layer.group_add("broadcast", member)
+    layer.send_group("broadcast", {"text": "all"})
+    for p in range(4):
+        assert client.llen(f"{layer.prefix}ws.send.proc{p}!") == 1
+    got = []
+    for p in range(4):
+        got.extend(name for name, _ in drain(layer, f"ws.send.proc{p}!"))
+    assert sorted(got) == sorted(members)
+
+
+def test_send_group_never_raises_channel_full_and_full_members_miss_out(make_layer):
+    layer = make_layer(capacity=2)
+    layer.group_add("g", "full.member")
+    layer.group_add("g", "free.member")
+    layer.send("full.member", {})
+    layer.send("full.member", {})
+    layer.send_group("g", {"from": "group"})
+    assert len(drain(layer, "full.member")) == 2
+    assert drain(layer, "free.member") == [("free.member", {"from": "group"})]
+
+
+def test_members_whose_messages_expire_unread_are_dropped_from_the_group(make_layer):
+    layer = make_layer(expiry=1)
+    for member in ("gone.member", "gone.proc!a", "alive.member"):
+        layer.group_add("evict", member)
+    layer.send_group("evict", {"n": 1})
+    time.sleep(0.6)
+    assert layer.receive(["alive.member"]) == ("alive.member", {"n": 1})
+    time.sleep(0.6)
+    layer.send_group("evict", {"n": 2})
+    assert layer.group_channels("evict") == ["alive.member"]
+    assert layer.receive(["alive.member"]) == ("alive.member", {"n": 2})
+
+
+def test_members_leave_the_group_after_group_expiry(make_layer):
+    layer = make_layer(group_expiry=1)
+    layer.group_add("short", "short.member")
+    assert layer.group_channels("short") == ["short.member"]
+    time.sleep(1.2)
+    assert layer.group_channels("short") == []
+    layer.send_group("short", {})
+    assert layer.receive(["short.member"]) == (None, None)
+
+
+def test_group_add_refreshes_membership(make_layer):
+    layer = make_layer(group_expiry=2)
+    layer.group_add("renew", "renew.member")
+    time.sleep(1.2)
+    layer.group_add("renew", "renew.member")
+    time.sleep(1.2)
+    assert layer.group_channels("renew") == ["renew.member"]
+
+
+def test_capacity_patterns_apply_to_group_members_and_process_inboxes(make_layer):
+    layer = make_layer(capacity=10, channel_capacity={"small.*": 1, "inbox!*": 3})
+    layer.group_add("caps", "small.one")
+    for _ in range(3):
+        layer.send_group("caps", {})
+    assert len(drain(layer, "small.one")) == 1
+    for i in range(3):
+        layer.send(f"inbox!{i}", {})
+    with pytest.raises(layer.ChannelFull, match="capacity of 3"):
+        layer.send("inbox!x", {})
+
+
+def test_expired_messages_do_not_count_against_capacity(make_layer):
+    layer = make_layer(capacity=1, expiry=1)
+    layer.send("cap.exp", {"n": 1})
+    with pytest.raises(layer.ChannelFull):
+        layer.send("cap.exp", {"n": 2})
+    time.sleep(1.1)
+    layer.send("cap.exp", {"n": 3})
+    assert drain(layer, "cap.exp") == [("cap.exp", {"n": 3})]
+
+
+def test_statistics_count_messages_full_sends_rates_pending_and_age(make_layer):
+    layer = make_layer(capacity=3)
+    for _ in range(3):
+        layer.send("stats.chan", {})
+    with pytest.raises(layer.ChannelFull):
+        layer.send("stats.chan", {})
+    layer.send("stats.other", {})
+    time.sleep(1.2)
+    channel = layer.channel_statistics("stats.chan")
+    assert channel["messages_count"] == 3
+    assert channel["channel_full_count"] == 1
+    assert channel["messages_pending"] == 3
+    assert 1.0 <= channel["messages_max_age"] < 5
+    assert channel["messages_count_per_second"] == pytest.approx(0.3)
+    assert channel["channel_full_count_per_second"] == pytest.approx(0.1)
+    overall = layer.global_statistics()
+    assert overall["messages_count"] == 4
+    assert overall["channel_full_count"] == 1
+    assert overall["messages_count_per_second"] == pytest.approx(0.4)
+    layer.receive(["stats.chan"])
+    assert layer.channel_statistics("stats.chan")["messages_pending"] == 2
+
+
+def test_statistics_of_a_process_channel_are_those_of_its_inbox(layer):
+    layer.send("statp!a", {})
+    layer.send("statp!b", {})
+    assert layer.channel_statistics("statp!zzz")["messages_count"] == 2
+    assert layer.channel_statistics("statp!")["messages_pending"] == 2
+
+
+def test_flush_removes_only_this_layers_keys(make_layer, client):
+    layer = make_layer()
+    other = make_layer()
+    layer.send("flush.a", {})
+    layer.group_add("flush-group", "flush.a")
+    other.send("flush.a", {})
+    layer.flush()
+    assert keys_of(client, layer) == []
+    assert list(client.scan_iter(match=layer.stats_prefix + "*")) == []
+    assert other.receive(["flush.a"]) == ("flush.a", {})
+
+
+def test_a_message_from_a_foreign_key_is_dropped_not_raised(make_layer):
+    sender = make_layer(symmetric_encryption_keys=["sender-key"])
+    receiver = make_layer(prefix=sender.prefix, symmetric_encryption_keys=["other-key"])
+    sender.send("enc.chan", {"secret": 1})
+    assert receiver.receive(["enc.chan"]) == (None, None)
+
+
+def test_encrypted_payloads_are_not_readable_in_redis(make_layer, client):
+    layer = make_layer(symmetric_encryption_keys=["k1"])
+    layer.send("enc.raw", {"secret": "hunter2"})
+    (item,) = client.lrange(layer.prefix + "enc.raw", 0, -1)
+    assert b"hunter2" not in item
+    assert layer.receive(["enc.raw"]) == ("enc.raw", {"secret": "hunter2"})
