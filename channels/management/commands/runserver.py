@@ -17,6 +17,7 @@ from typing import Any
 from django.apps import apps
 from django.conf import settings
 from django.core.management.commands.runserver import Command as RunserverCommand
+from django.core.servers.basehttp import WSGIServer
 from django.db import connections
 from django.utils import autoreload
 
@@ -115,6 +116,8 @@ class Command(RunserverCommand):
 
     def inner_run(self, *args: Any, **options: Any) -> None:
         if not options.get("use_asgi", True) or DEFAULT_CHANNEL_LAYER not in channel_layers:
+            # Django's inner_run uses server_cls for its WSGI server.
+            self.server_cls = WSGIServer
             return super().inner_run(*args, **options)
         autoreload.raise_last_exception()
         self.logger = setup_logger("django.channels", options.get("verbosity", 1))
