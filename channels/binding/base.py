@@ -53,9 +53,9 @@ class BindingMetaclass(type):
     def __new__(mcs, name: str, bases: tuple, body: dict) -> type:
         klass = super().__new__(mcs, name, bases, body)
         if any(isinstance(base, BindingMetaclass) for base in bases):
-            mcs.binding_classes.append(klass)
             if mcs.register_immediately:
-                klass.register()
+                klass.register()  # a broken binding fails here, at its definition
+            mcs.binding_classes.append(klass)
         return klass
 
     @classmethod
