@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import signal
 import socket
+import threading
 import warnings
 from typing import Any
 
@@ -136,7 +137,7 @@ class Server:
 
     def run(self) -> None:
         """Listen, serve until SIGTERM/SIGINT (or ``stop()``), then return."""
-        if self.signal_handlers:
+        if self.signal_handlers and threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(signum, self._on_signal)
         self.reactor.callWhenRunning(self._start_for_run)

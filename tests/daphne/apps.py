@@ -42,10 +42,10 @@ class EchoApp:
                 print(f"app error on {channel}: {exc!r}", flush=True)
 
     def record(self, kind: str, message: dict) -> None:
+        event = {"kind": kind, **{k: v for k, v in message.items() if isinstance(v, str | int)}}
         with self.lock:
-            self.events.append(
-                {"kind": kind, **{k: v for k, v in message.items() if isinstance(v, str | int)}}
-            )
+            self.events.append(event)
+        print("EVENT " + json.dumps(event), flush=True)
 
     def reply(self, message: dict, response: dict) -> None:
         self.layer.send(message["reply_channel"], response)
@@ -92,7 +92,7 @@ class EchoApp:
             return
         body = message.get("body", b"")
         digest = hashlib.sha256(body)
-        chunks = 0
+        chunks = streamed = 0
         if message.get("body_channel"):
             while True:
                 channel, chunk = self.layer.receive([message["body_channel"]], block=True)
@@ -102,11 +102,7 @@ class EchoApp:
                     return
                 chunks += 1
                 digest.update(chunk.get("content", b""))
-                body_len = len(chunk.get("content", b""))
-                body = body  # keep the first part only; length counted below
-                self._extra = getattr(self, "_extra", 0)
-                message.setdefault("_streamed", 0)
-                message["_streamed"] += body_len
+                streamed += len(chunk.get("content", b""))
                 if not chunk.get("more_content"):
                     break
         report = {
@@ -119,7 +115,7 @@ class EchoApp:
             "headers": [[n.decode("latin-1"), v.decode("latin-1")] for n, v in message["headers"]],
             "client": message.get("client"),
             "server": message.get("server"),
-            "body_length": len(message.get("body", b"")) + message.get("_streamed", 0),
+            "body_length": len(message.get("body", b"")) + streamed,
             "body_sha256": digest.hexdigest(),
             "body_chunks": chunks,
             "body_channel": message.get("body_channel"),

@@ -28,7 +28,9 @@ def main(argv: list[str]) -> None:
         http_timeout=3,
         websocket_connect_timeout=3,
         ping_interval=20,
+        ws_protocols=["chat.v1", "chat.v2"],
         shutdown_timeout=3,
+        max_request_body_size=20 * 1024 * 1024,
     )
     server.run()
     stop.set()

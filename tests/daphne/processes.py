@@ -1,0 +1,78 @@
+"""Start daphne (and workers) as real processes for integration tests."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+_LISTENING = re.compile(r"Listening on TCP address ([\d.]+):(\d+)")
+
+
+class Process:
+    """A child process whose combined output goes to a temporary file."""
+
+    def __init__(self, *args: str, env: dict | None = None) -> None:
+        self.output_file = tempfile.NamedTemporaryFile(prefix="daphne-test-", suffix=".log")
+        full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+        full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
+        self.popen = subprocess.Popen(
+            [sys.executable, *args],
+            cwd=ROOT,
+            env=full_env,
+            stdout=self.output_file,
+            stderr=subprocess.STDOUT,
+        )
+
+    def output(self) -> str:
+        return Path(self.output_file.name).read_text(errors="replace")
+
+    def wait_for(self, pattern: re.Pattern | str, timeout: float = 30) -> re.Match:
+        regex = re.compile(pattern) if isinstance(pattern, str) else pattern
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            match = regex.search(self.output())
+            if match:
+                return match
+            if self.popen.poll() is not None:
+                raise RuntimeError(f"process exited early:\n{self.output()}")
+            time.sleep(0.05)
+        raise TimeoutError(f"{regex.pattern!r} not seen in {timeout}s:\n{self.output()}")
+
+    def terminate(self, timeout: float = 20) -> int:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+        try:
+            return self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+            raise
+
+    def kill(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait()
+
+
+class Daphne(Process):
+    """A daphne process; ``port`` is known once it listens."""
+
+    def __init__(self, *args: str, env: dict | None = None) -> None:
+        super().__init__(*args, env=env)
+        match = self.wait_for(_LISTENING)
+        self.host, self.port = match.group(1), int(match.group(2))
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}"
