@@ -1,0 +1,197 @@
+"""Blocking receives wait inside Redis: no polling, prompt wake-up on every
+shard, longer than redis-py's default socket timeout, and from event loops
+(receive_twisted, receive_async)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+import redis
+
+from asgi_redis import RedisChannelLayer, RedisUnavailable
+from tests.support.redis import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def command_calls(client) -> int:
+    return sum(stat["calls"] for stat in client.info("commandstats").values())
+
+
+def send_later(layer, channel, message, delay):
+    timer = threading.Timer(delay, layer.send, (channel, message))
+    timer.start()
+    return timer
+
+
+def test_an_idle_blocking_receive_sends_no_commands_while_it_waits(make_layer, redis_url):
+    layer = make_layer()
+    layer.blpop_timeout = 2
+    layer.receive(["idle.chan"])  # connect and load scripts first
+    with redis.Redis.from_url(redis_url) as client:
+        before = command_calls(client)
+        started = time.monotonic()
+        assert layer.receive(["idle.chan", "idle.proc!"], block=True) == (None, None)
+        assert time.monotonic() - started >= 1.9
+        # The BLPOP itself, the TIME of the clock check at most, and the
+        # INFO call of this test.
+        assert command_calls(client) - before <= 3
+
+
+def test_a_blocking_receive_outlasts_redis_py_default_socket_timeout(make_layer):
+    layer = make_layer()
+    layer.blpop_timeout = 9
+    assert redis.Redis().connection_pool.connection_kwargs.get("socket_timeout", 5) <= 5
+    timer = send_later(layer, "long.chan", {"late": True}, 6.0)
+    started = time.monotonic()
+    try:
+        assert layer.receive(["long.chan"], block=True) == ("long.chan", {"late": True})
+    finally:
+        timer.cancel()
+    assert time.monotonic() - started >= 5.5
+
+
+def test_a_process_inbox_wakes_its_reader_as_soon_as_a_reply_lands(make_layer):
+    layer = make_layer()
+    layer.receive(["wake.proc!"])
+    send_later(layer, "wake.proc!conn7", {"status": 200}, 0.3)
+    started = time.monotonic()
+    assert layer.receive(["wake.proc!"], block=True) == ("wake.proc!conn7", {"status": 200})
+    assert time.monotonic() - started < 2.0
+
+
+@pytest.fixture
+def sharded(shard_servers):
+    layer = RedisChannelLayer(hosts=[s.url for s in shard_servers], prefix="blk:")
+    layer.flush()
+    yield layer
+    layer.flush()
+    layer.close()
+
+
+def test_a_blocking_receive_on_a_normal_channel_watches_every_shard(sharded, shard_servers):
+    clients = [redis.Redis.from_url(s.url) for s in shard_servers]
+    seen_shards = set()
+    for round_ in range(6):
+        timer = send_later(sharded, "work.chan", {"round": round_}, 0.2)
+        started = time.monotonic()
+        assert sharded.receive(["work.chan"], block=True) == ("work.chan", {"round": round_})
+        assert time.monotonic() - started < 2.0
+        timer.join()
+        # Nothing stays blocked on the other shards once receive returns.
+        assert [c.info("clients")["blocked_clients"] for c in clients] == [0, 0, 0]
+        seen_shards.add(round_ % 3)
+    assert seen_shards == {0, 1, 2}
+    for client in clients:
+        client.close()
+
+
+def test_messages_on_several_shards_at_once_are_all_delivered_once(sharded, shard_servers):
+    for n in range(3):
+        sharded.send("multi.chan", {"n": n})  # one per shard, round-robin
+    got = [sharded.receive(["multi.chan"], block=True)[1]["n"] for _ in range(3)]
+    assert sorted(got) == [0, 1, 2]
+    assert sharded.receive(["multi.chan"]) == (None, None)
+
+
+def test_sharded_capacity_is_exactly_the_channel_capacity(shard_servers):
+    layer = RedisChannelLayer(hosts=[s.url for s in shard_servers], prefix="cap3:", capacity=4)
+    try:
+        for _ in range(4):
+            layer.send("cap.chan", {})
+        with pytest.raises(layer.ChannelFull):
+            layer.send("cap.chan", {})
+        assert layer.channel_statistics("cap.chan")["messages_pending"] == 4
+        assert layer.global_statistics()["channel_full_count"] == 1
+    finally:
+        layer.flush()
+
+
+def test_process_channels_and_their_group_membership_live_on_one_shard(sharded, shard_servers):
+    sharded.send("pin.proc!a", {})
+    sharded.group_add("pin-group", "pin.proc!b")
+    index = sharded.consistent_hash("pin.proc!")
+    for number, server in enumerate(shard_servers):
+        with redis.Redis.from_url(server.url) as client:
+            keys = {k.decode() for k in client.scan_iter(match="blk:*")}
+        expected = {"blk:pin.proc!", "blk:group:pin-group", "blk:groupcap:pin-group"}
+        assert keys == (expected if number == index else set())
+
+
+def test_group_send_reaches_members_on_every_shard(sharded):
+    members = [f"spread.m{i}" for i in range(30)] + [f"spread.p{i}!x" for i in range(6)]
+    for member in members:
+        sharded.group_add("spread", member)
+    assert {sharded.consistent_hash(sharded.non_local_name(m)) for m in members} == {0, 1, 2}
+    sharded.send_group("spread", {"hi": 1})
+    for member in members:
+        queue = sharded.non_local_name(member)
+        assert sharded.receive([queue], block=True) == (member, {"hi": 1})
+    assert sorted(sharded.group_channels("spread")) == sorted(members)
+
+
+class FakeReactor:
+    """Records callFromThread calls, like a reactor thread would run them."""
+
+    def __init__(self):
+        self.called = threading.Event()
+
+    def callFromThread(self, function, *args):  # noqa: N802 - Twisted's name
+        function(*args)
+        self.called.set()
+
+
+def test_receive_twisted_fires_a_deferred_with_the_message(make_layer):
+    layer = make_layer()
+    reactor = FakeReactor()
+    layer.twisted_reactor = lambda: reactor
+    results = []
+    deferred = layer.receive_twisted(["tw.proc!"])
+    deferred.addCallback(results.append)
+    assert not results
+    layer.send("tw.proc!c1", {"bytes": b"\x00"})
+    assert reactor.called.wait(10)
+    assert results == [("tw.proc!c1", {"bytes": b"\x00"})]
+
+
+def test_receive_twisted_errbacks_when_redis_is_unreachable():
+    layer = RedisChannelLayer(hosts=[("127.0.0.1", free_port())])
+    reactor = FakeReactor()
+    layer.twisted_reactor = lambda: reactor
+    failures = []
+    layer.receive_twisted(["tw.down!"]).addErrback(failures.append)
+    assert reactor.called.wait(10)
+    assert failures and failures[0].check(RedisUnavailable)
+    layer.close()
+
+
+def test_receive_twisted_validates_names_before_returning():
+    layer = RedisChannelLayer()
+    with pytest.raises(TypeError):
+        layer.receive_twisted(["bad name"])
+
+
+def test_receive_async_awaits_a_message_without_blocking_the_loop(make_layer):
+    layer = make_layer()
+
+    async def scenario():
+        ticks = 0
+
+        async def ticker():
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        task = asyncio.create_task(ticker())
+        send_later(layer, "as.chan", {"ok": True}, 0.3)
+        result = await layer.receive_async(["as.chan"])
+        task.cancel()
+        return result, ticks
+
+    result, ticks = asyncio.run(scenario())
+    assert result == ("as.chan", {"ok": True})
+    assert ticks >= 5  # the loop kept running while the receive waited

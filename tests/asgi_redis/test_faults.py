@@ -1,0 +1,117 @@
+"""Outages and bad credentials: prompt, named errors, and recovery without a
+restart of the process."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from asgi_redis import RedisChannelLayer, RedisUnavailable
+from tests.support.redis import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def test_an_unreachable_host_raises_redis_unavailable_promptly():
+    port = free_port()
+    layer = RedisChannelLayer(hosts=[("127.0.0.1", port)])
+    started = time.monotonic()
+    with pytest.raises(RedisUnavailable, match=f"127.0.0.1:{port}.*unreachable"):
+        layer.send("down.chan", {})
+    with pytest.raises(RedisUnavailable):
+        layer.receive(["down.chan"], block=True)
+    assert time.monotonic() - started < 3
+
+
+def test_redis_unavailable_is_a_redis_py_connection_error():
+    import redis
+
+    assert issubclass(RedisUnavailable, redis.ConnectionError)
+
+
+def test_a_wrong_password_is_reported_as_refused_credentials(make_redis_server):
+    server = make_redis_server("--requirepass", "s3cret")
+    wrong = RedisChannelLayer(hosts=[f"redis://:nope@127.0.0.1:{server.port}/0"])
+    with pytest.raises(RedisUnavailable, match="credentials") as caught:
+        wrong.send("auth.chan", {})
+    assert "nope" not in str(caught.value)
+    missing = RedisChannelLayer(hosts=[server.url])
+    with pytest.raises(RedisUnavailable, match="credentials"):
+        missing.send("auth.chan", {})
+    right = RedisChannelLayer(hosts=[f"redis://:s3cret@127.0.0.1:{server.port}/0"])
+    right.send("auth.chan", {"ok": 1})
+    assert right.receive(["auth.chan"]) == ("auth.chan", {"ok": 1})
+
+
+def test_the_layer_reconnects_by_itself_after_redis_is_killed_and_restarted(make_redis_server):
+    server = make_redis_server()
+    layer = RedisChannelLayer(hosts=[server.url])
+    layer.send("restart.chan", {"n": 1})
+    assert layer.receive(["restart.chan"]) == ("restart.chan", {"n": 1})
+    server.kill()
+    started = time.monotonic()
+    with pytest.raises(RedisUnavailable):
+        layer.send("restart.chan", {"n": 2})
+    with pytest.raises(RedisUnavailable):
+        layer.receive(["restart.chan"], block=True)
+    with pytest.raises(RedisUnavailable):
+        layer.group_add("restart-group", "restart.chan")
+    assert time.monotonic() - started < 3
+    server.start()
+    # Same layer object: scripts are loaded again, links reconnect.
+    layer.group_add("restart-group", "restart.chan")
+    layer.send_group("restart-group", {"n": 3})
+    assert layer.receive(["restart.chan"], block=True) == ("restart.chan", {"n": 3})
+
+
+def test_a_blocked_receive_fails_promptly_when_the_server_dies(make_redis_server):
+    server = make_redis_server()
+    layer = RedisChannelLayer(hosts=[server.url])
+    layer.receive(["dying.chan"])
+    outcome = {}
+
+    def wait():
+        started = time.monotonic()
+        try:
+            layer.receive(["dying.chan"], block=True)
+        except RedisUnavailable as exc:
+            outcome["error"] = exc
+        outcome["took"] = time.monotonic() - started
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    time.sleep(0.5)
+    server.kill()
+    thread.join(10)
+    assert isinstance(outcome.get("error"), RedisUnavailable)
+    assert outcome["took"] < 3
+    server.start()
+    layer.send("dying.chan", {"back": True})
+    assert layer.receive(["dying.chan"], block=True) == ("dying.chan", {"back": True})
+
+
+def test_a_sharded_blocking_receive_fails_promptly_when_one_shard_dies(make_redis_server):
+    servers = [make_redis_server() for _ in range(2)]
+    layer = RedisChannelLayer(hosts=[s.url for s in servers])
+    layer.receive(["shdie.chan"])
+    outcome = {}
+
+    def wait():
+        try:
+            layer.receive(["shdie.chan"], block=True)
+        except RedisUnavailable as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    time.sleep(0.5)
+    servers[1].kill()
+    thread.join(10)
+    assert isinstance(outcome.get("error"), RedisUnavailable)
+    servers[1].start()
+    layer.send("shdie.chan", {})
+    layer.send("shdie.chan", {})
+    assert layer.receive(["shdie.chan"], block=True)[0] == "shdie.chan"
+    assert layer.receive(["shdie.chan"], block=True)[0] == "shdie.chan"
