@@ -19,10 +19,14 @@ class ChannelsConfig(AppConfig):
 
     @staticmethod
     def _register_bindings() -> None:
-        # Data binding is an optional feature module; register its classes
-        # only when it is present.
-        try:
-            from .binding.base import BindingMetaclass
-        except ImportError:
+        # Data binding needs django.contrib.auth (and so contenttypes): a
+        # project without them, like a bare ``INSTALLED_APPS = ["channels"]``,
+        # cannot import it and has no bindings to register.
+        from django.apps import apps
+
+        required = ("django.contrib.auth", "django.contrib.contenttypes")
+        if not all(apps.is_installed(app) for app in required):
             return
+        from .binding.base import BindingMetaclass
+
         BindingMetaclass.register_all()
