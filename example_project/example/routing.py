@@ -1,10 +1,24 @@
-"""Channel routing: WebSocket echo on /ws/echo/; HTTP goes to Django's views."""
+"""Channel routing of the example project: what each kind of message runs.
+
+HTTP requests that no route catches go to Django's views.
+"""
+
+from values.consumers import Demultiplexer
 
 from channels.routing import route
 
-from . import consumers
+from . import chat, consumers, longpoll
 
 channel_routing = [
+    # A WebSocket echo (the smallest consumer there is).
     route("websocket.connect", consumers.ws_connect, path=r"^/ws/echo/$"),
     route("websocket.receive", consumers.ws_echo, path=r"^/ws/echo/$"),
+    # The chat: one group per room, the Django user carried into the socket.
+    route("websocket.connect", chat.chat_connect, path=r"^/chat/(?P<room>[\w-]+)/socket/$"),
+    route("websocket.receive", chat.chat_receive, path=r"^/chat/(?P<room>[\w-]+)/socket/$"),
+    route("websocket.disconnect", chat.chat_disconnect, path=r"^/chat/(?P<room>[\w-]+)/socket/$"),
+    # Live data binding and a stats stream, multiplexed on one socket.
+    Demultiplexer.as_route(path=r"^/binding/$"),
+    # A long-poll request whose client leaves stops waiting.
+    route("http.disconnect", longpoll.request_gone),
 ]

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ValuesConfig(AppConfig):
+    name = "values"
+    default_auto_field = "django.db.models.BigAutoField"
