@@ -26,7 +26,7 @@ import email.parser
 import email.policy
 import re
 from collections.abc import Iterable
-from email.header import decode_header, make_header
+from email.header import Header, decode_header, make_header
 from email.message import Message
 from typing import Any
 
@@ -180,16 +180,29 @@ def decode_header_value(value: Any) -> str:
     Never raises: a malformed encoded word is left as it came, and raw
     8-bit bytes are read as UTF-8 (with replacement characters).
     """
-    if not isinstance(value, str):
+    if isinstance(value, Header):
+        # the parser's wrapping of raw 8-bit header bytes ("unknown-8bit")
+        value = "".join(_decode_chunk(chunk, charset) for chunk, charset in decode_header(value))
+    elif not isinstance(value, str):
         value = str(value)
     text = _FOLD.sub("", value)
+    if any("\udc80" <= c <= "\udcff" for c in text):
+        # raw 8-bit bytes in a header (the parser kept them as surrogates)
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace").strip()
     try:
         text = str(make_header(decode_header(text)))
     except (ValueError, LookupError, UnicodeError, AssertionError):
         pass
-    if any("\udc80" <= c <= "\udcff" for c in text):
-        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     return text.strip()
+
+
+def _decode_chunk(chunk: bytes | str, charset: str | None) -> str:
+    if isinstance(chunk, str):
+        return chunk
+    try:
+        return chunk.decode(charset or "utf-8")
+    except (LookupError, UnicodeError):
+        return chunk.decode("utf-8", "replace")
 
 
 def _check_headers(format_name: str, headers: dict) -> None:

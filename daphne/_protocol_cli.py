@@ -27,6 +27,7 @@ LOG_FORMAT = "%(asctime)-15s %(levelname)-8s %(message)s"
 _LEVELS = {0: logging.WARNING, 1: logging.INFO}
 
 logger = logging.getLogger(__name__)
+_twisted_logging_started = False
 
 
 class LayerImportError(ValueError):
@@ -75,7 +76,12 @@ def configure_logging(verbosity: int, *, stream: Any = None) -> None:
 
     level = _LEVELS.get(verbosity, logging.DEBUG)
     logging.basicConfig(level=level, format=LOG_FORMAT, stream=stream or sys.stderr, force=True)
-    globalLogBeginner.beginLoggingTo([STDLibLogObserver(name="twisted")], redirectStandardIO=False)
+    global _twisted_logging_started
+    if not _twisted_logging_started:
+        _twisted_logging_started = True
+        globalLogBeginner.beginLoggingTo(
+            [STDLibLogObserver(name="twisted")], redirectStandardIO=False
+        )
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:

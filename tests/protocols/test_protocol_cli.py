@@ -1,0 +1,66 @@
+"""daphne._protocol_cli: layer import and logging shared by the three commands."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import pytest
+
+from daphne._protocol_cli import LayerImportError, configure_logging, import_channel_layer
+
+
+@pytest.fixture
+def layer_module(tmp_path, monkeypatch):
+    (tmp_path / "proj_layers.py").write_text(
+        "from asgi.inmemory import ChannelLayer\n"
+        "class Holder:\n    layer = ChannelLayer()\n"
+        "channel_layer = Holder.layer\n"
+        "not_a_layer = object()\n"
+    )
+    (tmp_path / "broken_layers.py").write_text("raise RuntimeError('settings missing')\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", ".")])
+    yield
+    for name in ("proj_layers", "broken_layers"):
+        sys.modules.pop(name, None)
+
+
+def test_a_module_attribute_path_imports_from_the_current_directory(layer_module):
+    layer = import_channel_layer("proj_layers:channel_layer")
+    assert type(layer).__name__ == "ChannelLayer"
+    assert import_channel_layer("proj_layers:Holder.layer") is layer
+
+
+@pytest.mark.parametrize(
+    "path, complaint",
+    [
+        ("proj_layers", "like 'myproject.asgi:channel_layer'"),
+        (":channel_layer", "like 'myproject.asgi:channel_layer'"),
+        ("no_such_module:layer", "Cannot import module 'no_such_module'"),
+        ("broken_layers:layer", "RuntimeError: settings missing"),
+        ("proj_layers:missing", "has no attribute path 'missing'"),
+        ("proj_layers:Holder.nope", "(missing 'nope')"),
+        ("proj_layers:not_a_layer", "is not a channel layer"),
+    ],
+)
+def test_a_bad_layer_path_is_one_clear_error(layer_module, path, complaint):
+    with pytest.raises(LayerImportError) as error:
+        import_channel_layer(path)
+    assert complaint in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "verbosity, level", [(0, logging.WARNING), (1, logging.INFO), (2, logging.DEBUG)]
+)
+def test_verbosity_sets_the_log_level_like_daphne(verbosity, level, capsys):
+    root = logging.getLogger()
+    saved = root.level, list(root.handlers)
+    try:
+        configure_logging(verbosity)
+        assert root.level == level
+        logging.getLogger("daphne.test").warning("hello %s", "there")
+        assert "WARNING  hello there" in capsys.readouterr().err
+    finally:
+        root.setLevel(saved[0])
+        root.handlers[:] = saved[1]
