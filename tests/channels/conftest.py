@@ -6,21 +6,30 @@ from django.db import close_old_connections
 
 from channels.signals import consumer_finished, consumer_started
 
-SIGNALS = (request_started, request_finished, consumer_started, consumer_finished)
+UID = "channels.close_old_connections"
 
 
 @pytest.fixture
-def keep_db_connection():
+def real_connection_signals():
+    """Ask ``keep_db_connection`` to leave the signals as they are."""
+
+
+@pytest.fixture(autouse=True)
+def keep_db_connection(request):
     """Stop closing the database connection around requests and consumers.
 
     Tests run inside a transaction; like ``django.test.Client``, in-process
-    requests must not close the connection that holds it.
+    requests and consumers must not close the connection that holds it.
     """
-    for signal in SIGNALS:
-        signal.disconnect(close_old_connections)
-        signal.disconnect(close_old_connections, dispatch_uid="channels.close_old_connections")
+    if "real_connection_signals" in request.fixturenames:
+        yield
+        return
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    consumer_started.disconnect(dispatch_uid=UID)
+    consumer_finished.disconnect(dispatch_uid=UID)
     yield
-    for signal in (request_started, request_finished):
-        signal.connect(close_old_connections)
-    for signal in (consumer_started, consumer_finished):
-        signal.connect(close_old_connections, dispatch_uid="channels.close_old_connections")
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+    consumer_started.connect(close_old_connections, dispatch_uid=UID)
+    consumer_finished.connect(close_old_connections, dispatch_uid=UID)

@@ -21,8 +21,7 @@ from channels.message import Message
 
 from .views import BIG
 
-# Django test client semantics: in-process requests keep the test transaction open.
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("keep_db_connection")]
+pytestmark = pytest.mark.integration
 
 REPLY = "http.response!test"
 

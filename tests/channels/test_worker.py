@@ -206,7 +206,9 @@ def wait_for_log(caplog, text):
     raise AssertionError(f"{text!r} never logged")
 
 
-def test_signals_bracket_every_consumer_and_close_old_connections(make_layer):
+def test_signals_bracket_every_consumer_and_close_old_connections(
+    make_layer, real_connection_signals
+):
     assert close_old_connections in [r() for _, r, *_ in consumer_started.receivers]
     assert close_old_connections in [r() for _, r, *_ in consumer_finished.receivers]
     events = []
@@ -225,7 +227,11 @@ def test_signals_bracket_every_consumer_and_close_old_connections(make_layer):
     consumer_finished.connect(finished)
     try:
         layer = make_layer([route("tests.sig", consumer)])
-        Worker(layer, signal_handlers=False).handle("tests.sig", {})
+        # In a thread of its own, like a real worker: its own DB connection.
+        worker = Worker(layer, signal_handlers=False)
+        thread = threading.Thread(target=worker.handle, args=("tests.sig", {}))
+        thread.start()
+        thread.join(TIMEOUT)
     finally:
         consumer_started.disconnect(started)
         consumer_finished.disconnect(finished)
