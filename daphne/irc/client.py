@@ -26,7 +26,7 @@ import secrets
 from collections.abc import Iterable
 from typing import Any
 
-from twisted.internet import protocol, task
+from twisted.internet import defer, protocol, task
 from twisted.words.protocols import irc
 
 from asgi import irc as asgi_irc
@@ -135,6 +135,7 @@ class IRCClientFactory(protocol.ReconnectingClientFactory):
         self.reply_channel = self.reply_prefix + "client"
         self.client: IRCClientProtocol | None = None
         self.connections = 0
+        self._lost_waiters: dict[IRCClientProtocol, list[defer.Deferred]] = {}
 
     def buildProtocol(self, addr: Any) -> IRCClientProtocol:
         return IRCClientProtocol(self)
@@ -171,7 +172,16 @@ class IRCClientFactory(protocol.ReconnectingClientFactory):
     def lost(self, client: IRCClientProtocol) -> None:
         if self.client is client:
             self.client = None
-            logger.warning("Lost the connection to %s:%d", *self.server)
+            if self.continueTrying:
+                logger.warning("Lost the connection to %s:%d", *self.server)
+        for waiter in self._lost_waiters.pop(client, []):
+            waiter.callback(None)
+
+    def when_lost(self, client: IRCClientProtocol) -> defer.Deferred:
+        """A Deferred firing when ``client``'s connection is closed."""
+        waiter: defer.Deferred = defer.Deferred()
+        self._lost_waiters.setdefault(client, []).append(waiter)
+        return waiter
 
     def clientConnectionFailed(self, connector: Any, reason: Any) -> None:
         logger.warning(
@@ -252,13 +262,24 @@ class IRCInterface:
         self._reader.start()
         self._connector = self.reactor.connectTCP(host, port, self.factory)
 
-    def stop(self) -> None:
-        """Stop reconnecting, say QUIT, and close the connection."""
+    def stop(self, grace: float = 3.0) -> defer.Deferred:
+        """Stop reconnecting, say QUIT, and close the connection.
+
+        Returns a Deferred that fires once the connection is closed (at most
+        ``grace`` seconds later), so a reactor shutdown waits for the QUIT
+        to be written.
+        """
         self.factory.stopTrying()
         self._reader.stop()
-        client = self.factory.client
-        if client is not None:
-            client.quit("Shutting down")
-        if self._connector is not None:
-            self._connector.disconnect()
-            self._connector = None
+        client, connector = self.factory.client, self._connector
+        self._connector = None
+        if client is None:
+            if connector is not None:
+                connector.disconnect()
+            return defer.succeed(None)
+        closed = self.factory.when_lost(client)
+        client.quit("Shutting down")
+        client.transport.loseConnection()
+        timer = self.reactor.callLater(grace, client.transport.abortConnection)
+        closed.addBoth(lambda result: timer.cancel() if timer.active() else None)
+        return closed
