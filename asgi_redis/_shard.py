@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._link import Link, LinkPool, pack
-from .exceptions import RedisCommandError, UnsupportedRedis
+from .exceptions import RedisCommandError, RedisUnavailable, UnsupportedRedis
 
 __all__ = ["Script", "Shard"]
 
@@ -59,6 +59,9 @@ class Shard:
             link.call("SCRIPT", "LOAD", script.source)
             link.write(command)
             return link.read()
+        except RedisUnavailable:
+            self.links.disconnect()  # the idle links share the fate of this one
+            raise
         finally:
             self.links.release(link)
 
@@ -66,6 +69,9 @@ class Shard:
         link = self.links.acquire()
         try:
             return link.call(*args)
+        except RedisUnavailable:
+            self.links.disconnect()
+            raise
         except RedisCommandError as exc:
             if "unknown command" in str(exc).lower():
                 raise UnsupportedRedis(
