@@ -7,10 +7,16 @@ a multipart one has ``parts`` (more content objects), any other has a
 ``body`` of transfer-decoded bytes (base64 and quoted-printable undone,
 charset left to the reader, who finds it in ``content-type``).
 
-As an extension, each content object inside ``parts`` also has ``headers``
-(its own MIME headers, in the same form), which is where an attachment's
-``content-disposition`` and file name are found. A header that occurs more
-than once has its values joined with ``", "``.
+Two extensions (the spec lets servers add keys):
+
+- ``address``: the first envelope recipient (``to[0]``), a plain str so a
+  route can filter on it: ``route("email.receive", consumer,
+  address=r".*@example[.]com$")``;
+- each content object inside ``parts`` has ``headers`` (its own MIME
+  headers, in the same form), which is where an attachment's
+  ``content-disposition`` and file name are found.
+
+A header that occurs more than once has its values joined with ``", "``.
 
 The spec's "send" half was never finished; applications send mail through
 Django's email backends (see the email topic in the docs).
@@ -61,6 +67,7 @@ FORMATS: dict[str, MessageFormat] = {
                 "headers": (dict,),
                 "content": (dict,),
             },
+            optional={"address": ((str, type(None)), None)},
         ),
         MessageFormat(
             "email.content",
@@ -130,7 +137,14 @@ def email_receive(
     *, sender: str | None, to: Iterable[str], headers: dict[str, str], content: dict
 ) -> dict:
     """An ``email.receive`` message (``sender`` is the envelope ``from``; None for ``<>``)."""
-    message = {"from": sender, "to": list(to), "headers": dict(headers), "content": content}
+    to = list(to)
+    message = {
+        "from": sender,
+        "to": to,
+        "address": to[0] if to else None,
+        "headers": dict(headers),
+        "content": content,
+    }
     return validate("email.receive", message)
 
 

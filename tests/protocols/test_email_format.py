@@ -21,6 +21,7 @@ def test_email_receive_builds_a_valid_message():
     assert message == {
         "from": "a@example.org",
         "to": ["b@example.com"],
+        "address": "b@example.com",
         "headers": {"subject": "x"},
         "content": {"content-type": "text/plain", "body": b"hi"},
     }
@@ -96,6 +97,13 @@ RAW = (
 )
 
 
+def test_address_is_the_first_envelope_recipient_for_routing():
+    message = asgi_email.email_receive_from_bytes("a@x", ["one@x", "two@x"], b"\r\nbody")
+    assert message["address"] == "one@x"
+    with pytest.raises(InvalidMessage, match="'address' must be str or None"):
+        asgi_email.validate("email.receive", message | {"address": ["one@x"]})
+
+
 def test_raw_mail_headers_are_lowercased_unfolded_and_rfc2047_decoded():
     message = asgi_email.email_receive_from_bytes("zoe@example.org", ["bot@example.com"], RAW)
     headers = message["headers"]
@@ -121,6 +129,7 @@ def test_a_mail_without_content_type_is_text_plain_with_its_body():
     message = asgi_email.email_receive_from_bytes("", ["b@x"], b"Subject: s\r\n\r\nbody\r\n")
     assert message["from"] is None
     assert message["content"] == {"content-type": "text/plain", "body": b"body\r\n"}
+    assert set(message) == {"from", "to", "address", "headers", "content"}
 
 
 def test_base64_bodies_are_decoded():
