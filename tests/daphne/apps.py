@@ -54,6 +54,9 @@ class EchoApp:
 
     def http_request(self, message: dict) -> None:
         path = message["path"]
+        if path == "/trivial":
+            self.reply(message, www.http_response(200, [(b"content-type", b"text/plain")], b"OK"))
+            return
         if path.endswith("/silent"):
             return
         if path.endswith("/invalid"):
