@@ -33,7 +33,7 @@ class Process:
         env = dict(os.environ)
         env.update(
             DJANGO_SETTINGS_MODULE=settings,
-            PYTHONPATH=str(ROOT),
+            PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
             PYTHONUNBUFFERED="1",
             **(extra_env or {}),
         )
