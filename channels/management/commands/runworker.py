@@ -13,7 +13,7 @@ from channels import DEFAULT_CHANNEL_LAYER
 from channels.asgi import InvalidChannelLayerError, channel_layers
 from channels.log import setup_logger
 from channels.signals import worker_process_ready
-from channels.worker import Worker, WorkerGroup
+from channels.worker import StopWorkerGroupLoop, Worker, WorkerGroup
 
 __all__ = ["Command"]
 
@@ -81,7 +81,11 @@ class Command(BaseCommand):
         )
         worker_process_ready.send(sender=worker)
         worker.ready()
-        worker.run()
+        try:
+            worker.run()
+        except StopWorkerGroupLoop:
+            # A second signal while threads were finishing their messages.
+            raise CommandError("Worker stopped before every thread finished its message") from None
         self.logger.info("Worker stopped")
 
     def _layer(self, alias: str) -> Any:
