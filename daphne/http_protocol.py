@@ -105,8 +105,8 @@ class WebRequest(http.Request):
         """The whole request is in: hand it to WebSocket or to the layer."""
         try:
             if self._too_large:
-                if not self.channel.transport or isinstance(self.channel, http.HTTPChannel):
-                    return
+                if isinstance(self.channel, http.HTTPChannel):
+                    return  # answered already, as soon as the size was known
                 self.basic_error(413, b"Payload Too Large", "Request body exceeds the limit.")
                 return
             upgrade = (self.requestHeaders.getRawHeaders(b"upgrade") or [b""])[0]

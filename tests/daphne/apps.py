@@ -171,9 +171,14 @@ class EchoApp:
         elif text == "empty-bytes":
             self.reply(message, {"bytes": b""})
         elif text is not None and text.startswith("flood:"):
-            size = int(text.split(":")[1])
-            for _ in range(200):
-                self.reply(message, {"bytes": b"x" * size})
+            _, size, count = text.split(":")
+            for _ in range(int(count)):
+                while True:
+                    try:
+                        self.reply(message, {"bytes": b"x" * int(size)})
+                        break
+                    except self.layer.ChannelFull:
+                        time.sleep(0.01)
         elif text is not None:
             self.reply(message, {"text": text})
         else:

@@ -18,7 +18,7 @@ _LISTENING = re.compile(r"Listening on TCP address ([\d.]+):(\d+)")
 class Process:
     """A child process whose combined output goes to a temporary file."""
 
-    def __init__(self, *args: str, env: dict | None = None) -> None:
+    def __init__(self, *args: str, env: dict | None = None, pass_fds: tuple = ()) -> None:
         self.output_file = tempfile.NamedTemporaryFile(prefix="daphne-test-", suffix=".log")
         full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
         full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
@@ -28,6 +28,7 @@ class Process:
             env=full_env,
             stdout=self.output_file,
             stderr=subprocess.STDOUT,
+            pass_fds=pass_fds,
         )
 
     def output(self) -> str:
@@ -64,8 +65,8 @@ class Process:
 class Daphne(Process):
     """A daphne process; ``port`` is known once it listens."""
 
-    def __init__(self, *args: str, env: dict | None = None) -> None:
-        super().__init__(*args, env=env)
+    def __init__(self, *args: str, env: dict | None = None, pass_fds: tuple = ()) -> None:
+        super().__init__(*args, env=env, pass_fds=pass_fds)
         match = self.wait_for(_LISTENING)
         self.host, self.port = match.group(1), int(match.group(2))
 

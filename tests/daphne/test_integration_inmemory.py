@@ -1,6 +1,7 @@
 """daphne over real sockets with real clients, on the in-memory layer with
 worker threads in the daphne process (how runserver embeds it)."""
 
+import base64
 import hashlib
 import json
 import os
@@ -249,3 +250,45 @@ def test_websocket_client_close_and_network_drop_each_send_one_disconnect(daphne
         dropped_ws.socket.shutdown(socket.SHUT_RDWR)
     assert [e["code"] for e in events(client, "websocket.disconnect", clean)] == [4100]
     assert [e["code"] for e in events(client, "websocket.disconnect", dropped)] == [1006]
+
+
+def raw_websocket(daphne, path: bytes) -> socket.socket:
+    """A WebSocket client on a bare socket that reads only the handshake."""
+    sock = socket.create_connection((daphne.host, daphne.port), timeout=10)
+    key = base64.b64encode(os.urandom(16))
+    sock.sendall(
+        b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)
+    assert head.startswith(b"HTTP/1.1 101")
+    return sock
+
+
+def test_a_client_that_does_not_read_is_closed_with_1013_not_buffered_forever(daphne, client):
+    sock = raw_websocket(daphne, b"/flood")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    payload = b"flood:131072:150"  # 150 x 128 KiB = 18.75 MiB, never read
+    mask = os.urandom(4)
+    sock.sendall(
+        bytes([0x81, 0x80 | len(payload)])
+        + mask
+        + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    )
+    try:
+        daphne.wait_for(r"reads too slowly \(\d+ bytes queued\); closing with 1013", timeout=30)
+    finally:
+        sock.close()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        found = [
+            e
+            for e in client.get("/events").json()
+            if e["kind"] == "websocket.disconnect" and e["path"] == "/flood"
+        ]
+        if found:
+            break
+        time.sleep(0.1)
+    assert [e["code"] for e in found] == [1013]

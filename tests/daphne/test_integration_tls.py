@@ -77,3 +77,10 @@ def test_secure_websocket_has_scheme_wss_and_echoes(tls):
         ws.send("secure")
         assert ws.recv() == "secure"
     assert info["scheme"] == "wss"
+
+
+def test_http2_body_above_the_limit_is_413(tls):
+    with https(tls) as client:
+        response = client.post("/too-big", content=b"z" * (21 * 1024 * 1024))
+        assert response.status_code == 413
+        assert client.get("/after").status_code == 200, "the connection stays usable"
