@@ -1,0 +1,154 @@
+"""Channel-session storage (SPEC 5.8): keys, loading, creation and merged saves.
+
+Private helpers of ``channels.sessions`` and its ordering. A save writes
+only the keys a consumer changed over a fresh copy of the stored session,
+under a lock (a row lock for database engines that have one, an atomic
+cache ``add`` for cache engines), so two messages of one connection saving
+at once keep each other's changes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import logging
+import time
+from collections.abc import Iterator
+from importlib import import_module
+from typing import Any
+
+from django.conf import settings
+from django.contrib.sessions.backends.base import CreateError, SessionBase
+from django.db import connections, router, transaction
+
+from channels.exceptions import ConsumeLater
+
+logger = logging.getLogger("channels.sessions")
+
+# A merge holds the lock for one load and one save: milliseconds.
+_LOCK_WAIT = 2.0
+_LOCK_EXPIRY = 10
+
+
+def _session_engine() -> Any:
+    engine = getattr(settings, "CHANNEL_SESSION_ENGINE", None) or settings.SESSION_ENGINE
+    if engine.rsplit(".", 1)[-1] == "signed_cookies":
+        raise ValueError(
+            f"Channel sessions need a server-side session store, but the session engine is "
+            f"{engine!r}, which keeps data in the browser's cookie. Set CHANNEL_SESSION_ENGINE "
+            "(or SESSION_ENGINE) to e.g. 'django.contrib.sessions.backends.db' or '.cache'."
+        )
+    return import_module(engine)
+
+
+def channel_session_key(reply_channel: str) -> str:
+    """The 32-character session key of a reply channel's channel session."""
+    return "chn" + hashlib.sha1(reply_channel.encode("utf-8")).hexdigest()[:29]
+
+
+def open_session(session_key: str) -> tuple[SessionBase, bool]:
+    """Load a session by key; return it (keeping the key) and whether it was stored."""
+    store = _session_engine().SessionStore(session_key=session_key)
+    store._session  # noqa: B018 - forces the load now, not at first access
+    found = store.session_key is not None
+    if not found:
+        # Django forgets an unknown key (against session fixation); a channel
+        # session's key is derived, not chosen by a client, so keep it.
+        store._session_key = session_key
+    store._channels_snapshot = copy.deepcopy(dict(store._session))
+    return store, found
+
+
+def open_or_create(reply_channel: str) -> SessionBase:
+    """The channel session of ``reply_channel``, created in the store if missing.
+
+    Raises ``ConsumeLater`` only if another worker keeps winning the creation race.
+    """
+    key = channel_session_key(reply_channel)
+    store, found = open_session(key)
+    if found:
+        return store
+    try:
+        store.save(must_create=True)
+        return store
+    except CreateError:
+        pass
+    # Another worker created it meanwhile, or an expired row holds the key.
+    store, found = open_session(key)
+    if found:
+        return store
+    store.delete(key)
+    store._session_key = key
+    try:
+        store.save(must_create=True)
+    except CreateError:
+        raise ConsumeLater() from None
+    return store
+
+
+def _changes(store: SessionBase) -> tuple[dict, list]:
+    snapshot = getattr(store, "_channels_snapshot", {})
+    current = store._session
+    changed = {k: v for k, v in current.items() if k not in snapshot or snapshot[k] != v}
+    deleted = [k for k in snapshot if k not in current]
+    return changed, deleted
+
+
+def save_session(store: SessionBase) -> None:
+    """Save a session if modified, writing only its changed keys over the stored copy."""
+    if not store.modified or store.is_empty():
+        return
+    key = store.session_key
+    if key is None or not hasattr(store, "_channels_snapshot"):
+        store.save()
+        return
+    changed, deleted = _changes(store)
+    if not changed and not deleted:
+        return
+    model = getattr(store, "model", None)
+    if model is not None and hasattr(store, "_get_session_from_db"):
+        using = router.db_for_write(model)
+        with transaction.atomic(using=using):
+            if connections[using].features.has_select_for_update:
+                list(model.objects.using(using).select_for_update().filter(pk=key))
+            fresh = store._get_session_from_db()
+            stored = store.decode(fresh.session_data) if fresh is not None else {}
+            store._session_key = key
+            _write_merged(store, stored, changed, deleted)
+    else:
+        with _cache_lock(store, key):
+            stored, _found = open_session(key)
+            _write_merged(store, dict(stored._session), changed, deleted)
+
+
+@contextlib.contextmanager
+def _cache_lock(store: SessionBase, key: str) -> Iterator[None]:
+    """Hold a short lock (an atomic cache ``add``) around a cache session's merge."""
+    cache = getattr(store, "_cache", None)
+    if cache is None:
+        yield
+        return
+    lock_key = f"channels.session-lock.{key}"
+    deadline = time.monotonic() + _LOCK_WAIT
+    while not cache.add(lock_key, 1, _LOCK_EXPIRY):
+        if time.monotonic() > deadline:
+            logger.warning(
+                "Session %s... stayed locked for %.0f s; saving anyway", key[:8], _LOCK_WAIT
+            )
+            break
+        time.sleep(0.001)
+    try:
+        yield
+    finally:
+        cache.delete(lock_key)
+
+
+def _write_merged(store: SessionBase, stored: dict, changed: dict, deleted: list) -> None:
+    for name in deleted:
+        stored.pop(name, None)
+    stored.update(changed)
+    store._session_cache = stored
+    store.modified = True
+    store.save()
+    store._channels_snapshot = copy.deepcopy(stored)
