@@ -171,3 +171,32 @@ def test_mapping_forwards_each_payload_with_its_reply_channel_to_the_mapped_chan
     assert forwarded == [
         {"query": "users", "reply_channel": sock.reply_channel, "path": "/binding/"}
     ]
+
+
+class OrderedStream(JsonWebsocketConsumer):
+    strict_ordering = True
+    seen: list = []
+
+    def receive(self, content, multiplexer, **kwargs):
+        OrderedStream.seen.append(content["n"])
+        multiplexer.send({"n": content["n"]})
+
+
+class OrderedDemultiplexer(WebsocketDemultiplexer):
+    strict_ordering = True
+    consumers = {"ordered": OrderedStream}
+
+
+def test_strict_ordering_composes_with_multiplexing(harness):
+    OrderedStream.seen = []
+    harness.route([route_class(OrderedDemultiplexer)])
+    sock = Socket(harness)
+    for n in (3, 1, 2):
+        sock.order = n
+        sock.receive(frame("ordered", {"n": n}))
+    sock.connect()
+    harness.run_all()
+    assert OrderedStream.seen == [1, 2, 3]
+    replies = sock.replies()
+    assert replies[0] == {"accept": True}
+    assert [json.loads(r["text"])["payload"]["n"] for r in replies[1:]] == [1, 2, 3]
