@@ -257,10 +257,11 @@ class AsgiHandler(base.BaseHandler):
 
     def _response_for(self, request: AsgiRequest) -> HttpResponse:
         try:
-            return self.get_response(request)
+            response = self.get_response(request)
         except Exception:
             # Django's own 500 handling failed too (a broken handler500).
-            return self.handle_uncaught_exception(request, None, sys.exc_info())
+            response = self.handle_uncaught_exception(request, None, sys.exc_info())
+        return _without_forbidden_body(request, response)
 
     def process_exception_by_middleware(self, exception: Exception, request: Any) -> Any:
         if isinstance(exception, ResponseLater):
@@ -314,6 +315,23 @@ class AsgiHandler(base.BaseHandler):
         size = cls.chunk_size
         for start in range(0, len(data), size):
             yield data[start : start + size], start + size >= len(data)
+
+
+def _without_forbidden_body(request: Any, response: HttpResponse) -> HttpResponse:
+    """Drop the body of HEAD, 1xx, 204 and 304 responses (RFC 9112 6.3).
+
+    Like Django's test client and WSGI servers; it also spares the layer a
+    large body that daphne would throw away. Headers (Content-Length) stay.
+    """
+    status = response.status_code
+    if request.method == "HEAD" or 100 <= status < 200 or status in (204, 304):
+        if isinstance(response, HttpResponseLater):
+            return response
+        if response.streaming:
+            response.streaming_content = []
+        else:
+            response.content = b""
+    return response
 
 
 class ViewConsumer:

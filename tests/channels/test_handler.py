@@ -441,3 +441,14 @@ def test_reply_channel_full_for_too_long_abandons_the_response():
     consumer(message)  # returns instead of retrying forever
     assert layer.receive(["http.response!"])[1] == {"status": 200}
     assert layer.receive(["http.response!"]) == (None, None)
+
+
+@pytest.mark.parametrize("path", ["/big/", "/file/", "/hello/"])
+def test_head_sends_headers_without_the_body_like_the_test_client(layer, consumer, path):
+    ours = serve(layer, consumer, method="HEAD", path=path)
+    theirs = Client().head(path)
+    assert ours.status == theirs.status_code == 200
+    theirs_body = b"".join(theirs.streaming_content) if theirs.streaming else theirs.content
+    assert ours.body == b"" == theirs_body
+    assert ours.header("content-length") == theirs.get("content-length")
+    assert ours.header("content-length") is not None
