@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from .access import AccessLogGenerator
+from .exceptions import CannotListen
 from .server import Server, build_endpoint_description_strings
 
 __all__ = ["CommandLineInterface", "LayerImportError"]
@@ -175,7 +176,6 @@ class CommandLineInterface:
         options = self.parser.parse_args(args)
         level = {0: logging.WARNING, 1: logging.INFO}.get(options.verbosity, logging.DEBUG)
         logging.basicConfig(level=level, format="%(asctime)-15s %(levelname)-8s %(message)s")
-        _route_twisted_logs(options.verbosity)
         access_log_stream = None
         if options.access_log:
             if options.access_log == "-":
@@ -210,7 +210,10 @@ class CommandLineInterface:
             force_sync=options.force_sync,
             verbosity=options.verbosity,
         )
-        self.server.run()
+        try:
+            self.server.run()
+        except CannotListen as exc:
+            self.parser.exit(1, f"daphne: error: {exc}\n")
 
     @staticmethod
     def endpoint_strings(options: argparse.Namespace) -> list[str]:
@@ -240,11 +243,3 @@ class CommandLineInterface:
             )
             + options.socket_strings
         )
-
-
-def _route_twisted_logs(verbosity: int) -> None:
-    """Send Twisted's log to stdlib logging (warnings and up unless -v 2)."""
-    from twisted.logger import STDLibLogObserver, globalLogBeginner
-
-    logging.getLogger("twisted").setLevel(logging.DEBUG if verbosity >= 2 else logging.WARNING)
-    globalLogBeginner.beginLoggingTo([STDLibLogObserver(name="twisted")], redirectStandardIO=False)

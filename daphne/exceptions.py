@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["BadRequest", "IllegalTransition", "InvalidReply"]
+__all__ = ["BadRequest", "CannotListen", "IllegalTransition", "InvalidReply"]
 
 
 class InvalidReply(ValueError):
@@ -32,3 +32,8 @@ class BadRequest(ValueError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+class CannotListen(RuntimeError):
+    """``Server.run()`` could not listen on one of its endpoints (port in use,
+    bad endpoint string, missing certificate); the message names it."""

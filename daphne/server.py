@@ -19,6 +19,7 @@ from twisted.internet import defer, endpoints, task
 from twisted.web import http
 
 from ._inbox import InboxReader
+from .exceptions import CannotListen
 from .http_protocol import HTTPFactory, make_process_channel
 
 __all__ = ["Server", "build_endpoint_description_strings"]
@@ -27,6 +28,22 @@ logger = logging.getLogger(__name__)
 
 #: Seconds that in-flight HTTP responses and closing WebSockets get on shutdown.
 DEFAULT_SHUTDOWN_TIMEOUT = 10.0
+
+
+_twisted_logs_routed = False
+
+
+def route_twisted_logs(verbosity: int) -> None:
+    """Send Twisted's own log to stdlib logging once per process (logger
+    ``twisted``: warnings and up, everything at verbosity 2)."""
+    global _twisted_logs_routed
+    logging.getLogger("twisted").setLevel(logging.DEBUG if verbosity >= 2 else logging.WARNING)
+    if _twisted_logs_routed:
+        return
+    from twisted.logger import STDLibLogObserver, globalLogBeginner
+
+    globalLogBeginner.beginLoggingTo([STDLibLogObserver(name="twisted")], redirectStandardIO=False)
+    _twisted_logs_routed = True
 
 
 def build_endpoint_description_strings(
@@ -132,6 +149,7 @@ class Server:
         self.listeners: list[Any] = []
         self.reader: InboxReader | None = None
         self._stopping: defer.Deferred | None = None
+        self._start_error: str | None = None
 
     # -- running -----------------------------------------------------------------
 
@@ -140,15 +158,21 @@ class Server:
         if self.signal_handlers and threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(signum, self._on_signal)
+        route_twisted_logs(self.verbosity)
+        self._start_error = None
         self.reactor.callWhenRunning(self._start_for_run)
         self.reactor.run(installSignalHandlers=False)
+        if self._start_error is not None:
+            raise CannotListen(self._start_error)
 
     def _start_for_run(self) -> None:
         d = self.start()
 
         def failed(failure: Any) -> None:
-            logger.error("Could not start: %s", failure.value)
-            self.reactor.stop()
+            self._start_error = f"Could not listen: {failure.getErrorMessage()}"
+            logger.error(self._start_error)
+            d2 = self.stop(timeout=0)
+            d2.addBoth(lambda _: self.reactor.stop())
 
         d.addErrback(failed)
 

@@ -53,3 +53,22 @@ def test_adopted_file_descriptor_endpoint():
             assert client.get(f"http://127.0.0.1:{port}/fd").json()["path"] == "/fd"
     finally:
         assert process.terminate() == 0, process.output()
+
+
+def test_daphne_exits_1_with_a_message_when_it_cannot_listen():
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    port = taken.getsockname()[1]
+    try:
+        process = Process(
+            "-m",
+            "daphne",
+            "-e",
+            f"tcp:port={port}:interface=127.0.0.1",
+            "tests.daphne.test_cli:test_layer",
+        )
+        assert process.popen.wait(30) == 1
+    finally:
+        taken.close()
+    assert "Could not listen" in process.output() and "Traceback" not in process.output()

@@ -289,3 +289,16 @@ def test_websocket_actions_reach_the_action_logger():
         ("websocket", "connected"),
         ("websocket", "disconnected"),
     ]
+
+
+def test_a_broken_upgrade_request_is_400_and_never_reaches_the_application():
+    harness = make()
+    conn = harness.connect()
+    conn.send(
+        b"GET /ws/ HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Version: 13\r\n\r\n"
+    )
+    assert conn.output().startswith(b"HTTP/1.1 400")
+    conn.lose()
+    assert harness.nothing_on("websocket.connect")
+    assert disconnects(harness) == []
