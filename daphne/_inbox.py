@@ -61,6 +61,11 @@ class InboxReader:
     def stop(self, timeout: float = 5.0) -> None:
         """Stop reading; waits up to ``timeout`` for the thread's last receive."""
         self._stopping.set()
+        try:
+            # wake the blocking receive now rather than at its internal timeout
+            self.layer.send(self.inbox + "stop", {"stop": True})
+        except Exception:
+            logger.debug("Could not send the wake-up message to %s", self.inbox)
         if self._pending is not None:
             pending, self._pending = self._pending, None
             pending.addErrback(lambda failure: None)

@@ -136,3 +136,12 @@ def test_a_dispatch_error_is_logged_and_reading_continues(caplog):
     clock.advance(0)
     assert layer.calls == 2 and "boom" in caplog.text
     reader.stop()
+
+
+def test_stop_wakes_a_blocking_receive_at_once():
+    layer = ChannelLayer()
+    layer.blocking_timeout = 60  # without a wake-up the thread would sleep a minute
+    reader = InboxReader(layer, "daphne.response.w!", lambda c, m: None, ThreadReactor())
+    reader.start()
+    reader.stop(timeout=10)
+    assert not reader._thread.is_alive()
