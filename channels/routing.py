@@ -70,9 +70,13 @@ class Router:
                 self.add_route(Route(channel, null_consumer))
 
     def _catches(self, channel: str) -> bool:
-        """Whether a bare message for the root path on ``channel`` is routed."""
-        probe = Message({"path": "/"}, channel, channel_layer=_NO_LAYER)
-        return self.match(probe) is not None
+        """Whether ``channel`` already has a catch-all: a bare message is
+        routed both for the root path and for an unlikely one."""
+        for path in ("/", "/channels-default-probe/x.y"):
+            probe = Message({"path": path}, channel, channel_layer=_NO_LAYER)
+            if self.match(probe) is None:
+                return False
+        return True
 
     @classmethod
     def resolve_routing(cls, routing: Any) -> list:

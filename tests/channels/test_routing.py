@@ -239,3 +239,10 @@ def test_route_str_names_channel_consumer_and_filters():
     assert (
         str(route("http.request", first, path="^/a")) == "Route('http.request', first, path='^/a')"
     )
+
+
+def test_check_default_still_adds_views_behind_a_root_only_route():
+    router = Router([route("http.request", first, path=r"^/$")])
+    router.check_default()
+    assert router.match(msg("http.request", path="/"))[0] is first
+    assert isinstance(router.match(msg("http.request", path="/other/"))[0], ViewConsumer)
