@@ -1,6 +1,10 @@
 """HTTP over a fake transport and clock: messages out, bytes back, every timeout."""
 
+import string
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from asgi import www
 from asgi.inmemory import ChannelLayer
@@ -300,3 +304,41 @@ def test_reply_for_an_unknown_channel_is_dropped(harness):
 def test_alpn_offers_h2_and_http11(harness):
     assert harness.factory.acceptableProtocols()[-1] == b"http/1.1"
     assert b"h2" in harness.factory.acceptableProtocols()
+
+
+token = st.text(
+    alphabet=string.ascii_letters + string.digits + "-_!#$%&'*+.^`|~", min_size=1, max_size=12
+)
+value = st.text(alphabet=string.ascii_letters + string.digits + " ;=,/:-", max_size=30).map(
+    str.strip
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    headers=st.lists(st.tuples(token, value), max_size=8),
+    body=st.binary(max_size=300),
+    query=st.text(alphabet=string.ascii_letters + "=&%+", max_size=20),
+)
+def test_any_headers_body_and_query_arrive_intact_in_order_with_duplicates(headers, body, query):
+    harness = Harness(body_inline_limit=100, body_chunk_size=64)
+    conn = harness.connect()
+    raw = [(n.encode(), v.encode()) for n, v in headers if n.lower() not in _FRAMING]
+    conn.send(request(b"POST", b"/h?" + query.encode(), raw, body))
+    message = harness.receive("http.request")
+    expected = [[n.lower(), v] for n, v in raw if b"_" not in n]
+    sent = [h for h in message["headers"] if h[0] not in (b"host", b"content-length")]
+    assert sent == expected
+    assert message["query_string"] == query.encode()
+    received = message["body"]
+    if message["body_channel"]:
+        while True:
+            harness.clock.advance(0)
+            chunk = harness.receive(message["body_channel"])
+            received += chunk["content"]
+            if not chunk["more_content"]:
+                break
+    assert received == body
+
+
+_FRAMING = {"host", "content-length", "transfer-encoding", "expect", "connection", "upgrade"}
