@@ -1,6 +1,7 @@
 """Consumers of the subprocess projects started by the command tests."""
 
 import os
+import sys
 import time
 
 from asgi import www
@@ -19,6 +20,7 @@ def raw_http(message, **kwargs):
 
 
 def slow_echo(message, **kwargs):
-    # Long enough for the test to send SIGTERM while this runs.
+    # The test waits for this line, then sends SIGTERM while we sleep.
+    print("slow_echo started", file=sys.stderr, flush=True)
     time.sleep(1.5)
     message.reply_channel.send({"text": "finished " + message["text"]})

@@ -1,5 +1,7 @@
 """Consumers the channels core tests route to (importable by dotted path)."""
 
+import threading
+
 from channels import Channel, Group
 from channels.exceptions import ConsumeLater, DenyConnection, WebsocketCloseException
 
@@ -74,8 +76,10 @@ def rendezvous(message, **kwargs):
 def slow(message, **kwargs):
     import time
 
+    SLOW_STARTED.set()
     time.sleep(float(message.get("seconds", 1)))
     message.reply_channel.send({"text": "slow done"})
 
 
 BARRIER = None
+SLOW_STARTED = threading.Event()

@@ -237,7 +237,7 @@ def test_runworker_finishes_the_current_message_on_sigterm_then_exits_0(start, r
     port = daphne(start, redis_env)
     with connect(f"ws://127.0.0.1:{port}/slow/", open_timeout=20) as ws:
         ws.send("work")
-        time.sleep(0.5)  # the consumer sleeps 1.5 s; stop it in the middle
+        worker.wait_for_output("slow_echo started")  # it now sleeps 1.5 s
         worker.signal(signal.SIGTERM)
         assert ws.recv(timeout=20) == "finished work"
     assert worker.wait() == 0

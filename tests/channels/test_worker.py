@@ -330,7 +330,8 @@ def test_worker_group_stop_waits_for_the_message_in_progress(make_layer):
     running = Running(group)
     content = ws_receive()
     content["seconds"] = 0.5
+    consumers.SLOW_STARTED.clear()
     layer.send("websocket.receive", content)
-    threading.Event().wait(0.2)
+    assert consumers.SLOW_STARTED.wait(TIMEOUT)
     running.stop()
     assert layer.receive(["websocket.send!"]) == ("websocket.send!a", {"text": "slow done"})
