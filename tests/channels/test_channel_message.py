@@ -132,7 +132,7 @@ def test_flush_succeeds_once_a_full_channel_drains():
     layer = ChannelLayerWrapper(ChannelLayer(capacity=1), "tests", [])
     layer.send("tests.busy", {"n": 0})
     store = PendingMessageStore()
-    store.retry_interval = 0.05
+    store.retry_time, store.retry_interval = 30, 0.05
     store.prepare()
     store.append(Channel("tests.busy", channel_layer=layer), {"n": 1})
     drain = threading.Timer(0.2, lambda: layer.receive(["tests.busy"]))
