@@ -24,7 +24,7 @@ from zope.interface import implementer
 
 from asgi import www
 
-from ._http_state import Finish, RequestBody, ResponseState, Start, Write, error_page
+from ._http_state import Finish, Phase, RequestBody, ResponseState, Start, Write, error_page
 from ._scope import ProxyHeaders, request_fields
 from .exceptions import BadRequest, InvalidReply
 from .ws_protocol import WebSocketFactory, WebSocketProtocol
@@ -70,6 +70,7 @@ class WebRequest(http.Request):
         self._pending_chunk: dict | None = None
         self._body_call = None
         self._retry_after: bytes | None = None
+        self._budget: _WriteBudget | None = None
 
     # -- receiving (called by twisted.web) -------------------------------------
 
@@ -92,6 +93,8 @@ class WebRequest(http.Request):
 
     def _reject_body_too_large(self) -> None:
         self._too_large = True
+        # no "100 Continue" for a body we refuse
+        self.requestHeaders.removeHeader(b"expect")
         if isinstance(self.channel, http.HTTPChannel):
             # Answer before reading a body we will not take, then hang up.
             _, headers, body = error_page(413, "Request body exceeds the server's limit.")
@@ -236,8 +239,22 @@ class WebRequest(http.Request):
                 self.setResponseCode(action.status)
                 for name, value in action.headers:
                     self.responseHeaders.addRawHeader(name, value)
+                if self.response.phase is Phase.STREAMING and not self._disconnected:
+                    self._budget = _WriteBudget(self.factory.http_buffer_limit)
+                    self.registerProducer(self._budget, True)
             elif isinstance(action, Write):
+                if self._disconnected or self.finished:
+                    return
                 self.write(action.data)
+                if self._budget is not None and self._budget.over(len(action.data)):
+                    logger.warning(
+                        "Client at %s reads too slowly (%d bytes queued); dropping %s",
+                        self.client_text(),
+                        self._budget.queued,
+                        self.path_text,
+                    )
+                    self._drop()
+                    return
             elif isinstance(action, Finish):
                 self._complete()
 
@@ -282,11 +299,22 @@ class WebRequest(http.Request):
         )
 
     def _drop(self) -> None:
+        """Cut this response off: abort an HTTP/1 connection (its buffered
+        bytes are discarded), reset an HTTP/2 stream."""
         self._unregister()
-        if self.channel is not None and self.channel.transport is not None:
-            self.channel.transport.loseConnection()
+        if self.channel is None:
+            return
+        if isinstance(self.channel, http.HTTPChannel):
+            if self.channel.transport is not None:
+                self.channel.transport.abortConnection()
+        else:
+            self.channel.loseConnection()
 
     def _unregister(self) -> None:
+        if self._budget is not None:
+            self._budget = None
+            if self.producer is not None:
+                self.unregisterProducer()
         if self._timeout_call is not None and self._timeout_call.active():
             self._timeout_call.cancel()
         self._timeout_call = None
@@ -339,6 +367,33 @@ class WebRequest(http.Request):
     def client_text(self) -> str | None:
         client = _address(self.client)
         return f"{client[0]}:{client[1]}" if client else None
+
+
+class _WriteBudget:
+    """Registered as the producer of a streaming response: counts the bytes
+    written while the transport reports its buffer full, so a client that
+    does not read cannot make daphne buffer without bound."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.paused = False
+        self.queued = 0
+
+    def pauseProducing(self) -> None:
+        self.paused = True
+
+    def resumeProducing(self) -> None:
+        self.paused = False
+        self.queued = 0
+
+    def stopProducing(self) -> None:
+        self.paused = True
+
+    def over(self, size: int) -> bool:
+        """Note ``size`` more bytes written; True once past the limit."""
+        if self.paused:
+            self.queued += size
+        return self.queued > self.limit
 
 
 class _DaphneHTTPChannel(http.HTTPChannel):
@@ -407,6 +462,7 @@ class HTTPFactory(http.HTTPFactory):
         max_header_size: int = DEFAULT_MAX_HEADER_SIZE,
         websocket_max_message_size: int | None = None,
         websocket_buffer_limit: int = 4 * 1024 * 1024,
+        http_buffer_limit: int = 4 * 1024 * 1024,
         retry_after: int = 5,
     ) -> None:
         super().__init__(reactor=reactor)
@@ -430,6 +486,7 @@ class HTTPFactory(http.HTTPFactory):
         self.body_chunk_size = body_chunk_size
         self.max_header_size = max_header_size
         self.retry_after = retry_after
+        self.http_buffer_limit = http_buffer_limit
         self.reply_protocols: dict[str, Any] = {}
         self.connections: weakref.WeakSet = weakref.WeakSet()
         if websocket_max_message_size is None:

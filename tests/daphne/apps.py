@@ -47,6 +47,17 @@ class EchoApp:
             self.events.append(event)
         print("EVENT " + json.dumps(event), flush=True)
 
+    def send_patiently(self, message: dict, response: dict, patience: float = 10) -> bool:
+        """Send, waiting while the reply channel is full; False if it stays full."""
+        deadline = time.monotonic() + patience
+        while time.monotonic() < deadline:
+            try:
+                self.reply(message, response)
+                return True
+            except self.layer.ChannelFull:
+                time.sleep(0.01)
+        return False
+
     def reply(self, message: dict, response: dict) -> None:
         self.layer.send(message["reply_channel"], response)
 
@@ -77,6 +88,14 @@ class EchoApp:
                 )
                 time.sleep(0.05)
             self.reply(message, www.http_response_chunk(b"end\n"))
+            return
+        if path.endswith("/flood"):
+            self.send_patiently(message, www.http_response(200, more_content=True))
+            for _ in range(150):
+                chunk = www.http_response_chunk(b"x" * 131072, more_content=True)
+                if not self.send_patiently(message, chunk):
+                    return
+            self.send_patiently(message, www.http_response_chunk(b""))
             return
         if path.endswith("/slow"):
 
@@ -173,12 +192,8 @@ class EchoApp:
         elif text is not None and text.startswith("flood:"):
             _, size, count = text.split(":")
             for _ in range(int(count)):
-                while True:
-                    try:
-                        self.reply(message, {"bytes": b"x" * int(size)})
-                        break
-                    except self.layer.ChannelFull:
-                        time.sleep(0.01)
+                if not self.send_patiently(message, {"bytes": b"x" * int(size)}):
+                    break
         elif text is not None:
             self.reply(message, {"text": text})
         else:

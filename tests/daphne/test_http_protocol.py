@@ -188,6 +188,14 @@ def test_declared_body_over_the_limit_is_413_before_reading_it():
     assert harness.nothing_on("http.request")
 
 
+def test_expect_100_continue_over_the_limit_gets_413_and_no_continue():
+    harness = Harness(max_request_body_size=100)
+    conn = harness.connect()
+    conn.send(b"POST / HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 500\r\n\r\n")
+    out = conn.output()
+    assert out.startswith(b"HTTP/1.1 413") and b"100 Continue" not in out
+
+
 def test_chunked_body_growing_past_the_limit_is_413():
     harness = Harness(max_request_body_size=10)
     conn = harness.connect()
@@ -342,3 +350,39 @@ def test_any_headers_body_and_query_arrive_intact_in_order_with_duplicates(heade
 
 
 _FRAMING = {"host", "content-length", "transfer-encoding", "expect", "connection", "upgrade"}
+
+
+def test_streaming_to_a_client_that_does_not_read_is_cut_off_past_the_buffer_limit(caplog):
+    harness = Harness(http_buffer_limit=1000)
+    conn = harness.connect()
+    conn.send(request(path=b"/sse"))
+    reply = harness.receive("http.request")["reply_channel"]
+    harness.factory.dispatch_reply(reply, www.http_response(200, more_content=True))
+    conn.protocol._channel.pauseProducing()  # the transport's buffer is full
+    harness.factory.dispatch_reply(reply, www.http_response_chunk(b"a" * 600, more_content=True))
+    assert not conn.transport.disconnecting
+    harness.factory.dispatch_reply(reply, www.http_response_chunk(b"b" * 600, more_content=True))
+    assert conn.transport.disconnecting
+    assert "reads too slowly" in caplog.text
+    assert reply not in harness.factory.reply_protocols
+
+
+def test_a_streaming_client_that_catches_up_is_not_cut_off():
+    harness = Harness(http_buffer_limit=1000)
+    conn = harness.connect()
+    conn.send(request(path=b"/sse"))
+    reply = harness.receive("http.request")["reply_channel"]
+    harness.factory.dispatch_reply(reply, www.http_response(200, more_content=True))
+    for _ in range(5):
+        conn.protocol._channel.pauseProducing()
+        harness.factory.dispatch_reply(
+            reply, www.http_response_chunk(b"x" * 800, more_content=True)
+        )
+        conn.protocol._channel.resumeProducing()
+    harness.factory.dispatch_reply(reply, www.http_response_chunk(b""))
+    assert not conn.transport.disconnecting
+    # the connection is reusable: the producer was unregistered before finishing
+    conn.send(request(path=b"/next"))
+    reply = harness.receive("http.request")["reply_channel"]
+    harness.factory.dispatch_reply(reply, www.http_response(200, more_content=True))
+    harness.factory.dispatch_reply(reply, www.http_response_chunk(b""))

@@ -292,3 +292,15 @@ def test_a_client_that_does_not_read_is_closed_with_1013_not_buffered_forever(da
             break
         time.sleep(0.1)
     assert [e["code"] for e in found] == [1013]
+
+
+def test_an_http_client_that_does_not_read_a_stream_is_cut_off(daphne, client):
+    sock = socket.create_connection((daphne.host, daphne.port), timeout=10)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    sock.sendall(b"GET /http/flood HTTP/1.1\r\nHost: x\r\n\r\n")
+    try:
+        daphne.wait_for(r"reads too slowly \(\d+ bytes queued\); dropping /http/flood", timeout=30)
+    finally:
+        sock.close()
+    found = _all_events_eventually(client, "/http/flood")
+    assert [e["kind"] for e in found] == ["http.disconnect"]
