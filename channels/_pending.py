@@ -44,6 +44,17 @@ class PendingMessageStore:
     def prepare(self, **kwargs: Any) -> None:
         """Start buffering for the consumer about to run in this thread."""
         self.threadlocal.messages = []
+        self.threadlocal.sent_to = set()
+
+    def note_sent(self, channel_name: str) -> None:
+        """Record a send to ``channel_name`` by the running consumer (buffered or not)."""
+        sent_to = getattr(self.threadlocal, "sent_to", None)
+        if sent_to is not None:
+            sent_to.add(channel_name)
+
+    def sent_to(self) -> set[str]:
+        """Names of the channels the current (or last) consumer sent to."""
+        return getattr(self.threadlocal, "sent_to", None) or set()
 
     def append(self, sender: Any, message: dict) -> None:
         """Buffer one send; ``sender`` is a ``Channel`` or ``Group``."""

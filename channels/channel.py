@@ -47,6 +47,7 @@ class Channel:
             self.channel_layer.send(self.name, content)
         else:
             pending_message_store.append(self, content)
+        pending_message_store.note_sent(self.name)
 
     def __str__(self) -> str:
         return self.name

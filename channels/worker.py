@@ -154,6 +154,8 @@ class Worker:
         self._send_signal(consumer_started, environ={})
         try:
             consumer(message, **kwargs)
+            if channel == "websocket.connect":
+                self._check_handshake_answered(message, consumer)
         except DenyConnection:
             self._deny(message)
         except ChannelSocketException as exc:
@@ -173,6 +175,21 @@ class Worker:
             )
         finally:
             self._send_signal(consumer_finished)
+
+    @staticmethod
+    def _check_handshake_answered(message: Message, consumer: Any) -> None:
+        # Since 1.0 a handshake waits for an explicit accept; a connect
+        # consumer that forgets it leaves the client hanging until the
+        # server's timeout, the most common 1.0 upgrade problem.
+        reply = message.reply_channel
+        if reply is not None and reply.name not in pending_message_store.sent_to():
+            logger.warning(
+                "websocket.connect consumer %s returned without answering on %s; the "
+                'handshake waits until it gets {"accept": True} (or a close) and will '
+                "time out otherwise",
+                name_that_thing(consumer),
+                reply.name,
+            )
 
     def _deny(self, message: Message) -> None:
         if message.channel.name != "websocket.connect":

@@ -335,3 +335,20 @@ def test_worker_group_stop_waits_for_the_message_in_progress(make_layer):
     assert consumers.SLOW_STARTED.wait(TIMEOUT)
     running.stop()
     assert layer.receive(["websocket.send!"]) == ("websocket.send!a", {"text": "slow done"})
+
+
+def test_connect_consumer_that_neither_accepts_nor_rejects_is_warned_about(make_layer, caplog):
+    def forgetful(message, **kwargs):
+        pass
+
+    layer = make_layer(
+        [
+            route("websocket.connect", forgetful, path="^/forgot/"),
+            route("websocket.connect", consumers.accept),
+        ]
+    )
+    worker = Worker(layer, signal_handlers=False)
+    worker.handle("websocket.connect", ws_connect(path="/ok/"))
+    assert "returned without answering" not in caplog.text
+    worker.handle("websocket.connect", ws_connect(path="/forgot/"))
+    assert "returned without answering on websocket.send!a" in caplog.text
