@@ -97,17 +97,24 @@ return 1
 
 #: RECEIVE: pop the first unexpired message of the given queues (non-blocking).
 #: KEYS     queue lists, in the order to try them
-#: Returns {queue key, item}, or nil when every queue is empty. Expired
-#: items met on the way are dropped.
+#: ARGV[1]  how many messages to take at most from a process inbox (a key
+#:          ending in "!"): only its own process reads it, so it may batch
+#: Returns {queue key, item, ...} (one item, or up to ARGV[1] from an
+#: inbox), or nil when every queue is empty. Expired items are dropped.
 RECEIVE = (
     _COMMON
     + """
+local batch = tonumber(ARGV[1])
 for _, queue in ipairs(KEYS) do
-  while true do
+  local result = {queue}
+  local wanted = 1
+  if string.sub(queue, -1) == '!' then wanted = batch end
+  while #result <= wanted do
     local item = redis.call('LPOP', queue)
     if not item then break end
-    if not expired(item) then return {queue, item} end
+    if not expired(item) then table.insert(result, item) end
   end
+  if #result > 1 then return result end
 end
 return nil
 """

@@ -39,6 +39,7 @@ class Shard:
         self.links = LinkPool(connection_pool, where)
         self._offset_ms = 0.0
         self._offset_checked = float("-inf")
+        self.has_blmpop = True
 
     def __repr__(self) -> str:
         return f"<Shard {self.where}>"
@@ -82,18 +83,48 @@ class Shard:
         finally:
             self.links.release(link)
 
-    def blpop(self, keys: Sequence[bytes], timeout: float) -> Any:
+    def pop(self, keys: Sequence[bytes], count: int, fallback: Script) -> Any:
+        """A non-blocking pop: ``[key, item, ...]`` from the first non-empty
+        key (LMPOP on Redis 7+, else the ``fallback`` script), or None.
+        Items may be expired; the caller checks."""
+        if self.has_blmpop:
+            try:
+                reply = self.call("LMPOP", len(keys), *keys, "LEFT", "COUNT", count)
+            except UnsupportedRedis:
+                self.has_blmpop = False
+            else:
+                return None if reply is None else [reply[0], *reply[1]]
+        return self.run(fallback, keys, (count,))
+
+    def blpop(self, keys: Sequence[bytes], timeout: float, count: int = 1) -> Any:
         """A blocking pop over ``keys`` for up to ``timeout`` seconds.
 
-        The read waits a little longer than the pop, so a configured socket
-        timeout can never cut a healthy blocking pop short.
+        Returns ``[key, item, ...]`` (up to ``count`` items of one key, with
+        BLMPOP on Redis 7+) or None. The read waits a little longer than the
+        pop, so a configured socket timeout never cuts a healthy pop short.
         """
+        wait = blpop_timeout(timeout)
+        if count > 1 and self.has_blmpop:
+            command = ("BLMPOP", wait, len(keys), *keys, "LEFT", "COUNT", count)
+        else:
+            command = ("BLPOP", *keys, wait)
         link = self.links.acquire()
         try:
-            link.write(pack(("BLPOP", *keys, blpop_timeout(timeout))))
-            return link.read(timeout=timeout + 5.0)
+            link.write(pack(command))
+            reply = link.read(timeout=timeout + 5.0)
+        except RedisCommandError as exc:
+            if command[0] == "BLMPOP" and "unknown command" in str(exc).lower():
+                self.has_blmpop = False  # Redis < 7
+                return self.blpop(keys, timeout)
+            raise
+        except RedisUnavailable:
+            self.links.disconnect()
+            raise
         finally:
             self.links.release(link)
+        if reply is not None and command[0] == "BLMPOP":
+            return [reply[0], *reply[1]]
+        return reply
 
     def start_blpop(self, keys: Sequence[bytes], timeout: float) -> Link:
         """Send a BLPOP without reading its reply (for watching several shards)."""

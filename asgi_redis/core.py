@@ -57,6 +57,10 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, StatisticsMixin, BaseChannelLayer
 
     #: Seconds a blocking receive waits before returning ``(None, None)``.
     blpop_timeout = 5
+    #: Most messages one receive takes from a process inbox at once; the
+    #: rest wait in this process for the next receives (only this process
+    #: reads its inbox, so nobody else is kept waiting).
+    inbox_batch = 32
     global_statistics_expiry = 86400
     channel_statistics_expiry = 3600
 
@@ -242,9 +246,12 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, StatisticsMixin, BaseChannelLayer
         if not block:
             random.shuffle(plan)
             for shard, keys in plan:
-                reply = shard.run(RECEIVE, keys, ())
-                if reply:
-                    result = self._accept(shard, reply, check_expiry=False)
+                count = self.inbox_batch if all(k.endswith(b"!") for k in keys) else 1
+                while True:
+                    reply = shard.pop(keys, count, RECEIVE)
+                    if not reply:
+                        break
+                    result = self._accept(shard, reply)
                     if result[0] is not None:
                         return result
             return None, None
@@ -255,7 +262,8 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, StatisticsMixin, BaseChannelLayer
                 return None, None
             if len(plan) == 1:
                 shard, keys = plan[0]
-                reply = shard.blpop(keys, remaining)
+                inboxes_only = all(key.endswith(b"!") for key in keys)
+                reply = shard.blpop(keys, remaining, self.inbox_batch if inboxes_only else 1)
                 if reply is None:
                     return None, None
                 result = self._accept(shard, reply)
@@ -288,32 +296,43 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, StatisticsMixin, BaseChannelLayer
     def _accept(
         self, shard: Shard, reply: list[bytes], check_expiry: bool = True
     ) -> tuple[str | None, Any]:
-        """Turn a popped ``[key, item]`` into ``(channel, message)``.
+        """Turn a popped ``[key, item, ...]`` into ``(channel, message)``.
 
-        An item for several channels of one process (a group message) is
-        returned for the first and kept for the others in the local buffer.
+        The first message is returned; the others (further items popped from
+        a process inbox, and the extra channels of a group message that one
+        process inbox carried for several of its channels) are kept in the
+        local buffer for the next receives.
         """
-        key, item = reply
-        queue = key.decode()[len(self.prefix) :]
-        deadline, targets, payload = parse_item(item)
-        if check_expiry or len(targets) > 1:
-            left_ms = deadline - shard.server_time_ms()
-            if check_expiry and left_ms <= 0:
-                return None, None
-            if len(targets) > 1:
-                local_deadline = time.time() + left_ms / 1000
-                for other in targets[1:]:
-                    self._buffer.put(queue, local_deadline, other, payload)
-        return self._result(targets[0] if targets else queue, payload)
+        queue = reply[0].decode()[len(self.prefix) :]
+        result: tuple[str | None, Any] = (None, None)
+        now_ms = None
+        for item in reply[1:]:
+            deadline, targets, payload = parse_item(item)
+            if check_expiry or len(targets) > 1 or result[0] is not None:
+                if now_ms is None:
+                    now_ms = shard.server_time_ms()
+                if check_expiry and deadline <= now_ms:
+                    continue
+            names = targets or [queue]
+            if result[0] is None:
+                result = self._result(names[0], payload)
+                names = names[1:]
+                if not names:
+                    continue
+            local_deadline = time.time() + (deadline - now_ms) / 1000
+            for name in names:
+                self._buffer.put(queue, local_deadline, name, payload)
+        return result
 
     def _stash(self, shard: Shard, reply: list[bytes]) -> None:
-        """Keep every message of an extra popped item for a later receive."""
-        key, item = reply
-        queue = key.decode()[len(self.prefix) :]
-        deadline, targets, payload = parse_item(item)
-        local_deadline = time.time() + (deadline - shard.server_time_ms()) / 1000
-        for channel in targets or [queue]:
-            self._buffer.put(queue, local_deadline, channel, payload)
+        """Keep every message of an extra popped reply for a later receive."""
+        queue = reply[0].decode()[len(self.prefix) :]
+        now_ms = shard.server_time_ms()
+        for item in reply[1:]:
+            deadline, targets, payload = parse_item(item)
+            local_deadline = time.time() + (deadline - now_ms) / 1000
+            for name in targets or [queue]:
+                self._buffer.put(queue, local_deadline, name, payload)
 
     def _watch(
         self, plan: list[tuple[Shard, list[bytes]]], timeout: float

@@ -273,3 +273,32 @@ def test_encrypted_payloads_are_not_readable_in_redis(make_layer, client):
     (item,) = client.lrange(layer.prefix + "enc.raw", 0, -1)
     assert b"hunter2" not in item
     assert layer.receive(["enc.raw"]) == ("enc.raw", {"secret": "hunter2"})
+
+
+def test_a_process_inbox_is_popped_in_batches_and_kept_in_order(layer, client):
+    for n in range(5):
+        layer.send(f"batch.proc!c{n}", {"n": n})
+    assert layer.receive(["batch.proc!"], block=True) == ("batch.proc!c0", {"n": 0})
+    assert client.llen(layer.prefix + "batch.proc!") == 0  # the rest came along
+    got = [layer.receive(["batch.proc!"]) for _ in range(4)]
+    assert got == [(f"batch.proc!c{n}", {"n": n}) for n in range(1, 5)]
+    assert layer.receive(["batch.proc!"]) == (None, None)
+
+
+def test_normal_channels_are_popped_one_message_at_a_time(layer, client):
+    for n in range(3):
+        layer.send("single.chan", {"n": n})
+    layer.receive(["single.chan"], block=True)
+    layer.receive(["single.chan"])
+    assert client.llen(layer.prefix + "single.chan") == 1
+
+
+@pytest.mark.parametrize("block", [False, True])
+def test_servers_without_lmpop_are_served_by_the_lua_fallback(layer, block):
+    layer._shards[0].has_blmpop = False
+    for n in range(3):
+        layer.send("old.proc!a", {"n": n})
+    layer.send("old.chan", {"n": 9})
+    assert layer.receive(["old.proc!"], block=block) == ("old.proc!a", {"n": 0})
+    assert layer.receive(["old.chan"], block=block) == ("old.chan", {"n": 9})
+    assert [layer.receive(["old.proc!"])[1]["n"] for _ in range(2)] == [1, 2]
