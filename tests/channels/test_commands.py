@@ -289,3 +289,17 @@ def test_runworker_refuses_an_unknown_layer(start, redis_env):
     )
     assert process.wait() == 1
     assert "No channel layer 'nope'" in process.output
+
+
+def test_runserver_on_a_busy_port_fails_with_a_message(start):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        process = start(
+            ["-m", "django", "runserver", f"127.0.0.1:{port}", "--noreload"],
+            "tests.channels.settings_inmemory",
+        )
+        assert process.wait() == 1
+    assert "Error: " in process.output and "already in use" in process.output
+    assert "Traceback" not in process.output

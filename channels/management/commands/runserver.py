@@ -10,6 +10,7 @@ server instead.
 from __future__ import annotations
 
 import datetime
+import os
 import sys
 import threading
 from typing import Any
@@ -131,10 +132,17 @@ class Command(RunserverCommand):
         channel_layer.router.check_default(http_consumer=self.get_consumer(*args, **options))
         self.print_banner(channel_layer)
         workers = self.start_workers(channel_layer, options)
+        from daphne.exceptions import CannotListen
+
         try:
             self.run_server(channel_layer, options)
         except KeyboardInterrupt:
             pass
+        except CannotListen as exc:
+            self.stderr.write(f"Error: {exc}")
+            # Like Django's runserver: sys.exit does not work in the
+            # autoreloader's thread.
+            os._exit(1)
         finally:
             for worker in workers:
                 worker.stop()
