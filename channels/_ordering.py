@@ -1,12 +1,20 @@
 """Strict per-connection ordering for ``enforce_ordering`` (SPEC 5.8).
 
-A message whose ``order`` is ahead of the connection's next expected order
-is parked on the connection's wait channel. When a message finishes, its
-sends are flushed, the counter advances, and exactly the parked message that
-is now due goes back to its original channel. A message that parks looks at
-the parked set again, which both closes the race with a predecessor that
-finished meanwhile and gives up on a missing message once the oldest parked
-one has waited ``CHANNELS_ORDERING_MAX_WAIT`` seconds.
+The channel session keeps the connection's next expected ``order``. A
+message ahead of it is parked on its own wait channel,
+``wait_channel_name(reply_channel) + "." + str(order)``, so that releasing a
+message is one receive on one channel, whatever else is parked:
+
+* when a message finishes, its sends are flushed, the counter advances (it
+  never moves back), and the message with the next order, if parked, goes
+  back to its original channel: nothing is re-queued in a loop;
+* a message that parks reads the counter again afterwards, and releases
+  itself if its predecessor finished meanwhile (1.x could leave it stuck);
+* the session also notes when the counter last moved (``__channels_waiting``,
+  written with the counter); once a message has been missing for longer
+  than ``CHANNELS_ORDERING_MAX_WAIT`` seconds (default 10), the next message
+  to park gives up on it and releases the lowest parked message.
+  A message that turns up after it was given up on runs at once.
 """
 
 from __future__ import annotations
@@ -18,24 +26,28 @@ from typing import Any
 
 from django.conf import settings
 
-from channels._session_store import channel_session_key, open_session, save_session
+from channels._session_store import ORDER_KEY, channel_session_key, open_session, save_session
 from channels.exceptions import ConsumeLater
 from channels.message import pending_message_store
 
 logger = logging.getLogger("channels.sessions")
 
-#: The channel-session key holding the next expected ``order`` of a connection.
-ORDER_KEY = "__channels_next_order"
 #: Default bound, in seconds, on waiting for a missing earlier message.
 DEFAULT_ORDERING_MAX_WAIT = 10.0
-_PARKED_AT = "__parked_at__"
+#: The channel-session key noting ``[expected order, since when]``.
+WAITING_KEY = "__channels_waiting"
 _ORIGINAL_CHANNEL = "original_channel"
-_RELEASE_ROUNDS = 50
+#: How many wait channels a give-up looks at for the lowest parked message.
+_GIVE_UP_WINDOW = 200
 
 
 def wait_channel_name(reply_channel: str) -> str:
-    """The channel where out-of-order messages of ``reply_channel`` wait."""
+    """The prefix of the channels where out-of-order messages of ``reply_channel`` wait."""
     return "__wait__." + reply_channel.replace("!", "?")
+
+
+def _parking_channel(reply_channel: str, order: int) -> str:
+    return f"{wait_channel_name(reply_channel)}.{order}"
 
 
 def _max_wait() -> float:
@@ -47,19 +59,9 @@ def _fresh_next_order(session_key: str) -> int:
     return int(store.get(ORDER_KEY, 0))
 
 
-def _drain(layer: Any, wait_channel: str) -> list[dict]:
-    parked = []
-    while True:
-        _channel, content = layer.receive([wait_channel], block=False)
-        if content is None:
-            return parked
-        parked.append(content)
-
-
 def _send_back(layer: Any, content: dict) -> None:
     content = dict(content)
     channel = content.pop(_ORIGINAL_CHANNEL)
-    content.pop(_PARKED_AT, None)
     deadline = time.monotonic() + 2.0
     while True:
         try:
@@ -67,70 +69,76 @@ def _send_back(layer: Any, content: dict) -> None:
             return
         except layer.ChannelFull:
             if time.monotonic() > deadline:
-                raise
+                logger.error(
+                    "Dropped message order %s of %s: channel %s stayed full",
+                    content.get("order"),
+                    content.get("reply_channel"),
+                    channel,
+                )
+                return
             time.sleep(0.05)
 
 
-def _park(layer: Any, wait_channel: str, content: dict) -> None:
+def _park(layer: Any, reply_channel: str, content: dict) -> bool:
     try:
-        layer.send(wait_channel, content)
+        layer.send(_parking_channel(reply_channel, int(content["order"])), content)
+        return True
     except layer.ChannelFull:
         logger.error(
-            "Dropped message order %s of %s: its wait channel %s is full",
+            "Dropped message order %s of %s: its wait channel is full",
             content.get("order"),
-            content.get("reply_channel"),
-            wait_channel,
+            reply_channel,
         )
+        return False
 
 
-def _skip_to(session_key: str, order: int) -> None:
-    store, _found = open_session(session_key)
-    store[ORDER_KEY] = order
-    save_session(store)
+def _release(layer: Any, reply_channel: str, order: int) -> bool:
+    """Send the message parked with ``order`` back to its channel, if there is one."""
+    _channel, content = layer.receive([_parking_channel(reply_channel, order)], block=False)
+    if content is None:
+        return False
+    _send_back(layer, content)
+    return True
 
 
 def requeue_messages(message: Any) -> None:
-    """Release the parked messages of ``message``'s connection that are now due.
-
-    The one whose ``order`` is next goes back to its original channel; the rest
-    stay parked. Loops only while the expected order moves under it.
-    """
+    """Release the parked message of ``message``'s connection that is due now, if any."""
     reply_channel = message.reply_channel.name
+    expected = _fresh_next_order(channel_session_key(reply_channel))
+    _release(message.channel_layer, reply_channel, expected)
+
+
+def _give_up_waiting(message: Any, expected: int, own_order: int) -> None:
+    """Skip the missing orders before the lowest parked message, and release it."""
     layer = message.channel_layer
-    wait_channel = wait_channel_name(reply_channel)
-    session_key = channel_session_key(reply_channel)
-    for _round in range(_RELEASE_ROUNDS):
-        expected = _fresh_next_order(session_key)
-        parked = _drain(layer, wait_channel)
-        if not parked:
-            return
-        due = [m for m in parked if int(m["order"]) <= expected]
-        if not due:
-            oldest = min(float(m.get(_PARKED_AT, 0)) for m in parked)
-            if time.time() - oldest > _max_wait():
-                lowest = min(int(m["order"]) for m in parked)
-                logger.warning(
-                    "Gave up waiting for messages %s to %s of %s after %.1f s; going on",
-                    expected,
-                    lowest - 1,
-                    reply_channel,
-                    _max_wait(),
-                )
-                _skip_to(session_key, lowest)
-                expected = lowest
-                due = [m for m in parked if int(m["order"]) <= expected]
-        for content in parked:
-            if int(content["order"]) <= expected:
-                try:
-                    _send_back(layer, content)
-                except layer.ChannelFull:
-                    logger.warning("Channel full releasing %s; keeping it parked", reply_channel)
-                    _park(layer, wait_channel, content)
-            else:
-                _park(layer, wait_channel, content)
-        if _fresh_next_order(session_key) == expected:
-            return
-    logger.warning("Ordering of %s kept moving while releasing; stopped", reply_channel)
+    reply_channel = message.reply_channel.name
+    upper = min(own_order, expected + _GIVE_UP_WINDOW)
+    names = [_parking_channel(reply_channel, n) for n in range(expected, upper + 1)]
+    found = []
+    while True:
+        _channel, content = layer.receive(names, block=False)
+        if content is None:
+            break
+        found.append(content)
+    if not found:
+        return
+    found.sort(key=lambda content: int(content["order"]))
+    lowest = int(found[0]["order"])
+    logger.warning(
+        "Gave up waiting for messages %s to %s of %s after %.1f s; going on from %s",
+        expected,
+        lowest - 1,
+        reply_channel,
+        _max_wait(),
+        lowest,
+    )
+    store, _found = open_session(channel_session_key(reply_channel))
+    store[ORDER_KEY] = lowest
+    store.pop(WAITING_KEY, None)
+    save_session(store)
+    _send_back(layer, found[0])
+    for content in found[1:]:
+        _park(layer, reply_channel, content)
 
 
 def run_in_order(func: Callable, message: Any, args: tuple, kwargs: dict) -> Any:
@@ -138,15 +146,7 @@ def run_in_order(func: Callable, message: Any, args: tuple, kwargs: dict) -> Any
     session = message.channel_session
     expected = int(session.get(ORDER_KEY, 0))
     if order > expected:
-        content = dict(message.content)
-        content[_ORIGINAL_CHANNEL] = message.channel.name
-        content[_PARKED_AT] = time.time()
-        wait_channel = wait_channel_name(message.reply_channel.name)
-        _park(message.channel_layer, wait_channel, content)
-        # The predecessor may have finished (and found nothing to release)
-        # between our read of the counter and the park, and a long-missing
-        # message is only given up on here: so look at the parked set now.
-        requeue_messages(message)
+        _wait_in_line(message, order, expected)
         return None
     if order < expected:
         logger.warning(
@@ -171,10 +171,31 @@ def run_in_order(func: Callable, message: Any, args: tuple, kwargs: dict) -> Any
     return result
 
 
+def _wait_in_line(message: Any, order: int, expected: int) -> None:
+    layer = message.channel_layer
+    reply_channel = message.reply_channel.name
+    content = dict(message.content)
+    content[_ORIGINAL_CHANNEL] = message.channel.name
+    if not _park(layer, reply_channel, content):
+        return
+    session = message.channel_session
+    now = time.time()
+    waiting = session.get(WAITING_KEY)
+    if not waiting or waiting[0] != expected:
+        session[WAITING_KEY] = [expected, now]
+    fresh = _fresh_next_order(session.session_key)
+    if fresh >= order:
+        # Our predecessor finished between our read of the counter and the park.
+        _release(layer, reply_channel, order)
+    elif (
+        fresh == expected and waiting and waiting[0] == expected and now - waiting[1] > _max_wait()
+    ):
+        _give_up_waiting(message, expected, order)
+
+
 def _finish(message: Any, order: int) -> None:
     session = message.channel_session
-    # Never move the counter back: if the connection gave up waiting for this
-    # message while it ran, it has already moved past it.
-    session[ORDER_KEY] = max(order + 1, _fresh_next_order(session.session_key))
-    save_session(session)
-    requeue_messages(message)
+    session[ORDER_KEY] = order + 1
+    session[WAITING_KEY] = [order + 1, time.time()]
+    save_session(session)  # merged: the stored counter never moves back
+    _release(message.channel_layer, message.reply_channel.name, int(session[ORDER_KEY]))

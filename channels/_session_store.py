@@ -26,6 +26,10 @@ from channels.exceptions import ConsumeLater
 
 logger = logging.getLogger("channels.sessions")
 
+#: The channel-session key holding the next expected ``order`` of a connection
+#: (see ``channels._ordering``); merges keep the larger value, so it never moves back.
+ORDER_KEY = "__channels_next_order"
+
 # A merge holds the lock for one load and one save: milliseconds.
 _LOCK_WAIT = 2.0
 _LOCK_EXPIRY = 10
@@ -147,6 +151,8 @@ def _cache_lock(store: SessionBase, key: str) -> Iterator[None]:
 def _write_merged(store: SessionBase, stored: dict, changed: dict, deleted: list) -> None:
     for name in deleted:
         stored.pop(name, None)
+    if ORDER_KEY in changed and isinstance(stored.get(ORDER_KEY), int):
+        changed[ORDER_KEY] = max(changed[ORDER_KEY], stored[ORDER_KEY])
     stored.update(changed)
     store._session_cache = stored
     store.modified = True

@@ -17,12 +17,14 @@ Differences from 1.x, all behind the same API:
   erase each other's keys.
 * A channel session whose row has expired is replaced instead of failing with
   ``ConsumeLater`` forever.
-* ``enforce_ordering`` parks out-of-order messages on a ``__wait__.*`` channel
+* ``enforce_ordering`` parks out-of-order messages on ``__wait__.*`` channels
   and releases exactly the next one when its predecessor finishes; nothing
-  is re-queued in a loop. A missing message is waited for at most
-  ``CHANNELS_ORDERING_MAX_WAIT`` seconds (default 10), checked whenever the
-  connection's next message arrives; a message arriving after it was given up
-  on runs at once, with a warning.
+  is re-queued in a loop (see ``channels._ordering``). A missing message is
+  waited for at most ``CHANNELS_ORDERING_MAX_WAIT`` seconds (default 10),
+  checked when the connection's next message arrives; a message arriving
+  after it was given up on runs at once, with a warning.
+
+Storage and merging live in ``channels._session_store``.
 """
 
 from __future__ import annotations
