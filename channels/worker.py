@@ -124,7 +124,12 @@ class Worker:
                         # The layer does not block: avoid a busy loop.
                         time.sleep(0.05)
                     continue
-                self.handle(channel, content)
+                try:
+                    self.handle(channel, content)
+                except Exception:
+                    # handle() guards consumers; this catches malformed
+                    # messages and our own bugs, so no message kills a worker.
+                    logger.exception("Could not handle a message on %s", channel)
         except StopWorkerGroupLoop:
             pass
         finally:
@@ -134,7 +139,11 @@ class Worker:
 
     def handle(self, channel: str, content: dict) -> None:
         """Route and consume one message; never raises for consumer errors."""
-        message = Message(content, channel, self.channel_layer)
+        try:
+            message = Message(content, channel, self.channel_layer)
+        except (TypeError, AttributeError, UnicodeDecodeError) as exc:
+            logger.error("Dropping a malformed message on %s: %s", channel, exc)
+            return
         if content.get("__retries__", 0) >= self.message_retries:
             message.__doomed__ = True
         try:

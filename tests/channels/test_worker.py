@@ -352,3 +352,14 @@ def test_connect_consumer_that_neither_accepts_nor_rejects_is_warned_about(make_
     assert "returned without answering" not in caplog.text
     worker.handle("websocket.connect", ws_connect(path="/forgot/"))
     assert "returned without answering on websocket.send!a" in caplog.text
+
+
+def test_malformed_message_is_dropped_and_the_worker_goes_on(make_layer, run_worker, caplog):
+    layer = make_layer([route("websocket.receive", consumers.echo)])
+    run_worker(layer)
+    bad = ws_receive("bad")
+    bad["reply_channel"] = 42
+    layer.send("websocket.receive", bad)
+    layer.send("websocket.receive", ws_receive("good"))
+    assert wait_for(layer, "websocket.send!")["text"] == "good"
+    assert "Dropping a malformed message on websocket.receive" in caplog.text
