@@ -122,15 +122,19 @@ def run(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize(
-    "module, prog, flag",
+    "prog, flag",
     [
-        ("daphne.smtp", "daphne-smtp", "--max-size"),
-        ("daphne.irc", "daphne-irc", "--nickname"),
-        ("daphne.udp", "daphne-udp", "--client-timeout"),
+        ("daphne-smtp", "--max-size"),
+        ("daphne-irc", "--nickname"),
+        ("daphne-udp", "--client-timeout"),
     ],
 )
-def test_help_describes_the_command_and_its_options(tmp_path, module, prog, flag):
-    result = run(module, "--help", cwd=tmp_path)
+def test_help_describes_the_command_and_its_options(tmp_path, prog, flag):
+    # the installed console script, as a user runs it
+    script = Path(sys.executable).with_name(prog)
+    result = subprocess.run(
+        [str(script), "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT
+    )
     assert result.returncode == 0
     assert result.stdout.startswith(f"usage: {prog}")
     assert "channel_layer" in result.stdout and flag in result.stdout and "-v" in result.stdout
