@@ -24,6 +24,7 @@ from zope.interface import implementer
 
 from asgi import www
 
+from ._http_channel import DaphneHTTPChannel, WriteBudget, raw_error_response
 from ._http_state import Finish, Phase, RequestBody, ResponseState, Start, Write, error_page
 from ._scope import ProxyHeaders, request_fields
 from .exceptions import BadRequest, InvalidReply
@@ -70,7 +71,7 @@ class WebRequest(http.Request):
         self._pending_chunk: dict | None = None
         self._body_call = None
         self._retry_after: bytes | None = None
-        self._budget: _WriteBudget | None = None
+        self._budget: WriteBudget | None = None
 
     # -- receiving (called by twisted.web) -------------------------------------
 
@@ -97,10 +98,8 @@ class WebRequest(http.Request):
         self.requestHeaders.removeHeader(b"expect")
         if isinstance(self.channel, http.HTTPChannel):
             # Answer before reading a body we will not take, then hang up.
-            _, headers, body = error_page(413, "Request body exceeds the server's limit.")
-            head = b"".join(b"%s: %s\r\n" % pair for pair in headers)
             self.channel.transport.write(
-                b"HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\n" + head + b"\r\n" + body
+                raw_error_response(413, "Request body exceeds the server's limit.")
             )
             self.channel.loseConnection()
 
@@ -240,7 +239,7 @@ class WebRequest(http.Request):
                 for name, value in action.headers:
                     self.responseHeaders.addRawHeader(name, value)
                 if self.response.phase is Phase.STREAMING and not self._disconnected:
-                    self._budget = _WriteBudget(self.factory.http_buffer_limit)
+                    self._budget = WriteBudget(self.factory.http_buffer_limit)
                     self.registerProducer(self._budget, True)
             elif isinstance(action, Write):
                 if self._disconnected or self.finished:
@@ -369,67 +368,6 @@ class WebRequest(http.Request):
         return f"{client[0]}:{client[1]}" if client else None
 
 
-class _WriteBudget:
-    """Registered as the producer of a streaming response: counts the bytes
-    written while the transport reports its buffer full, so a client that
-    does not read cannot make daphne buffer without bound."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.paused = False
-        self.queued = 0
-
-    def pauseProducing(self) -> None:
-        self.paused = True
-
-    def resumeProducing(self) -> None:
-        self.paused = False
-        self.queued = 0
-
-    def stopProducing(self) -> None:
-        self.paused = True
-
-    def over(self, size: int) -> bool:
-        """Note ``size`` more bytes written; True once past the limit."""
-        if self.paused:
-            self.queued += size
-        return self.queued > self.limit
-
-
-class _DaphneHTTPChannel(http.HTTPChannel):
-    """twisted.web's HTTP/1.x channel, answering 431 for oversized headers and
-    keeping the raw header order (with duplicates) for the message."""
-
-    def lineReceived(self, line: bytes) -> None:
-        if self._receivedHeaderSize + len(line) > self.totalHeadersSize:
-            self._respond_431()
-            return
-        super().lineReceived(line)
-
-    def lineLengthExceeded(self, line: bytes) -> None:
-        self._respond_431()
-
-    def headerReceived(self, line: bytes) -> bool:
-        ok = super().headerReceived(line)
-        if ok and self.requests:
-            name, _, value = line.partition(b":")
-            self.requests[-1].raw_header_list.append((name.strip(), value.strip(b" \t")))
-        return ok
-
-    def _respond_431(self) -> None:
-        logger.info("Request headers larger than %d bytes: 431", self.totalHeadersSize)
-        _, headers, body = error_page(431, "Request headers are too large.")
-        head = b"".join(b"%s: %s\r\n" % pair for pair in headers)
-        self.transport.write(
-            b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n"
-            + head
-            + b"\r\n"
-            + body
-        )
-        self.dataReceived = lambda data: None
-        self.loseConnection()
-
-
 @implementer(IProtocolNegotiationFactory)
 class HTTPFactory(http.HTTPFactory):
     """All the HTTP and WebSocket connections of one daphne process.
@@ -514,7 +452,7 @@ class HTTPFactory(http.HTTPFactory):
         pass
 
     def buildProtocol(self, addr: Any) -> Any:
-        protocol = http._GenericHTTPChannelProtocol(_DaphneHTTPChannel())
+        protocol = http._GenericHTTPChannelProtocol(DaphneHTTPChannel())
         protocol.factory = self
         protocol.requestFactory = WebRequest
         protocol.callLater = self.reactor.callLater

@@ -2,8 +2,8 @@
 
 ``Server.run()`` blocks in the reactor like 1.x. For code that embeds daphne
 (``runserver``, live-server tests) ``Server.start()`` / ``Server.stop()`` do
-the same from inside an already running reactor, and ``daphne.threaded``
-wraps them for a reactor running in a background thread.
+the same from inside an already running reactor, for example one running
+in a background thread (see the daphne topic page).
 """
 
 from __future__ import annotations

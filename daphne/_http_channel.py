@@ -1,0 +1,82 @@
+"""twisted.web's HTTP/1.x channel, adjusted for daphne (SPEC 4.3).
+
+``DaphneHTTPChannel`` answers 431 for oversized request heads and keeps the
+raw header order (with duplicates) for the ``http.request`` message;
+``WriteBudget`` bounds what a streaming response may queue for a client that
+does not read; ``raw_error_response`` is an error answer written straight to
+the transport, before twisted.web has a request to answer through.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from twisted.web import http
+
+from ._http_state import STATUS_PHRASES, error_page
+
+__all__ = ["DaphneHTTPChannel", "WriteBudget", "raw_error_response"]
+
+logger = logging.getLogger("daphne.http_protocol")
+
+
+def raw_error_response(status: int, detail: str) -> bytes:
+    """A complete ``Connection: close`` HTTP/1.1 error response."""
+    _, headers, body = error_page(status, detail)
+    head = b"".join(b"%s: %s\r\n" % pair for pair in headers)
+    phrase = STATUS_PHRASES.get(status, "Error").encode("ascii")
+    return b"HTTP/1.1 %d %s\r\nConnection: close\r\n%s\r\n%s" % (status, phrase, head, body)
+
+
+class WriteBudget:
+    """Registered as the producer of a streaming response: counts the bytes
+    written while the transport reports its buffer full, so a client that
+    does not read cannot make daphne buffer without bound."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.paused = False
+        self.queued = 0
+
+    def pauseProducing(self) -> None:
+        self.paused = True
+
+    def resumeProducing(self) -> None:
+        self.paused = False
+        self.queued = 0
+
+    def stopProducing(self) -> None:
+        self.paused = True
+
+    def over(self, size: int) -> bool:
+        """Note ``size`` more bytes written; True once past the limit."""
+        if self.paused:
+            self.queued += size
+        return self.queued > self.limit
+
+
+class DaphneHTTPChannel(http.HTTPChannel):
+    """twisted.web's HTTP/1.x channel, answering 431 for oversized headers and
+    keeping the raw header order (with duplicates) for the message."""
+
+    def lineReceived(self, line: bytes) -> None:
+        if self._receivedHeaderSize + len(line) > self.totalHeadersSize:
+            self._respond_431()
+            return
+        super().lineReceived(line)
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        self._respond_431()
+
+    def headerReceived(self, line: bytes) -> bool:
+        ok = super().headerReceived(line)
+        if ok and self.requests:
+            name, _, value = line.partition(b":")
+            self.requests[-1].raw_header_list.append((name.strip(), value.strip(b" \t")))
+        return ok
+
+    def _respond_431(self) -> None:
+        logger.info("Request headers larger than %d bytes: 431", self.totalHeadersSize)
+        self.transport.write(raw_error_response(431, "Request headers are too large."))
+        self.dataReceived = lambda data: None
+        self.loseConnection()
