@@ -224,6 +224,7 @@ class WebSocketProtocol(WebSocketServerProtocol):
         try:
             layer.send("websocket.receive", message)
         except layer.ChannelFull:
+            self.ws_state.frame_dropped()
             logger.warning("websocket.receive is full; closing %s with 1013", self.path)
             self._apply(self.ws_state.close(1013))
 

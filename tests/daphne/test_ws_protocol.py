@@ -215,7 +215,7 @@ def test_channel_full_on_receive_closes_with_1013():
     ((opcode, payload),) = server_frames(conn.output())
     assert opcode == 8 and payload[:2] == (1013).to_bytes(2, "big")
     conn.lose()
-    assert [m["code"] for m in disconnects(harness)] == [1013]
+    assert [(m["code"], m["order"]) for m in disconnects(harness)] == [(1013, 2)]
 
 
 def test_client_that_does_not_read_is_closed_past_the_buffer_limit(caplog):
