@@ -3,7 +3,8 @@
 An ``asgi.delay`` message is ``{"channel": str, "delay": int milliseconds,
 "content": dict}``. Differences from 1.x, same API:
 
-* it blocks on the layer instead of polling it every 0.1 s;
+* it blocks on the layer instead of polling it every 0.1 s, and wakes when
+  the next stored message is due instead of every second;
 * an invalid message is logged and skipped (1.x left its loop and stopped);
 * a due message whose channel is full is retried with exponential backoff
   (1 s, 2 s, 4 s ... up to ``max_backoff``) instead of a fixed requeue;
@@ -14,14 +15,17 @@ An ``asgi.delay`` message is ``{"channel": str, "delay": int milliseconds,
 from __future__ import annotations
 
 import logging
+import queue
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connections, router, transaction
+from django.utils import timezone
 
 from .models import DelayedMessage, encode_content
 
@@ -74,6 +78,8 @@ class Worker:
     max_backoff = 30_000
     #: Most rows sent per database sweep.
     batch_size = 500
+    #: Most received messages waiting for the database thread.
+    inbox_size = 100
 
     def __init__(
         self,
@@ -89,6 +95,7 @@ class Worker:
         self.termed = False
         self.in_job = False
         self._full_attempts: dict[int, int] = {}
+        self._next_sweep: float | None = None
 
     # -- signals ----------------------------------------------------------------------
 
@@ -107,27 +114,73 @@ class Worker:
     # -- the loop ---------------------------------------------------------------------
 
     def run(self) -> None:
-        """Loop until a signal (or ``termed``) stops it."""
+        """Loop until a signal (or ``termed``) stops it.
+
+        A daemon thread blocks on the layer and hands messages over; this
+        thread does all database work, waking for each message and when the
+        next stored message is due (at least every ``database_sleep_duration``).
+        """
         if self.signal_handlers:
             self.install_signal_handler()
         logger.info("Delay server listening on %s", DELAY_CHANNEL)
-        last_sweep = None
-        while not self.termed:
-            started = self.clock()
-            _channel, content = self.channel_layer.receive([DELAY_CHANNEL], block=True)
+        inbox: queue.Queue = queue.Queue(maxsize=self.inbox_size)
+        receiver = threading.Thread(
+            target=self._receive_loop, args=(inbox,), name="delay-receiver", daemon=True
+        )
+        receiver.start()
+        while not (self.termed and inbox.empty()):
+            try:
+                content = inbox.get(timeout=self._seconds_to_next_sweep())
+            except queue.Empty:
+                content = None
             self.in_job = True
             try:
-                if content is not None:
-                    self.store(content)
-                now = self.clock()
-                if last_sweep is None or now - last_sweep >= self.database_sleep_duration:
-                    last_sweep = now
-                    self.send_due()
+                self._step(content)
             finally:
                 self.in_job = False
-            if content is None and self.clock() - started < 0.01:
-                # The layer does not block on receive: do not spin.
-                time.sleep(0.1)
+        self._next_sweep = None
+        self._step(None)  # send what became due meanwhile before stopping
+
+    def _receive_loop(self, inbox: queue.Queue) -> None:
+        while not self.termed:
+            started = self.clock()
+            try:
+                _channel, content = self.channel_layer.receive([DELAY_CHANNEL], block=True)
+            except Exception:
+                logger.exception("Receiving from %s failed; retrying in 1 s", DELAY_CHANNEL)
+                time.sleep(1)
+                continue
+            if content is not None:
+                inbox.put(content)
+            elif self.clock() - started < 0.01:
+                time.sleep(0.1)  # the layer does not block on receive: do not spin
+
+    def _seconds_to_next_sweep(self) -> float:
+        if self._next_sweep is None:
+            return 0.0
+        return max(0.0, self._next_sweep - self.clock())
+
+    def _step(self, content: Any) -> None:
+        """Store ``content`` (if any) and send due rows when it is time; never raise."""
+        try:
+            if content is not None:
+                self.store(content)
+            if self._seconds_to_next_sweep() <= 0:
+                self.send_due()
+                self._plan_next_sweep()
+        except Exception:
+            # A database outage must not stop the server; try again shortly.
+            logger.exception("Delay server step failed; retrying in 1 s")
+            self._next_sweep = self.clock() + 1
+
+    def _plan_next_sweep(self) -> None:
+        """Wake when the next stored message is due, or after ``database_sleep_duration``."""
+        wait = self.database_sleep_duration
+        next_due = DelayedMessage.objects.order_by("due_date").values_list("due_date", flat=True)
+        first = next_due.first()
+        if first is not None:
+            wait = min(wait, max(0.0, (first - timezone.now()).total_seconds()))
+        self._next_sweep = self.clock() + wait
 
     def store(self, content: Any) -> DelayedMessage | None:
         """Save one ``asgi.delay`` message; log and skip it if invalid."""
@@ -137,6 +190,9 @@ class Worker:
             logger.error("Skipped an invalid asgi.delay message: %s", exc)
             return None
         row.save()
+        if self._next_sweep is not None:
+            due_in = max(0.0, (row.due_date - timezone.now()).total_seconds())
+            self._next_sweep = min(self._next_sweep, self.clock() + due_in)
         return row
 
     def send_due(self) -> int:

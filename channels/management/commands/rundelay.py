@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from django.core.management import BaseCommand, CommandError
@@ -10,8 +9,7 @@ from django.core.management import BaseCommand, CommandError
 from channels import DEFAULT_CHANNEL_LAYER
 from channels.asgi import channel_layers
 from channels.delay.worker import Worker
-
-logger = logging.getLogger("channels.delay")
+from channels.log import setup_logger
 
 
 class Command(BaseCommand):
@@ -51,10 +49,7 @@ class Command(BaseCommand):
                 "You cannot span multiple processes with the in-memory layer. Change your "
                 "settings to use a cross-process channel layer (such as asgi_redis)."
             )
-        if options.get("verbosity", 1) > 1:
-            logging.getLogger("channels.delay").setLevel(logging.DEBUG)
-        if not logging.getLogger("channels.delay").handlers and not logging.getLogger().handlers:
-            logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+        setup_logger("channels.delay", options.get("verbosity", 1))
         self.stdout.write(f"Running delay against channel layer {channel_layer}")
         worker = Worker(channel_layer=channel_layer, database_sleep_duration=options["sleep"])
         worker.run()
