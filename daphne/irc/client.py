@@ -135,6 +135,7 @@ class IRCClientFactory(protocol.ReconnectingClientFactory):
         self.reply_channel = self.reply_prefix + "client"
         self.client: IRCClientProtocol | None = None
         self.connections = 0
+        self.dropped = 0
         self._lost_waiters: dict[IRCClientProtocol, list[defer.Deferred]] = {}
 
     def buildProtocol(self, addr: Any) -> IRCClientProtocol:
@@ -223,6 +224,7 @@ class IRCClientFactory(protocol.ReconnectingClientFactory):
         try:
             layer.send(channel, message)
         except (layer.ChannelFull, layer.MessageTooLarge) as exc:
+            self.dropped += 1
             logger.warning("Dropped a message for %s: %s", channel, type(exc).__name__)
 
 

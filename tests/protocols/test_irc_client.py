@@ -196,3 +196,47 @@ def _failure():
     from twisted.python.failure import Failure
 
     return Failure(ConnectionRefusedError())
+
+
+def test_while_disconnected_messages_are_dropped_but_joins_are_kept_for_the_reconnect(
+    irc_server, make_client, layer
+):
+    client = make_client(irc_server.port, channels=["general"], initial_delay=1.5)
+    receive(layer, [asgi_irc.JOIN_CHANNEL])
+    irc_server.drop()
+    wait_until(lambda: client.factory.client is None, what="the client to notice the drop")
+    layer.send(
+        client.reply_channel, asgi_irc.irc_control(type="message", channel="#general", body="lost")
+    )
+    layer.send(client.reply_channel, asgi_irc.irc_control(type="join", channel="#late"))
+    _, connect = receive(layer, [asgi_irc.CONNECT_CHANNEL])
+    joined = {receive(layer, [asgi_irc.JOIN_CHANNEL])[1]["channel"] for _ in range(2)}
+    assert joined == {"#general", "#late"}
+    layer.send(
+        client.reply_channel, asgi_irc.irc_control(type="message", channel="#late", body="found")
+    )
+    match = irc_server.expect(r"^PRIVMSG ")
+    assert match.string == "PRIVMSG #late :found"  # "lost" was never sent
+
+
+def test_lines_heard_while_the_layer_is_full_are_dropped_and_the_client_stays(
+    irc_server, reactor_thread
+):
+    from asgi.inmemory import ChannelLayer
+
+    layer = ChannelLayer(capacity=1)
+    client = IRCInterface(
+        layer, "127.0.0.1", irc_server.port, reactor=reactor_thread.reactor, nickname="bot"
+    )
+    reactor_thread.call(client.start)
+    try:
+        receive(layer, [asgi_irc.CONNECT_CHANNEL])
+        irc_server.say("alice", "bot", "one")
+        irc_server.say("alice", "bot", "two")  # irc-client.receive is full: dropped
+        wait_until(lambda: client.factory.dropped == 1, what="the second line to be dropped")
+        assert receive(layer, [asgi_irc.RECEIVE_CHANNEL])[1]["body"] == "one"
+        irc_server.say("alice", "bot", "three")
+        assert receive(layer, [asgi_irc.RECEIVE_CHANNEL])[1]["body"] == "three"
+        assert irc_server.connected_count() == 1
+    finally:
+        reactor_thread.call(client.stop)

@@ -180,3 +180,31 @@ def test_a_line_longer_than_the_protocol_limit_ends_the_session(make_server, lay
     with pytest.raises(smtplib.SMTPServerDisconnected):
         client.noop()
     assert layer.receive([asgi_email.RECEIVE_CHANNEL]) == (None, None)
+
+
+def test_a_mail_too_large_for_the_layer_gets_552(make_server):
+    layer = ChannelLayer(max_message_size=1024 * 1024)
+    server = make_server(layer, max_size=3_000_000)
+    body = (b"z" * 998 + b"\r\n") * 1200  # about 1.2 MB: under max_size, over the layer's limit
+    with connect(server) as client:
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            client.sendmail("a@example.org", ["b@example.com"], b"Subject: big\r\n\r\n" + body)
+        assert refused.value.smtp_code == 552
+        assert b"channel layer" in refused.value.smtp_error
+    assert layer.receive([asgi_email.RECEIVE_CHANNEL]) == (None, None)
+
+
+def test_a_mime_structure_nested_too_deep_gets_554(make_server, layer):
+    server = make_server(layer)
+    depth = asgi_email.MAX_DEPTH + 3
+    head = b"".join(
+        b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (n, n)
+        for n in range(depth)
+    )
+    tail = b"".join(b"\r\n--b%d--\r\n" % n for n in reversed(range(depth)))
+    mail = b"Subject: nested\r\n" + head + b"Content-Type: text/plain\r\n\r\ndeep" + tail
+    with connect(server) as client:
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            client.sendmail("a@example.org", ["b@example.com"], mail)
+        assert refused.value.smtp_code == 554
+    assert layer.receive([asgi_email.RECEIVE_CHANNEL]) == (None, None)

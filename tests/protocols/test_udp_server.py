@@ -114,3 +114,24 @@ def test_stop_closes_the_port_and_ends_the_reply_reader(reactor_thread, layer):
     rebound = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rebound.bind(("127.0.0.1", port))  # free again
     rebound.close()
+
+
+def test_a_datagram_too_large_for_the_layer_is_dropped_and_counted(reactor_thread):
+    class SmallLayer(ChannelLayer):
+        def check_message_size(self, size, channel):
+            if size > 200:
+                raise self.MessageTooLarge(f"{size} bytes for {channel}")
+
+    layer = SmallLayer()
+    server = UDPServer(layer, "127.0.0.1", 0, reactor=reactor_thread.reactor)
+    reactor_thread.call(server.start)
+    try:
+        sock = client_socket()
+        sock.sendto(b"x" * 500, server.address)
+        sock.sendto(b"small", server.address)
+        _, message = receive(layer, [udp.RECEIVE_CHANNEL])
+        assert message["data"] == b"small"
+        assert server.dropped == 1
+        sock.close()
+    finally:
+        reactor_thread.call(server.stop)
