@@ -5,7 +5,8 @@ to the channel layer as one ``email.receive`` message, built by
 :func:`asgi.email.email_receive_from_bytes`. It is a final destination,
 never a relay. Replies it gives beyond plain SMTP:
 
-- 550 to ``RCPT TO`` for a domain outside the allow list;
+- 550 to ``RCPT TO`` for a domain outside the allow list, and 452 past
+  ``max_recipients`` (default 100, the least RFC 5321 lets a server take);
 - 552 for a mail larger than ``max_size`` (declared with ``SIZE=`` or
   found while reading ``DATA``), or too large for the layer;
 - 451 (try again later) when the layer raises ``ChannelFull``, so the
@@ -76,6 +77,10 @@ class SMTPProtocol(smtp.ESMTP):
 
     def validateTo(self, user: smtp.User) -> smtp.User:
         address = str(user.dest)
+        if len(self._to) >= self.factory.max_recipients:
+            raise smtp.SMTPServerError(
+                452, f"4.5.3 Too many recipients (at most {self.factory.max_recipients} per mail)"
+            )
         if not self.factory.recipients.allows(address):
             logger.info("Refused mail for %s: domain not accepted", address)
             raise smtp.SMTPBadRcpt(
@@ -130,6 +135,7 @@ class SMTPFactory(protocol.ServerFactory):
         max_size: int = DEFAULT_MAX_SIZE,
         domains: Iterable[str] | None = None,
         timeout: float = 600,
+        max_recipients: int = 100,
     ) -> None:
         if max_size < 1:
             raise ValueError(f"max_size must be a positive number of bytes, got {max_size!r}")
@@ -139,6 +145,7 @@ class SMTPFactory(protocol.ServerFactory):
         self.max_size = max_size
         self.recipients = RecipientPolicy(domains)
         self.timeout = timeout
+        self.max_recipients = max_recipients
         self.delivered = 0
 
     def buildProtocol(self, addr: Any) -> SMTPProtocol:

@@ -87,3 +87,17 @@ def test_a_size_declared_over_the_limit_is_refused_but_a_smaller_one_accepted():
 def test_a_non_positive_size_limit_is_a_configuration_error():
     with pytest.raises(ValueError, match="max_size must be a positive"):
         SMTPFactory(ChannelLayer(), reactor=Clock(), max_size=0)
+
+
+def test_recipients_past_the_limit_get_452_and_the_first_ones_still_receive():
+    layer = ChannelLayer()
+    protocol, transport, _ = session(layer, max_recipients=2)
+    replies(transport)
+    protocol.dataReceived(
+        b"HELO c\r\nMAIL FROM:<a@x.org>\r\n"
+        b"RCPT TO:<one@x.org>\r\nRCPT TO:<two@x.org>\r\nRCPT TO:<three@x.org>\r\n"
+        b"DATA\r\n\r\nbody\r\n.\r\n"
+    )
+    codes = [line[:3] for line in replies(transport)]
+    assert codes == [b"250", b"250", b"250", b"250", b"452", b"354", b"250"]
+    assert layer.receive(["email.receive"])[1]["to"] == ["one@x.org", "two@x.org"]

@@ -135,3 +135,20 @@ def test_a_datagram_too_large_for_the_layer_is_dropped_and_counted(reactor_threa
         sock.close()
     finally:
         reactor_thread.call(server.stop)
+
+
+def test_ipv6_clients_are_received_and_answered(reactor_thread, layer):
+    server = UDPServer(layer, "::1", 0, reactor=reactor_thread.reactor)
+    reactor_thread.call(server.start)
+    try:
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        sock.bind(("::1", 0))
+        sock.settimeout(TIMEOUT)
+        sock.sendto(b"v6", server.address)
+        _, message = receive(layer, [udp.RECEIVE_CHANNEL])
+        assert message["client"] == ["::1", sock.getsockname()[1]]
+        layer.send(message["reply_channel"], udp.udp_send(b"six"))
+        assert sock.recvfrom(100)[0] == b"six"
+        sock.close()
+    finally:
+        reactor_thread.call(server.stop)
