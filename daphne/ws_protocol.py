@@ -123,6 +123,11 @@ class WebSocketProtocol(WebSocketServerProtocol):
             self.reply_channel = None
             logger.warning("websocket.connect is full; refusing %s with 503", self.path)
             raise ConnectionDeny(503, "Connection queue at capacity") from None
+        except Exception:
+            self.ws_state.disconnect_reported = True
+            self.reply_channel = None
+            logger.exception("Sending websocket.connect failed; refusing %s with 500", self.path)
+            raise ConnectionDeny(500, "Internal server error") from None
         factory.reply_protocols[self.reply_channel] = self
         self.factory.protocols_alive.add(self)
         self._handshake = defer.Deferred()
@@ -227,6 +232,10 @@ class WebSocketProtocol(WebSocketServerProtocol):
             self.ws_state.frame_dropped()
             logger.warning("websocket.receive is full; closing %s with 1013", self.path)
             self._apply(self.ws_state.close(1013))
+        except Exception:
+            self.ws_state.frame_dropped()
+            logger.exception("Sending websocket.receive failed; closing %s with 1011", self.path)
+            self._apply(self.ws_state.close(1011))
 
     def _ping_check(self) -> None:
         interval = self.main_factory.ping_interval

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from asgi import www
 from asgi.inmemory import ChannelLayer
-from tests.daphne.wire import Harness, request
+from tests.daphne.wire import BrokenLayer, Harness, request
 
 pytestmark = pytest.mark.protocol
 
@@ -386,3 +386,12 @@ def test_a_streaming_client_that_catches_up_is_not_cut_off():
     reply = harness.receive("http.request")["reply_channel"]
     harness.factory.dispatch_reply(reply, www.http_response(200, more_content=True))
     harness.factory.dispatch_reply(reply, www.http_response_chunk(b""))
+
+
+def test_a_layer_failure_on_http_request_is_500_without_internals(caplog):
+    harness = Harness(layer=BrokenLayer({"http.request"}))
+    conn = harness.connect()
+    conn.send(request())
+    out = conn.output()
+    assert out.startswith(b"HTTP/1.1 500") and b"10.1.2.3" not in out
+    assert "layer unreachable" in caplog.text

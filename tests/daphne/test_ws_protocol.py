@@ -5,7 +5,7 @@ import pytest
 
 from asgi import www
 from asgi.inmemory import ChannelLayer
-from tests.daphne.wire import Harness, close_frame, frame, server_frames
+from tests.daphne.wire import BrokenLayer, Harness, close_frame, frame, server_frames
 
 pytestmark = pytest.mark.protocol
 
@@ -302,3 +302,23 @@ def test_a_broken_upgrade_request_is_400_and_never_reaches_the_application():
     conn.lose()
     assert harness.nothing_on("websocket.connect")
     assert disconnects(harness) == []
+
+
+def test_a_layer_failure_on_connect_is_500_without_internals():
+    harness = make(layer=BrokenLayer({"websocket.connect"}))
+    conn = harness.connect()
+    conn.upgrade()
+    out = conn.output()
+    assert out.startswith(b"HTTP/1.1 500") and b"10.1.2.3" not in out
+    conn.lose()
+    assert disconnects(harness) == []
+
+
+def test_a_layer_failure_on_receive_closes_with_1011():
+    harness = make(layer=BrokenLayer({"websocket.receive"}))
+    conn, _ = open_socket(harness)
+    conn.send(frame(b"x"))
+    ((opcode, payload),) = server_frames(conn.output())
+    assert opcode == 8 and payload[:2] == (1011).to_bytes(2, "big")
+    conn.lose()
+    assert [(m["code"], m["order"]) for m in disconnects(harness)] == [(1011, 1)]

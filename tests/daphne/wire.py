@@ -112,3 +112,16 @@ def server_frames(data: bytes) -> list[tuple[int, bytes]]:
         frames.append((opcode, data[offset : offset + length]))
         data = data[offset + length :]
     return frames
+
+
+class BrokenLayer(ChannelLayer):
+    """Sends to ``broken`` channels fail as if the layer's server were down."""
+
+    def __init__(self, broken):
+        super().__init__(capacity=100)
+        self.broken = broken
+
+    def send(self, channel, message):
+        if channel in self.broken:
+            raise ConnectionError("layer unreachable at 10.1.2.3")
+        super().send(channel, message)
