@@ -29,6 +29,7 @@ from channels.sessions import (
     channel_session,
     find_message,
     http_session,
+    is_handshake,
 )
 
 __all__ = [
@@ -59,6 +60,9 @@ def transfer_user(from_session: Any, to_session: Any) -> None:
 
 
 def _user_from_session(session: Any, which: str, message: Any) -> Any:
+    if session is None and which == "HTTP" and not is_handshake(message):
+        # Only the handshake has cookies; the channel session carries the user on.
+        return AnonymousUser()
     if session is None:
         logger.debug(
             "Anonymous user on %s: no %s session (the handshake had no session cookie, "

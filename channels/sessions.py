@@ -140,9 +140,14 @@ def enforce_ordering(func: Callable | None = None, slight: bool = False) -> Call
 # -- the HTTP session --------------------------------------------------------------
 
 
+def is_handshake(message: Any) -> bool:
+    """Whether the message carries the handshake's headers (later frames do not)."""
+    return "headers" in message.content or "query_string" in message.content
+
+
 def _http_session_key(message: Any) -> str | None:
-    if "headers" not in message.content and "query_string" not in message.content:
-        return None  # not a handshake: later frames carry no cookies
+    if not is_handshake(message):
+        return None
     from channels.handler import AsgiRequest
 
     content = dict(message.content)
@@ -165,11 +170,14 @@ def _http_session_key(message: Any) -> str | None:
     return key or None
 
 
-def _open_http_session(session_key: str | None) -> SessionBase | None:
+def _open_http_session(session_key: str | None, handshake: bool = True) -> SessionBase | None:
     if not session_key:
-        logger.debug(
-            "No HTTP session: the handshake carried no %s cookie", settings.SESSION_COOKIE_NAME
-        )
+        if handshake:
+            logger.debug(
+                "No HTTP session: the handshake carried no %s cookie (is the page on the same "
+                "host as the socket, and the cookie's domain and path covering its URL?)",
+                settings.SESSION_COOKIE_NAME,
+            )
         return None
     store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
     store._session  # noqa: B018 - load now so a missing session is noticed here
@@ -189,7 +197,7 @@ def http_session(func: Callable) -> Callable:
         message = find_message(args, "http_session")
         if getattr(message, "_channels_http_session_done", False):
             return func(*args, **kwargs)
-        session = _open_http_session(_http_session_key(message))
+        session = _open_http_session(_http_session_key(message), is_handshake(message))
         message.http_session = session
         message._channels_http_session_done = True
         try:

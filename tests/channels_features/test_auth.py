@@ -161,3 +161,11 @@ def test_transfer_user_copies_a_complete_login_only():
     untouched = {"kept": 1}
     transfer_user(partial, untouched)
     assert untouched == {"kept": 1}
+
+
+def test_a_logged_in_connection_logs_nothing_about_anonymous_users(harness, ada, caplog):
+    _key, headers = login_cookie(ada)
+    with caplog.at_level(logging.DEBUG, logger="channels"):
+        assert run_connection(harness, headers) == ["ada", "ada"]
+    assert "Anonymous" not in caplog.text
+    assert "No HTTP session" not in caplog.text
