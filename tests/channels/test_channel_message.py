@@ -169,3 +169,13 @@ def test_reply_channel_send_reaches_the_layer(layer):
     message = Message({"reply_channel": "tests.reply!abc"}, "tests.in", layer)
     message.reply_channel.send({"ok": True})
     assert layer.receive(["tests.reply!"]) == ("tests.reply!abc", {"ok": True})
+
+
+def test_group_name_of_another_type_is_a_type_error(layer):
+    with pytest.raises(TypeError, match="Group name must be a str"):
+        Group(["g"])
+
+
+def test_group_add_of_a_non_channel_is_a_type_error(layer):
+    with pytest.raises(TypeError, match="Channel name must be a str"):
+        Group("g").add(42)

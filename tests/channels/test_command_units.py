@@ -150,3 +150,28 @@ def test_check_all_accepts_new_or_missing_packages(monkeypatch):
     checks.check_all()
     monkeypatch.setattr(importlib.metadata, "version", lambda name: "10.0.0")
     checks.check_all()
+
+
+@pytest.fixture
+def quiet_setup_logger(monkeypatch):
+    """Keep call_command from redirecting the worker logger for later tests."""
+    import logging
+
+    monkeypatch.setattr(
+        runworker, "setup_logger", lambda name, verbosity=1: logging.getLogger(name)
+    )
+
+
+@pytest.mark.parametrize("threads", ["0", "-2"])
+def test_runworker_refuses_fewer_than_one_thread(threads, quiet_setup_logger):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="--threads must be at least 1"):
+        call_command("runworker", "--threads", threads)
+
+
+def test_runworker_refuses_the_in_memory_layer_in_process(quiet_setup_logger):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="only works inside one process"):
+        call_command("runworker")

@@ -452,3 +452,8 @@ def test_head_sends_headers_without_the_body_like_the_test_client(layer, consume
     assert ours.body == b"" == theirs_body
     assert ours.header("content-length") == theirs.get("content-length")
     assert ours.header("content-length") is not None
+
+
+def test_malformed_body_chunk_gets_400(layer, consumer):
+    chunks = [{"content": "text, not bytes"}]
+    assert serve(layer, consumer, method="POST", path="/raw/", body_chunks=chunks).status == 400

@@ -160,3 +160,16 @@ def test_websocket_close_exception_on_a_non_websocket_reply_channel_is_a_value_e
     message = Message({"reply_channel": "http.response!x"}, "http.request", layer)
     with pytest.raises(ValueError, match="websocket"):
         WebsocketCloseException().run(message)
+
+
+def test_config_that_is_not_a_dict_is_an_invalid_channel_layer_error(settings):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": INMEMORY, "ROUTING": [], "CONFIG": [1]}}
+    with pytest.raises(InvalidChannelLayerError, match="CONFIG must be a dict"):
+        ChannelLayerManager()["default"]
+
+
+def test_channel_socket_exception_needs_a_run_method():
+    from channels.exceptions import ChannelSocketException
+
+    with pytest.raises(NotImplementedError, match="must implement run"):
+        ChannelSocketException().run(None)

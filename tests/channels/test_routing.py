@@ -246,3 +246,8 @@ def test_check_default_still_adds_views_behind_a_root_only_route():
     router.check_default()
     assert router.match(msg("http.request", path="/"))[0] is first
     assert isinstance(router.match(msg("http.request", path="/other/"))[0], ViewConsumer)
+
+
+def test_non_string_channel_name_is_rejected():
+    with pytest.raises(ValueError, match="channel names must be str"):
+        route(["http.request", 42], first)

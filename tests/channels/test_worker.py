@@ -363,3 +363,36 @@ def test_malformed_message_is_dropped_and_the_worker_goes_on(make_layer, run_wor
     layer.send("websocket.receive", ws_receive("good"))
     assert wait_for(layer, "websocket.send!")["text"] == "good"
     assert "Dropping a malformed message on websocket.receive" in caplog.text
+
+
+def test_requeue_into_a_channel_that_stays_full_is_logged(make_layer, caplog):
+    from channels.exceptions import ConsumeLater
+
+    def later(message, **kwargs):
+        raise ConsumeLater()
+
+    layer = make_layer([route("tests.full", later)], channel_capacity={"tests.full": 1})
+    layer.send("tests.full", {"blocking": True})
+    worker = Worker(layer, signal_handlers=False)
+    worker.requeue_interval = 0.01
+    worker.handle("tests.full", {"n": 1})
+    assert "Could not requeue a message on tests.full: the channel stayed full" in caplog.text
+
+
+def test_failing_callback_and_failing_socket_exception_are_logged(make_layer, caplog):
+    from channels.exceptions import ChannelSocketException
+
+    class Broken(ChannelSocketException):
+        def run(self, message):
+            raise RuntimeError("run broke")
+
+    def consumer(message, **kwargs):
+        raise Broken()
+
+    def callback(channel, message):
+        raise RuntimeError("callback broke")
+
+    layer = make_layer([route("tests.broken", consumer)])
+    Worker(layer, callback=callback, signal_handlers=False).handle("tests.broken", {})
+    assert "Worker callback failed for a message on tests.broken" in caplog.text
+    assert "Broken.run() failed on tests.broken" in caplog.text

@@ -57,10 +57,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         self.verbosity = options.get("verbosity", 1)
         self.logger = setup_logger("django.channels", self.verbosity)
-        self.channel_layer = self._layer(options["layer"])
         threads = options["threads"]
         if threads < 1:
             raise CommandError(f"--threads must be at least 1, got {threads}")
+        self.channel_layer = self._layer(options["layer"])
         self.channel_layer.router.check_default(http_consumer=self.get_consumer())
         worker_kwargs = {
             "channel_layer": self.channel_layer,
