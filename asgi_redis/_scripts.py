@@ -79,8 +79,9 @@ SEND = (
     _COMMON
     + """
 local queue = KEYS[1]
-trim(queue)
-if redis.call('LLEN', queue) >= tonumber(ARGV[3]) then
+local length = redis.call('LLEN', queue)
+if length > 0 and trim(queue) then length = redis.call('LLEN', queue) end
+if length >= tonumber(ARGV[3]) then
   if ARGV[9] == '1' then
     bump(ARGV[5], 'channel_full_count', 1, ARGV[6])
     bump(ARGV[7], 'channel_full_count', 1, ARGV[8])
