@@ -19,7 +19,7 @@ from importlib import import_module
 from typing import Any
 
 from django.conf import settings
-from django.contrib.sessions.backends.base import CreateError, SessionBase
+from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
 from django.db import connections, router, transaction
 
 from channels.exceptions import ConsumeLater
@@ -156,5 +156,9 @@ def _write_merged(store: SessionBase, stored: dict, changed: dict, deleted: list
     stored.update(changed)
     store._session_cache = stored
     store.modified = True
-    store.save()
+    try:
+        store.save()
+    except UpdateError:
+        # The row went away meanwhile (cleared sessions): store it afresh.
+        store.save(must_create=True)
     store._channels_snapshot = copy.deepcopy(stored)

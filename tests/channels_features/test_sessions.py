@@ -312,3 +312,15 @@ def test_channel_and_http_session_keeps_the_http_session_for_later_frames(harnes
     assert sock.texts() == ["linus", "linus"]
     key = session_for_reply_channel(sock.reply_channel)[settings.SESSION_COOKIE_NAME]
     assert key == session.session_key
+
+
+def test_saving_a_session_whose_row_was_cleared_meanwhile_stores_it_again(harness):
+    sock = Socket(harness)
+
+    @channel_session
+    def consumer(message):
+        Session.objects.all().delete()  # e.g. clearsessions ran meanwhile
+        message.channel_session["kept"] = True
+
+    consumer(Message(sock.receive_message("x"), "websocket.receive", harness.layer))
+    assert session_for_reply_channel(sock.reply_channel)["kept"] is True
