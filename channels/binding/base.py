@@ -91,6 +91,8 @@ class Binding(metaclass=BindingMetaclass):
     channel_session = False
     #: The keyword arguments of the model signal being handled (outbound).
     signal_kwargs: dict | None = None
+    #: The stream (or other name) ``encode`` wraps payloads for.
+    stream: str | None = None
 
     # -- registration -------------------------------------------------------------------
 
@@ -195,8 +197,6 @@ class Binding(metaclass=BindingMetaclass):
                 Group(name).send(message)
 
         transaction.on_commit(send, using=kwargs.get("using"))
-
-    stream: str | None = None
 
     def group_names(self, instance: models.Model) -> list[str]:
         """The groups that should hear about ``instance``; implement it."""
