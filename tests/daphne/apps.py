@@ -69,6 +69,7 @@ class EchoApp:
             self.reply(message, www.http_response(200, [(b"content-type", b"text/plain")], b"OK"))
             return
         if path.endswith("/silent"):
+            self.record("http.request", message)
             return
         if path.endswith("/invalid"):
             self.reply(message, {"status": "not a number"})
@@ -98,6 +99,7 @@ class EchoApp:
             self.send_patiently(message, www.http_response_chunk(b""))
             return
         if path.endswith("/slow"):
+            self.record("http.request", message)
 
             def later() -> None:
                 time.sleep(1.0)

@@ -4,7 +4,6 @@ WebSockets with 1001 and report their disconnects, exit 0."""
 import signal
 import socket
 import threading
-import time
 
 import httpx
 import pytest
@@ -36,7 +35,7 @@ def test_sigterm_finishes_inflight_response_closes_websockets_with_1001_and_exit
         assert ws.recv() == "ping"
         thread = threading.Thread(target=slow_request)
         thread.start()
-        time.sleep(0.3)  # the slow request is in flight
+        daphne.wait_for(r'EVENT \{"kind": "http.request".*"/slow"', timeout=15)
         daphne.popen.send_signal(signal.SIGTERM)
         with pytest.raises(ConnectionClosed) as info:
             ws.recv(timeout=10)
