@@ -44,6 +44,10 @@ class PendingMessageStore:
     def prepare(self, **kwargs: Any) -> None:
         """Start buffering for the consumer about to run in this thread."""
         self.threadlocal.messages = []
+
+    def track_sends(self) -> None:
+        """Start recording which channels this thread sends to (the worker
+        calls it before each consumer; ``prepare`` may run again mid-consumer)."""
         self.threadlocal.sent_to = set()
 
     def note_sent(self, channel_name: str) -> None:
@@ -53,7 +57,7 @@ class PendingMessageStore:
             sent_to.add(channel_name)
 
     def sent_to(self) -> set[str]:
-        """Names of the channels the current (or last) consumer sent to."""
+        """Names of the channels sent to since ``track_sends()``."""
         return getattr(self.threadlocal, "sent_to", None) or set()
 
     def append(self, sender: Any, message: dict) -> None:

@@ -160,6 +160,7 @@ class Worker:
                 self.callback(channel, message)
             except Exception:
                 logger.exception("Worker callback failed for a message on %s", channel)
+        pending_message_store.track_sends()
         self._send_signal(consumer_started, environ={})
         try:
             consumer(message, **kwargs)
