@@ -322,3 +322,17 @@ def test_a_layer_failure_on_receive_closes_with_1011():
     assert opcode == 8 and payload[:2] == (1011).to_bytes(2, "big")
     conn.lose()
     assert [(m["code"], m["order"]) for m in disconnects(harness)] == [(1011, 1)]
+
+
+def test_client_leaving_mid_handshake_sends_one_disconnect_and_a_late_accept_is_ignored():
+    harness = make()
+    conn = harness.connect()
+    conn.upgrade()
+    reply = harness.receive("websocket.connect")["reply_channel"]
+    conn.lose()
+    (message,) = disconnects(harness)
+    assert (message["code"], message["order"]) == (1006, 1)
+    assert reply not in harness.factory.reply_protocols
+    harness.factory.dispatch_reply(reply, www.websocket_reply(accept=True))
+    harness.clock.advance(10)  # the connect timeout must not fire on a dead socket
+    assert conn.output() == b""
