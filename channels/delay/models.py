@@ -1,7 +1,8 @@
 """``DelayedMessage``: one message waiting in the database for its due date (SPEC 5.13).
 
 Content is stored as JSON; bytes values (which ASGI messages may carry and
-JSON cannot) are kept as ``{"__bytes__": "<base64>"}`` and restored on send.
+JSON cannot) are kept as ``{"__bytes__": "<base64>"}`` and restored on send;
+a dict that would read as such a tag is escaped.
 """
 
 from __future__ import annotations
@@ -17,13 +18,17 @@ from django.utils import timezone
 __all__ = ["DelayedMessage", "DelayedMessageQuerySet", "decode_content", "encode_content"]
 
 _BYTES = "__bytes__"
+_ESCAPED = "__escaped__"
 
 
 def _tag_bytes(value: Any) -> Any:
     if isinstance(value, bytes):
         return {_BYTES: base64.b64encode(value).decode("ascii")}
     if isinstance(value, dict):
-        return {key: _tag_bytes(item) for key, item in value.items()}
+        tagged = {key: _tag_bytes(item) for key, item in value.items()}
+        if len(tagged) == 1 and (_BYTES in tagged or _ESCAPED in tagged):
+            return {_ESCAPED: tagged}  # a dict that would read as a tag
+        return tagged
     if isinstance(value, (list, tuple)):
         return [_tag_bytes(item) for item in value]
     return value
@@ -33,6 +38,8 @@ def _untag_bytes(value: Any) -> Any:
     if isinstance(value, dict):
         if len(value) == 1 and _BYTES in value:
             return base64.b64decode(value[_BYTES])
+        if len(value) == 1 and _ESCAPED in value:
+            value = value[_ESCAPED]
         return {key: _untag_bytes(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_untag_bytes(item) for item in value]
