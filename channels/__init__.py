@@ -14,11 +14,13 @@ default_app_config = "channels.apps.ChannelsConfig"
 DEFAULT_CHANNEL_LAYER = "default"
 
 try:
+    import django  # noqa: F401
+except ImportError:  # pragma: no cover - lets packaging tools read __version__
+    pass
+else:
     from .asgi import channel_layers
     from .channel import Channel, Group
     from .routing import include, route, route_class
-except ImportError:  # pragma: no cover - lets setup tools import __version__ without Django
-    pass
 
 __all__ = [
     "DEFAULT_CHANNEL_LAYER",
