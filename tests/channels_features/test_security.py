@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlparse
+
 import pytest
 from django.test import override_settings
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from channels.routing import route
 from channels.security.websockets import (
@@ -145,3 +149,20 @@ def test_validator_on_a_receive_consumer_is_a_value_error(harness):
     message = Message(Socket(harness).receive_message("hi"), "websocket.receive", harness.layer)
     with pytest.raises(ValueError, match="websocket.connect"):
         validator(message)
+
+
+@override_settings(ALLOWED_HOSTS=["example.com"])
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=60) | st.text(max_size=60).map(str.encode))
+def test_any_origin_header_is_either_accepted_or_denied_never_an_error(origin):
+    from channels.exceptions import DenyConnection
+    from channels.message import Message
+
+    validator = AllowedHostsOnlyOriginValidator(lambda message: "accepted")
+    content = {"reply_channel": "websocket.send.p", "path": "/", "headers": [[b"origin", origin]]}
+    message = Message(content, "websocket.connect", channel_layer=None)
+    try:
+        assert validator(message) == "accepted"
+    except DenyConnection:
+        return
+    assert urlparse(origin.decode("ascii")).hostname == "example.com"
