@@ -111,6 +111,10 @@ class WebRequest(http.Request):
                     return  # answered already, as soon as the size was known
                 self.basic_error(413, b"Payload Too Large", "Request body exceeds the limit.")
                 return
+            if self.factory.shutting_down:
+                self.responseHeaders.setRawHeaders(b"Connection", [b"close"])
+                self.basic_error(503, b"Service Unavailable", "Server shutting down.")
+                return
             upgrade = (self.requestHeaders.getRawHeaders(b"upgrade") or [b""])[0]
             if upgrade.lower() == b"websocket" and isinstance(self.channel, http.HTTPChannel):
                 self._upgrade_to_websocket()
@@ -426,6 +430,8 @@ class HTTPFactory(http.HTTPFactory):
         self.retry_after = retry_after
         self.http_buffer_limit = http_buffer_limit
         self.reply_protocols: dict[str, Any] = {}
+        #: Set by ``Server.stop()``: requests on open connections get 503.
+        self.shutting_down = False
         self.connections: weakref.WeakSet = weakref.WeakSet()
         if websocket_max_message_size is None:
             # leave room for the message's other keys under the layer's limit

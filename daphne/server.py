@@ -289,6 +289,7 @@ class Server:
         factory = self.factory
         if factory is None:
             return
+        factory.shutting_down = True
         for protocol in factory.websockets():
             protocol.close_for_shutdown()
         deadline = self.reactor.seconds() + timeout

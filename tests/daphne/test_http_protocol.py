@@ -395,3 +395,12 @@ def test_a_layer_failure_on_http_request_is_500_without_internals(caplog):
     out = conn.output()
     assert out.startswith(b"HTTP/1.1 500") and b"10.1.2.3" not in out
     assert "layer unreachable" in caplog.text
+
+
+def test_requests_arriving_during_shutdown_get_503_and_connection_close(harness):
+    conn = harness.connect()
+    harness.factory.shutting_down = True
+    conn.send(request(path=b"/late"))
+    out = conn.output()
+    assert out.startswith(b"HTTP/1.1 503") and b"Connection: close" in out
+    assert harness.nothing_on("http.request")
