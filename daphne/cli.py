@@ -63,33 +63,45 @@ class CommandLineInterface:
     def __init__(self) -> None:
         self.parser = argparse.ArgumentParser(description=self.description)
         add = self.parser.add_argument
-        add("-p", "--port", type=int, help="Port number to listen on", default=None)
-        add("-b", "--bind", dest="host", help="The host/address to bind to", default=None)
+        add(
+            "-p",
+            "--port",
+            type=int,
+            help="TCP port (default 8000 when binding by host/port)",
+            default=None,
+        )
+        add(
+            "-b",
+            "--bind",
+            dest="host",
+            help="address to listen on (default 127.0.0.1)",
+            default=None,
+        )
         add(
             "--websocket_timeout",
             type=int,
             default=None,
-            help="Maximum time to allow a websocket to be connected. -1 for infinite.",
+            help="close WebSockets open longer than this many seconds (-1: never; default: the layer's group_expiry)",
         )
         add(
             "--websocket_connect_timeout",
             type=int,
             default=5,
-            help="Maximum time to allow a connection to handshake. -1 for infinite",
+            help="seconds a WebSocket handshake waits for the application to accept (-1: forever)",
         )
         add(
             "-u",
             "--unix-socket",
             dest="unix_socket",
             default=None,
-            help="Bind to a UNIX socket rather than a TCP host/port",
+            help="listen on this UNIX socket path",
         )
         add(
             "--fd",
             type=int,
             dest="file_descriptor",
             default=None,
-            help="Bind to a file descriptor rather than a TCP host/port or named sock",
+            help="adopt this already listening AF_INET socket descriptor",
         )
         add(
             "-e",
@@ -97,14 +109,14 @@ class CommandLineInterface:
             dest="socket_strings",
             action="append",
             default=[],
-            help="Use raw server strings passed directly to twisted",
+            help="a Twisted server endpoint string, e.g. ssl:443:privateKey=k.pem:certKey=c.pem (repeatable)",
         )
         add(
             "-v",
             "--verbosity",
             type=int,
             default=1,
-            help="How verbose to make the output (0 warnings, 1 info, 2 debug)",
+            help="log level: 0 warnings, 1 info, 2 debug",
         )
         add(
             "-t",
@@ -112,57 +124,57 @@ class CommandLineInterface:
             type=int,
             default=120,
             dest="http_timeout",
-            help="How long to wait for worker server before timing out HTTP connections",
+            help="seconds to wait for a response to start before answering 503",
         )
         add(
             "--access-log",
             default=None,
-            help="Where to write the access log (- for stdout, the default for verbosity=1)",
+            help="access log file, or - for stdout (stdout by default when verbosity >= 1)",
         )
         add(
             "--ping-interval",
             type=int,
             default=20,
             dest="ping_interval",
-            help="The number of seconds a WebSocket must be idle before a keepalive ping is sent",
+            help="seconds of WebSocket silence before daphne sends a ping",
         )
         add(
             "--ping-timeout",
             type=int,
             default=30,
             dest="ping_timeout",
-            help="The number of seconds before a WebSocket is closed if no response to a keepalive ping",
+            help="seconds to wait for any sign of life after a ping before dropping the socket",
         )
         add(
             "--ws-protocol",
             nargs="*",
             dest="ws_protocols",
             default=None,
-            help="The WebSocket protocols you wish to support",
+            help="WebSocket subprotocols daphne accepts (the first one the client lists wins)",
         )
         add(
             "--root-path",
             dest="root_path",
             default="",
-            help="The setting for the ASGI root_path variable",
+            help="root_path (SCRIPT_NAME) for every message; a Daphne-Root-Path header overrides it",
         )
         add(
             "--proxy-headers",
             dest="proxy_headers",
             action="store_true",
             default=False,
-            help="Enable parsing and using of X-Forwarded-For, X-Forwarded-Port and X-Forwarded-Proto headers",
+            help="trust X-Forwarded-For/-Port/-Proto for the client address and scheme",
         )
         add(
             "--force-sync",
             dest="force_sync",
             action="store_true",
             default=False,
-            help="Read the channel layer from a thread even if it offers the twisted extension",
+            help="read replies from a thread even if the layer offers the twisted extension",
         )
         add(
             "channel_layer",
-            help="The ASGI channel layer instance to use as path.to.module:instance.path",
+            help="the channel layer to serve, as module.path:attribute.path",
         )
         self.server: Server | None = None
 
