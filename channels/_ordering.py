@@ -178,6 +178,7 @@ def _wait_in_line(message: Any, order: int, expected: int) -> None:
     content[_ORIGINAL_CHANNEL] = message.channel.name
     if not _park(layer, reply_channel, content):
         return
+    logger.debug("Parked message order %s of %s until %s is done", order, reply_channel, expected)
     session = message.channel_session
     now = time.time()
     waiting = session.get(WAITING_KEY)
