@@ -10,6 +10,7 @@ out links to threads; every failure becomes :class:`RedisUnavailable` or
 
 from __future__ import annotations
 
+import os
 import select
 import socket
 import threading
@@ -143,11 +144,11 @@ class Link:
         self.write(pack(args))
         return self.read()
 
-    def pending(self) -> bool:
-        """True when a reply is ready to read without blocking."""
+    def pending(self, timeout: float = 0) -> bool:
+        """True when a reply is ready to read (waiting up to ``timeout``)."""
         if self.reader.has_data():
             return True
-        readable, _, _ = select.select([self.sock], [], [], 0)
+        readable, _, _ = select.select([self.sock], [], [], timeout)
         return bool(readable)
 
     def fileno(self) -> int:
@@ -174,9 +175,14 @@ class LinkPool:
         self.where = where
         self._idle: list[Link] = []
         self._lock = threading.Lock()
+        self._pid = os.getpid()
 
     def acquire(self) -> Link:
         with self._lock:
+            if self._pid != os.getpid():
+                # Forked: the parent's sockets are not ours to use.
+                self._idle = []
+                self._pid = os.getpid()
             if self._idle:
                 link = self._idle.pop()
                 if link.sock is not None and not _is_clean(link):

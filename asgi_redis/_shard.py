@@ -139,9 +139,17 @@ class Shard:
             raise
         return link
 
-    def unblock(self, client_id: int) -> None:
-        """Make a blocked BLPOP return nil now (CLIENT UNBLOCK)."""
-        self.call("CLIENT", "UNBLOCK", client_id)
+    def cancel_blpop(self, link: Link, deadline: float) -> Any:
+        """End a BLPOP sent with :meth:`start_blpop` and return its reply:
+        nil once CLIENT UNBLOCK reaches it, or a message that raced in."""
+        while not link.pending():
+            if self.call("CLIENT", "UNBLOCK", link.client_id) == 1:
+                break
+            # Not blocked yet (the BLPOP is still on its way) or already
+            # answered: look again shortly.
+            if link.pending(0.002) or time.monotonic() > deadline:
+                break
+        return link.read(timeout=max(deadline - time.monotonic(), 0) + 5.0)
 
     # -- clock -----------------------------------------------------------------------
 

@@ -355,10 +355,9 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, StatisticsMixin, BaseChannelLayer
                 shard, link = by_sock[sock]
                 replies.append((shard, link.read(timeout=5.0)))
                 del waiting[shard]
+            until = time.monotonic() + timeout
             for shard, link in list(waiting.items()):
-                if not link.pending():
-                    shard.unblock(link.client_id)
-                replies.append((shard, link.read(timeout=5.0)))
+                replies.append((shard, shard.cancel_blpop(link, until)))
                 del waiting[shard]
         except BaseException:
             for shard, link in started:

@@ -195,3 +195,32 @@ def test_receive_async_awaits_a_message_without_blocking_the_loop(make_layer):
     result, ticks = asyncio.run(scenario())
     assert result == ("as.chan", {"ok": True})
     assert ticks >= 5  # the loop kept running while the receive waited
+
+
+def test_cancelling_a_blocking_pop_right_after_sending_it_never_hangs(make_layer, redis_url):
+    layer = make_layer()
+    shard = layer.connection(0)
+    with redis.Redis.from_url(redis_url) as client:
+        for _ in range(20):
+            started = time.monotonic()
+            link = shard.start_blpop([b"nothing.here"], 3.0)
+            try:
+                assert shard.cancel_blpop(link, time.monotonic() + 3.0) is None
+            finally:
+                shard.links.release(link)
+            assert time.monotonic() - started < 1.0
+            assert client.info("clients")["blocked_clients"] == 0
+
+
+def test_cancelling_returns_a_message_that_raced_in(make_layer):
+    layer = make_layer()
+    shard = layer.connection(0)
+    key = (layer.prefix + "race.chan").encode()
+    link = shard.start_blpop([key], 3.0)
+    try:
+        layer.send("race.chan", {"won": True})
+        time.sleep(0.1)
+        reply = shard.cancel_blpop(link, time.monotonic() + 3.0)
+    finally:
+        shard.links.release(link)
+    assert reply is not None and reply[0] == key
