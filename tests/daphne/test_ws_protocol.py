@@ -336,3 +336,15 @@ def test_client_leaving_mid_handshake_sends_one_disconnect_and_a_late_accept_is_
     harness.factory.dispatch_reply(reply, www.websocket_reply(accept=True))
     harness.clock.advance(10)  # the connect timeout must not fire on a dead socket
     assert conn.output() == b""
+
+
+def test_a_message_above_the_size_limit_is_refused_not_forwarded():
+    harness = make(websocket_max_message_size=100)
+    conn, _ = open_socket(harness)
+    conn.send(frame(b"a" * 100))
+    assert harness.receive("websocket.receive")["text"] == "a" * 100
+    conn.send(frame(b"b" * 101))
+    assert harness.nothing_on("websocket.receive")
+    assert conn.transport.disconnecting, "Autobahn fails the connection (by drop)"
+    conn.lose()
+    assert [m["code"] for m in disconnects(harness)] == [1006]
