@@ -3,6 +3,8 @@
 
 import os
 
+import django
+
 from tests.settings import *  # noqa: F401,F403
 
 DEBUG = False
@@ -12,11 +14,22 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("FEATURES_DB", "/tmp/channels-features-e2e.sqlite3"),
-        # IMMEDIATE: a session merge takes the write lock when it starts, so
-        # two worker threads saving one session queue instead of deadlocking.
-        "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE"},
+        "OPTIONS": {"timeout": 30},
     }
 }
+if django.VERSION >= (5, 1):
+    # IMMEDIATE: a session merge takes the write lock when it starts, so two
+    # worker threads saving one session queue instead of deadlocking.
+    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
+else:
+    # Older Django cannot ask SQLite for that: keep channel sessions in Redis.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        }
+    }
+    CHANNEL_SESSION_ENGINE = "django.contrib.sessions.backends.cache"
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "asgi_redis.RedisChannelLayer",
