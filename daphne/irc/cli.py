@@ -48,6 +48,19 @@ class CommandLineInterface:
             help="Longest wait between reconnection attempts, in seconds (default 60)",
         )
 
+        self.parser.add_argument(
+            "--flood-burst",
+            type=int,
+            default=5,
+            help="Lines sent at once before flood control spaces them (default 5)",
+        )
+        self.parser.add_argument(
+            "--flood-interval",
+            type=float,
+            default=1.0,
+            help="Seconds between lines after a burst; 0 turns flood control off (default 1)",
+        )
+
     @classmethod
     def entrypoint(cls) -> None:
         raise SystemExit(cls().run())
@@ -67,6 +80,8 @@ class CommandLineInterface:
             realname=args.realname,
             initial_delay=args.initial_delay,
             max_delay=args.max_delay,
+            flood_burst=args.flood_burst,
+            flood_interval=args.flood_interval or None,
         )
 
 

@@ -12,9 +12,11 @@ configured channels, and bridges to the channel layer:
   (join, part, message, action) are obeyed, read by a
   :class:`~daphne._reply_reader.ReplyReader` thread.
 
-A lost or refused connection is retried with exponential backoff
-(``initial_delay`` doubling up to ``max_delay``, with jitter); the delay
-resets once signed on. The reply channel and the joined channels survive
+Lines sent are flood-controlled (:class:`~daphne.irc._throttle.LineThrottle`:
+``flood_burst`` lines at once, then one per ``flood_interval`` seconds;
+``flood_interval=None`` turns it off). A lost or refused connection is
+retried with exponential backoff (``initial_delay`` doubling up to
+``max_delay``, with jitter); the delay resets once signed on. The reply channel and the joined channels survive
 reconnections. A control message arriving while disconnected is dropped
 with a warning (joins and parts still update the channels to rejoin).
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
@@ -33,6 +36,7 @@ from asgi import irc as asgi_irc
 from asgi.exceptions import InvalidMessage
 
 from .._reply_reader import ReplyReader
+from ._throttle import LineThrottle
 
 __all__ = ["IRCClientFactory", "IRCClientProtocol", "IRCInterface"]
 
@@ -57,6 +61,38 @@ class IRCClientProtocol(irc.IRCClient):
         self.password = factory.password
         self.heartbeatInterval = factory.heartbeat_interval
         self.signed_on = False
+        self._pending: deque[str] = deque()
+        self._drain_call: Any = None
+        self._throttle = factory.make_throttle()
+
+    def sendLine(self, line: str) -> None:
+        # Lines wait their turn in the flood-control bucket (Twisted's own
+        # lineRate would schedule on the global reactor).
+        if self._throttle is None:
+            self._reallySendLine(line)
+            return
+        self._pending.append(line)
+        if self._drain_call is None:
+            self._drain()
+
+    def _drain(self) -> None:
+        self._drain_call = None
+        while self._pending:
+            wait = self._throttle.delay()
+            if wait > 0:
+                self._drain_call = self.factory.reactor.callLater(wait, self._drain)
+                return
+            self._throttle.take()
+            self._reallySendLine(self._pending.popleft())
+
+    def flush_and_close(self) -> None:
+        """Write every waiting line now (flood control no longer matters) and hang up."""
+        if self._drain_call is not None and self._drain_call.active():
+            self._drain_call.cancel()
+        self._drain_call = None
+        while self._pending:
+            self._reallySendLine(self._pending.popleft())
+        self.transport.loseConnection()
 
     def lineReceived(self, line: bytes) -> None:
         # Twisted decodes strictly; one Latin-1 line must not drop the connection.
@@ -88,6 +124,9 @@ class IRCClientProtocol(irc.IRCClient):
             self.factory.heard("notice", user, self._answer_to(user, channel), message)
 
     def connectionLost(self, reason: Any) -> None:
+        if self._drain_call is not None and self._drain_call.active():
+            self._drain_call.cancel()
+        self._pending.clear()
         super().connectionLost(reason)
         self.factory.lost(self)
 
@@ -116,6 +155,8 @@ class IRCClientFactory(protocol.ReconnectingClientFactory):
         initial_delay: float = 1.0,
         max_delay: float = 60.0,
         heartbeat_interval: float | None = 120,
+        flood_burst: int = 5,
+        flood_interval: float | None = 1.0,
     ) -> None:
         if not nickname or any(c in nickname for c in " !@\r\n"):
             raise ValueError(f"nickname must be one word without '!' or '@', got {nickname!r}")
@@ -128,6 +169,10 @@ class IRCClientFactory(protocol.ReconnectingClientFactory):
         self.realname = realname or nickname
         self.username = username or nickname
         self.heartbeat_interval = heartbeat_interval
+        self.flood_burst = flood_burst
+        self.flood_interval = flood_interval
+        if flood_interval is not None:
+            LineThrottle(reactor.seconds, flood_burst, flood_interval)  # checks the values
         self.initialDelay = self.delay = initial_delay
         self.maxDelay = max_delay
         self.factor = 2.0
@@ -140,6 +185,12 @@ class IRCClientFactory(protocol.ReconnectingClientFactory):
 
     def buildProtocol(self, addr: Any) -> IRCClientProtocol:
         return IRCClientProtocol(self)
+
+    def make_throttle(self) -> LineThrottle | None:
+        """A fresh flood-control bucket per connection, or None when disabled."""
+        if self.flood_interval is None:
+            return None
+        return LineThrottle(self.reactor.seconds, self.flood_burst, self.flood_interval)
 
     # -- events from the protocol ---------------------------------------------------
 
@@ -281,7 +332,7 @@ class IRCInterface:
             return defer.succeed(None)
         closed = self.factory.when_lost(client)
         client.quit("Shutting down")
-        client.transport.loseConnection()
+        client.flush_and_close()
         timer = self.reactor.callLater(grace, client.transport.abortConnection)
         closed.addBoth(lambda result: timer.cancel() if timer.active() else None)
         return closed

@@ -30,6 +30,7 @@ def make_client(reactor_thread, layer):
         options.setdefault("nickname", "bot")
         options.setdefault("initial_delay", 0.1)
         options.setdefault("max_delay", 0.5)
+        options.setdefault("flood_interval", 0.05)
         client = IRCInterface(layer, "127.0.0.1", port, reactor=reactor_thread.reactor, **options)
         reactor_thread.call(client.start)
         started.append(client)
