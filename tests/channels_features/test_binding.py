@@ -251,3 +251,35 @@ def test_slight_ordering_on_a_binding_is_a_value_error():
             fields = ["text"]
             stream = "x"
             slight_ordering = True
+
+
+def test_bindings_defined_before_django_is_ready_are_registered_by_register_all(
+    harness, monkeypatch
+):
+    from channels.binding.base import BindingMetaclass
+
+    monkeypatch.setattr(BindingMetaclass, "register_immediately", False)
+    monkeypatch.setattr(BindingMetaclass, "binding_classes", [])
+
+    class EarlyBinding(WebsocketBinding):
+        model = Note
+        stream = "early"
+        fields = ["text"]
+
+        @classmethod
+        def group_names(cls, instance):
+            return ["early"]
+
+    early = listen(harness, "early")
+    Note.objects.create(room="r", text="before")
+    assert harness.replies(early) == []
+    BindingMetaclass.register_all()
+    Note.objects.create(room="r", text="after")
+    assert [p["data"] for _s, p in payloads(harness, early)] == [{"text": "after"}]
+    from django.db.models.signals import post_delete, post_save, pre_delete, pre_save
+
+    for signal in (pre_save, post_save, pre_delete, post_delete):
+        signal.disconnect(
+            sender=Note,
+            dispatch_uid=f"channels.binding:{EarlyBinding.__module__}.{EarlyBinding.__qualname__}:values.Note",
+        )
