@@ -10,6 +10,7 @@ views) and turns the response into ``http.response`` messages;
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
 import tempfile
@@ -128,7 +129,9 @@ class AsgiRequest(http.HttpRequest):
         body = content["body"]
         body_channel = content["body_channel"]
         if not body_channel:
-            stream = _BytesStream(body)
+            # BytesIO shares the bytes until written to; it is also seekable,
+            # which Django 6.1 needs to re-read the body.
+            stream = io.BytesIO(body)
             self._content_length = len(body)
             return stream
         stream = tempfile.SpooledTemporaryFile(max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE)
@@ -186,33 +189,6 @@ class AsgiRequest(http.HttpRequest):
     def close(self) -> None:
         super().close()
         self._stream.close()
-
-
-class _BytesStream:
-    """A read-only stream over bytes, cheaper than BytesIO for small bodies."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-        self._position = 0
-
-    def read(self, size: int = -1) -> bytes:
-        start = self._position
-        end = len(self._data) if size is None or size < 0 else min(start + size, len(self._data))
-        self._position = end
-        return self._data[start:end]
-
-    def readline(self, size: int = -1) -> bytes:
-        start = self._position
-        newline = self._data.find(b"\n", start)
-        end = len(self._data) if newline < 0 else newline + 1
-        if size is not None and size >= 0:
-            end = min(end, start + size)
-        self._position = end
-        return self._data[start:end]
-
-    def close(self) -> None:
-        self._data = b""
-        self._position = 0
 
 
 class AsgiHandler(base.BaseHandler):
