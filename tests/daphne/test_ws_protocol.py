@@ -193,9 +193,14 @@ def test_traffic_postpones_the_ping():
 def test_websocket_timeout_closes_old_sockets_with_1000():
     harness = make(websocket_timeout=100, ping_interval=1000)
     conn, _ = open_socket(harness)
-    harness.clock.advance(100.1)
+    harness.clock.advance(99.9)
+    assert conn.output() == b""
+    harness.clock.advance(0.2)
     ((opcode, payload),) = server_frames(conn.output())
     assert opcode == 8 and payload[:2] == b"\x03\xe8"
+    conn.send(close_frame(1000))
+    conn.lose()
+    assert [m["code"] for m in disconnects(harness)] == [1000]
 
 
 def test_channel_full_on_connect_is_503_and_no_disconnect():
