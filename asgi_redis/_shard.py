@@ -48,10 +48,24 @@ class Shard:
 
     def run(self, script: Script, keys: Sequence[Any], args: Sequence[Any]) -> Any:
         """Run a script in one round trip (two the first time a server sees it)."""
+        return self.finish(script, self.start(script, keys, args))
+
+    def start(self, script: Script, keys: Sequence[Any], args: Sequence[Any]) -> tuple:
+        """Send a script call without waiting for its reply (see :meth:`finish`),
+        so calls to several shards overlap."""
         command = pack(("EVALSHA", script.sha, len(keys), *keys, *args))
         link = self.links.acquire()
         try:
             link.write(command)
+        except BaseException:
+            self._failed(link)
+            raise
+        return link, command
+
+    def finish(self, script: Script, started: tuple) -> Any:
+        """The reply of a call sent with :meth:`start`."""
+        link, command = started
+        try:
             try:
                 return link.read()
             except RedisCommandError as exc:
@@ -65,6 +79,10 @@ class Shard:
             raise
         finally:
             self.links.release(link)
+
+    def _failed(self, link: Link) -> None:
+        self.links.disconnect()
+        self.links.release(link)
 
     def call(self, *args: Any) -> Any:
         link = self.links.acquire()

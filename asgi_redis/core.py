@@ -420,13 +420,10 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, StatisticsMixin, BaseChannelLayer
     def group_channels(self, group: str) -> list[str]:
         """The live members of ``group`` (expired ones are dropped first)."""
         self.valid_group_name(group)
-        keys = self._group_keys(group)
-        members: list[str] = []
-        for shard in self._shards:
-            members.extend(
-                m.decode() for m in shard.run(GROUP_CHANNELS, keys, (self._group_expiry_ms,))
-            )
-        return members
+        replies = self._run_everywhere(
+            GROUP_CHANNELS, self._group_keys(group), (self._group_expiry_ms,)
+        )
+        return [member.decode() for reply in replies for member in reply]
 
     def send_group(self, group: str, message: dict) -> None:
         """Send ``message`` to every member: one script call per shard.
@@ -450,9 +447,27 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, StatisticsMixin, BaseChannelLayer
             stats[2],
             stats[3],
         )
-        keys = self._group_keys(group)
+        self._run_everywhere(SEND_GROUP, self._group_keys(group), args)
+
+    def _run_everywhere(self, script: Script, keys: Any, args: Any) -> list[Any]:
+        """Run one script on every shard, the calls overlapping (one round
+        trip of latency in all)."""
+        if self.ring_size == 1:
+            return [self._shards[0].run(script, keys, args)]
+        started, results, error = [], [], None
         for shard in self._shards:
-            shard.run(SEND_GROUP, keys, args)
+            try:
+                started.append((shard, shard.start(script, keys, args)))
+            except Exception as exc:  # noqa: BLE001 - finish the others first
+                error = error or exc
+        for shard, call in started:
+            try:
+                results.append(shard.finish(script, call))
+            except Exception as exc:  # noqa: BLE001 - finish the others first
+                error = error or exc
+        if error is not None:
+            raise error
+        return results
 
     # -- flush -----------------------------------------------------------------------------
 
