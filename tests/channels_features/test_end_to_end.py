@@ -79,7 +79,8 @@ class Process:
 
 
 class Stack:
-    def __init__(self, port: int, worker: Process, delay: Process) -> None:
+    def __init__(self, port: int, worker: Process, delay: Process, env: dict) -> None:
+        self.env = env
         self.port = port
         self.worker = worker
         self.delay = delay
@@ -143,9 +144,9 @@ def stack(redis_url):
         )
         processes.append(daphne)
         worker.wait_for("Listening on channels")
-        delay.wait_for("Running delay against channel layer")
+        delay.wait_for("Delay server listening on asgi.delay")
         daphne.wait_for_port(port)
-        yield Stack(port, worker, delay)
+        yield Stack(port, worker, delay, env)
     finally:
         for process in processes:
             process.stop()
@@ -234,3 +235,14 @@ def test_delayed_message_arrives_after_its_delay_despite_an_invalid_one(stack):
         assert time.monotonic() - started >= 0.7
     stack.delay.wait_for("Skipped an invalid asgi.delay message")
     assert stack.delay.popen.poll() is None
+
+
+def test_idle_rundelay_exits_0_on_sigterm(stack, redis_url):
+    env = dict(stack.env)
+    delay = Process(["-m", "django", "rundelay"], env)
+    try:
+        delay.wait_for("Delay server listening on asgi.delay")  # signal handlers are set
+        delay.popen.send_signal(signal.SIGTERM)
+        assert delay.popen.wait(30) == 0
+    finally:
+        delay.stop()
