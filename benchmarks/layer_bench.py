@@ -21,6 +21,8 @@ Steps (each --duration seconds, separate processes talk through Redis):
                   -> deliveries (copies queued)/s
   fanout_N_procs  N members spread over 4 process inboxes, 4 receiver
                   processes expand and count them -> deliveries received/s
+  harness         the shared layer_asgi1.py harness run unchanged on this
+                  layer (the harness the 1.4.3 figure of 2,500/s comes from)
   redis-benchmark redis-benchmark -t lpush,rpop -q on the same server
 
 Prints a table and one JSON line. Keep runs short on a shared machine.
@@ -258,6 +260,31 @@ def bench_fanout_processes(url: str, duration: float, size: int, processes_count
     }
 
 
+def reference_harness(path: str, url: str, duration: float) -> dict:
+    """The shared ASGI-1 layer harness (layer_asgi1.py), run unchanged on this layer."""
+    if not path or not os.path.exists(path):
+        return {"skipped": f"no harness at {path!r}"}
+    output = subprocess.run(
+        [sys.executable, path, "--redis", url, "--duration", str(duration)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={
+            **os.environ,
+            "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        },
+    )
+    try:
+        result = json.loads(output.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        return {"error": output.stderr[-500:]}
+    return {
+        name: result[name]["rate"]
+        for name in ("pingpong", "batch", "local_pingpong", "group_send")
+        if name in result
+    }
+
+
 def redis_benchmark(port: int, requests: int) -> dict:
     binary = shutil.which("redis-benchmark")
     if not binary:
@@ -321,6 +348,11 @@ def main() -> None:
     parser.add_argument("--senders", type=int, default=2)
     parser.add_argument("--receivers", type=int, default=2)
     parser.add_argument("--only", default="", help="comma-separated steps to run")
+    parser.add_argument(
+        "--harness",
+        default="/work/shared/bench/layer/layer_asgi1.py",
+        help="path of the shared layer_asgi1.py harness (step 'harness'; skipped if absent)",
+    )
     args = parser.parse_args()
     only = set(filter(None, args.only.split(",")))
     server = None if args.redis else PrivateRedis()
@@ -338,6 +370,7 @@ def main() -> None:
         ("fanout_100", lambda: bench_fanout(url, args.duration, 100)),
         ("fanout_1000", lambda: bench_fanout(url, args.duration, 1000)),
         ("fanout_1000_procs", lambda: bench_fanout_processes(url, args.duration, 1000)),
+        ("harness", lambda: reference_harness(args.harness, url, args.duration)),
         ("redis_benchmark", lambda: redis_benchmark(port, 100000)),
     ]
     try:
@@ -357,9 +390,10 @@ def main() -> None:
     for step in ("batch", "batch_inbox"):
         if lpush and step in out:
             out[f"{step}_vs_lpush"] = round(out[step]["messages_per_s"] / lpush, 3)
-    if "pingpong" in out:
-        out["pingpong_vs_asgi_redis_1_4_3"] = round(
-            out["pingpong"]["round_trips_per_s"] / ASGI_REDIS_1_4_3_PINGPONG, 2
+    harness_pingpong = out.get("harness", {}).get("pingpong")
+    if harness_pingpong:
+        out["harness_pingpong_vs_asgi_redis_1_4_3"] = round(
+            harness_pingpong / ASGI_REDIS_1_4_3_PINGPONG, 2
         )
     print(json.dumps(out))
 

@@ -224,3 +224,21 @@ def test_cancelling_returns_a_message_that_raced_in(make_layer):
     finally:
         shard.links.release(link)
     assert reply is not None and reply[0] == key
+
+
+def test_an_idle_receiver_uses_almost_no_cpu(make_layer, shard_servers):
+    single = make_layer()
+    single.blpop_timeout = 1
+    sharded = RedisChannelLayer(hosts=[s.url for s in shard_servers], prefix="idlecpu:")
+    sharded.blpop_timeout = 1
+    single.receive(["cpu.chan"])
+    sharded.receive(["cpu.chan"])
+    cpu = time.process_time()
+    wall = time.monotonic()
+    for _ in range(2):
+        assert single.receive(["cpu.chan", "cpu.proc!"], block=True) == (None, None)
+        assert sharded.receive(["cpu.chan"], block=True) == (None, None)
+    assert time.monotonic() - wall >= 3.5
+    # A polling loop would burn most of the 4 s; waiting in Redis costs ~nothing.
+    assert time.process_time() - cpu < 0.2
+    sharded.close()
