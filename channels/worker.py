@@ -42,6 +42,12 @@ class Worker:
     #: How often a ``ConsumeLater`` requeue retries a full channel, and the pause.
     requeue_attempts = 10
     requeue_interval = 0.05
+    #: After a failed receive (the layer's server is down), the first pause
+    #: before trying again; it doubles up to ``receive_retry_max``.
+    receive_retry_delay = 0.1
+    receive_retry_max = 2.0
+    #: The pause function, replaceable in tests.
+    sleep = staticmethod(time.sleep)
 
     def __init__(
         self,
@@ -60,6 +66,7 @@ class Worker:
         self.exclude_channels = list(exclude_channels or [])
         self.termed = False
         self.in_job = False
+        self._receive_failures = 0
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -117,7 +124,16 @@ class Worker:
             while not self.termed:
                 self.in_job = False
                 started = time.monotonic()
-                channel, content = self.channel_layer.receive(channels, block=True)
+                try:
+                    channel, content = self.channel_layer.receive(channels, block=True)
+                except Exception as exc:
+                    # A lost layer (Redis down) must not end the process:
+                    # wait and try again, so service resumes by itself.
+                    self._receive_failed(exc)
+                    continue
+                if self._receive_failures:
+                    logger.warning("The channel layer answers again; receiving resumed")
+                    self._receive_failures = 0
                 self.in_job = True
                 if channel is None:
                     if time.monotonic() - started < 0.005:
@@ -134,6 +150,16 @@ class Worker:
             pass
         finally:
             self.in_job = False
+
+    def _receive_failed(self, exc: Exception) -> None:
+        """Log a failed receive (loudly the first time) and pause before the next try."""
+        self._receive_failures += 1
+        delay = min(
+            self.receive_retry_max, self.receive_retry_delay * 2 ** (self._receive_failures - 1)
+        )
+        log = logger.warning if self._receive_failures == 1 else logger.debug
+        log("Receiving from the channel layer failed (%s); retrying in %.1fs", exc, delay)
+        self.sleep(delay)
 
     # -- one message -------------------------------------------------------------
 
