@@ -1,0 +1,50 @@
+"""WebSocket consumers of the reliability project.
+
+Paths carry a client id (``/echo/<id>/``), so that each consumer can record
+what it saw for that client in ``REL_EVENTS`` (one append-only file per worker
+process) and the tests can check that, for example, every disconnect reached a
+worker.
+"""
+
+import os
+import time
+
+from channels import Group
+
+
+def record(kind: str, path: str) -> None:
+    """Append ``kind path`` to this process's event file (no-op without ``REL_EVENTS``)."""
+    directory = os.environ.get("REL_EVENTS")
+    if not directory:
+        return
+    with open(os.path.join(directory, f"events-{os.getpid()}.log"), "a") as handle:
+        handle.write(f"{kind} {path}\n")
+
+
+def ws_connect(message):
+    record("connect", message.content["path"])
+    message.reply_channel.send({"accept": True})
+    if message.content["path"].startswith("/group/"):
+        Group("room").add(message.reply_channel)
+
+
+def ws_echo(message):
+    """Echo a frame; a text starting with ``slow:`` sleeps a second first (an in-flight consumer)."""
+    text = message.content.get("text")
+    if text is not None and text.startswith("slow:"):
+        time.sleep(1.0)
+        record("slow-done", message.content["path"] + " " + text)
+    if text is not None:
+        message.reply_channel.send({"text": text})
+    else:
+        message.reply_channel.send({"bytes": message.content.get("bytes") or b""})
+
+
+def ws_group(message):
+    Group("room").send({"text": message.content.get("text") or ""})
+
+
+def ws_disconnect(message):
+    record("disconnect", message.content["path"])
+    if message.content["path"].startswith("/group/"):
+        Group("room").discard(message.reply_channel)
