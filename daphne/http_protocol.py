@@ -26,7 +26,9 @@ from asgi import www
 
 from ._http_channel import DaphneHTTPChannel, WriteBudget, raw_error_response
 from ._http_state import Finish, Phase, RequestBody, ResponseState, Start, Write, error_page
+from ._layer_errors import layer_unavailable
 from ._scope import ProxyHeaders, request_fields
+from ._sender import LayerSender
 from .exceptions import BadRequest, InvalidReply
 from .ws_protocol import WebSocketFactory, WebSocketProtocol
 
@@ -172,23 +174,41 @@ class WebRequest(http.Request):
             client=fields.client,
             server=fields.server,
         )
-        layer = factory.channel_layer
-        try:
-            layer.send("http.request", message)
-        except layer.ChannelFull:
-            self.reply_channel = None
-            self._retry_after = b"%d" % factory.retry_after
-            self.basic_error(503, b"Service Unavailable", "Request queue full.")
-            return
-        except layer.MessageTooLarge:
-            self.reply_channel = None
-            self.basic_error(413, b"Payload Too Large", "Request too large for the layer.")
-            return
+        # Registered before the send: with a threaded sender the reply can
+        # come back before the send call has even been made.
         factory.reply_protocols[self.reply_channel] = self
         self._timeout_call = factory.clock.callLater(factory.timeout, self._http_timed_out)
         if body.streamed:
             self._body, self._body_channel = body, body_channel
             self._body_call = factory.clock.callLater(0, self._pump_body)
+        factory.sender.send("http.request", message, self._request_not_sent)
+
+    def _request_not_sent(self, exc: BaseException) -> None:
+        """The layer refused ``http.request``: answer 503/413 (or re-raise)."""
+        if self.reply_channel is None or self.finished or self._disconnected:
+            return
+        layer, factory = self.factory.channel_layer, self.factory
+        self._unregister()
+        self.reply_channel = None
+        if self._body_call is not None and self._body_call.active():
+            self._body_call.cancel()
+        self._body_call = self._body = None
+        if isinstance(exc, layer.ChannelFull):
+            self._retry_after = b"%d" % factory.retry_after
+            self.basic_error(503, b"Service Unavailable", "Request queue full.")
+        elif isinstance(exc, layer.MessageTooLarge):
+            self.basic_error(413, b"Payload Too Large", "Request too large for the layer.")
+        elif layer_unavailable(exc):
+            logger.warning(
+                "Channel layer unavailable; answering 503 to %s: %s", self.path_text, exc
+            )
+            self._retry_after = b"%d" % factory.retry_after
+            self.basic_error(503, b"Service Unavailable", "Channel layer unavailable.")
+        elif not factory.sender.threaded:
+            raise exc
+        else:
+            logger.error("Sending http.request failed: %r", exc)
+            self.basic_error(500, b"Internal Server Error", "Daphne hit an internal error.")
 
     # -- request body streaming ------------------------------------------------
 
@@ -328,13 +348,12 @@ class WebRequest(http.Request):
         super().connectionLost(reason)
         if self.reply_channel is not None and self.response.client_gone():
             self._abandon_body()
-            try:
-                self.factory.channel_layer.send(
-                    "http.disconnect",
-                    www.http_disconnect(reply_channel=self.reply_channel, path=self.path_text),
-                )
-            except Exception:
-                logger.debug("Could not send http.disconnect for %s", self.reply_channel)
+            reply_channel = self.reply_channel
+            self.factory.sender.send(
+                "http.disconnect",
+                www.http_disconnect(reply_channel=reply_channel, path=self.path_text),
+                lambda exc: logger.debug("Could not send http.disconnect for %s", reply_channel),
+            )
         self._unregister()
 
     # -- WebSocket hand-over ---------------------------------------------------
@@ -430,6 +449,9 @@ class HTTPFactory(http.HTTPFactory):
         self.retry_after = retry_after
         self.http_buffer_limit = http_buffer_limit
         self.reply_protocols: dict[str, Any] = {}
+        #: Makes the hot-path sends; ``Server`` swaps in a threaded one for
+        #: network layers so the reactor never waits on the broker.
+        self.sender = LayerSender(channel_layer, self.reactor)
         #: Set by ``Server.stop()``: requests on open connections get 503.
         self.shutting_down = False
         self.connections: weakref.WeakSet = weakref.WeakSet()

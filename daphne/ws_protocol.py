@@ -22,6 +22,7 @@ from twisted.internet import defer
 
 from asgi import www
 
+from ._layer_errors import layer_unavailable
 from ._scope import request_fields
 from ._ws_state import Accept, Close, Phase, Reject, Send, WebSocketState
 from .exceptions import InvalidReply
@@ -123,9 +124,14 @@ class WebSocketProtocol(WebSocketServerProtocol):
             self.reply_channel = None
             logger.warning("websocket.connect is full; refusing %s with 503", self.path)
             raise ConnectionDeny(503, "Connection queue at capacity") from None
-        except Exception:
+        except Exception as exc:
             self.ws_state.disconnect_reported = True
             self.reply_channel = None
+            if layer_unavailable(exc):
+                logger.warning(
+                    "Channel layer unavailable; refusing %s with 503: %s", self.path, exc
+                )
+                raise ConnectionDeny(503, "Service unavailable") from None
             logger.exception("Sending websocket.connect failed; refusing %s with 500", self.path)
             raise ConnectionDeny(500, "Internal server error") from None
         factory.reply_protocols[self.reply_channel] = self
@@ -225,15 +231,27 @@ class WebSocketProtocol(WebSocketServerProtocol):
             order=order,
             **({"bytes": payload} if isBinary else {"text": payload.decode("utf-8")}),
         )
+        self.main_factory.sender.send("websocket.receive", message, self._frame_not_sent)
+
+    def _frame_not_sent(self, exc: BaseException) -> None:
+        """``websocket.receive`` was refused: a full channel closes with 1013."""
         layer = self.main_factory.channel_layer
-        try:
-            layer.send("websocket.receive", message)
-        except layer.ChannelFull:
+        if not isinstance(exc, layer.ChannelFull):
+            if not self.main_factory.sender.threaded:
+                raise exc
+            logger.warning("Sending websocket.receive for %s failed: %r", self.path, exc)
+            return
+        self.ws_state.frame_dropped()
+        logger.warning("websocket.receive is full; closing %s with 1013", self.path)
+        self._apply(self.ws_state.close(1013))
+        except Exception as exc:
             self.ws_state.frame_dropped()
-            logger.warning("websocket.receive is full; closing %s with 1013", self.path)
-            self._apply(self.ws_state.close(1013))
-        except Exception:
-            self.ws_state.frame_dropped()
+            if layer_unavailable(exc):
+                logger.warning(
+                    "Channel layer unavailable; closing %s with 1013: %s", self.path, exc
+                )
+                self._apply(self.ws_state.close(1013))
+                return
             logger.exception("Sending websocket.receive failed; closing %s with 1011", self.path)
             self._apply(self.ws_state.close(1011))
 
@@ -295,15 +313,13 @@ class WebSocketProtocol(WebSocketServerProtocol):
             return
         self.main_factory.reply_protocols.pop(self.reply_channel, None)
         if disconnect is not None:
-            try:
-                self.main_factory.channel_layer.send(
-                    "websocket.disconnect",
-                    www.websocket_disconnect(
-                        reply_channel=self.reply_channel, path=self.path, **disconnect
-                    ),
-                )
-            except Exception:
-                logger.info("Could not send websocket.disconnect for %s", self.reply_channel)
+            # Through the sender, so it follows this socket's queued frames.
+            reply_channel = self.reply_channel
+            self.main_factory.sender.send(
+                "websocket.disconnect",
+                www.websocket_disconnect(reply_channel=reply_channel, path=self.path, **disconnect),
+                lambda exc: logger.info("Could not send websocket.disconnect for %s", reply_channel),
+            )
         if was_open:
             self._log("disconnected")
 

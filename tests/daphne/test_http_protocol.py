@@ -388,12 +388,13 @@ def test_a_streaming_client_that_catches_up_is_not_cut_off():
     harness.factory.dispatch_reply(reply, www.http_response_chunk(b""))
 
 
-def test_a_layer_failure_on_http_request_is_500_without_internals(caplog):
+def test_an_unreachable_layer_on_http_request_is_503_without_internals(caplog):
     harness = Harness(layer=BrokenLayer({"http.request"}))
     conn = harness.connect()
     conn.send(request())
     out = conn.output()
-    assert out.startswith(b"HTTP/1.1 500") and b"10.1.2.3" not in out
+    assert out.startswith(b"HTTP/1.1 503") and b"10.1.2.3" not in out
+    assert b"Retry-After" in out
     assert "layer unreachable" in caplog.text
 
 

@@ -309,24 +309,24 @@ def test_a_broken_upgrade_request_is_400_and_never_reaches_the_application():
     assert disconnects(harness) == []
 
 
-def test_a_layer_failure_on_connect_is_500_without_internals():
+def test_an_unreachable_layer_on_connect_is_503_without_internals():
     harness = make(layer=BrokenLayer({"websocket.connect"}))
     conn = harness.connect()
     conn.upgrade()
     out = conn.output()
-    assert out.startswith(b"HTTP/1.1 500") and b"10.1.2.3" not in out
+    assert out.startswith(b"HTTP/1.1 503") and b"10.1.2.3" not in out
     conn.lose()
     assert disconnects(harness) == []
 
 
-def test_a_layer_failure_on_receive_closes_with_1011():
+def test_an_unreachable_layer_on_receive_closes_with_1013():
     harness = make(layer=BrokenLayer({"websocket.receive"}))
     conn, _ = open_socket(harness)
     conn.send(frame(b"x"))
     ((opcode, payload),) = server_frames(conn.output())
-    assert opcode == 8 and payload[:2] == (1011).to_bytes(2, "big")
+    assert opcode == 8 and payload[:2] == (1013).to_bytes(2, "big")
     conn.lose()
-    assert [(m["code"], m["order"]) for m in disconnects(harness)] == [(1011, 1)]
+    assert [(m["code"], m["order"]) for m in disconnects(harness)] == [(1013, 1)]
 
 
 def test_client_leaving_mid_handshake_sends_one_disconnect_and_a_late_accept_is_ignored():
