@@ -72,6 +72,7 @@ class Link:
         self.sock: socket.socket | None = None
         self.reader = hiredis.Reader()
         self.client_id: int | None = None
+        self.generation = 0
         self.default_timeout: float | None = connection.socket_timeout
 
     def open(self) -> None:
@@ -176,6 +177,7 @@ class LinkPool:
         self._idle: list[Link] = []
         self._lock = threading.Lock()
         self._pid = os.getpid()
+        self.generation = 0
 
     def acquire(self) -> Link:
         with self._lock:
@@ -188,17 +190,27 @@ class LinkPool:
                 if link.sock is not None and not _is_clean(link):
                     link.close()
                 return link
-        return Link(self.connection_pool.make_connection(), self.where)
+        link = Link(self.connection_pool.make_connection(), self.where)
+        link.generation = self.generation
+        return link
 
     def release(self, link: Link) -> None:
         with self._lock:
+            if link.generation != self.generation:
+                # Checked out before disconnect(): its server may be gone or
+                # no longer the master.
+                link.close()
+                link.generation = self.generation
             self._idle.append(link)
 
     def disconnect(self) -> None:
-        """Close every idle link (they reconnect on next use)."""
+        """Close every idle link, and every busy one when it comes back
+        (they reconnect on next use)."""
         with self._lock:
+            self.generation += 1
             for link in self._idle:
                 link.close()
+                link.generation = self.generation
 
 
 def _is_clean(link: Link) -> bool:

@@ -243,18 +243,12 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, StatisticsMixin, BaseChannelLayer
             if buffered is not None:
                 return self._result(*buffered)
         plan = self._plan(queues)
-        if not block:
-            random.shuffle(plan)
-            for shard, keys in plan:
-                count = self.inbox_batch if all(k.endswith(b"!") for k in keys) else 1
-                while True:
-                    reply = shard.pop(keys, count, RECEIVE)
-                    if not reply:
-                        break
-                    result = self._accept(shard, reply)
-                    if result[0] is not None:
-                        return result
-            return None, None
+        if not block or len(plan) > 1:
+            # Several shards: look for a waiting message first (one round trip
+            # when busy) before the heavier blocking watch of every shard.
+            result = self._pop_now(plan)
+            if result[0] is not None or not block:
+                return result
         deadline = time.monotonic() + self.blpop_timeout
         while True:
             remaining = deadline - time.monotonic()
@@ -271,6 +265,20 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, StatisticsMixin, BaseChannelLayer
                 result = self._watch(plan, remaining)
             if result[0] is not None:
                 return result
+
+    def _pop_now(self, plan: list[tuple[Shard, list[bytes]]]) -> tuple[str | None, Any]:
+        """A non-blocking receive over ``plan``, shards in random order."""
+        random.shuffle(plan)
+        for shard, keys in plan:
+            count = self.inbox_batch if all(k.endswith(b"!") for k in keys) else 1
+            while True:
+                reply = shard.pop(keys, count, RECEIVE)
+                if not reply:
+                    break
+                result = self._accept(shard, reply)
+                if result[0] is not None:
+                    return result
+        return None, None
 
     def _plan(self, queues: list[str]) -> list[tuple[Shard, list[bytes]]]:
         """Which list keys to pop on which shard, each shard's keys shuffled

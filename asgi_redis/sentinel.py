@@ -5,8 +5,10 @@
 Sentinel for the master when it (re)connects; a failover shows up as a
 dropped connection or a READONLY reply, the operation raises
 ``RedisUnavailable`` promptly, and the next one reconnects to the new
-master. With ``sentinel_refresh_interval > 0`` the layer also asks Sentinel
-that often and drops idle connections to a master that is no longer one.
+master. The layer also asks Sentinel which server is master every
+``sentinel_refresh_interval`` seconds (every second when it is 0), and
+retires its connections to a master that is no longer one: until Sentinel
+demotes it, an old master still takes writes that are then lost.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from .exceptions import RedisUnavailable
 
 __all__ = ["RedisSentinelChannelLayer"]
 
+#: Seconds between master checks when ``sentinel_refresh_interval`` is 0.
+DEFAULT_REFRESH = 1.0
+
 
 class _SentinelShard(Shard):
     """A shard whose server is the current master of one Sentinel service."""
@@ -33,18 +38,20 @@ class _SentinelShard(Shard):
         super().__init__(client.connection_pool, f"sentinel service {service!r}")
         self.sentinel = sentinel
         self.service = service
-        self.refresh = refresh
+        # 1.x with 0 built a new client per call, which found a new master at
+        # once but cost a Sentinel query and a connection each time; here 0
+        # means asking at most once a second.
+        self.refresh = refresh if refresh > 0 else DEFAULT_REFRESH
         self._master: Any = None
         self._next_refresh = 0.0
         self._refresh_lock = threading.Lock()
-        if refresh > 0:
-            original_acquire = self.links.acquire
+        original_acquire = self.links.acquire
 
-            def acquire() -> Any:
-                self._maybe_refresh()
-                return original_acquire()
+        def acquire() -> Any:
+            self._maybe_refresh()
+            return original_acquire()
 
-            self.links.acquire = acquire
+        self.links.acquire = acquire
 
     def _maybe_refresh(self) -> None:
         now = time.monotonic()
@@ -70,7 +77,7 @@ class RedisSentinelChannelLayer(BaseRedisChannelLayer):
     ``[("localhost", 26379)]``). ``services``: master service names, one per
     shard; empty means every master the Sentinels know (asked once, at
     start). ``sentinel_refresh_interval``: seconds between checks of which
-    server is the master (0: only when reconnecting).
+    server is the master (0: every second).
     """
 
     def __init__(

@@ -115,3 +115,21 @@ def test_a_sharded_blocking_receive_fails_promptly_when_one_shard_dies(make_redi
     layer.send("shdie.chan", {})
     assert layer.receive(["shdie.chan"], block=True)[0] == "shdie.chan"
     assert layer.receive(["shdie.chan"], block=True)[0] == "shdie.chan"
+
+
+def test_links_busy_during_a_disconnect_are_retired_when_they_come_back(redis_url):
+    layer = RedisChannelLayer(hosts=[redis_url])
+    pool = layer.connection(0).links
+    busy = pool.acquire()
+    busy.open()
+    idle = pool.acquire()
+    idle.open()
+    pool.release(idle)
+    pool.disconnect()  # e.g. Sentinel named a new master
+    assert idle.sock is None
+    assert busy.sock is not None
+    pool.release(busy)
+    assert busy.sock is None
+    layer.send("retire.chan", {"ok": 1})  # reconnects transparently
+    assert layer.receive(["retire.chan"]) == ("retire.chan", {"ok": 1})
+    layer.flush()
