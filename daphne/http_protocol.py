@@ -204,10 +204,10 @@ class WebRequest(http.Request):
             )
             self._retry_after = b"%d" % factory.retry_after
             self.basic_error(503, b"Service Unavailable", "Channel layer unavailable.")
-        elif not factory.sender.threaded:
-            raise exc
         else:
-            logger.error("Sending http.request failed: %r", exc)
+            logger.error(
+                "Sending http.request failed", exc_info=(type(exc), exc, exc.__traceback__)
+            )
             self.basic_error(500, b"Internal Server Error", "Daphne hit an internal error.")
 
     # -- request body streaming ------------------------------------------------

@@ -19,6 +19,7 @@ from twisted.internet import defer, endpoints, task
 from twisted.web import http
 
 from ._inbox import InboxReader
+from ._sender import LayerSender
 from .exceptions import CannotListen
 from .http_protocol import HTTPFactory, make_process_channel
 
@@ -221,6 +222,9 @@ class Server:
             force_sync=self.force_sync,
         )
         logger.debug("Reading the inbox %s in %s mode", self.send_channel, self.reader.mode)
+        if self.reader.mode == "twisted":
+            # A layer that talks to a broker: its sends leave the reactor thread.
+            self.factory.sender = LayerSender(self.channel_layer, self.reactor, threaded=True)
         self.reader.start()
         listening = []
         for description in self.endpoints:
@@ -309,6 +313,8 @@ class Server:
                 transport.loseConnection()
         if self.reader is not None:
             self.reader.stop(timeout=0)
+        # the disconnects of the sockets closed above are still queued
+        factory.sender.stop(timeout=2.0)
         logger.info("Server stopped")
 
     # -- 1.x helpers -----------------------------------------------------------

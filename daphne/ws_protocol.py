@@ -234,25 +234,21 @@ class WebSocketProtocol(WebSocketServerProtocol):
         self.main_factory.sender.send("websocket.receive", message, self._frame_not_sent)
 
     def _frame_not_sent(self, exc: BaseException) -> None:
-        """``websocket.receive`` was refused: a full channel closes with 1013."""
-        layer = self.main_factory.channel_layer
-        if not isinstance(exc, layer.ChannelFull):
-            if not self.main_factory.sender.threaded:
-                raise exc
-            logger.warning("Sending websocket.receive for %s failed: %r", self.path, exc)
-            return
+        """``websocket.receive`` was refused: a full channel or an unreachable
+        layer closes with 1013, anything else (a bug) with 1011."""
         self.ws_state.frame_dropped()
-        logger.warning("websocket.receive is full; closing %s with 1013", self.path)
-        self._apply(self.ws_state.close(1013))
-        except Exception as exc:
-            self.ws_state.frame_dropped()
-            if layer_unavailable(exc):
-                logger.warning(
-                    "Channel layer unavailable; closing %s with 1013: %s", self.path, exc
-                )
-                self._apply(self.ws_state.close(1013))
-                return
-            logger.exception("Sending websocket.receive failed; closing %s with 1011", self.path)
+        if isinstance(exc, self.main_factory.channel_layer.ChannelFull):
+            logger.warning("websocket.receive is full; closing %s with 1013", self.path)
+            self._apply(self.ws_state.close(1013))
+        elif layer_unavailable(exc):
+            logger.warning("Channel layer unavailable; closing %s with 1013: %s", self.path, exc)
+            self._apply(self.ws_state.close(1013))
+        else:
+            logger.error(
+                "Sending websocket.receive failed; closing %s with 1011",
+                self.path,
+                exc_info=(type(exc), exc, exc.__traceback__),
+            )
             self._apply(self.ws_state.close(1011))
 
     def _ping_check(self) -> None:
@@ -318,7 +314,9 @@ class WebSocketProtocol(WebSocketServerProtocol):
             self.main_factory.sender.send(
                 "websocket.disconnect",
                 www.websocket_disconnect(reply_channel=reply_channel, path=self.path, **disconnect),
-                lambda exc: logger.info("Could not send websocket.disconnect for %s", reply_channel),
+                lambda exc: logger.info(
+                    "Could not send websocket.disconnect for %s", reply_channel
+                ),
             )
         if was_open:
             self._log("disconnected")
