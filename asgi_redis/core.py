@@ -133,7 +133,8 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, StatisticsMixin, BaseChannelLayer
         # bounds every other reply.
         kwargs.setdefault("socket_timeout", self.blpop_timeout + 5)
         kwargs.setdefault("socket_connect_timeout", 5)
-        kwargs.setdefault("socket_keepalive", True)
+        # The layer parses replies itself, in RESP2.
+        kwargs.pop("protocol", None)
         return kwargs
 
     def consistent_hash(self, value: str) -> int:
@@ -512,7 +513,10 @@ class RedisChannelLayer(BaseRedisChannelLayer):
         self.hosts = self._setup_hosts(hosts)
         shards = []
         for url in self.hosts:
-            pool = redis.ConnectionPool.from_url(url, **self.connection_kwargs)
+            kwargs = dict(self.connection_kwargs)
+            if not url.startswith("unix:"):
+                kwargs.setdefault("socket_keepalive", True)
+            pool = redis.ConnectionPool.from_url(url, **kwargs)
             shards.append(Shard(pool, _describe(url)))
         return shards
 

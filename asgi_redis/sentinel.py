@@ -124,6 +124,7 @@ class RedisSentinelChannelLayer(BaseRedisChannelLayer):
 
     def _make_shards(self, hosts: Any) -> list[Shard]:
         self.hosts = self._setup_hosts(hosts)
+        self.connection_kwargs.setdefault("socket_keepalive", True)
         sentinel_kwargs = {
             key: value
             for key, value in self.connection_kwargs.items()

@@ -133,3 +133,70 @@ def test_links_busy_during_a_disconnect_are_retired_when_they_come_back(redis_ur
     layer.send("retire.chan", {"ok": 1})  # reconnects transparently
     assert layer.receive(["retire.chan"]) == ("retire.chan", {"ok": 1})
     layer.flush()
+
+
+def test_a_unix_socket_host_works(make_redis_server, tmp_path):
+    path = tmp_path / "redis.sock"
+    make_redis_server("--unixsocket", str(path), "--unixsocketperm", "700")
+    layer = RedisChannelLayer(hosts=[f"unix://{path}?db=0"])
+    layer.send("unix.proc!a", {"via": "unix"})
+    assert layer.receive(["unix.proc!"], block=True) == ("unix.proc!a", {"via": "unix"})
+
+
+def write_self_signed_certificate(directory):
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "server.crt", directory / "server.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_a_rediss_tls_host_works(make_redis_server, tmp_path):
+    cert, key = write_self_signed_certificate(tmp_path)
+    tls_port = free_port()
+    make_redis_server(
+        "--tls-port", str(tls_port),
+        "--tls-cert-file", str(cert),
+        "--tls-key-file", str(key),
+        "--tls-ca-cert-file", str(cert),
+        "--tls-auth-clients", "no",
+    )  # fmt: skip
+    layer = RedisChannelLayer(
+        hosts=[f"rediss://127.0.0.1:{tls_port}/0"],
+        connection_kwargs={"ssl_ca_certs": str(cert)},
+    )
+    layer.send("tls.chan", {"secure": True})
+    assert layer.receive(["tls.chan"], block=True) == ("tls.chan", {"secure": True})
+    layer.send("tls.proc!x", {"n": 1})
+    assert layer.receive(["tls.proc!"]) == ("tls.proc!x", {"n": 1})
