@@ -353,4 +353,8 @@ class WebSocketFactory(WebSocketServerFactory):
             autoPingInterval=0,
             maxMessagePayloadSize=max_message_size,
             maxFramePayloadSize=max_message_size,
+            # On a protocol error (bad UTF-8, unmasked or reserved frames, an
+            # oversized message) send the RFC 6455 close code (1007, 1002,
+            # 1009) before hanging up, instead of a bare TCP reset.
+            failByDrop=False,
         )
