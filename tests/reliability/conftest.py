@@ -22,3 +22,11 @@ def make_stack() -> Iterator[Callable[..., Stack]]:
     yield make
     for stack in stacks:
         stack.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_stack(redis_url: str) -> Iterator[Stack]:
+    """One daphne and one worker on the session Redis, for tests that do not break processes."""
+    stack = Stack([redis_url], workers=1, daphne_args=("-t", "10")).start()
+    yield stack
+    stack.stop()

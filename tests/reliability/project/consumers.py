@@ -10,6 +10,7 @@ import os
 import time
 
 from channels import Group
+from channels.security.websockets import allowed_hosts_only
 
 
 def record(kind: str, path: str) -> None:
@@ -48,3 +49,9 @@ def ws_disconnect(message):
     record("disconnect", message.content["path"])
     if message.content["path"].startswith("/group/"):
         Group("room").discard(message.reply_channel)
+
+
+@allowed_hosts_only
+def ws_connect_checked(message):
+    """A handshake that only pages served from ALLOWED_HOSTS may open."""
+    ws_connect(message)

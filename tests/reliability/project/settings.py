@@ -12,7 +12,8 @@ import os
 SECRET_KEY = "reliability-tests-only-not-secret"
 DEBUG = os.environ.get("REL_DEBUG") == "1"
 USE_TZ = True
-ALLOWED_HOSTS = ["*"]
+# Origin checks (AllowedHostsOnlyOriginValidator) compare against these.
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
