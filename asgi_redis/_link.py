@@ -14,6 +14,7 @@ import os
 import select
 import socket
 import threading
+import time
 from typing import Any
 
 import hiredis
@@ -25,6 +26,9 @@ from .exceptions import RedisCommandError, RedisUnavailable
 __all__ = ["Link", "LinkPool", "pack"]
 
 _CRLF = b"\r\n"
+
+#: Seconds after which an idle link is checked for a closed socket.
+STALE_AFTER = 0.25
 
 
 def _encode_arg(arg: Any) -> bytes:
@@ -73,6 +77,7 @@ class Link:
         self.reader = hiredis.Reader()
         self.client_id: int | None = None
         self.generation = 0
+        self.released_at = 0.0
         self.default_timeout: float | None = connection.socket_timeout
 
     def open(self) -> None:
@@ -187,7 +192,14 @@ class LinkPool:
                 self._pid = os.getpid()
             if self._idle:
                 link = self._idle.pop()
-                if link.sock is not None and not _is_clean(link):
+                # A link idle for a while may have been closed by a restarted
+                # server (or an idle timeout): look before using it. One used
+                # a moment ago is trusted, which saves a syscall per command.
+                if (
+                    link.sock is not None
+                    and time.monotonic() - link.released_at > STALE_AFTER
+                    and not _is_clean(link)
+                ):
                     link.close()
                 return link
         link = Link(self.connection_pool.make_connection(), self.where)
@@ -201,6 +213,7 @@ class LinkPool:
                 # no longer the master.
                 link.close()
                 link.generation = self.generation
+            link.released_at = time.monotonic()
             self._idle.append(link)
 
     def disconnect(self) -> None:

@@ -200,3 +200,31 @@ def test_a_rediss_tls_host_works(make_redis_server, tmp_path):
     assert layer.receive(["tls.chan"], block=True) == ("tls.chan", {"secure": True})
     layer.send("tls.proc!x", {"n": 1})
     assert layer.receive(["tls.proc!"]) == ("tls.proc!x", {"n": 1})
+
+
+def test_a_restart_while_the_layer_is_idle_goes_unnoticed(make_redis_server):
+    server = make_redis_server()
+    layer = RedisChannelLayer(hosts=[server.url])
+    layer.send("idle.restart", {"n": 1})
+    assert layer.receive(["idle.restart"]) == ("idle.restart", {"n": 1})
+    server.kill()
+    server.start()
+    time.sleep(0.3)
+    layer.send("idle.restart", {"n": 2})  # no error: the stale link is replaced
+    assert layer.receive(["idle.restart"]) == ("idle.restart", {"n": 2})
+
+
+def test_a_restart_right_after_use_costs_at_most_one_error(make_redis_server):
+    server = make_redis_server()
+    layer = RedisChannelLayer(hosts=[server.url])
+    layer.send("quick.restart", {})
+    server.kill()
+    server.start()
+    errors = 0
+    for _ in range(3):
+        try:
+            layer.send("quick.restart", {"ok": True})
+        except RedisUnavailable:
+            errors += 1
+    assert errors <= 1
+    assert layer.receive(["quick.restart"]) == ("quick.restart", {"ok": True})
