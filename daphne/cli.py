@@ -37,6 +37,12 @@ def import_layer(path: str) -> Any:
         target = importlib.import_module(module_path)
     except ImportError as exc:
         raise LayerImportError(f"Could not import module {module_path!r}: {exc}") from exc
+    except Exception as exc:
+        # The module ran and failed (a Django ImproperlyConfigured, a bad
+        # CHANNEL_LAYERS entry): say so in one line, not a traceback.
+        raise LayerImportError(
+            f"Importing {module_path!r} failed: {type(exc).__name__}: {exc}"
+        ) from exc
     for attribute in object_path.split("."):
         try:
             target = getattr(target, attribute)
@@ -52,6 +58,23 @@ def import_layer(path: str) -> Any:
             f"{path!r} is {target!r}, not an ASGI 1 channel layer: it lacks {', '.join(missing)}()"
         )
     return target
+
+
+#: A channel nobody uses: a non-blocking receive on it touches the layer's
+#: server without taking anyone's message.
+PROBE_CHANNEL = "daphne.startup-probe"
+
+
+def probe_layer(channel_layer: Any) -> None:
+    """Fail fast at start when the layer's server is unreachable or refuses us.
+
+    Raises ``LayerImportError`` naming the cause (host, refused password);
+    once running, daphne instead rides out outages (503 / close 1013).
+    """
+    try:
+        channel_layer.receive([PROBE_CHANNEL], block=False)
+    except Exception as exc:
+        raise LayerImportError(f"Cannot reach the channel layer: {exc}") from exc
 
 
 class CommandLineInterface:
@@ -200,6 +223,10 @@ class CommandLineInterface:
             channel_layer = import_layer(options.channel_layer)
         except LayerImportError as exc:
             self.parser.exit(2, f"daphne: error: {exc}\n")
+        try:
+            probe_layer(channel_layer)
+        except LayerImportError as exc:
+            self.parser.exit(1, f"daphne: error: {exc}\n")
         endpoints = self.endpoint_strings(options)
         logger.info(
             "Starting server at %s, channel layer %s.", ", ".join(endpoints), options.channel_layer

@@ -61,6 +61,7 @@ class Command(BaseCommand):
         if threads < 1:
             raise CommandError(f"--threads must be at least 1, got {threads}")
         self.channel_layer = self._layer(options["layer"])
+        self._probe(options["layer"])
         self.channel_layer.router.check_default(http_consumer=self.get_consumer())
         worker_kwargs = {
             "channel_layer": self.channel_layer,
@@ -87,6 +88,17 @@ class Command(BaseCommand):
             # A second signal while threads were finishing their messages.
             raise CommandError("Worker stopped before every thread finished its message") from None
         self.logger.info("Worker stopped")
+
+    def _probe(self, alias: str) -> None:
+        """Fail at start, in one line, when the layer's server is unreachable or refuses us.
+
+        A non-blocking receive on a channel nobody uses touches the server
+        without taking a message. Once running, the worker rides out outages.
+        """
+        try:
+            self.channel_layer.receive(["runworker.startup-probe"], block=False)
+        except Exception as exc:
+            raise CommandError(f"Cannot reach channel layer {alias!r}: {exc}") from exc
 
     def _layer(self, alias: str) -> Any:
         try:
