@@ -33,6 +33,10 @@ class StatisticsMixin:
     """``global_statistics()`` and ``channel_statistics(channel)``."""
 
     global_stats_key = "#global#"
+    STAT_MESSAGES_COUNT = STAT_MESSAGES_COUNT
+    STAT_MESSAGES_PENDING = STAT_MESSAGES_PENDING
+    STAT_MESSAGES_MAX_AGE = STAT_MESSAGES_MAX_AGE
+    STAT_CHANNEL_FULL = STAT_CHANNEL_FULL
 
     def _stats_args(self, queue: str) -> list[Any]:
         """Script arguments naming the counters one send bumps."""
@@ -68,10 +72,9 @@ class StatisticsMixin:
         return stats
 
     def global_statistics(self) -> dict[str, float]:
-        """Counts over all channels and shards: messages_count, channel_full_count,
-        their ``_per_second`` rates, and messages_pending."""
-        stats = self._read_counters(self._shards, f"{self.stats_prefix}{self.global_stats_key}:")
-        return stats
+        """Counts over all channels and shards: messages_count,
+        channel_full_count and their ``_per_second`` rates."""
+        return self._read_counters(self._shards, f"{self.stats_prefix}{self.global_stats_key}:")
 
     def channel_statistics(self, channel: str) -> dict[str, float]:
         """Counts for one channel (for ``!`` channels: its process inbox):

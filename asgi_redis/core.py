@@ -35,10 +35,24 @@ from ._async import AsyncReceiveMixin
 from ._buffer import ReceiveBuffer
 from ._codec import Encryptor, consistent_hash, item_tail, parse_item
 from ._shard import Script, Shard
-from ._stats import StatisticsMixin
-from .exceptions import RedisUnavailable
+from ._stats import (
+    STAT_CHANNEL_FULL,
+    STAT_MESSAGES_COUNT,
+    STAT_MESSAGES_MAX_AGE,
+    STAT_MESSAGES_PENDING,
+    StatisticsMixin,
+)
+from .exceptions import RedisUnavailable, UnsupportedRedis
 
-__all__ = ["BaseRedisChannelLayer", "RedisChannelLayer"]
+__all__ = [
+    "STAT_CHANNEL_FULL",
+    "STAT_MESSAGES_COUNT",
+    "STAT_MESSAGES_MAX_AGE",
+    "STAT_MESSAGES_PENDING",
+    "BaseRedisChannelLayer",
+    "RedisChannelLayer",
+    "UnsupportedRedis",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -161,6 +175,11 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, StatisticsMixin, BaseChannelLayer
         return self._shards
 
     # -- encoding ------------------------------------------------------------------
+
+    @staticmethod
+    def make_fernet(key: str | bytes) -> Any:
+        """The Fernet for one key string (url-safe base64 of its SHA-256)."""
+        return Encryptor.make_fernet(key)
 
     def serialize(self, message: dict) -> bytes:
         data = serialization.dumps(message)
@@ -401,6 +420,10 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, StatisticsMixin, BaseChannelLayer
         return name
 
     # -- groups --------------------------------------------------------------------------
+
+    def _group_key(self, group: str) -> str:
+        """The sorted set holding the members of ``group``."""
+        return self._group_keys(group)[0]
 
     def _group_keys(self, group: str) -> tuple[str, str]:
         return f"{self.prefix}group:{group}", f"{self.prefix}groupcap:{group}"

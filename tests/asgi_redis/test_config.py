@@ -204,3 +204,16 @@ def test_sentinel_layer_defaults_and_str():
     assert layer.hosts == [("localhost", 26379)]
     assert layer.ring_size == 2
     assert str(layer) == "RedisSentinelChannelLayer(services==['one', 'two'])"
+
+
+def test_1x_helpers_and_constants_are_still_there():
+    from asgi_redis import core
+
+    layer = RedisChannelLayer(prefix="p:")
+    assert layer._group_key("room") == "p:group:room"
+    assert core.STAT_MESSAGES_COUNT == layer.STAT_MESSAGES_COUNT == "messages_count"
+    assert core.STAT_CHANNEL_FULL == "channel_full_count"
+    assert issubclass(core.UnsupportedRedis, Exception)
+    fernet = layer.make_fernet("key")
+    assert fernet.decrypt(fernet.encrypt(b"x")) == b"x"
+    assert layer.deserialize(layer.serialize({"b": b"\x00", "s": "t"})) == {"b": b"\x00", "s": "t"}
