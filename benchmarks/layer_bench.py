@@ -12,6 +12,9 @@ Steps (each --duration seconds, separate processes talk through Redis):
                   -> round trips/s, latency p50/p99
   pingpong_nb     the reference harness's shape in one process: send, then
                   receive(block=False) -> round trips/s
+  pickup          one hop: a blocked receiver on a normal channel (and on a
+  pickup_inbox    process inbox) wakes for a message sent 500 times/s
+                  -> delay from send to receive returning, p50/p99
   batch           --senders processes send as fast as they can to one normal
                   channel, --receivers processes block-receive it
                   -> messages/s received
@@ -107,6 +110,18 @@ def batch_receiver(url: str, start, stop, results, channel: str) -> None:
     results.put(("received", received, time.perf_counter() - begun))
 
 
+def pickup_receiver(url: str, start, stop, results, channel: str) -> None:
+    layer = make_layer(url)
+    layer.blpop_timeout = 1
+    delays = []
+    start.wait()
+    while not stop.is_set():
+        name, message = layer.receive([channel], block=True)
+        if name is not None:
+            delays.append(time.time() - message["sent_at"])
+    results.put(("pickup", delays, 0))
+
+
 def inbox_receiver(url: str, start, stop, results, inbox: str) -> None:
     layer = make_layer(url)
     layer.blpop_timeout = 1
@@ -166,6 +181,24 @@ def bench_pingpong(url: str, duration: float) -> dict:
         "round_trips_per_s": round(len(latencies) / elapsed),
         "p50_ms": percentile(latencies, 0.5),
         "p99_ms": percentile(latencies, 0.99),
+    }
+
+
+def bench_pickup(url: str, duration: float, channel: str, queue: str) -> dict:
+    """How long a message waits between send and a blocked receiver's return
+    (one hop), at a gentle 500 messages/s."""
+    processes, start, stop, results = run_processes([(pickup_receiver, (url, queue))], duration)
+    layer = make_layer(url)
+    end = time.perf_counter() + duration
+    while time.perf_counter() < end:
+        layer.send(channel, dict(MSG, sent_at=time.time()))
+        time.sleep(0.002)
+    time.sleep(0.2)
+    ((_, delays, _),) = finish(processes, stop, results, 1)
+    return {
+        "messages": len(delays),
+        "p50_ms": percentile(delays, 0.5),
+        "p99_ms": percentile(delays, 0.99),
     }
 
 
@@ -362,6 +395,14 @@ def main() -> None:
     steps = [
         ("pingpong", lambda: bench_pingpong(url, args.duration)),
         ("pingpong_nb", lambda: bench_pingpong_nonblocking(url, args.duration)),
+        (
+            "pickup",
+            lambda: bench_pickup(url, args.duration, "bench.pickup", "bench.pickup"),
+        ),
+        (
+            "pickup_inbox",
+            lambda: bench_pickup(url, args.duration, "bench.pick.d1!c1", "bench.pick.d1!"),
+        ),
         ("batch", lambda: bench_batch(url, args.duration, args.senders, args.receivers, False)),
         (
             "batch_inbox",
