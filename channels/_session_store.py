@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import logging
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
 from django.db import connections, router, transaction
+from django.utils.crypto import salted_hmac
 
 from channels.exceptions import ConsumeLater
 
@@ -29,6 +29,9 @@ logger = logging.getLogger("channels.sessions")
 #: The channel-session key holding the next expected ``order`` of a connection
 #: (see ``channels._ordering``); merges keep the larger value, so it never moves back.
 ORDER_KEY = "__channels_next_order"
+
+#: The HMAC salt of channel-session keys (see ``channel_session_key``).
+_KEY_SALT = "channels.sessions.channel_session_key"
 
 # A merge holds the lock for one load and one save: milliseconds.
 _LOCK_WAIT = 2.0
@@ -47,8 +50,15 @@ def _session_engine() -> Any:
 
 
 def channel_session_key(reply_channel: str) -> str:
-    """The 32-character session key of a reply channel's channel session."""
-    return "chn" + hashlib.sha1(reply_channel.encode("utf-8")).hexdigest()[:29]
+    """The 32-character session key of a reply channel's channel session.
+
+    1.x used a plain SHA-1 of the reply channel, so anyone who learnt a
+    reply channel name could compute the key and, where HTTP sessions share
+    the store, present it as a session cookie. The key is now an HMAC keyed
+    with ``SECRET_KEY``: the same for every worker, unguessable without it.
+    """
+    digest = salted_hmac(_KEY_SALT, reply_channel, algorithm="sha256").hexdigest()
+    return "chn" + digest[:29]
 
 
 def open_session(session_key: str) -> tuple[SessionBase, bool]:

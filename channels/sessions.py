@@ -3,7 +3,8 @@
 Two sessions exist for a WebSocket:
 
 * the **channel session**, keyed by the reply channel
-  (``"chn" + sha1(reply_channel)[:29]``), lives as long as the connection and is
+  (``"chn"`` + 29 hex digits of an HMAC of it keyed with ``SECRET_KEY``; 1.x
+  used a plain SHA-1 anyone could compute), lives as long as the connection and is
   reached with ``@channel_session`` (``message.channel_session``);
 * the **HTTP session** of the browser, found from the handshake's session cookie
   (or a ``session_key`` query parameter), reached with ``@http_session``

@@ -45,11 +45,12 @@ def recall(message):
     message.reply_channel.send({"text": message.channel_session.get("said", "nothing")})
 
 
-def test_channel_session_key_is_chn_plus_29_hex_of_the_reply_channel_sha1():
+def test_channel_session_key_is_chn_plus_29_hex_of_a_secret_keyed_hmac_of_the_reply_channel():
     session = session_for_reply_channel("websocket.send!abc")
-    expected = "chn" + hashlib.sha1(b"websocket.send!abc").hexdigest()[:29]
-    assert session.session_key == expected
-    assert len(expected) == 32
+    assert session.session_key.startswith("chn") and len(session.session_key) == 32
+    # not the 1.x plain SHA-1, which anyone knowing the reply channel could compute
+    assert session.session_key != "chn" + hashlib.sha1(b"websocket.send!abc").hexdigest()[:29]
+    assert session_for_reply_channel("websocket.send!abc").session_key == session.session_key
 
 
 def test_session_for_reply_channel_returns_a_stored_session_that_plain_save_updates():
