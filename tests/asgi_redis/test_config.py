@@ -217,3 +217,39 @@ def test_1x_helpers_and_constants_are_still_there():
     fernet = layer.make_fernet("key")
     assert fernet.decrypt(fernet.encrypt(b"x")) == b"x"
     assert layer.deserialize(layer.serialize({"b": b"\x00", "s": "t"})) == {"b": b"\x00", "s": "t"}
+
+
+@pytest.mark.parametrize("keys", [[123], [None], ["ok", b""]])
+def test_encryption_keys_must_be_non_empty_strings(keys):
+    with pytest.raises(ValueError):
+        RedisChannelLayer(symmetric_encryption_keys=keys)
+
+
+def test_an_empty_key_list_means_no_encryption_as_in_1x():
+    assert RedisChannelLayer(symmetric_encryption_keys=[]).crypter is None
+
+
+@pytest.mark.parametrize("interval", ["5", None, True])
+def test_sentinel_refresh_interval_must_be_a_number(interval):
+    with pytest.raises(ValueError):
+        RedisSentinelChannelLayer(services=["m"], sentinel_refresh_interval=interval)
+
+
+def test_bad_names_and_messages_are_refused_before_any_network_call():
+    layer = RedisChannelLayer(hosts=[("127.0.0.1", 1)])  # nothing listens there
+    with pytest.raises(TypeError):
+        layer.channel_statistics("bad name")
+    with pytest.raises(TypeError):
+        layer.send_group("group", ["not", "a", "dict"])
+    with pytest.raises(TypeError):
+        layer.send_group("bad group!", {})
+    with pytest.raises(TypeError):
+        layer.group_discard("group", "bad name")
+    with pytest.raises(TypeError):
+        layer.group_channels("")
+    with pytest.raises(TypeError):
+        layer.receive("not.a.list")
+    with pytest.raises(TypeError):
+        layer.receive_twisted(["proc!local"])
+    with pytest.raises(layer.MessageTooLarge):
+        layer.send_group("group", {"big": b"x" * (layer.max_message_size + 1)})

@@ -228,3 +228,34 @@ def test_a_restart_right_after_use_costs_at_most_one_error(make_redis_server):
             errors += 1
     assert errors <= 1
     assert layer.receive(["quick.restart"]) == ("quick.restart", {"ok": True})
+
+
+def test_a_server_without_lmpop_is_detected_and_served_by_the_fallback(make_redis_server):
+    server = make_redis_server(
+        "--rename-command", "LMPOP", "", "--rename-command", "BLMPOP", ""
+    )  # fmt: skip
+    layer = RedisChannelLayer(hosts=[server.url])
+    for n in range(3):
+        layer.send("old.proc!a", {"n": n})
+    assert layer.receive(["old.proc!"], block=True) == ("old.proc!a", {"n": 0})
+    assert layer.connection(0).has_blmpop is False
+    assert [layer.receive(["old.proc!"])[1]["n"] for _ in range(2)] == [1, 2]
+    layer.send("old.chan", {})
+    assert layer.receive(["old.chan"]) == ("old.chan", {})
+
+
+def test_an_unexpected_redis_error_is_raised_as_redis_command_error(redis_url):
+    import redis
+
+    from asgi_redis import RedisCommandError
+
+    layer = RedisChannelLayer(hosts=[redis_url], prefix="wrongtype:")
+    with redis.Redis.from_url(redis_url) as client:
+        client.set("wrongtype:clash", "a string, not a list")
+        try:
+            with pytest.raises(RedisCommandError, match="WRONGTYPE"):
+                layer.send("clash", {})
+        finally:
+            client.delete("wrongtype:clash")
+    layer.send("clash", {"fine": True})  # the link is still usable
+    assert layer.receive(["clash"]) == ("clash", {"fine": True})
