@@ -1,0 +1,135 @@
+"""LayerSender: daphne's hot-path sends, direct or from one ordered thread."""
+
+import threading
+import time
+
+import pytest
+
+from asgi.inmemory import ChannelLayer
+from daphne._sender import LayerSender
+
+pytestmark = pytest.mark.protocol
+
+
+class RecordingReactor:
+    """Collects callFromThread calls; ``run()`` runs them in the test thread."""
+
+    def __init__(self):
+        self.calls = []
+        self.lock = threading.Lock()
+
+    def callFromThread(self, function, *args):
+        with self.lock:
+            self.calls.append((function, args))
+
+    def run(self):
+        with self.lock:
+            calls, self.calls = self.calls, []
+        for function, args in calls:
+            function(*args)
+        return len(calls)
+
+
+class SlowLayer(ChannelLayer):
+    """An in-memory layer whose sends take a while and remember their thread."""
+
+    def __init__(self, delay=0.001, refuse=()):
+        super().__init__(capacity=10_000)
+        self.delay = delay
+        self.refuse = set(refuse)
+        self.threads = set()
+
+    def send(self, channel, message):
+        self.threads.add(threading.current_thread().name)
+        time.sleep(self.delay)
+        if channel in self.refuse:
+            raise self.ChannelFull(f"{channel} is full")
+        super().send(channel, message)
+
+
+def drain(layer, channel):
+    found = []
+    while True:
+        name, message = layer.receive([channel])
+        if name is None:
+            return found
+        found.append(message)
+
+
+def wait_until(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_direct_mode_sends_at_once_in_the_calling_thread():
+    layer = SlowLayer(delay=0)
+    sender = LayerSender(layer, RecordingReactor())
+    sender.send("websocket.receive", {"n": 1})
+    assert drain(layer, "websocket.receive") == [{"n": 1}]
+    assert layer.threads == {threading.current_thread().name}
+
+
+def test_direct_mode_hands_a_refusal_to_the_handler_or_raises_without_one():
+    layer = SlowLayer(delay=0, refuse={"http.request"})
+    sender = LayerSender(layer, RecordingReactor())
+    errors = []
+    sender.send("http.request", {}, errors.append)
+    assert len(errors) == 1 and isinstance(errors[0], layer.ChannelFull)
+    with pytest.raises(layer.ChannelFull):
+        sender.send("http.request", {})
+
+
+class GatedLayer(SlowLayer):
+    """Every send waits until ``gate`` is set."""
+
+    def __init__(self):
+        super().__init__(delay=0)
+        self.gate = threading.Event()
+
+    def send(self, channel, message):
+        assert self.gate.wait(30), "the test never opened the gate"
+        super().send(channel, message)
+
+
+def test_threaded_mode_keeps_the_order_of_sends_and_leaves_the_caller_free():
+    layer = GatedLayer()
+    sender = LayerSender(layer, RecordingReactor(), threaded=True)
+    for n in range(50):
+        sender.send("websocket.receive", {"n": n})
+    # every call returned although no send could be made yet
+    assert drain(layer, "websocket.receive") == []
+    layer.gate.set()
+    assert wait_until(lambda: sender.pending() == 0)
+    sender.stop()
+    assert [m["n"] for m in drain(layer, "websocket.receive")] == list(range(50))
+    assert layer.threads == {"daphne layer sender"}
+
+
+def test_threaded_mode_reports_a_refusal_on_the_reactor_thread():
+    layer = SlowLayer(delay=0, refuse={"http.request"})
+    reactor = RecordingReactor()
+    sender = LayerSender(layer, reactor, threaded=True)
+    errors = []
+    sender.send("http.request", {"a": 1}, errors.append)
+    sender.send("http.disconnect", {"b": 2})
+    assert wait_until(lambda: sender.pending() == 0 and reactor.calls)
+    assert errors == [], "nothing runs outside the reactor"
+    assert reactor.run() == 1
+    assert len(errors) == 1 and isinstance(errors[0], layer.ChannelFull)
+    sender.stop()
+    assert drain(layer, "http.disconnect") == [{"b": 2}]
+
+
+def test_stop_makes_the_queued_sends_then_refuses_new_ones():
+    layer = SlowLayer(delay=0.005)
+    sender = LayerSender(layer, RecordingReactor(), threaded=True)
+    for n in range(20):
+        sender.send("websocket.disconnect", {"n": n})
+    sender.stop(timeout=10)
+    assert len(drain(layer, "websocket.disconnect")) == 20
+    with pytest.raises(RuntimeError, match="stopped"):
+        sender.send("websocket.disconnect", {})
