@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.internet import defer
+from twisted.python.failure import Failure
 
 __all__ = ["InboxReader"]
 
@@ -22,6 +23,10 @@ logger = logging.getLogger(__name__)
 
 #: Seconds to wait after a failed receive (the layer is down) before retrying.
 ERROR_BACKOFF = 1.0
+
+#: Messages a layer hands over at once that are handled before the reactor
+#: gets a turn.
+SYNC_BURST = 64
 
 
 class InboxReader:
@@ -92,18 +97,35 @@ class InboxReader:
     # -- twisted mode --------------------------------------------------------------
 
     def _receive_twisted(self) -> None:
-        if self._stopping.is_set():
-            return
-        self._pending = defer.maybeDeferred(self.layer.receive_twisted, [self.inbox])
-        self._pending.addCallbacks(self._got, self._failed)
+        # A layer may answer at once (a message it already holds, e.g. the
+        # rest of a batch it popped): those are handled here in a loop, a
+        # bounded burst at a time, instead of one reactor turn each.
+        for _ in range(SYNC_BURST):
+            if self._stopping.is_set():
+                return
+            pending = defer.maybeDeferred(self.layer.receive_twisted, [self.inbox])
+            if not pending.called:
+                self._pending = pending
+                pending.addCallbacks(self._got, self._failed)
+                return
+            outcome: list = []
+            pending.addCallbacks(outcome.append, outcome.append)
+            if isinstance(outcome[0], Failure):
+                self._failed(outcome[0])
+                return
+            channel, message = outcome[0]
+            if channel is None:
+                break  # an immediate "nothing": wait a reactor turn, never spin
+            self._deliver(channel, message)
+        self.reactor.callLater(0, self._receive_twisted)
 
     def _got(self, result: Any) -> None:
         self._pending = None
         channel, message = result
         if channel is not None:
             self._deliver(channel, message)
-        # next receive on the next reactor turn: no recursion on synchronous results
-        self.reactor.callLater(0, self._receive_twisted)
+        # called from the Deferred's callback, not from _receive_twisted: no recursion
+        self._receive_twisted()
 
     def _failed(self, failure: Any) -> None:
         self._pending = None
