@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import math
 import random
 import select
 import string
@@ -34,6 +33,7 @@ from . import _scripts
 from ._async import AsyncReceiveMixin
 from ._buffer import ReceiveBuffer
 from ._codec import Encryptor, consistent_hash, item_tail, parse_item
+from ._groups import GroupsMixin
 from ._shard import Script, Shard
 from ._stats import (
     STAT_CHANNEL_FULL,
@@ -58,15 +58,11 @@ logger = logging.getLogger(__name__)
 
 SEND = Script(_scripts.SEND)
 RECEIVE = Script(_scripts.RECEIVE)
-GROUP_ADD = Script(_scripts.GROUP_ADD)
-GROUP_DISCARD = Script(_scripts.GROUP_DISCARD)
-GROUP_CHANNELS = Script(_scripts.GROUP_CHANNELS)
-SEND_GROUP = Script(_scripts.SEND_GROUP)
 
 _URL_SCHEMES = ("redis", "rediss", "unix")
 
 
-class BaseRedisChannelLayer(AsyncReceiveMixin, StatisticsMixin, BaseChannelLayer):
+class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, BaseChannelLayer):
     """Everything but the choice of servers (plain hosts or Sentinel services)."""
 
     #: Seconds a blocking receive waits before returning ``(None, None)``.
@@ -321,9 +317,7 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, StatisticsMixin, BaseChannelLayer
             plan.append((self._shards[index], keys))
         return plan
 
-    def _accept(
-        self, shard: Shard, reply: list[bytes], check_expiry: bool = True
-    ) -> tuple[str | None, Any]:
+    def _accept(self, shard: Shard, reply: list[bytes]) -> tuple[str | None, Any]:
         """Turn a popped ``[key, item, ...]`` into ``(channel, message)``.
 
         The first message is returned; the others (further items popped from
@@ -336,11 +330,10 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, StatisticsMixin, BaseChannelLayer
         now_ms = None
         for item in reply[1:]:
             deadline, targets, payload = parse_item(item)
-            if check_expiry or len(targets) > 1 or result[0] is not None:
-                if now_ms is None:
-                    now_ms = shard.server_time_ms()
-                if check_expiry and deadline <= now_ms:
-                    continue
+            if now_ms is None:
+                now_ms = shard.server_time_ms()
+            if deadline <= now_ms:
+                continue
             names = targets or [queue]
             if result[0] is None:
                 result = self._result(names[0], payload)
@@ -418,88 +411,6 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, StatisticsMixin, BaseChannelLayer
         name = pattern + "".join(random.choices(string.ascii_letters, k=12))
         self.valid_channel_name(name)
         return name
-
-    # -- groups --------------------------------------------------------------------------
-
-    def _group_key(self, group: str) -> str:
-        """The sorted set holding the members of ``group``."""
-        return self._group_keys(group)[0]
-
-    def _group_keys(self, group: str) -> tuple[str, str]:
-        return f"{self.prefix}group:{group}", f"{self.prefix}groupcap:{group}"
-
-    def _member_shard(self, channel: str) -> Shard:
-        # Membership lives beside the member's queue, so each shard can fan
-        # a group message out to its own members in one script call.
-        return self._shards[self.consistent_hash(self.non_local_name(channel))]
-
-    def group_add(self, group: str, channel: str) -> None:
-        """Add ``channel`` to ``group`` (idempotent; refreshes its expiry)."""
-        self.valid_group_name(group)
-        self.valid_channel_name(channel)
-        self._member_shard(channel).run(
-            GROUP_ADD,
-            self._group_keys(group),
-            (channel, self.get_capacity(channel), math.ceil(self.group_expiry)),
-        )
-
-    def group_discard(self, group: str, channel: str) -> None:
-        """Remove ``channel`` from ``group``; no error if it is not a member."""
-        self.valid_group_name(group)
-        self.valid_channel_name(channel)
-        self._member_shard(channel).run(GROUP_DISCARD, self._group_keys(group), (channel,))
-
-    def group_channels(self, group: str) -> list[str]:
-        """The live members of ``group`` (expired ones are dropped first)."""
-        self.valid_group_name(group)
-        replies = self._run_everywhere(
-            GROUP_CHANNELS, self._group_keys(group), (self._group_expiry_ms,)
-        )
-        return [member.decode() for reply in replies for member in reply]
-
-    def send_group(self, group: str, message: dict) -> None:
-        """Send ``message`` to every member: one script call per shard.
-
-        Never raises ChannelFull (a full member misses the message); members
-        of one process share one copy in their process inbox.
-        """
-        self.check_message_type(message)
-        self.valid_group_name(group)
-        payload = self._encode(group, message)
-        stats = self._stats_args("")
-        args = (
-            payload,
-            self.prefix,
-            self._expiry_ms,
-            self._group_expiry_ms,
-            self._queue_ttl_ms,
-            self.capacity,
-            self.stats_prefix,
-            self.channel_statistics_expiry,
-            stats[2],
-            stats[3],
-        )
-        self._run_everywhere(SEND_GROUP, self._group_keys(group), args)
-
-    def _run_everywhere(self, script: Script, keys: Any, args: Any) -> list[Any]:
-        """Run one script on every shard, the calls overlapping (one round
-        trip of latency in all)."""
-        if self.ring_size == 1:
-            return [self._shards[0].run(script, keys, args)]
-        started, results, error = [], [], None
-        for shard in self._shards:
-            try:
-                started.append((shard, shard.start(script, keys, args)))
-            except Exception as exc:  # noqa: BLE001 - finish the others first
-                error = error or exc
-        for shard, call in started:
-            try:
-                results.append(shard.finish(script, call))
-            except Exception as exc:  # noqa: BLE001 - finish the others first
-                error = error or exc
-        if error is not None:
-            raise error
-        return results
 
     # -- flush -----------------------------------------------------------------------------
 
