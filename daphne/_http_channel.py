@@ -59,6 +59,43 @@ class DaphneHTTPChannel(http.HTTPChannel):
     """twisted.web's HTTP/1.x channel, answering 431 for oversized headers and
     keeping the raw header order (with duplicates) for the message."""
 
+    #: Seconds a client has to deliver a whole request head, counted from the
+    #: connection's start or the end of the previous response; None: no limit.
+    #: A client trickling header bytes (slowloris) or sending nothing gets 408.
+    head_timeout: float | None = None
+    _head_call = None
+
+    def setTimeout(self, period):
+        # twisted.web turns the idle timeout off (None) once a request head is
+        # complete (and when switching to HTTP/2) and back on after the
+        # response, exactly when the head clock stops and starts again.
+        previous = super().setTimeout(period)
+        self._stop_head_clock()
+        if period is not None and self.head_timeout:
+            self._head_call = self.callLater(self.head_timeout, self._head_timed_out)
+        return previous
+
+    def _stop_head_clock(self) -> None:
+        if self._head_call is not None and self._head_call.active():
+            self._head_call.cancel()
+        self._head_call = None
+
+    def _head_timed_out(self) -> None:
+        self._head_call = None
+        self.dataReceived = lambda data: None
+        if self._receivedHeaderSize == 0 and not self._buffer:
+            # An idle connection: close quietly, since an unasked-for 408 could
+            # be read as the answer to a request the client is sending now.
+            logger.debug("Closing a connection idle for %ss", self.head_timeout)
+        else:
+            logger.info("No complete request head within %ss: 408", self.head_timeout)
+            self.transport.write(raw_error_response(408, "Request head not received in time."))
+        self.loseConnection()
+
+    def connectionLost(self, reason) -> None:
+        self._stop_head_clock()
+        super().connectionLost(reason)
+
     def lineReceived(self, line: bytes) -> None:
         if self._receivedHeaderSize + len(line) > self.totalHeadersSize:
             self._respond_431()

@@ -169,6 +169,21 @@ class CommandLineInterface:
             help="seconds to wait for any sign of life after a ping before dropping the socket",
         )
         add(
+            "--request-head-timeout",
+            type=float,
+            default=20.0,
+            dest="request_head_timeout",
+            help="seconds a client has to send a whole request head (408 after; 0: no limit)",
+        )
+        add(
+            "--websocket-rate-limit",
+            type=float,
+            default=None,
+            dest="websocket_rate_limit",
+            help="messages per second one WebSocket may send, in bursts of twice that; "
+            "past it the socket is closed with 1008 (default: no limit)",
+        )
+        add(
             "--ws-protocol",
             nargs="*",
             dest="ws_protocols",
@@ -248,6 +263,8 @@ class CommandLineInterface:
             proxy_forwarded_proto_header="X-Forwarded-Proto" if options.proxy_headers else None,
             force_sync=options.force_sync,
             verbosity=options.verbosity,
+            request_head_timeout=options.request_head_timeout or None,
+            websocket_rate_limit=options.websocket_rate_limit,
         )
         try:
             self.server.run()

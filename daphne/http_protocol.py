@@ -44,6 +44,8 @@ DEFAULT_BODY_CHUNK_SIZE = 256 * 1024
 DEFAULT_MAX_REQUEST_BODY_SIZE = 100 * 1024 * 1024
 #: Request line plus headers above this get 431.
 DEFAULT_MAX_HEADER_SIZE = 16 * 1024
+#: Seconds to receive a whole request head before answering 408 (slowloris, idle sockets).
+DEFAULT_REQUEST_HEAD_TIMEOUT = 20.0
 #: Seconds to wait before retrying a body chunk on a full channel.
 BODY_RETRY_DELAY = 0.05
 
@@ -425,8 +427,13 @@ class HTTPFactory(http.HTTPFactory):
         websocket_buffer_limit: int = 4 * 1024 * 1024,
         http_buffer_limit: int = 4 * 1024 * 1024,
         retry_after: int = 5,
+        request_head_timeout: float | None = DEFAULT_REQUEST_HEAD_TIMEOUT,
+        websocket_rate_limit: float | None = None,
     ) -> None:
         super().__init__(reactor=reactor)
+        self.request_head_timeout = request_head_timeout
+        #: Messages per second one WebSocket may send (None: no limit); more closes it with 1008.
+        self.websocket_rate_limit = websocket_rate_limit
         self.clock = self.reactor
         self.channel_layer = channel_layer
         self.action_logger = action_logger
@@ -487,6 +494,7 @@ class HTTPFactory(http.HTTPFactory):
         protocol.timeOut = self.timeOut
         protocol._channel.totalHeadersSize = self.max_header_size
         protocol._channel.MAX_LENGTH = self.max_header_size + 2
+        protocol._channel.head_timeout = self.request_head_timeout
         self.connections.add(protocol)
         return protocol
 

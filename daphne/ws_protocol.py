@@ -23,6 +23,7 @@ from twisted.internet import defer
 from asgi import www
 
 from ._layer_errors import layer_unavailable
+from ._rate_limit import TokenBucket
 from ._scope import request_fields
 from ._ws_state import Accept, Close, Phase, Reject, Send, WebSocketState
 from .exceptions import InvalidReply
@@ -48,6 +49,7 @@ class WebSocketProtocol(WebSocketServerProtocol):
         self._handshake: defer.Deferred | None = None
         self._subprotocol: str | None = None
         self._timers: dict[str, Any] = {}
+        self._bucket: TokenBucket | None = None
         self._paused = False
         self._written_while_paused = 0
         self.last_seen = 0.0
@@ -148,6 +150,10 @@ class WebSocketProtocol(WebSocketServerProtocol):
         self._apply(self.ws_state.connect_timed_out())
 
     def onOpen(self) -> None:
+        rate = self.main_factory.websocket_rate_limit
+        if rate:
+            # bursts of up to two seconds' worth (at least 10) before the limit bites
+            self._bucket = TokenBucket(rate, max(2 * rate, 10), self.clock.seconds())
         self.ws_state.opened()
         self._log("connected")
         self._schedule("ping", self.main_factory.ping_interval, self._ping_check)
@@ -222,6 +228,14 @@ class WebSocketProtocol(WebSocketServerProtocol):
         super().dataReceived(data)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        if self._bucket is not None and not self._bucket.take(self.clock.seconds()):
+            logger.warning(
+                "%s sent more than %s messages/s; closing with 1008",
+                self.path,
+                self._bucket.rate,
+            )
+            self._apply(self.ws_state.close(1008))
+            return
         order = self.ws_state.frame_received()
         if order is None:
             return
