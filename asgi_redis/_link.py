@@ -23,7 +23,7 @@ from redis.exceptions import AuthenticationError
 
 from .exceptions import RedisCommandError, RedisUnavailable
 
-__all__ = ["Link", "LinkPool", "pack"]
+__all__ = ["Link", "LinkPool", "pack", "readable"]
 
 _CRLF = b"\r\n"
 
@@ -65,6 +65,19 @@ def pack(args: tuple) -> bytes:
             _encoded[arg] = data
         out.append(data)
     return b"".join(out)
+
+
+def readable(socks: list, timeout: float) -> list:
+    """The sockets of ``socks`` with data (or EOF) to read, waiting up to
+    ``timeout`` seconds. poll(), not select(): a daphne holding thousands of
+    client sockets has descriptors above select()'s limit of 1024."""
+    poller = select.poll()
+    by_fd = {}
+    for sock in socks:
+        by_fd[sock.fileno()] = sock
+        poller.register(sock, select.POLLIN | select.POLLPRI)
+    events = poller.poll(None if timeout is None else max(timeout, 0) * 1000)
+    return [by_fd[fd] for fd, _ in events]
 
 
 class Link:
@@ -154,8 +167,7 @@ class Link:
         """True when a reply is ready to read (waiting up to ``timeout``)."""
         if self.reader.has_data():
             return True
-        readable, _, _ = select.select([self.sock], [], [], timeout)
-        return bool(readable)
+        return bool(readable([self.sock], timeout))
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -229,7 +241,6 @@ class LinkPool:
 def _is_clean(link: Link) -> bool:
     """False when the server closed the socket while it sat idle (a restart)."""
     try:
-        readable, _, _ = select.select([link.sock], [], [], 0)
+        return not readable([link.sock], 0)
     except (OSError, ValueError):
         return False
-    return not readable

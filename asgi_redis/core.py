@@ -17,7 +17,6 @@ from __future__ import annotations
 import itertools
 import logging
 import random
-import select
 import string
 import time
 from collections.abc import Iterable
@@ -34,6 +33,7 @@ from ._async import AsyncReceiveMixin
 from ._buffer import ReceiveBuffer
 from ._codec import Encryptor, consistent_hash, item_tail, parse_item
 from ._groups import GroupsMixin
+from ._link import readable
 from ._shard import Script, Shard
 from ._stats import (
     STAT_CHANNEL_FULL,
@@ -367,7 +367,7 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
                 started.append((shard, shard.start_blpop(keys, timeout)))
             waiting = dict(started)
             by_sock = {link.sock: (shard, link) for shard, link in started}
-            ready, _, _ = select.select(list(by_sock), [], [], timeout + 5.0)
+            ready = readable(list(by_sock), timeout + 5.0)
             if not ready:
                 raise RedisUnavailable(
                     f"No shard answered a blocking receive within {timeout + 5.0:.1f} s"

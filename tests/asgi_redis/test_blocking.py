@@ -242,3 +242,23 @@ def test_an_idle_receiver_uses_almost_no_cpu(make_layer, shard_servers):
     # A polling loop would burn most of the 4 s; waiting in Redis costs ~nothing.
     assert time.process_time() - cpu < 0.2
     sharded.close()
+
+
+def test_receives_work_when_the_process_holds_more_than_1024_descriptors(shard_servers):
+    import os
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(2048, hard), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]  # like a busy daphne
+    layer = RedisChannelLayer(hosts=[s.url for s in shard_servers], prefix="manyfds:")
+    try:
+        timer = send_later(layer, "fds.chan", {"ok": 1}, 0.2)
+        assert layer.receive(["fds.chan"], block=True) == ("fds.chan", {"ok": 1})
+        timer.join()
+        assert layer.connection(0).links.acquire().sock.fileno() > 1024
+    finally:
+        for fd in held:
+            os.close(fd)
+        layer.close()
