@@ -362,10 +362,12 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
         answer, unblock the rest (a message that raced in is kept)."""
         started: list[tuple[Shard, Any]] = []
         replies: list[tuple[Shard, Any]] = []
+        waiting: dict[Shard, Any] = {}
         try:
             for shard, keys in plan:
-                started.append((shard, shard.start_blpop(keys, timeout)))
-            waiting = dict(started)
+                link = shard.start_blpop(keys, timeout)
+                started.append((shard, link))
+                waiting[shard] = link
             by_sock = {link.sock: (shard, link) for shard, link in started}
             ready = readable(list(by_sock), timeout + 5.0)
             if not ready:

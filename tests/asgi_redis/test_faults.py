@@ -259,3 +259,20 @@ def test_an_unexpected_redis_error_is_raised_as_redis_command_error(redis_url):
             client.delete("wrongtype:clash")
     layer.send("clash", {"fine": True})  # the link is still usable
     assert layer.receive(["clash"]) == ("clash", {"fine": True})
+
+
+def test_a_sharded_blocking_receive_with_one_shard_down_raises_redis_unavailable(
+    make_redis_server,
+):
+    up = make_redis_server()
+    layer = RedisChannelLayer(hosts=[up.url, f"redis://127.0.0.1:{free_port()}/0"])
+    started = time.monotonic()
+    with pytest.raises(RedisUnavailable, match="unreachable"):
+        layer.receive(["half.chan"], block=True)
+    assert time.monotonic() - started < 3
+    # The link on the healthy shard was not left blocked.
+    import redis
+
+    with redis.Redis.from_url(up.url) as client:
+        time.sleep(0.1)
+        assert client.info("clients")["blocked_clients"] == 0
