@@ -1,0 +1,198 @@
+"""Slow, idle, non-reading and flooding clients against a live daphne.
+
+daphne's memory is measured (RSS from /proc) and printed; the assertions
+are about behaviour: sockets get closed, other clients keep being served.
+Latency figures are printed, never asserted (benchmarks do that).
+"""
+
+from __future__ import annotations
+
+import socket
+import statistics
+import threading
+import time
+
+import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from tests.support.rawhttp import ws_frame, ws_open
+from tests.support.stack import rss_kib
+
+pytestmark = pytest.mark.integration
+
+
+def closed_by_server(sock: socket.socket, timeout: float) -> bytes | None:
+    """What the server sent before closing, or None if it was still open after ``timeout``."""
+    sock.settimeout(timeout)
+    received = b""
+    try:
+        while True:
+            chunk = sock.recv(4096)
+            if not chunk:
+                return received
+            received += chunk
+    except TimeoutError:
+        return None
+    except ConnectionResetError:
+        return received
+
+
+def test_slowloris_and_idle_connections_are_closed_at_the_head_deadline_while_others_are_served(
+    make_redis_server, make_stack
+):
+    redis = make_redis_server()
+    stack = make_stack(
+        [redis.url], workers=1, daphne_args=("--request-head-timeout", "4", "-t", "20")
+    )
+    before = rss_kib(stack.daphne.pid)
+    slow = [socket.create_connection(("127.0.0.1", stack.port)) for _ in range(100)]
+    idle = [socket.create_connection(("127.0.0.1", stack.port)) for _ in range(100)]
+    stop = threading.Event()
+
+    def trickle():
+        head = b"GET /hello/ HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200
+        for byte in head:
+            if stop.is_set():
+                return
+            for sock in slow:
+                try:
+                    sock.send(bytes([byte]))
+                except OSError:
+                    pass
+            time.sleep(0.2)
+
+    trickler = threading.Thread(target=trickle)
+    trickler.start()
+    served = []
+    started = time.monotonic()
+    while time.monotonic() - started < 3:
+        served.append(httpx.get(stack.url + "/hello/", timeout=15).status_code)
+    peak = rss_kib(stack.daphne.pid)
+    slow_answers = [closed_by_server(sock, 15) for sock in slow]
+    idle_answers = [closed_by_server(sock, 15) for sock in idle]
+    stop.set()
+    trickler.join(30)
+    after = rss_kib(stack.daphne.pid)
+    for sock in slow + idle:
+        sock.close()
+    print(f"\ndaphne RSS {before} KiB, with 200 slow/idle sockets {peak} KiB, after {after} KiB")
+
+    assert served and all(status == 200 for status in served)
+    assert all(a is not None and a.startswith(b"HTTP/1.1 408 ") for a in slow_answers), [
+        a[:40] if a else a for a in slow_answers[:5]
+    ]
+    assert all(a == b"" for a in idle_answers), idle_answers[:5]
+    assert stack.daphne.alive()
+    assert httpx.get(stack.url + "/hello/", timeout=15).status_code == 200
+
+
+def test_a_websocket_client_that_never_reads_is_closed_when_its_buffer_limit_is_hit(
+    make_redis_server, make_stack
+):
+    redis = make_redis_server()
+    stack = make_stack([redis.url], workers=1)
+    before = rss_kib(stack.daphne.pid)
+    sock = ws_open(stack.port, "/echo/deaf/")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    payload = b"z" * (256 * 1024)
+    sent = 0
+    try:
+        for _ in range(200):  # 50 MiB of echoes, far beyond the 4 MiB limit
+            sock.sendall(ws_frame(2, payload))
+            sent += 1
+            time.sleep(0.01)
+    except OSError:
+        pass  # daphne hung up on us: the point of the test
+    peak = rss_kib(stack.daphne.pid)
+    sock.close()
+    print(f"\nsent {sent} x 256 KiB unread; daphne RSS {before} -> {peak} KiB")
+    assert sent < 200, "daphne kept accepting frames from a client that never reads"
+    wait = time.monotonic() + 20
+    while "reads too slowly" not in stack.daphne.output() and time.monotonic() < wait:
+        time.sleep(0.1)
+    assert "reads too slowly" in stack.daphne.output()
+    assert "disconnect /echo/deaf/" in " ".join(stack.events()) or wait_for_event(
+        stack, "disconnect /echo/deaf/"
+    )
+    # the buffer limit bounds what daphne held for it (4 MiB plus slack)
+    assert peak - before < 64 * 1024, (before, peak)
+    assert httpx.get(stack.url + "/hello/", timeout=15).status_code == 200
+
+
+def wait_for_event(stack, event: str, timeout: float = 20) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if event in stack.events():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def quiet_round_trips(url: str, count: int, stop: threading.Event) -> list[float]:
+    times = []
+    with connect(url, open_timeout=15) as ws:
+        for n in range(count):
+            if stop.is_set():
+                break
+            started = time.monotonic()
+            ws.send(f"quiet {n}")
+            assert ws.recv(timeout=30) == f"quiet {n}"
+            times.append(time.monotonic() - started)
+            time.sleep(0.02)
+    return times
+
+
+def p99(values: list[float]) -> float:
+    return statistics.quantiles(values, n=100)[98] if len(values) >= 2 else values[0]
+
+
+def test_a_flooding_websocket_does_not_starve_a_quiet_one(make_redis_server, make_stack):
+    redis = make_redis_server()
+    stack = make_stack([redis.url], workers=2, env={"REL_CAPACITY": "1000"})
+    stop = threading.Event()
+    flood_outcome: list[str] = []
+
+    def flood():
+        with connect(stack.ws_url + "/echo/noisy/", open_timeout=15) as ws:
+            sent = 0
+            try:
+                while not stop.is_set():
+                    ws.send("x" * 200)
+                    sent += 1
+            except ConnectionClosed as exc:
+                flood_outcome.append(f"closed {exc.rcvd.code if exc.rcvd else None}")
+            flood_outcome.append(f"sent {sent}")
+
+    stop_quiet = threading.Event()
+    baseline = quiet_round_trips(stack.ws_url + "/echo/quiet0/", 100, stop_quiet)
+    flooder = threading.Thread(target=flood)
+    flooder.start()
+    time.sleep(0.5)
+    during = quiet_round_trips(stack.ws_url + "/echo/quiet1/", 150, stop_quiet)
+    stop.set()
+    flooder.join(60)
+    print(
+        f"\nquiet client p99: alone {p99(baseline) * 1000:.1f} ms, "
+        f"during a flood {p99(during) * 1000:.1f} ms; flooder {flood_outcome}"
+    )
+    # Every quiet message was answered (none lost or stuck behind the flood).
+    assert len(during) == 150
+    assert stack.daphne.alive() and all(w.alive() for w in stack.workers)
+
+
+def test_the_rate_limit_closes_a_flooding_websocket_with_1008_and_spares_the_quiet_one(
+    make_redis_server, make_stack
+):
+    redis = make_redis_server()
+    stack = make_stack([redis.url], workers=1, daphne_args=("--websocket-rate-limit", "50"))
+    with connect(stack.ws_url + "/echo/noisy/", open_timeout=15) as noisy:
+        with pytest.raises(ConnectionClosed) as closed:
+            for _ in range(100_000):
+                noisy.send("flood")
+        # the send that failed may precede the close frame's arrival
+        code = closed.value.rcvd.code if closed.value.rcvd else None
+    assert code == 1008, closed.value
+    stop = threading.Event()
+    assert len(quiet_round_trips(stack.ws_url + "/echo/quiet/", 50, stop)) == 50
