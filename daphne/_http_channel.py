@@ -64,6 +64,14 @@ class DaphneHTTPChannel(http.HTTPChannel):
     #: A client trickling header bytes (slowloris) or sending nothing gets 408.
     head_timeout: float | None = None
     _head_call = None
+    _host = None
+
+    def getHost(self):
+        # twisted.web asks for every request on a connection, and each ask is
+        # a getsockname() system call; a connection's local address is fixed.
+        if self._host is None:
+            self._host = super().getHost()
+        return self._host
 
     def setTimeout(self, period):
         # twisted.web turns the idle timeout off (None) once a request head is
