@@ -18,6 +18,8 @@ import time
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from redis.sentinel import Sentinel
 
 from ._shard import Shard
@@ -130,7 +132,13 @@ class RedisSentinelChannelLayer(BaseRedisChannelLayer):
             for key, value in self.connection_kwargs.items()
             if key in ("socket_timeout", "socket_connect_timeout", "socket_keepalive", "password")
         }
-        sentinel_kwargs["socket_timeout"] = min(sentinel_kwargs.get("socket_timeout", 5), 5)
+        # Sentinel answers from memory: a second is plenty, and a Sentinel
+        # that does not answer must not stall the operation that checks it.
+        for option in ("socket_timeout", "socket_connect_timeout"):
+            sentinel_kwargs[option] = min(sentinel_kwargs.get(option) or 1.0, 1.0)
+        # redis-py clients retry with backoff by default; the next Sentinel in
+        # the list is a better retry than the same one a second later.
+        sentinel_kwargs["retry"] = Retry(NoBackoff(), 0)
         self.sentinel = Sentinel(
             self.hosts, sentinel_kwargs=sentinel_kwargs, **self.connection_kwargs
         )

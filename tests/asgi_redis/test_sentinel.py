@@ -153,3 +153,21 @@ def test_traffic_survives_a_sentinel_failover(cluster, refresh):
         assert master.info("replication")["role"] == "master"
     layer.flush()
     layer.close()
+
+
+def test_traffic_continues_while_the_sentinel_is_down(cluster):
+    layer = sentinel_layer(cluster, prefix="nosent:")
+    layer.send("nosent.chan", {"n": 0})
+    assert layer.receive(["nosent.chan"]) == ("nosent.chan", {"n": 0})
+    cluster.sentinel.stop()
+    try:
+        started = time.monotonic()
+        for n in range(1, 4):
+            layer.send("nosent.chan", {"n": n})
+            assert layer.receive(["nosent.chan"]) == ("nosent.chan", {"n": n})
+            time.sleep(0.6)  # let the once-a-second master check run
+        assert time.monotonic() - started < 6
+    finally:
+        cluster.sentinel.start()
+    layer.flush()
+    layer.close()
