@@ -86,7 +86,14 @@ class PendingMessageStore:
             return
         undelivered = []
         for sender, message in messages:
-            if not self._send_with_retry(sender, message):
+            try:
+                delivered = self._send_with_retry(sender, message)
+            except Exception as exc:
+                # A lost layer server (one Redis shard down) fails only the
+                # sends that go to it; the consumer's other sends still go out.
+                logger.warning("Could not send a message to %s: %s", sender, exc)
+                continue
+            if not delivered:
                 undelivered.append(str(sender))
         if undelivered:
             raise RuntimeError(

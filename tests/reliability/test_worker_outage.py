@@ -4,6 +4,10 @@ import logging
 
 import pytest
 
+from asgi.inmemory import ChannelLayer
+from channels.asgi import ChannelLayerWrapper
+from channels.channel import Channel
+from channels.message import PendingMessageStore
 from channels.worker import Worker
 
 
@@ -56,3 +60,27 @@ def test_the_pause_starts_small_again_after_a_recovery():
     assert worker._receive_failures == 0
     worker._receive_failed(ConnectionError("again"))
     assert pauses[-1] == pytest.approx(0.1)
+
+
+class HalfDownLayer(ChannelLayer):
+    """Sends to channels starting with ``down.`` fail as if their Redis shard were gone."""
+
+    def send(self, channel, message):
+        if channel.startswith("down."):
+            raise ConnectionError(f"shard of {channel} unreachable")
+        super().send(channel, message)
+
+
+def test_a_consumer_send_to_a_lost_shard_does_not_stop_its_other_sends(caplog):
+    layer = ChannelLayerWrapper(HalfDownLayer(capacity=10), "tests", [])
+    store = PendingMessageStore()
+    store.prepare()
+    store.append(Channel("down.reply", channel_layer=layer), {"n": 1})
+    store.append(Channel("up.reply", channel_layer=layer), {"n": 2})
+    with caplog.at_level(logging.WARNING, logger="channels.message"):
+        store.send_and_flush()
+    assert layer.receive(["up.reply"]) == ("up.reply", {"n": 2})
+    assert not store.active
+    (record,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "down.reply" in record.getMessage() and "unreachable" in record.getMessage()
+    assert record.exc_info is None
