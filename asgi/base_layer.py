@@ -29,6 +29,10 @@ DEFAULT_MAX_MESSAGE_SIZE = 4 * 1024 * 1024
 _CHANNEL_NAME = re.compile(r"^[a-zA-Z\d\-_.]+([?!][\w\-.]*)?\Z")
 _GROUP_NAME = re.compile(r"^[a-zA-Z\d\-_.]+\Z")
 
+#: ``(layer class, receive, name)`` already found valid, and how many to keep.
+_known_valid_names: set[tuple[type, bool, str]] = set()
+_KNOWN_VALID_LIMIT = 4096
+
 CapacityPatterns = Mapping[Any, int]
 
 
@@ -151,6 +155,9 @@ class BaseChannelLayer:
         With ``receive=True`` a process-specific name must end at its ``!``:
         a process receives on the prefix and gets back the full names.
         """
+        key = (type(self), receive, name)
+        if type(name) is str and key in _known_valid_names:
+            return True
         extra = ", optionally followed by one '?' or '!' and more such characters"
         if not self.match_type_and_length(name) or not _CHANNEL_NAME.match(name):
             raise self._name_error("Channel", name, extra)
@@ -163,6 +170,11 @@ class BaseChannelLayer:
                 f"Receive on the process-specific prefix {self.non_local_name(name)!r}, "
                 f"not the full name {name!r}"
             )
+        if type(name) is str:
+            # Workers check the same few names on every receive; remember them.
+            if len(_known_valid_names) >= _KNOWN_VALID_LIMIT:
+                _known_valid_names.clear()
+            _known_valid_names.add(key)
         return True
 
     def valid_group_name(self, name: Any) -> bool:
