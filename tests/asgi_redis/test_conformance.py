@@ -25,6 +25,7 @@ def single_redis(request, redis_url):
     cls = request.cls
     cls.make_layer = _factory([redis_url], prefix="conf1:", stats_prefix="conf1-meta:")
     cls.channel_layer = cls.make_layer(expiry=1, group_expiry=2, capacity=5)
+    cls.channel_layer.blpop_timeout = 1  # idle consumer threads finish sooner
     yield
     cls.channel_layer.flush()
     cls.channel_layer.close()
@@ -36,6 +37,7 @@ def three_shards(request, shard_servers):
     hosts = [server.url for server in shard_servers]
     cls.make_layer = _factory(hosts, prefix="conf3:", stats_prefix="conf3-meta:")
     cls.channel_layer = cls.make_layer(expiry=1, group_expiry=2, capacity=5)
+    cls.channel_layer.blpop_timeout = 1  # idle consumer threads finish sooner
     yield
     cls.channel_layer.close()
 
@@ -47,6 +49,7 @@ def encrypted(request, redis_url):
         [redis_url], prefix="confenc:", stats_prefix="", symmetric_encryption_keys=KEYS
     )
     cls.channel_layer = cls.make_layer(expiry=1, group_expiry=2, capacity=5)
+    cls.channel_layer.blpop_timeout = 1  # idle consumer threads finish sooner
     yield
     cls.channel_layer.flush()
     cls.channel_layer.close()

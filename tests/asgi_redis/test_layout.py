@@ -118,6 +118,7 @@ def test_key_count_returns_to_baseline_after_a_load_run(make_layer, client):
 
 def test_an_expired_message_is_never_delivered_and_is_removed(make_layer, client):
     layer = make_layer(expiry=1)
+    layer.blpop_timeout = 1
     layer.send("exp.chan", {"n": 1})
     layer.send("exp.proc!a", {"n": 2})
     time.sleep(1.1)

@@ -47,6 +47,7 @@ def sentinel_conformance(request, cluster):
 
     cls.make_layer = staticmethod(make_layer)
     cls.channel_layer = make_layer(expiry=1, group_expiry=2, capacity=5)
+    cls.channel_layer.blpop_timeout = 1  # idle consumer threads finish sooner
     yield
     cls.channel_layer.flush()
     cls.channel_layer.close()
