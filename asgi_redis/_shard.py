@@ -95,7 +95,7 @@ class Shard:
             if "unknown command" in str(exc).lower():
                 raise UnsupportedRedis(
                     f"Redis at {self.where} does not support {args[0]!r} "
-                    "(the layer needs Redis 5 or later)"
+                    "(the layer needs Redis 6 or later)"
                 ) from exc
             raise
         finally:

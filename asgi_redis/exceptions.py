@@ -22,4 +22,4 @@ class RedisCommandError(redis.ResponseError):
 
 
 class UnsupportedRedis(Exception):
-    """Raised when the server lacks a command the layer needs (Redis >= 5 is required)."""
+    """Raised when the server lacks a command the layer needs (Redis >= 6 is required: sub-second blocking pops, CLIENT UNBLOCK)."""
