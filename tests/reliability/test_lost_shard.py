@@ -1,0 +1,72 @@
+"""One Redis shard of three lost: the failure stays with the channels on that shard at the
+layer, no process exits, the logs name the shard, and service resumes when it returns."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import httpx
+import pytest
+
+from asgi_redis import RedisChannelLayer
+from asgi_redis.exceptions import RedisUnavailable
+
+pytestmark = pytest.mark.integration
+
+STANDARD = ["http.request", "websocket.connect", "websocket.receive", "websocket.disconnect"]
+
+
+def test_only_the_process_channels_on_the_lost_shard_fail_and_they_fail_promptly(redis_shards):
+    # Process-specific channels (reply channels, inboxes) live on the one
+    # shard their name hashes to. (Normal channels such as http.request are
+    # spread over every shard, so losing one fails a share of their sends and
+    # every receive that watches it until the shard returns.)
+    layer = RedisChannelLayer(
+        hosts=[s.url for s in redis_shards], prefix=f"ls{uuid.uuid4().hex[:8]}:"
+    )
+    names = [f"test{n}.inbox!client" for n in range(30)]
+    lost = 1
+    redis_shards[lost].kill()
+    healthy = [n for n in names if layer.consistent_hash(layer.non_local_name(n)) != lost]
+    doomed = [n for n in names if layer.consistent_hash(layer.non_local_name(n)) == lost]
+    assert healthy and doomed
+    for name in healthy:
+        layer.send(name, {"n": name})
+        inbox = layer.non_local_name(name)
+        assert layer.receive([inbox], block=False) == (name, {"n": name})
+    for name in doomed:
+        started = time.monotonic()
+        with pytest.raises(RedisUnavailable) as raised:
+            layer.send(name, {"n": name})
+        assert time.monotonic() - started < 5
+        assert f"127.0.0.1:{redis_shards[lost].port}" in str(raised.value)
+
+
+def test_a_stack_on_three_shards_survives_losing_one_and_resumes_when_it_returns(
+    redis_shards, make_stack
+):
+    layer = RedisChannelLayer(hosts=[s.url for s in redis_shards])
+    used = {layer.consistent_hash(name) for name in STANDARD}
+    lost = next((i for i in range(3) if i not in used), 2)
+    stack = make_stack([s.url for s in redis_shards], workers=2, daphne_args=("-t", "4"))
+    redis_shards[lost].kill()
+    answers = []
+    for _ in range(6):
+        started = time.monotonic()
+        status = httpx.get(stack.url + "/hello/", timeout=30).status_code
+        answers.append((status, time.monotonic() - started))
+    redis_shards[lost].start()
+    restarted = time.monotonic()
+    while time.monotonic() - restarted < 30:
+        if httpx.get(stack.url + "/hello/", timeout=30).status_code == 200:
+            break
+    recovery = time.monotonic() - restarted
+    print(f"\nwith shard {lost} down: {answers}; resumed {recovery:.2f}s after it returned")
+
+    # Every request got an answer within the HTTP timeout (plus slack), never a hang.
+    assert all(status in (200, 503) and seconds < 10 for status, seconds in answers), answers
+    assert all(p.alive() for p in [stack.daphne, *stack.workers]), stack.logs()
+    assert f"127.0.0.1:{redis_shards[lost].port}" in stack.logs()
+    assert recovery < 30
+    assert httpx.get(stack.url + "/hello/", timeout=30).status_code == 200
