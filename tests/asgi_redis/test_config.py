@@ -7,6 +7,8 @@ import importlib
 import sys
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import asgi_redis
 from asgi_redis import RedisChannelLayer, RedisSentinelChannelLayer
@@ -253,3 +255,23 @@ def test_bad_names_and_messages_are_refused_before_any_network_call():
         layer.receive_twisted(["proc!local"])
     with pytest.raises(layer.MessageTooLarge):
         layer.send_group("group", {"big": b"x" * (layer.max_message_size + 1)})
+
+
+_names = st.from_regex(r"[a-zA-Z0-9_.\-]{1,20}![a-zA-Z0-9_.\-]{0,20}", fullmatch=True)
+
+
+@given(
+    deadline=st.integers(min_value=0, max_value=10**13 - 1),
+    targets=st.lists(_names, max_size=5),
+    payload=st.binary(max_size=200),
+)
+def test_any_item_parses_back_to_its_parts(deadline, targets, payload):
+    item = b"%013d" % deadline + item_tail(",".join(targets), payload)
+    assert parse_item(item) == (deadline, targets, payload)
+
+
+@given(name=st.text(min_size=1, max_size=99), ring=st.integers(min_value=1, max_value=64))
+def test_consistent_hash_always_lands_on_a_shard(name, ring):
+    index = consistent_hash(name, ring)
+    assert 0 <= index < ring
+    assert consistent_hash(name, ring) == index
