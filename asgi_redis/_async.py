@@ -45,6 +45,9 @@ class AsyncReceiveMixin:
 
         reactor = self.twisted_reactor()
         self.valid_channel_names(channels, receive=True)
+        ready = self._take_buffered(channels)
+        if ready is not None:
+            return defer.succeed(ready)
         deferred = defer.Deferred()
 
         def done(future: Any) -> None:
@@ -58,6 +61,17 @@ class AsyncReceiveMixin:
         future.add_done_callback(done)
         return deferred
 
+    def _take_buffered(self, channels: list[str]) -> tuple[str, Any] | None:
+        """A message already in this process (popped in a batch), if any: it
+        is returned at once, without a trip through the thread pool."""
+        if not self._buffer:
+            return None
+        buffered = self._buffer.take(list(dict.fromkeys(channels)))
+        if buffered is None:
+            return None
+        result = self._result(*buffered)
+        return result if result[0] is not None else None
+
     def twisted_reactor(self) -> Any:
         """The reactor results are delivered on (override to inject one)."""
         from twisted.internet import reactor
@@ -68,6 +82,9 @@ class AsyncReceiveMixin:
         """Coroutine: ``(channel, message)``, or ``(None, None)`` after the
         blocking timeout."""
         self.valid_channel_names(channels, receive=True)
+        ready = self._take_buffered(channels)
+        if ready is not None:
+            return ready
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
             self._receive_executor(), self.receive, list(channels), True

@@ -269,3 +269,22 @@ def test_receives_work_when_the_process_holds_more_than_1024_descriptors(shard_s
         for fd in held:
             os.close(fd)
         layer.close()
+
+
+def test_receive_twisted_hands_out_batched_messages_without_the_thread_pool(make_layer):
+    layer = make_layer()
+    reactor = FakeReactor()
+    layer.twisted_reactor = lambda: reactor
+    for n in range(3):
+        layer.send(f"twb.proc!c{n}", {"n": n})
+    first = []
+    layer.receive_twisted(["twb.proc!"]).addCallback(first.append)
+    assert reactor.called.wait(10)
+    assert first == [("twb.proc!c0", {"n": 0})]
+    reactor.called.clear()
+    # The other two came in the same pop: their Deferreds fire at once.
+    rest = []
+    for _ in range(2):
+        layer.receive_twisted(["twb.proc!"]).addCallback(rest.append)
+    assert rest == [("twb.proc!c1", {"n": 1}), ("twb.proc!c2", {"n": 2})]
+    assert not reactor.called.is_set()
