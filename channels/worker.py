@@ -75,13 +75,23 @@ class Worker:
         signal.signal(signal.SIGINT, self.sigterm_handler)
 
     def sigterm_handler(self, signo: int, stack_frame: Any) -> None:
-        """First signal: stop after the current message. Second while busy: exit now."""
+        """First signal: stop after the current message. Second while busy: exit now.
+
+        A first SIGTERM while waiting in the layer's blocking receive lets
+        that receive return (within the layer's blocking timeout) and handles
+        what it brings: leaving by an exception could drop a message the
+        layer had already taken off its server, which a rolling deploy must
+        not do. SIGINT (Ctrl-C) and a second signal leave at once.
+        """
         if self.termed and self.in_job:
             logger.warning("Second shutdown signal: exiting without finishing the message")
             sys.exit(1)
+        first = not self.termed
         self.termed = True
         if self.in_job:
             logger.info("Shutdown signal received: finishing the current message first")
+        elif first and signo == signal.SIGTERM:
+            logger.info("Shutdown signal received: stopping once the current receive returns")
         else:
             raise StopWorkerGroupLoop()
 

@@ -1,6 +1,8 @@
-"""A worker outlives a lost channel layer: failed receives are retried with a growing pause."""
+"""A worker outlives a lost channel layer (failed receives are retried with a growing pause)
+and a SIGTERM never drops a message its receive already took."""
 
 import logging
+import signal
 
 import pytest
 
@@ -8,7 +10,7 @@ from asgi.inmemory import ChannelLayer
 from channels.asgi import ChannelLayerWrapper
 from channels.channel import Channel
 from channels.message import PendingMessageStore
-from channels.worker import Worker
+from channels.worker import StopWorkerGroupLoop, Worker
 
 
 class FlakyLayer:
@@ -84,3 +86,32 @@ def test_a_consumer_send_to_a_lost_shard_does_not_stop_its_other_sends(caplog):
     (record,) = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert "down.reply" in record.getMessage() and "unreachable" in record.getMessage()
     assert record.exc_info is None
+
+
+def test_a_first_sigterm_while_receiving_lets_the_receive_return_and_handles_its_message():
+    worker, layer, handled, pauses = make_worker(failures=0)
+    worker.sigterm_handler(signal.SIGTERM, None)  # idle: no exception, just a flag
+    assert worker.termed
+    with pytest.raises(StopWorkerGroupLoop):
+        worker.sigterm_handler(signal.SIGTERM, None)  # a second one leaves at once
+
+
+def test_sigint_while_receiving_leaves_at_once():
+    worker, *_ = make_worker(failures=0)
+    with pytest.raises(StopWorkerGroupLoop):
+        worker.sigterm_handler(signal.SIGINT, None)
+
+
+def test_a_message_received_after_sigterm_is_handled_before_the_loop_ends():
+    worker, layer, handled, pauses = make_worker(failures=0)
+    real_receive = layer.receive
+
+    def receive_during_sigterm(channels, block=False):
+        if layer.calls == 0:
+            worker.sigterm_handler(signal.SIGTERM, None)  # arrives mid-receive
+        return real_receive(channels, block)
+
+    layer.receive = receive_during_sigterm
+    worker.run()
+    assert handled == [("test.channel", {"n": 1})]
+    assert layer.calls == 1
