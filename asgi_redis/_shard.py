@@ -33,6 +33,9 @@ class Shard:
 
     #: How often the clock offset to the server is measured again (seconds).
     clock_check_interval = 300.0
+    #: Seconds a shard that failed is left out of normal-channel traffic
+    #: before it is tried again.
+    retry_interval = 1.0
 
     def __init__(self, connection_pool: Any, where: str) -> None:
         self.where = where
@@ -40,6 +43,7 @@ class Shard:
         self._offset_ms = 0.0
         self._offset_checked = float("-inf")
         self.has_blmpop = True
+        self.down_until = float("-inf")
 
     def __repr__(self) -> str:
         return f"<Shard {self.where}>"
@@ -168,6 +172,20 @@ class Shard:
             if link.pending(0.002) or time.monotonic() > deadline:
                 break
         return link.read(timeout=max(deadline - time.monotonic(), 0) + 5.0)
+
+    # -- health -------------------------------------------------------------------
+
+    @property
+    def available(self) -> bool:
+        """False for ``retry_interval`` seconds after :meth:`mark_down`."""
+        return time.monotonic() >= self.down_until
+
+    def mark_down(self) -> bool:
+        """Leave this shard out of normal-channel traffic for a while; True
+        if it was up until now."""
+        was_up = self.available
+        self.down_until = time.monotonic() + self.retry_interval
+        return was_up
 
     # -- clock -----------------------------------------------------------------------
 

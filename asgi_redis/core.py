@@ -226,10 +226,14 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
                 for i in itertools.chain(range(first, self.ring_size), range(first))
                 if base + (i < extra)
             ]
+            # Shards that failed a moment ago go last: while one is down,
+            # its share of the traffic goes to the others.
+            attempts.sort(key=lambda attempt: not attempt[0].available)
         tail = item_tail(channel if queue != channel else "", payload)
         key = self.prefix + queue
         stats = self._stats_args(queue)
         last = len(attempts) - 1
+        errors: list[RedisUnavailable] = []
         for number, (shard, shard_capacity) in enumerate(attempts):
             args = (
                 tail,
@@ -239,9 +243,22 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
                 *stats,
                 int(number == last),
             )
-            if shard.run(SEND, (key,), args):
-                return
+            try:
+                if shard.run(SEND, (key,), args):
+                    return
+            except RedisUnavailable as exc:
+                if last == 0:
+                    raise
+                self._shard_failed(shard, exc)
+                errors.append(exc)
+        if len(errors) == len(attempts):
+            raise errors[0]
         raise self.ChannelFull(f"Channel {channel!r} is at its capacity of {capacity} messages")
+
+    def _shard_failed(self, shard: Shard, error: Exception) -> None:
+        """Leave a failing shard out of normal-channel traffic for a moment."""
+        if shard.mark_down():
+            logger.warning("%s; normal channels use the other shards until it answers again", error)
 
     # -- receive -------------------------------------------------------------------------
 
@@ -285,15 +302,25 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
     def _pop_now(self, plan: list[tuple[Shard, list[bytes]]]) -> tuple[str | None, Any]:
         """A non-blocking receive over ``plan``, shards in random order."""
         random.shuffle(plan)
+        errors = []
         for shard, keys in plan:
             count = self.inbox_batch if all(k.endswith(b"!") for k in keys) else 1
             while True:
-                reply = shard.pop(keys, count, RECEIVE)
+                try:
+                    reply = shard.pop(keys, count, RECEIVE)
+                except RedisUnavailable as exc:
+                    if len(plan) == 1:
+                        raise
+                    self._shard_failed(shard, exc)
+                    errors.append(exc)
+                    break
                 if not reply:
                     break
                 result = self._accept(shard, reply)
                 if result[0] is not None:
                     return result
+        if errors and len(errors) == len(plan):
+            raise errors[0]
         return None, None
 
     def _plan(self, queues: list[str]) -> list[tuple[Shard, list[bytes]]]:
@@ -308,7 +335,7 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
             elif queue.endswith("!") or "?" in queue:
                 by_shard.setdefault(self.consistent_hash(queue), []).append(key)
             else:
-                for index in range(self.ring_size):
+                for index in self._healthy_indexes():
                     by_shard.setdefault(index, []).append(key)
         plan = []
         for index, keys in by_shard.items():
@@ -316,6 +343,12 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
                 random.shuffle(keys)
             plan.append((self._shards[index], keys))
         return plan
+
+    def _healthy_indexes(self) -> list[int]:
+        """Shards to watch for normal channels: those not marked down (all of
+        them when every one is)."""
+        healthy = [i for i, shard in enumerate(self._shards) if shard.available]
+        return healthy or list(range(self.ring_size))
 
     def _accept(self, shard: Shard, reply: list[bytes]) -> tuple[str | None, Any]:
         """Turn a popped ``[key, item, ...]`` into ``(channel, message)``.
@@ -364,10 +397,18 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
         replies: list[tuple[Shard, Any]] = []
         waiting: dict[Shard, Any] = {}
         try:
+            failures = []
             for shard, keys in plan:
-                link = shard.start_blpop(keys, timeout)
+                try:
+                    link = shard.start_blpop(keys, timeout)
+                except RedisUnavailable as exc:
+                    self._shard_failed(shard, exc)
+                    failures.append(exc)
+                    continue
                 started.append((shard, link))
                 waiting[shard] = link
+            if not started:
+                raise failures[0]
             by_sock = {link.sock: (shard, link) for shard, link in started}
             ready = readable(list(by_sock), timeout + 5.0)
             if not ready:
@@ -376,7 +417,11 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
                 )
             for sock in ready:
                 shard, link = by_sock[sock]
-                replies.append((shard, link.read(timeout=5.0)))
+                try:
+                    replies.append((shard, link.read(timeout=5.0)))
+                except RedisUnavailable as exc:
+                    self._shard_failed(shard, exc)  # the next receive skips it
+                    raise
                 del waiting[shard]
             until = time.monotonic() + timeout
             for shard, link in list(waiting.items()):

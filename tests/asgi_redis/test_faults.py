@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+import redis
 
 from asgi_redis import RedisChannelLayer, RedisUnavailable
 from tests.support.redis import free_port
@@ -261,18 +262,44 @@ def test_an_unexpected_redis_error_is_raised_as_redis_command_error(redis_url):
     assert layer.receive(["clash"]) == ("clash", {"fine": True})
 
 
-def test_a_sharded_blocking_receive_with_one_shard_down_raises_redis_unavailable(
-    make_redis_server,
+def test_normal_channels_keep_flowing_through_the_other_shards_while_one_is_down(
+    make_redis_server, caplog
 ):
-    up = make_redis_server()
-    layer = RedisChannelLayer(hosts=[up.url, f"redis://127.0.0.1:{free_port()}/0"])
-    started = time.monotonic()
-    with pytest.raises(RedisUnavailable, match="unreachable"):
-        layer.receive(["half.chan"], block=True)
-    assert time.monotonic() - started < 3
-    # The link on the healthy shard was not left blocked.
-    import redis
+    servers = [make_redis_server() for _ in range(3)]
+    layer = RedisChannelLayer(hosts=[s.url for s in servers], capacity=30)
+    layer.blpop_timeout = 1
+    servers[1].kill()
+    with caplog.at_level("WARNING", logger="asgi_redis"):
+        for n in range(12):
+            layer.send("work.chan", {"n": n})  # no error: shard 1's share goes elsewhere
+        got = sorted(layer.receive(["work.chan"], block=n % 2 == 0)[1]["n"] for n in range(12))
+        assert got == list(range(12))
+        assert layer.receive(["work.chan"], block=True) == (None, None)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(f"127.0.0.1:{servers[1].port}" in w for w in warnings), warnings
+    # Channels that live on the lost shard still fail, promptly and by name.
+    doomed = next(f"p{i}!" for i in range(100) if layer.consistent_hash(f"p{i}!") == 1)
+    with pytest.raises(RedisUnavailable, match=str(servers[1].port)):
+        layer.send(doomed + "x", {})
+    servers[1].start()
+    time.sleep(layer.connection(1).retry_interval + 0.1)
+    for n in range(6):
+        layer.send("work.chan", {"n": n})
+    with redis.Redis.from_url(servers[1].url) as client:
+        assert client.llen("asgi:work.chan") == 2  # back in the rotation
+    layer.flush()
 
-    with redis.Redis.from_url(up.url) as client:
-        time.sleep(0.1)
-        assert client.info("clients")["blocked_clients"] == 0
+
+def test_with_every_shard_down_receives_and_sends_raise(make_redis_server):
+    servers = [make_redis_server() for _ in range(2)]
+    layer = RedisChannelLayer(hosts=[s.url for s in servers])
+    for server in servers:
+        server.kill()
+    started = time.monotonic()
+    with pytest.raises(RedisUnavailable):
+        layer.send("all.down", {})
+    with pytest.raises(RedisUnavailable):
+        layer.receive(["all.down"])
+    with pytest.raises(RedisUnavailable):
+        layer.receive(["all.down"], block=True)
+    assert time.monotonic() - started < 3
