@@ -16,6 +16,7 @@ from typing import Any
 
 from . import _scripts
 from ._shard import Script, Shard
+from .exceptions import RedisUnavailable
 
 __all__ = ["GroupsMixin"]
 
@@ -86,24 +87,33 @@ class GroupsMixin:
             stats[2],
             stats[3],
         )
-        self._run_everywhere(SEND_GROUP, self._group_keys(group), args)
+        # Members on a lost shard miss the message (it is logged); the call
+        # raises only when no shard could be reached.
+        self._run_everywhere(SEND_GROUP, self._group_keys(group), args, partial=True)
 
-    def _run_everywhere(self, script: Script, keys: Any, args: Any) -> list[Any]:
+    def _run_everywhere(
+        self, script: Script, keys: Any, args: Any, partial: bool = False
+    ) -> list[Any]:
         """Run one script on every shard, the calls overlapping (one round
-        trip of latency in all)."""
+        trip of latency in all). With ``partial``, unreachable shards are
+        logged and skipped as long as one shard answered."""
         if self.ring_size == 1:
             return [self._shards[0].run(script, keys, args)]
-        started, results, error = [], [], None
+        started, results, errors = [], [], []
         for shard in self._shards:
             try:
                 started.append((shard, shard.start(script, keys, args)))
             except Exception as exc:  # noqa: BLE001 - finish the others first
-                error = error or exc
+                errors.append((shard, exc))
         for shard, call in started:
             try:
                 results.append(shard.finish(script, call))
             except Exception as exc:  # noqa: BLE001 - finish the others first
-                error = error or exc
-        if error is not None:
-            raise error
+                errors.append((shard, exc))
+        if errors:
+            unreachable = all(isinstance(exc, RedisUnavailable) for _, exc in errors)
+            if not (partial and unreachable and results):
+                raise errors[0][1]
+            for shard, exc in errors:
+                self._shard_failed(shard, exc)
         return results

@@ -303,3 +303,21 @@ def test_with_every_shard_down_receives_and_sends_raise(make_redis_server):
     with pytest.raises(RedisUnavailable):
         layer.receive(["all.down"], block=True)
     assert time.monotonic() - started < 3
+
+
+def test_a_group_send_reaches_the_members_on_the_shards_still_up(make_redis_server):
+    servers = [make_redis_server() for _ in range(3)]
+    layer = RedisChannelLayer(hosts=[s.url for s in servers])
+    members = [f"gm{i}" for i in range(30)]
+    for member in members:
+        layer.group_add("partial", member)
+    servers[2].kill()
+    layer.send_group("partial", {"hi": 1})  # no error: shard 2's members miss it
+    reachable = [m for m in members if layer.consistent_hash(m) != 2]
+    assert reachable and len(reachable) < len(members)
+    for member in reachable:
+        assert layer.receive([member]) == (member, {"hi": 1})
+    for server in servers[:2]:
+        server.kill()
+    with pytest.raises(RedisUnavailable):
+        layer.send_group("partial", {"hi": 2})
