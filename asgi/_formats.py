@@ -1,21 +1,58 @@
 """Checking a message against a declared ``MessageFormat`` (spec section 1.5).
 
-``asgi.www`` declares the HTTP and WebSocket formats and owns the
-``MessageFormat`` type and its type rules. The other sub-spec modules
-(``asgi.udp``, ``asgi.email``, ``asgi.irc``) declare their own formats with
-the same type and check them here, so every format obeys one set of rules:
+Every sub-spec module (``asgi.www``, ``asgi.udp``, ``asgi.email``,
+``asgi.irc``) declares its formats as ``MessageFormat`` values and checks
+them here, so every format obeys one set of rules:
 required keys present, every known key of an accepted type, unknown keys
 allowed unless the caller asks for a strict check.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from .exceptions import InvalidMessage
-from .www import MessageFormat, _check_type
 
-__all__ = ["check_address", "normalize_format", "reject_unknown_keys", "validate_format"]
+__all__ = [
+    "MessageFormat",
+    "check_address",
+    "normalize_format",
+    "reject_unknown_keys",
+    "validate_format",
+]
+
+
+@dataclass(frozen=True)
+class MessageFormat:
+    """One message format: its channel, and its keys with accepted types.
+
+    ``optional`` maps a key to its default; a ``None`` type entry means
+    ``None`` is an accepted value.
+    """
+
+    name: str
+    channel: str
+    required: dict[str, tuple]
+    optional: dict[str, tuple[tuple, Any]] = field(default_factory=dict)
+
+    @property
+    def keys(self) -> set[str]:
+        return set(self.required) | set(self.optional)
+
+
+def _check_type(fmt: MessageFormat, key: str, value: Any, types: tuple) -> None:
+    # bool is an int subclass; an int-typed key (status, code) must not take True.
+    if isinstance(value, bool) and bool not in types:
+        raise InvalidMessage(f"{fmt.name} key {key!r} must be {_names(types)}, got a bool")
+    if not isinstance(value, types):
+        raise InvalidMessage(
+            f"{fmt.name} key {key!r} must be {_names(types)}, got {type(value).__name__}"
+        )
+
+
+def _names(types: tuple) -> str:
+    return " or ".join("None" if t is type(None) else t.__name__ for t in types)
 
 
 def validate_format(fmt: MessageFormat, message: Any) -> dict:

@@ -36,9 +36,8 @@ from email.header import Header, decode_header, make_header
 from email.message import Message
 from typing import Any
 
-from ._formats import normalize_format, validate_format
+from ._formats import MessageFormat, normalize_format, validate_format
 from .exceptions import InvalidMessage
-from .www import MessageFormat
 
 __all__ = [
     "FORMATS",

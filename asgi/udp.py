@@ -16,9 +16,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._formats import check_address, normalize_format, reject_unknown_keys, validate_format
+from ._formats import (
+    MessageFormat,
+    check_address,
+    normalize_format,
+    reject_unknown_keys,
+    validate_format,
+)
 from .exceptions import InvalidMessage
-from .www import MessageFormat
 
 __all__ = [
     "FORMATS",

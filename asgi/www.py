@@ -9,9 +9,10 @@ from the test client carries exactly the keys daphne sends.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from ._formats import MessageFormat, normalize_format, reject_unknown_keys, validate_format
 from .exceptions import InvalidMessage
 
 __all__ = [
@@ -32,26 +33,7 @@ __all__ = [
     "websocket_reply",
 ]
 
-_OPTIONAL = object()
 Headers = list[list[bytes]]
-
-
-@dataclass(frozen=True)
-class MessageFormat:
-    """One message format: its channel, and its keys with accepted types.
-
-    ``optional`` maps a key to its default; a ``None`` type entry means
-    ``None`` is an accepted value.
-    """
-
-    name: str
-    channel: str
-    required: dict[str, tuple]
-    optional: dict[str, tuple[tuple, Any]] = field(default_factory=dict)
-
-    @property
-    def keys(self) -> set[str]:
-        return set(self.required) | set(self.optional)
 
 
 _ADDRESS = (list, tuple, type(None))
@@ -170,42 +152,12 @@ def validate(format_name: str, message: Any) -> dict:
 
     Unknown keys are allowed (the spec lets servers add extensions).
     """
-    fmt = FORMATS[format_name]
-    if not isinstance(message, dict):
-        raise InvalidMessage(f"{fmt.name} message must be a dict, got {type(message).__name__}")
-    for key, types in fmt.required.items():
-        if key not in message:
-            raise InvalidMessage(f"{fmt.name} message lacks the required key {key!r}")
-        _check_type(fmt, key, message[key], types)
-    for key, (types, _default) in fmt.optional.items():
-        if key in message:
-            _check_type(fmt, key, message[key], types)
-    return message
+    return validate_format(FORMATS[format_name], message)
 
 
 def normalize(format_name: str, message: Any) -> dict:
     """Validate ``message`` and return a copy with every optional key filled in."""
-    fmt = FORMATS[format_name]
-    validate(format_name, message)
-    result = dict(message)
-    for key, (_types, default) in fmt.optional.items():
-        if key not in result:
-            result[key] = list(default) if isinstance(default, list) else default
-    return result
-
-
-def _check_type(fmt: MessageFormat, key: str, value: Any, types: tuple) -> None:
-    # bool is an int subclass; an int-typed key (status, code) must not take True.
-    if isinstance(value, bool) and bool not in types:
-        raise InvalidMessage(f"{fmt.name} key {key!r} must be {_names(types)}, got a bool")
-    if not isinstance(value, types):
-        raise InvalidMessage(
-            f"{fmt.name} key {key!r} must be {_names(types)}, got {type(value).__name__}"
-        )
-
-
-def _names(types: tuple) -> str:
-    return " or ".join("None" if t is type(None) else t.__name__ for t in types)
+    return normalize_format(FORMATS[format_name], message)
 
 
 def _headers(headers: Iterable) -> Headers:
@@ -369,12 +321,7 @@ def parse_websocket_reply(message: Any) -> WebsocketReply:
     An empty ``text`` or ``bytes`` is still a frame to send (1.x dropped it).
     """
     validate("websocket.send", message)
-    unknown = set(message) - FORMATS["websocket.send"].keys
-    if unknown:
-        raise InvalidMessage(
-            f"websocket.send message has unknown keys {sorted(unknown)}; "
-            "expected only bytes, text, close and accept"
-        )
+    reject_unknown_keys(FORMATS["websocket.send"], message)
     text, data = message.get("text"), message.get("bytes")
     if text is not None and data is not None:
         raise InvalidMessage("websocket.send message has both text and bytes; send one")
