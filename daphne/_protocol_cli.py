@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 __all__ = [
+    "ProtocolCommandLine",
     "LayerImportError",
     "add_common_arguments",
     "configure_logging",
@@ -130,3 +131,35 @@ def run_command(
     reactor.run()
     logger.info("Stopped")
     return 0
+
+
+class ProtocolCommandLine:
+    """The skeleton of a ``daphne-<protocol>`` command.
+
+    Subclasses set ``prog`` and ``description``, add their own options in
+    ``add_arguments`` and build their server from the parsed options in
+    ``build``; parsing, the layer import, logging, signals and exit codes are
+    shared through :func:`run_command`.
+    """
+
+    prog = ""
+    description = ""
+
+    def __init__(self) -> None:
+        self.parser = argparse.ArgumentParser(prog=self.prog, description=self.description)
+        add_common_arguments(self.parser)
+        self.add_arguments(self.parser)
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """Add the command's own options."""
+
+    def build(self, args: argparse.Namespace, channel_layer: Any) -> Any:
+        """Return the server to start for ``args`` on ``channel_layer``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement build()")
+
+    @classmethod
+    def entrypoint(cls) -> None:
+        raise SystemExit(cls().run())
+
+    def run(self, argv: Sequence[str] | None = None, *, reactor: Any = None) -> int:
+        return run_command(self.parser, argv, self.build, reactor=reactor)
