@@ -7,7 +7,7 @@ reliability test project), drives them with ``tests.support.soak.run_soak``
 and prints the report: requests, echoes and group messages with their
 failures, daphne and worker RSS over the run, and the Redis key count before
 and after. Exits 1 if anything failed, memory grew by more than 32 MiB after
-warm-up, or keys were left behind. CI runs a 30-second version
+warm-up, or keys were left behind. CI runs a 20-second version
 (tests/reliability/test_soak.py).
 """
 

@@ -1,4 +1,4 @@
-"""A short soak in CI (``benchmarks/soak.py`` runs the long one): mixed traffic loses nothing,
+"""A short soak in CI (20 s; ``benchmarks/soak.py`` runs the long one): mixed traffic loses nothing,
 memory stays bounded and Redis holds no more keys at the end than at the start."""
 
 import pytest
@@ -7,7 +7,7 @@ from tests.support.soak import run_soak
 
 pytestmark = pytest.mark.integration
 
-SECONDS = 30
+SECONDS = 20
 
 
 def test_mixed_traffic_for_half_a_minute_loses_nothing_and_leaves_no_keys(
