@@ -197,13 +197,20 @@ class Stack:
         )
 
     def stop(self) -> dict[str, int]:
-        """SIGTERM daphne then the workers; their exit codes (a kill after 30 s fails)."""
+        """SIGTERM daphne, then SIGINT every worker at once (an idle worker leaves its
+        blocking receive at once on SIGINT); their exit codes (SIGKILL after 30 s)."""
         codes = {}
+        self.daphne.signal(signal.SIGTERM)
+        if self.daphne.popen is not None:
+            try:
+                self.daphne.popen.wait(30)
+            except subprocess.TimeoutExpired:
+                pass
+        for worker in self.workers:
+            worker.signal(signal.SIGINT)
         for process in [self.daphne, *self.workers]:
             if process.popen is None:
                 continue
-            if process.alive():
-                process.signal(signal.SIGTERM)
             try:
                 codes[process.name] = process.popen.wait(30)
             except subprocess.TimeoutExpired:
