@@ -10,7 +10,7 @@ pytestmark = pytest.mark.integration
 SECONDS = 20
 
 
-def test_mixed_traffic_for_half_a_minute_loses_nothing_and_leaves_no_keys(
+def test_mixed_traffic_for_twenty_seconds_loses_nothing_and_leaves_no_keys(
     make_redis_server, make_stack
 ):
     redis = make_redis_server()
