@@ -64,10 +64,6 @@ class CountingLater:
         message.reply_channel.send({"text": "second try"})
 
 
-def keys_of_message(message):
-    message.reply_channel.send({"text": ",".join(sorted(message.content))})
-
-
 def _user_consumers():
     from channels.auth import channel_session_user, channel_session_user_from_http
 
