@@ -31,28 +31,36 @@ logger = logging.getLogger(__name__)
 _twisted_logging_started = False
 
 
-class LayerImportError(ValueError):
-    """The channel layer path given on the command line does not name a layer."""
+class LayerImportError(ImportError, ValueError):
+    """The channel layer path given on the command line does not name a layer.
+
+    An ``ImportError`` (as daphne raised) and a ``ValueError`` (as the other
+    commands raised), so callers of either keep catching it.
+    """
 
 
-def import_channel_layer(path: str) -> Any:
-    """Import ``"module.path:attr.path"`` and return the object it names.
+def import_channel_layer(path: str, methods: Sequence[str] = ("send", "receive")) -> Any:
+    """Import ``"module.path:attr.path"`` and return the layer it names.
 
     The current directory is put first on ``sys.path`` so that a project's
     ``myproject.asgi:channel_layer`` works when run from the project root.
+    The object must have every method in ``methods``.
     """
     module_path, sep, attr_path = path.partition(":")
     if not sep or not module_path or not attr_path:
         raise LayerImportError(
-            f"Expected a channel layer path like 'myproject.asgi:channel_layer', got {path!r}"
+            "Expected a channel layer path like 'myproject.asgi:channel_layer' "
+            f"(path.to.module:instance), got {path!r}"
         )
     if "." not in sys.path and "" not in sys.path:
         sys.path.insert(0, ".")
     try:
         target: Any = importlib.import_module(module_path)
-    except Exception as exc:  # any import-time failure is the same user error
+    except Exception as exc:
+        # A missing module, or one that ran and failed (a Django
+        # ImproperlyConfigured, a bad CHANNEL_LAYERS entry): one line either way.
         raise LayerImportError(
-            f"Cannot import module {module_path!r} for channel layer {path!r}: "
+            f"Could not import module {module_path!r} for channel layer {path!r}: "
             f"{type(exc).__name__}: {exc}"
         ) from exc
     for name in attr_path.split("."):
@@ -62,9 +70,11 @@ def import_channel_layer(path: str) -> Any:
             raise LayerImportError(
                 f"Module {module_path!r} has no attribute path {attr_path!r} (missing {name!r})"
             ) from None
-    for method in ("send", "receive"):
-        if not callable(getattr(target, method, None)):
-            raise LayerImportError(f"{path!r} is not a channel layer: it has no {method}() method")
+    missing = [name for name in methods if not callable(getattr(target, name, None))]
+    if missing:
+        raise LayerImportError(
+            f"{path!r} is not a channel layer: {target!r} lacks {', '.join(missing)}()"
+        )
     return target
 
 

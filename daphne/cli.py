@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 from typing import Any
 
+from ._protocol_cli import LayerImportError, import_channel_layer
 from .access import AccessLogGenerator
 from .exceptions import CannotListen
 from .server import Server, build_endpoint_description_strings
@@ -20,44 +20,9 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 
 
-class LayerImportError(ImportError):
-    """The ``channel_layer`` argument did not lead to a usable channel layer."""
-
-
 def import_layer(path: str) -> Any:
     """Import ``"path.to.module:instance.path"`` and check it is a channel layer."""
-    module_path, sep, object_path = path.partition(":")
-    if not sep or not module_path or not object_path:
-        raise LayerImportError(
-            f"channel_layer must look like 'path.to.module:instance', got {path!r}"
-        )
-    if "" not in sys.path and "." not in sys.path:
-        sys.path.insert(0, ".")
-    try:
-        target = importlib.import_module(module_path)
-    except ImportError as exc:
-        raise LayerImportError(f"Could not import module {module_path!r}: {exc}") from exc
-    except Exception as exc:
-        # The module ran and failed (a Django ImproperlyConfigured, a bad
-        # CHANNEL_LAYERS entry): say so in one line, not a traceback.
-        raise LayerImportError(
-            f"Importing {module_path!r} failed: {type(exc).__name__}: {exc}"
-        ) from exc
-    for attribute in object_path.split("."):
-        try:
-            target = getattr(target, attribute)
-        except AttributeError:
-            raise LayerImportError(
-                f"{module_path!r} has no attribute path {object_path!r} (missing {attribute!r})"
-            ) from None
-    missing = [
-        n for n in ("send", "receive", "new_channel") if not callable(getattr(target, n, None))
-    ]
-    if missing:
-        raise LayerImportError(
-            f"{path!r} is {target!r}, not an ASGI 1 channel layer: it lacks {', '.join(missing)}()"
-        )
-    return target
+    return import_channel_layer(path, methods=("send", "receive", "new_channel"))
 
 
 #: A channel nobody uses: a non-blocking receive on it touches the layer's

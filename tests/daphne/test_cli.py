@@ -75,7 +75,7 @@ def test_import_layer_follows_the_attribute_path():
         ("no_colon", "path.to.module:instance"),
         ("tests.daphne.no_such_module:x", "Could not import module"),
         ("tests.daphne.test_cli:missing", "missing"),
-        ("tests.daphne.test_cli:pytest", "not an ASGI 1 channel layer"),
+        ("tests.daphne.test_cli:pytest", "is not a channel layer"),
     ],
 )
 def test_import_layer_errors_say_what_was_expected(path, message):
@@ -87,7 +87,7 @@ def test_cli_exits_with_status_2_and_a_clear_message_for_a_bad_layer(capsys):
     with pytest.raises(SystemExit) as info:
         CommandLineInterface().run(["-v", "0", "tests.daphne.test_cli:pytest"])
     assert info.value.code == 2
-    assert "not an ASGI 1 channel layer" in capsys.readouterr().err
+    assert "is not a channel layer" in capsys.readouterr().err
 
 
 def test_cli_passes_every_option_to_the_server(monkeypatch):

@@ -149,7 +149,7 @@ def test_a_layer_path_that_does_not_import_is_one_line_and_exit_status_2(tmp_pat
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert "Cannot import module 'nowhere.asgi'" in lines[0]
+    assert "Could not import module 'nowhere.asgi'" in lines[0]
     assert "Traceback" not in result.stderr
 
 

@@ -37,7 +37,7 @@ def test_a_module_attribute_path_imports_from_the_current_directory(layer_module
     [
         ("proj_layers", "like 'myproject.asgi:channel_layer'"),
         (":channel_layer", "like 'myproject.asgi:channel_layer'"),
-        ("no_such_module:layer", "Cannot import module 'no_such_module'"),
+        ("no_such_module:layer", "Could not import module 'no_such_module'"),
         ("broken_layers:layer", "RuntimeError: settings missing"),
         ("proj_layers:missing", "has no attribute path 'missing'"),
         ("proj_layers:Holder.nope", "(missing 'nope')"),
