@@ -13,11 +13,14 @@ handles the result in the callback, and calls it again (see the docs page).
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 __all__ = ["AsyncReceiveMixin"]
+
+logger = logging.getLogger(__name__)
 
 
 class AsyncReceiveMixin:
@@ -91,7 +94,12 @@ class AsyncReceiveMixin:
         )
 
     def close(self) -> None:
-        """Stop the receive threads (after their current receives) and close links."""
+        """Make the deferred writes, stop the receive threads (after their
+        current receives) and close links."""
+        try:
+            self.flush_background()
+        except Exception as exc:  # noqa: BLE001 - closing must work with Redis gone
+            logger.warning("%s closed with writes it could not make: %s", self, exc)
         if self._executor is not None:
             self._executor.shutdown(wait=False)
             self._executor = None

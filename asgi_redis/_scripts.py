@@ -1,12 +1,19 @@
 """The Lua scripts of the Redis layer: each one atomic round trip (SPEC 3.1).
 
+The hot path needs none: a send is one ``RPUSH`` (plus a ``PEXPIRE`` when
+the push created the list, or when this process last renewed the list's
+TTL a while ago) and a receive is one ``BLPOP``/``BLMPOP``. Scripts serve
+the rare path of a send that finds its queue full, the group operations,
+and non-blocking receives on Redis 6.
+
 Data layout (all keys under the layer's ``prefix``; every key has a TTL):
 
 * ``<prefix><queue>``: a list of messages for one queue; a queue is a
   channel name, or for process-specific channels the part up to and
   including ``!`` (one inbox per process). Each item is
   ``DEADLINE TARGETS "\\n" PAYLOAD``: 13 ASCII digits of the server time in
-  ms after which the message is expired, then (``!`` queues only) the full
+  ms after which the message is expired (the sender computes it from its
+  estimate of the server's clock), then (``!`` queues only) the full
   channel names the message is for, comma-separated, then the encoded
   message. The message lives in the list itself, so popping it removes it:
   nothing is left behind.
@@ -16,9 +23,12 @@ Data layout (all keys under the layer's ``prefix``; every key has a TTL):
   With several shards each shard holds the members whose queues it holds.
 * ``<stats_prefix><queue>:<stat>`` and ``<stats_prefix>#global#:<stat>``:
   counters; ``...:<stat>@<unix second>``: per-second buckets kept 12 s.
+  Sends count in the sending process and add their counts every second
+  (:mod:`asgi_redis._stats`); group sends count inside their script.
 
-The expiry check uses the Redis server clock (``TIME``), so clients on
-different machines agree on what has expired.
+Expiry is judged against the Redis server's clock (``TIME`` in scripts, an
+offset measured every few minutes in clients), so clients on different
+machines agree on what has expired.
 """
 
 from __future__ import annotations
@@ -28,7 +38,7 @@ __all__ = [
     "GROUP_CHANNELS",
     "GROUP_DISCARD",
     "RECEIVE",
-    "SEND",
+    "SEND_FULL",
     "SEND_GROUP",
     "STAT_BUCKET_SECONDS",
 ]
@@ -66,33 +76,27 @@ local function bump(base, stat, by, ttl)
 end
 """.replace("STAT_BUCKET_SECONDS", str(STAT_BUCKET_SECONDS))
 
-#: SEND: check capacity and enqueue one message, atomically.
+#: SEND_FULL: the rare path of a send. A send is a plain ``RPUSH`` (one
+#: command); when its reply shows the queue went past its capacity, this
+#: script takes the item back, unless expired messages at the head make room
+#: for it or a reader took it in the meantime.
 #: KEYS[1]  the queue list
-#: ARGV[1]  the item after its deadline: TARGETS "\n" PAYLOAD
-#: ARGV[2]  message expiry (ms)     ARGV[3] capacity of the queue
-#: ARGV[4]  queue key TTL (ms)
-#: ARGV[5]  channel stats base ("" disables statistics)  ARGV[6] its TTL (s)
-#: ARGV[7]  global stats base                            ARGV[8] its TTL (s)
-#: ARGV[9]  "1" to count a refusal in channel_full_count (the last shard tried)
-#: Returns 1 when queued, 0 when the queue is full.
-SEND = (
+#: ARGV[1]  the item pushed     ARGV[2] capacity of the queue
+#: ARGV[3]  queue key TTL (ms)
+#: Returns 1 when the item stays queued (or was already received), 0 when
+#: it was taken back: the queue is full.
+SEND_FULL = (
     _COMMON
     + """
 local queue = KEYS[1]
-local length = redis.call('LLEN', queue)
-if length > 0 and trim(queue) then length = redis.call('LLEN', queue) end
-if length >= tonumber(ARGV[3]) then
-  if ARGV[9] == '1' then
-    bump(ARGV[5], 'channel_full_count', 1, ARGV[6])
-    bump(ARGV[7], 'channel_full_count', 1, ARGV[8])
-  end
-  return 0
+if redis.call('LREM', queue, -1, ARGV[1]) == 0 then return 1 end
+trim(queue)
+if redis.call('LLEN', queue) < tonumber(ARGV[2]) then
+  redis.call('RPUSH', queue, ARGV[1])
+  redis.call('PEXPIRE', queue, ARGV[3])
+  return 1
 end
-redis.call('RPUSH', queue, string.format('%013d', now + tonumber(ARGV[2])) .. ARGV[1])
-redis.call('PEXPIRE', queue, ARGV[4])
-bump(ARGV[5], 'messages_count', 1, ARGV[6])
-bump(ARGV[7], 'messages_count', 1, ARGV[8])
-return 1
+return 0
 """
 )
 

@@ -39,6 +39,8 @@ class Shard:
 
     def __init__(self, connection_pool: Any, where: str) -> None:
         self.where = where
+        #: Position in the layer's ring (set by the layer).
+        self.index = 0
         self.links = LinkPool(connection_pool, where)
         self._offset_ms = 0.0
         self._offset_checked = float("-inf")
@@ -101,6 +103,51 @@ class Shard:
                     f"Redis at {self.where} does not support {args[0]!r} "
                     "(the layer needs Redis 6 or later)"
                 ) from exc
+            raise
+        finally:
+            self.links.release(link)
+
+    def call_many(self, commands: Sequence[tuple]) -> list[Any]:
+        """Several commands in one write and one wait (a pipeline, not a
+        transaction); raises the first command error after reading every reply."""
+        link = self.links.acquire()
+        try:
+            link.write(b"".join(pack(command) for command in commands))
+            replies, error = [], None
+            for _ in commands:
+                try:
+                    replies.append(link.read())
+                except RedisCommandError as exc:
+                    error = error or exc
+                    replies.append(exc)
+            if error is not None:
+                raise error
+            return replies
+        except RedisUnavailable:
+            self.links.disconnect()
+            raise
+        finally:
+            self.links.release(link)
+
+    def push(self, key: str, item: bytes, ttl_ms: int, renew: bool) -> int:
+        """``RPUSH`` one item and return the queue's new length; with
+        ``renew``, a ``PEXPIRE`` of the queue goes in the same write."""
+        push = pack(("RPUSH", key, item))
+        link = self.links.acquire()
+        try:
+            if not renew:
+                link.write(push)
+                return link.read()
+            link.write(push + pack(("PEXPIRE", key, ttl_ms)))
+            try:
+                length = link.read()
+            except RedisCommandError:
+                link.read()  # keep the link in step: the PEXPIRE's reply
+                raise
+            link.read()
+            return length
+        except RedisUnavailable:
+            self.links.disconnect()
             raise
         finally:
             self.links.release(link)

@@ -1,18 +1,33 @@
 """The ``statistics`` extension of the Redis layer (SPEC 1.3 and 3.1).
 
-Counters are written by the send scripts in the same round trip as the
-message; this module only reads them. Beyond 1.x it reports the
-per-second rates (the mean over the last ten whole seconds, from the
-per-second buckets the scripts keep) and global pending counts.
+Each process counts its own sends (:class:`SendCounts`) and adds the counts
+to the Redis counters once a second, a handful of commands per channel per
+second instead of four per message; group sends count inside their script.
+A process's counts therefore reach Redis within about a second (at once for
+the process that reads its statistics, and at exit). Beyond 1.x it reports
+the per-second rates (the mean over the last ten whole seconds, from
+per-second buckets) and global pending counts.
 """
 
 from __future__ import annotations
 
+import atexit
+import logging
+import os
+import threading
+import time
+import weakref
 from typing import Any
 
 from ._codec import parse_item
+from ._scripts import STAT_BUCKET_SECONDS
+from .exceptions import RedisUnavailable
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
+    "SendCounts",
+    "background",
     "STAT_CHANNEL_FULL",
     "STAT_MESSAGES_COUNT",
     "STAT_MESSAGES_MAX_AGE",
@@ -29,6 +44,92 @@ STAT_CHANNEL_FULL = "channel_full_count"
 RATE_WINDOW = 10
 
 
+#: Seconds between two additions of a process's counts to Redis.
+FLUSH_INTERVAL = 1.0
+
+
+class SendCounts:
+    """This process's not-yet-written counts: ``(shard index, counter key,
+    unix second) -> n``. Thread-safe; forgotten in a forked child (they are
+    the parent's to write)."""
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[int, str, int], int] = {}
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+
+    def __bool__(self) -> bool:
+        return bool(self._counts)
+
+    def add(self, shard: int, keys: tuple[str, ...], by: int = 1) -> bool:
+        """Count; True when these are the first counts since the last write."""
+        second = int(time.time())
+        with self._lock:
+            if self._pid != os.getpid():
+                self._counts.clear()
+                self._pid = os.getpid()
+            counts = self._counts
+            first = not counts
+            for key in keys:
+                slot = (shard, key, second)
+                counts[slot] = counts.get(slot, 0) + by
+        return first
+
+    def take(self) -> dict[tuple[int, str, int], int]:
+        with self._lock:
+            if self._pid != os.getpid():
+                self._counts.clear()
+                self._pid = os.getpid()
+            taken, self._counts = self._counts, {}
+        return taken
+
+    def put_back(self, counts: dict[tuple[int, str, int], int]) -> None:
+        """Keep counts whose write failed for the next try."""
+        with self._lock:
+            for slot, n in counts.items():
+                self._counts[slot] = self._counts.get(slot, 0) + n
+
+
+class _Background:
+    """One daemon thread per process that does every layer's deferred writes
+    (``flush_background``: statistics counts, TTLs of new queues) once a
+    second; layers are held weakly, so a dropped layer is not kept alive."""
+
+    def __init__(self) -> None:
+        self._layers: weakref.WeakSet = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+
+    def watch(self, layer: Any) -> None:
+        with self._lock:
+            self._layers.add(layer)
+            if self._pid != os.getpid():
+                self._pid = os.getpid()
+                thread = threading.Thread(
+                    target=self._run, name="asgi_redis background", daemon=True
+                )
+                thread.start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(FLUSH_INTERVAL)
+            self.flush_all()
+
+    def flush_all(self) -> None:
+        with self._lock:
+            layers = list(self._layers)
+        for layer in layers:
+            try:
+                layer.flush_background()
+            except Exception as exc:  # noqa: BLE001 - a bad moment must not end the thread
+                logger.debug("Deferred writes not made yet: %r", exc)
+
+
+#: The process's background writer (also run at exit).
+background = _Background()
+atexit.register(background.flush_all)
+
+
 class StatisticsMixin:
     """``global_statistics()`` and ``channel_statistics(channel)``."""
 
@@ -37,6 +138,51 @@ class StatisticsMixin:
     STAT_MESSAGES_PENDING = STAT_MESSAGES_PENDING
     STAT_MESSAGES_MAX_AGE = STAT_MESSAGES_MAX_AGE
     STAT_CHANNEL_FULL = STAT_CHANNEL_FULL
+
+    _send_counts: SendCounts | None = None
+
+    def _count(self, shard: int, queue: str, stat: str) -> None:
+        """Count one event of ``stat`` for ``queue`` (and globally)."""
+        counts = self._send_counts
+        if counts is None:
+            return
+        prefix = self.stats_prefix
+        keys = (f"{prefix}{queue}:{stat}", f"{prefix}{self.global_stats_key}:{stat}")
+        if counts.add(shard, keys):
+            background.watch(self)
+
+    def flush_statistics(self) -> None:
+        """Write this process's pending counts to Redis now (they are written
+        once a second anyway, and at exit)."""
+        counts = self._send_counts
+        if not counts:
+            return
+        taken = counts.take()
+        by_shard: dict[int, dict[tuple[str, int], int]] = {}
+        for (shard, key, second), n in taken.items():
+            by_shard.setdefault(shard, {})[(key, second)] = n
+        global_base = f"{self.stats_prefix}{self.global_stats_key}:"
+        for index, slots in by_shard.items():
+            totals: dict[str, int] = {}
+            commands: list[tuple] = []
+            for (key, second), n in slots.items():
+                totals[key] = totals.get(key, 0) + n
+                bucket = f"{key}@{second}"
+                commands.append(("INCRBY", bucket, n))
+                commands.append(("EXPIRE", bucket, STAT_BUCKET_SECONDS))
+            for key, n in totals.items():
+                ttl = (
+                    self.global_statistics_expiry
+                    if key.startswith(global_base)
+                    else self.channel_statistics_expiry
+                )
+                commands.append(("INCRBY", key, n))
+                commands.append(("EXPIRE", key, ttl))
+            try:
+                self._shards[index].call_many(commands)
+            except RedisUnavailable:
+                counts.put_back({(index, k, sec): n for (k, sec), n in slots.items()})
+                raise
 
     def _stats_args(self, queue: str) -> list[Any]:
         """Script arguments naming the counters one send bumps."""
@@ -74,6 +220,7 @@ class StatisticsMixin:
     def global_statistics(self) -> dict[str, float]:
         """Counts over all channels and shards: messages_count,
         channel_full_count and their ``_per_second`` rates."""
+        self.flush_statistics()
         return self._read_counters(self._shards, f"{self.stats_prefix}{self.global_stats_key}:")
 
     def channel_statistics(self, channel: str) -> dict[str, float]:
@@ -81,6 +228,7 @@ class StatisticsMixin:
         messages_count, channel_full_count, their ``_per_second`` rates,
         messages_pending and messages_max_age (seconds)."""
         self.valid_channel_name(channel)
+        self.flush_statistics()
         queue = self.non_local_name(channel)
         shards = self._queue_shards(queue)
         stats = self._read_counters(shards, f"{self.stats_prefix}{queue}:")

@@ -1,10 +1,13 @@
 """The Redis channel layer (SPEC 3.1 and 3.2): ``RedisChannelLayer``.
 
-The message path, in round trips: ``send`` is one script call (capacity
-check, enqueue, statistics); ``receive`` is one script call (non-blocking)
-or one ``BLPOP`` (blocking, woken by the server the moment a message lands,
-so nothing polls); ``send_group`` is one script call per shard whatever the
-group's size. :mod:`asgi_redis._scripts` documents the data layout.
+The message path, in round trips and Redis commands: ``send`` is one
+``RPUSH`` (a ``PEXPIRE`` rides along when the push creates the queue or
+the queue's TTL is due for renewal; a script runs only when the queue is
+full); ``receive`` is one ``LMPOP`` (non-blocking) or one ``BLPOP``/
+``BLMPOP`` (blocking, woken by the server the moment a message lands, so
+nothing polls); ``send_group`` is one script call per shard whatever the
+group's size. Statistics are counted in the process and written once a
+second. :mod:`asgi_redis._scripts` documents the data layout.
 
 Sharding: process-specific (``!``) and single-reader (``?``) channels live
 on the shard their name hashes to, so one process's inbox is one list on
@@ -18,6 +21,7 @@ import itertools
 import logging
 import random
 import string
+import threading
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -40,7 +44,9 @@ from ._stats import (
     STAT_MESSAGES_COUNT,
     STAT_MESSAGES_MAX_AGE,
     STAT_MESSAGES_PENDING,
+    SendCounts,
     StatisticsMixin,
+    background,
 )
 from .exceptions import RedisUnavailable, UnsupportedRedis
 
@@ -56,7 +62,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SEND = Script(_scripts.SEND)
+SEND_FULL = Script(_scripts.SEND_FULL)
 RECEIVE = Script(_scripts.RECEIVE)
 
 _URL_SCHEMES = ("redis", "rediss", "unix")
@@ -116,10 +122,19 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
         self._expiry_ms = int(expiry * 1000)
         self._group_expiry_ms = int(group_expiry * 1000)
         # Queues outlive their newest message by one expiry, so a send_group
-        # can still see that a member let a message expire unread.
-        self._queue_ttl_ms = 2 * self._expiry_ms + 1000
+        # can still see that a member let a message expire unread. A process
+        # renews a queue's TTL at most every half expiry (a push that creates
+        # the queue always sets it), hence the extra half expiry.
+        self._ttl_renew_s = expiry / 2
+        self._queue_ttl_ms = 2 * self._expiry_ms + 1000 + int(self._ttl_renew_s * 1000)
+        self._ttl_renewed: dict[tuple[int, str], float] = {}
+        self._ttl_due: set[tuple[int, str]] = set()
+        self._ttl_lock = threading.Lock()
+        self._send_counts = SendCounts() if stats_prefix else None
         self._buffer = ReceiveBuffer()
         self._shards: list[Shard] = self._make_shards(hosts)
+        for index, shard in enumerate(self._shards):
+            shard.index = index
         self.ring_size = len(self._shards)
         self._send_cycle = itertools.cycle(range(self.ring_size))
 
@@ -231,20 +246,12 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
             attempts.sort(key=lambda attempt: not attempt[0].available)
         tail = item_tail(channel if queue != channel else "", payload)
         key = self.prefix + queue
-        stats = self._stats_args(queue)
         last = len(attempts) - 1
         errors: list[RedisUnavailable] = []
-        for number, (shard, shard_capacity) in enumerate(attempts):
-            args = (
-                tail,
-                self._expiry_ms,
-                shard_capacity,
-                self._queue_ttl_ms,
-                *stats,
-                int(number == last),
-            )
+        for shard, shard_capacity in attempts:
             try:
-                if shard.run(SEND, (key,), args):
+                if self._push(shard, key, tail, shard_capacity):
+                    self._count(shard.index, queue, STAT_MESSAGES_COUNT)
                     return
             except RedisUnavailable as exc:
                 if last == 0:
@@ -253,7 +260,72 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
                 errors.append(exc)
         if len(errors) == len(attempts):
             raise errors[0]
+        self._count(attempts[-1][0].index, queue, STAT_CHANNEL_FULL)
         raise self.ChannelFull(f"Channel {channel!r} is at its capacity of {capacity} messages")
+
+    def _push(self, shard: Shard, key: str, tail: bytes, capacity: int) -> bool:
+        """Queue one item on ``shard``; False when the queue is full.
+
+        One ``RPUSH`` is the whole send while the queue has room; only a push
+        that goes past the capacity runs a script (which takes the item back
+        unless expired messages make room). TTLs: the first push of this
+        process to a queue, and one every ``_ttl_renew_s`` after that, carry
+        a ``PEXPIRE`` in the same write; a push that created the queue in
+        between leaves its ``PEXPIRE`` to the background thread, which sets
+        the TTLs of all such queues together within a second (a queue that is
+        created and emptied a thousand times a second costs one ``PEXPIRE``
+        a second, not a thousand).
+        """
+        item = b"%013d" % (int(shard.server_time_ms()) + self._expiry_ms) + tail
+        now = time.monotonic()
+        slot = (shard.index, key)
+        renewed = self._ttl_renewed
+        renew = now - renewed.get(slot, -1e9) > self._ttl_renew_s
+        length = shard.push(key, item, self._queue_ttl_ms, renew)
+        if renew:
+            if len(renewed) > 50_000:
+                renewed.clear()
+            renewed[slot] = now
+        elif length == 1:
+            self._defer_ttl(slot)
+        if length <= capacity:
+            return True
+        return bool(shard.run(SEND_FULL, (key,), (item, capacity, self._queue_ttl_ms)))
+
+    def _defer_ttl(self, slot: tuple[int, str]) -> None:
+        with self._ttl_lock:
+            self._ttl_due.add(slot)
+        background.watch(self)
+
+    def _set_deferred_ttls(self) -> None:
+        """Give the queues created by pushes without a ``PEXPIRE`` their TTL:
+        one pipelined write per shard."""
+        with self._ttl_lock:
+            due, self._ttl_due = self._ttl_due, set()
+        by_shard: dict[int, list[tuple]] = {}
+        for index, key in due:
+            by_shard.setdefault(index, []).append(("PEXPIRE", key, self._queue_ttl_ms))
+        now = time.monotonic()
+        for index, commands in by_shard.items():
+            try:
+                self._shards[index].call_many(commands)
+            except RedisUnavailable:
+                with self._ttl_lock:
+                    self._ttl_due.update((index, command[1]) for command in commands)
+                raise
+            for _, key, _ in commands:
+                self._ttl_renewed[(index, key)] = now
+
+    def flush_background(self) -> None:
+        """Do now what this process's background thread does every second:
+        set the TTLs of queues its pushes created and write its statistics
+        counts (also done at exit)."""
+        self._set_deferred_ttls()
+        self.flush_statistics()
+
+    @property
+    def background_pending(self) -> bool:
+        return bool(self._ttl_due) or bool(self._send_counts)
 
     def _shard_failed(self, shard: Shard, error: Exception) -> None:
         """Leave a failing shard out of normal-channel traffic for a moment."""
@@ -464,6 +536,11 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
     def flush(self) -> None:
         """Delete every key of this layer (messages, groups, statistics) on every shard."""
         self._buffer.clear()
+        with self._ttl_lock:
+            self._ttl_due.clear()
+        self._ttl_renewed.clear()
+        if self._send_counts is not None:
+            self._send_counts.take()
         patterns = [_glob_escape(self.prefix) + "*"]
         if self.stats_prefix:
             patterns.append(_glob_escape(self.stats_prefix) + "*")

@@ -303,3 +303,95 @@ def test_servers_without_lmpop_are_served_by_the_lua_fallback(layer, block):
     assert layer.receive(["old.proc!"], block=block) == ("old.proc!a", {"n": 0})
     assert layer.receive(["old.chan"], block=block) == ("old.chan", {"n": 9})
     assert [layer.receive(["old.proc!"])[1]["n"] for _ in range(2)] == [1, 2]
+
+
+def total_commands(client):
+    """Commands the server ran, the INFO calls that ask excepted."""
+    stats = client.info("commandstats")
+    return sum(v["calls"] for k, v in stats.items() if k != "cmdstat_info")
+
+
+def test_send_and_receive_are_one_command_each_once_the_queue_has_its_ttl(make_layer, client):
+    layer = make_layer(stats_prefix="")
+    layer.send("one.cmd", {"n": 0})  # the first push of a process renews the TTL with it
+    before = total_commands(client)
+    for n in range(1, 21):
+        layer.send("one.cmd", {"n": n})
+    assert total_commands(client) - before == 20
+    before, scripts = total_commands(client), evalsha_calls(client)
+    for n in range(21):
+        assert layer.receive(["one.cmd"], block=True) == ("one.cmd", {"n": n})
+    assert total_commands(client) - before == 21
+    assert evalsha_calls(client) == scripts
+
+
+def test_a_queue_created_again_by_a_plain_push_gets_its_ttl_within_a_second(layer, client):
+    key = layer.prefix + "again.chan"
+    layer.send("again.chan", {})
+    assert layer.receive(["again.chan"]) == ("again.chan", {})
+    assert not client.exists(key)
+    layer.send("again.chan", {"n": 2})  # created anew; this process renewed the TTL just now
+    deadline = time.monotonic() + 3
+    while client.pttl(key) < 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert 60_000 < client.pttl(key) <= layer._queue_ttl_ms
+    assert layer.receive(["again.chan"]) == ("again.chan", {"n": 2})
+
+
+def test_a_queue_created_by_a_process_that_exits_at_once_still_gets_its_ttl(
+    layer, client, redis_url
+):
+    import subprocess
+    import sys
+
+    script = (
+        "from asgi_redis import RedisChannelLayer\n"
+        f"layer = RedisChannelLayer(hosts=[{redis_url!r}], prefix={layer.prefix!r},"
+        f" stats_prefix={layer.stats_prefix!r})\n"
+        "layer.send('exit.chan', {})\n"
+        "layer.receive(['exit.chan'])\n"
+        "for n in range(3):\n"
+        "    layer.send('exit.chan', {'n': n})\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=30)
+    assert client.llen(layer.prefix + "exit.chan") == 3
+    assert client.pttl(layer.prefix + "exit.chan") > 60_000
+    # Its counts were written at exit too.
+    assert layer.channel_statistics("exit.chan")["messages_count"] == 4
+
+
+def test_capacity_holds_exactly_with_concurrent_senders(make_layer, client):
+    import threading
+
+    layers = [make_layer(capacity=50) for _ in range(4)]
+    for other in layers[1:]:
+        other.prefix = layers[0].prefix
+    refused = []
+
+    def fill(layer):
+        for n in range(40):
+            try:
+                layer.send("race.chan", {"n": n})
+            except layer.ChannelFull:
+                refused.append(n)
+
+    threads = [threading.Thread(target=fill, args=(layer,)) for layer in layers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert client.llen(layers[0].prefix + "race.chan") == 50
+    assert len(refused) == 4 * 40 - 50
+
+
+def test_statistics_of_other_layers_arrive_within_about_a_second(make_layer, layer):
+    reader = make_layer(prefix=layer.prefix, stats_prefix=layer.stats_prefix)
+    for _ in range(5):
+        layer.send("late.stats", {})
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        if reader.global_statistics()["messages_count"] == 5:
+            break
+        time.sleep(0.1)
+    assert reader.global_statistics()["messages_count"] == 5
+    assert reader.channel_statistics("late.stats")["messages_count"] == 5

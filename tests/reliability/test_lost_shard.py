@@ -45,15 +45,19 @@ def test_only_the_process_channels_on_the_lost_shard_fail_and_they_fail_promptly
 
 
 def daphne_inbox(shards) -> str:
-    """daphne's inbox name, found among the (statistics) keys it left after a request."""
-    for shard in shards:
-        client = redis_py.Redis.from_url(shard.url)
-        for key in client.scan_iter(match="*daphne.response.*"):
-            match = re.search(rb"(daphne\.response\.[A-Za-z]+!)", key)
-            if match:
-                client.close()
-                return match.group(1).decode()
-        client.close()
+    """daphne's inbox name, found among the statistics keys the worker wrote
+    after a request (a process writes its counts within about a second)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for shard in shards:
+            client = redis_py.Redis.from_url(shard.url)
+            for key in client.scan_iter(match="*daphne.response.*"):
+                match = re.search(rb"(daphne\.response\.[A-Za-z]+!)", key)
+                if match:
+                    client.close()
+                    return match.group(1).decode()
+            client.close()
+        time.sleep(0.1)
     raise AssertionError("daphne's inbox not found in Redis")
 
 
