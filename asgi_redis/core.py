@@ -323,10 +323,6 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
         self._set_deferred_ttls()
         self.flush_statistics()
 
-    @property
-    def background_pending(self) -> bool:
-        return bool(self._ttl_due) or bool(self._send_counts)
-
     def _shard_failed(self, shard: Shard, error: Exception) -> None:
         """Leave a failing shard out of normal-channel traffic for a moment."""
         if shard.mark_down():
