@@ -140,14 +140,20 @@ class StatisticsMixin:
     STAT_CHANNEL_FULL = STAT_CHANNEL_FULL
 
     _send_counts: SendCounts | None = None
+    _stat_keys: dict[tuple[str, str], tuple[str, str]]
 
     def _count(self, shard: int, queue: str, stat: str) -> None:
         """Count one event of ``stat`` for ``queue`` (and globally)."""
         counts = self._send_counts
         if counts is None:
             return
-        prefix = self.stats_prefix
-        keys = (f"{prefix}{queue}:{stat}", f"{prefix}{self.global_stats_key}:{stat}")
+        keys = self._stat_keys.get((queue, stat))
+        if keys is None:
+            prefix = self.stats_prefix
+            keys = (f"{prefix}{queue}:{stat}", f"{prefix}{self.global_stats_key}:{stat}")
+            if len(self._stat_keys) >= 10_000:
+                self._stat_keys.clear()
+            self._stat_keys[(queue, stat)] = keys
         if counts.add(shard, keys):
             background.watch(self)
 

@@ -131,6 +131,9 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
         self._ttl_due: set[tuple[int, str]] = set()
         self._ttl_lock = threading.Lock()
         self._send_counts = SendCounts() if stats_prefix else None
+        self._send_routes: dict[str, tuple] = {}
+        self._stat_keys: dict[tuple[str, str], tuple[str, str]] = {}
+        self._pop_plans: dict[tuple[str, ...], tuple] = {}
         self._buffer = ReceiveBuffer()
         self._shards: list[Shard] = self._make_shards(hosts)
         for index, shard in enumerate(self._shards):
@@ -223,29 +226,51 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
     def send(self, channel: str, message: dict) -> None:
         """Queue ``message`` on ``channel`` in one round trip; raises ChannelFull."""
         self.check_message_type(message)
-        self.valid_channel_name(channel)
+        route = self._send_routes.get(channel)
+        if route is None:
+            route = self._send_route(channel)
+        queue, key, capacity, shard, targets = route
         payload = self._encode(channel, message)
+        if shard is not None:
+            if self._push(shard, key, targets + payload, capacity):
+                self._count(shard.index, queue, STAT_MESSAGES_COUNT)
+                return
+            self._count(shard.index, queue, STAT_CHANNEL_FULL)
+            raise self.ChannelFull(f"Channel {channel!r} is at its capacity of {capacity} messages")
+        self._send_spread(channel, queue, key, capacity, targets + payload)
+
+    def _send_route(self, channel: str) -> tuple[str, str, int, Shard | None, bytes]:
+        """What a send to ``channel`` needs besides the message, worked out once
+        per name: ``(queue, key, capacity, its shard or None when the channel
+        is spread over the shards, the item's targets part)``."""
+        self.valid_channel_name(channel)
         queue = self.non_local_name(channel)
-        capacity = self.get_capacity(channel)
+        shard = None
         if queue != channel or "?" in channel or self.ring_size == 1:
-            attempts = [(self._shards[self.consistent_hash(queue)], capacity)]
-        else:
-            # A normal channel's messages are spread over the shards, and its
-            # capacity is split between them (shard i holds capacity // n, the
-            # first capacity % n one more); a full shard passes the message
-            # on, so ChannelFull comes exactly at the channel's capacity.
-            first = next(self._send_cycle)
-            base, extra = divmod(capacity, self.ring_size)
-            attempts = [
-                (self._shards[i], base + (i < extra))
-                for i in itertools.chain(range(first, self.ring_size), range(first))
-                if base + (i < extra)
-            ]
-            # Shards that failed a moment ago go last: while one is down,
-            # its share of the traffic goes to the others.
-            attempts.sort(key=lambda attempt: not attempt[0].available)
-        tail = item_tail(channel if queue != channel else "", payload)
-        key = self.prefix + queue
+            shard = self._shards[self.consistent_hash(queue)]
+        targets = item_tail(channel if queue != channel else "", b"")
+        route = (queue, self.prefix + queue, self.get_capacity(channel), shard, targets)
+        if len(self._send_routes) >= 10_000:
+            self._send_routes.clear()
+        self._send_routes[channel] = route
+        return route
+
+    def _send_spread(self, channel: str, queue: str, key: str, capacity: int, tail: bytes) -> None:
+        """A send to a normal channel over several shards. Its messages are
+        spread over the shards, and its capacity is split between them (shard
+        i holds capacity // n, the first capacity % n one more); a full shard
+        passes the message on, so ChannelFull comes exactly at the channel's
+        capacity."""
+        first = next(self._send_cycle)
+        base, extra = divmod(capacity, self.ring_size)
+        attempts = [
+            (self._shards[i], base + (i < extra))
+            for i in itertools.chain(range(first, self.ring_size), range(first))
+            if base + (i < extra)
+        ]
+        # Shards that failed a moment ago go last: while one is down, its
+        # share of the traffic goes to the others.
+        attempts.sort(key=lambda attempt: not attempt[0].available)
         last = len(attempts) - 1
         errors: list[RedisUnavailable] = []
         for shard, shard_capacity in attempts:
@@ -337,6 +362,20 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
         (BLPOP on every shard concerned); the caller is woken the moment a
         message lands.
         """
+        if not block and not self._buffer and self.ring_size == 1:
+            # The hot non-blocking case: the keys and pop size per channel
+            # list are worked out once.
+            known = self._pop_plans.get(tuple(channels))
+            if known is None:
+                known = self._pop_plan(channels)
+            shard, keys, count = known
+            reply = shard.pop(keys, count, RECEIVE)
+            while reply:
+                result = self._accept(shard, reply)
+                if result[0] is not None:
+                    return result
+                reply = shard.pop(keys, count, RECEIVE)
+            return None, None
         self.valid_channel_names(channels, receive=True)
         queues = list(dict.fromkeys(channels))
         if self._buffer:
@@ -366,6 +405,20 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
                 result = self._watch(plan, remaining)
             if result[0] is not None:
                 return result
+
+    def _pop_plan(self, channels: list[str]) -> tuple[Shard, list[bytes], int]:
+        """``(shard, keys, pop size)`` of a non-blocking receive on one shard.
+        Several keys keep the random order of :meth:`_plan` per call only
+        through the plan's own shuffle, so only single keys are remembered."""
+        self.valid_channel_names(channels, receive=True)
+        ((shard, keys),) = self._plan(list(dict.fromkeys(channels)))
+        count = self.inbox_batch if all(k.endswith(b"!") for k in keys) else 1
+        known = (shard, keys, count)
+        if len(keys) == 1:
+            if len(self._pop_plans) >= 10_000:
+                self._pop_plans.clear()
+            self._pop_plans[tuple(channels)] = known
+        return known
 
     def _pop_now(self, plan: list[tuple[Shard, list[bytes]]]) -> tuple[str | None, Any]:
         """A non-blocking receive over ``plan``, shards in random order."""
