@@ -1,24 +1,33 @@
-"""Sending to the channel layer without stalling the reactor.
+"""Sending to the channel layer without stalling the reactor, fairly.
 
 A network layer's ``send`` is a round trip to its broker. Made on the
 reactor thread, every connection of the process waits for it: profiles of
 the benchmark (``benchmarks/run.py``) showed daphne's reactor blocked in
 Redis sends for about a third of its wall time while its CPU sat at half a
-core. :class:`LayerSender` in threaded mode queues the sends of the hot
-paths (``http.request``, ``websocket.receive``, the disconnects) for one
-thread that makes them in the order they were queued, so the messages of a
-connection keep their order, and reports a failure back on the reactor
-thread. In direct mode (in-memory layers, ``--force-sync``, the sans-IO
-tests) it is a plain synchronous ``send``.
+core. :class:`LayerSender` in threaded mode makes the sends of the hot
+paths (``http.request``, ``websocket.receive``, the disconnects) from one
+thread and reports a failure back on the reactor thread. In direct mode
+(in-memory layers, ``--force-sync``, the sans-IO tests) it sends at once on
+the caller's thread and retries on the reactor's clock.
+
+Either way the sends go through a :class:`~daphne._fair_queue.FairQueue`:
+one queue per connection (its reply channel), served round-robin, so a
+connection's messages keep their order and a flooding connection delays the
+others by one send at a time; ``websocket.receive`` frames refused with
+``ChannelFull`` wait their turn for room (up to ``full_timeout``) instead of
+failing. ``backlog`` and ``when_drained`` let a connection stop reading its
+socket while too many of its frames wait, and start again once they are in.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections import deque
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Hashable
 from typing import Any
+
+from ._fair_queue import FairQueue, Job, Notice
 
 __all__ = ["LayerSender"]
 
@@ -27,43 +36,92 @@ logger = logging.getLogger(__name__)
 #: Called with the exception of a failed send (on the reactor thread).
 ErrorHandler = Callable[[BaseException], None]
 
+#: Seconds a frame may wait for room on a full channel before it fails.
+DEFAULT_FULL_TIMEOUT = 10.0
+
 
 class LayerSender:
-    """``send(channel, message, on_error)`` now (direct) or from a thread, in order."""
+    """``send(channel, message, on_error)`` now (direct) or from a thread, in
+    order per connection and round-robin across connections."""
 
-    def __init__(self, layer: Any, reactor: Any, *, threaded: bool = False) -> None:
+    def __init__(
+        self,
+        layer: Any,
+        reactor: Any,
+        *,
+        threaded: bool = False,
+        full_timeout: float = DEFAULT_FULL_TIMEOUT,
+    ) -> None:
         self.layer = layer
         self.reactor = reactor
         self.threaded = threaded
-        self._queue: deque[tuple[str, dict, ErrorHandler | None]] = deque()
+        self._queue = FairQueue(full_timeout, full_error=self._full_error)
         self._lock = threading.Condition(threading.Lock())
         self._thread: threading.Thread | None = None
         self._stopping = False
+        # direct mode only
+        self._pumping = False
+        self._timer: Any = None
+        self._dropped_logged = 0
 
-    def send(self, channel: str, message: dict, on_error: ErrorHandler | None = None) -> None:
-        """Send ``message``; a failure goes to ``on_error`` (raised when it is None
-        in direct mode, logged in threaded mode)."""
+    def _full_error(self, channel: str) -> BaseException:
+        return self.layer.ChannelFull(f"{channel} stayed full for {self._queue.full_timeout:g}s")
+
+    def _now(self) -> float:
+        # direct mode runs on the reactor's (possibly fake) clock
+        return time.monotonic() if self.threaded else self.reactor.seconds()
+
+    def send(
+        self,
+        channel: str,
+        message: dict,
+        on_error: ErrorHandler | None = None,
+        *,
+        retry_full: bool = False,
+    ) -> None:
+        """Queue ``message`` behind the earlier ones of its connection (its
+        ``reply_channel``). A failure goes to ``on_error`` on the reactor thread
+        (logged without one). With ``retry_full`` a ``ChannelFull`` refusal
+        waits for room in turn with the other connections, up to ``full_timeout``."""
+        owner: Hashable = message.get("reply_channel") or object()
+        queue = self._queue
         if not self.threaded:
-            try:
-                self.layer.send(channel, message)
-            except Exception as exc:
-                if on_error is None:
-                    raise
-                on_error(exc)
+            if not self._pumping and queue.idle(owner, channel):
+                # nothing to wait behind: the plain send, as fast as before
+                try:
+                    self.layer.send(channel, message)
+                except Exception as exc:
+                    job = Job(channel, message, owner, on_error, retry_full)
+                    full = isinstance(exc, self.layer.ChannelFull)
+                    self._log_failure(job, exc, full)
+                    _run_all(queue.first_try_failed(job, self._now(), exc, full))
+                    self._pump()
+                return
+            queue.push(Job(channel, message, owner, on_error, retry_full), self._now())
+            self._pump()
             return
+        job = Job(channel, message, owner, on_error, retry_full)
         with self._lock:
             if self._stopping:
                 raise RuntimeError("LayerSender is stopped; no more sends")
-            was_empty = not self._queue
-            self._queue.append((channel, message, on_error))
+            queue.push(job, self._now())
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="daphne layer sender", daemon=True
                 )
                 self._thread.start()
-            elif was_empty:
-                # the thread only ever waits on an empty queue
-                self._lock.notify()
+            self._lock.notify()
+
+    def backlog(self, owner: Hashable) -> int:
+        """Sends of connection ``owner`` (a reply channel) not yet made. Read
+        without the lock: one dict look-up and a length, atomic under the GIL."""
+        return self._queue.backlog(owner)
+
+    def when_drained(self, owner: Hashable, at_most: int, callback: Notice) -> bool:
+        """Call ``callback`` on the reactor thread once ``owner`` has ``at_most``
+        sends left. False, and no call, if it already has."""
+        with self._lock:
+            return self._queue.watch(owner, at_most, callback)
 
     def pending(self) -> int:
         """Sends queued and not yet made."""
@@ -71,30 +129,112 @@ class LayerSender:
             return len(self._queue)
 
     def stop(self, timeout: float = 2.0) -> None:
-        """Make the queued sends (for up to ``timeout`` s), then end the thread."""
+        """Threaded: make the queued sends (for up to ``timeout`` s), then end the
+        thread; later sends raise. Direct: stop retrying frames that wait for
+        room; later sends are still made at once."""
         with self._lock:
             self._stopping = True
             self._lock.notify()
             thread = self._thread
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
 
+    def _log_failure(self, job: Job, exc: BaseException, full: bool) -> None:
+        if job.on_error is None and not (full and job.retry_full):
+            logger.info("Could not send on %s: %s", job.channel, exc)
+
+    def _log_dropped(self) -> None:
+        dropped = self._queue.dropped
+        if dropped != self._dropped_logged:
+            logger.warning(
+                "Dropped %d frame(s) queued behind a frame that could not be sent "
+                "(their sockets are being closed)",
+                dropped - self._dropped_logged,
+            )
+            self._dropped_logged = dropped
+
+    # -- direct mode: on the reactor thread --------------------------------------
+
+    def _pump(self) -> None:
+        """Make every send that is due; schedule the next retry on the reactor clock."""
+        if self._pumping:
+            return  # a notice sent from inside the loop: the loop picks it up
+        self._pumping = True
+        queue = self._queue
+        try:
+            while True:
+                now = self._now()
+                notices = queue.expire(now)
+                job = queue.take(now)
+                if job is not None:
+                    try:
+                        self.layer.send(job.channel, job.message)
+                    except Exception as exc:
+                        full = isinstance(exc, self.layer.ChannelFull)
+                        self._log_failure(job, exc, full)
+                        notices += queue.done(job, self._now(), exc, full=full)
+                    else:
+                        notices += queue.done(job, self._now())
+                _run_all(notices)
+                if job is None and not notices:
+                    break
+            self._log_dropped()
+            delay = queue.next_due(self._now())
+        finally:
+            self._pumping = False
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        if delay is not None and not self._stopping:
+            self._timer = self.reactor.callLater(delay, self._pump)
+
+    # -- threaded mode -------------------------------------------------------------
+
     def _run(self) -> None:
         queue, lock = self._queue, self._lock
+        last: tuple[Job, BaseException | None, bool] | None = None
         while True:
             with lock:
-                while not queue and not self._stopping:
-                    lock.wait()
-                if not queue:
-                    return
-                channel, message, on_error = queue.popleft()
+                # report the last send and take the next in one hold of the lock
+                notices = queue.done(last[0], self._now(), last[1], last[2]) if last else []
+                last = None
+                while True:
+                    now = self._now()
+                    notices += queue.expire(now)
+                    job = queue.take(now)
+                    if job is not None or notices:
+                        break
+                    delay = queue.next_due(now)
+                    if self._stopping and (delay is None or not len(queue)):
+                        return
+                    lock.wait(delay)
+                if queue.dropped != self._dropped_logged:
+                    self._log_dropped()
+            if notices:
+                self._notify(notices)
+            if job is None:
+                continue
             try:
-                self.layer.send(channel, message)
+                self.layer.send(job.channel, job.message)
             except Exception as exc:
-                if on_error is None:
-                    logger.info("Could not send on %s: %s", channel, exc)
-                    continue
-                try:
-                    self.reactor.callFromThread(on_error, exc)
-                except Exception:
-                    logger.debug("The reactor is gone; dropping the error of a send on %s", channel)
+                full = isinstance(exc, self.layer.ChannelFull)
+                self._log_failure(job, exc, full)
+                last = (job, exc, full)
+            else:
+                last = (job, None, False)
+
+    def _notify(self, notices: list[Notice]) -> None:
+        try:
+            self.reactor.callFromThread(_run_all, notices)
+        except Exception:
+            logger.debug("The reactor is gone; dropping %d notice(s)", len(notices))
+
+
+def _run_all(notices: list[Notice]) -> None:
+    for notice in notices:
+        try:
+            notice()
+        except Exception:
+            logger.exception("A send's error handler or drain callback failed")

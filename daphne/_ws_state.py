@@ -147,13 +147,6 @@ class WebSocketState:
         self.received += 1
         return self.received
 
-    def frame_dropped(self) -> None:
-        """The last frame could not be delivered (channel full): take its
-        ``order`` back, so the disconnect follows the last delivered one."""
-        if self.received < 1:
-            raise IllegalTransition("WebSocketState", self.phase, "frame_dropped")
-        self.received -= 1
-
     def closed(self, code: int | None) -> dict | None:
         """The socket is gone. The first time, returns the ``code`` and ``order``
         for ``websocket.disconnect``; None on any later call."""

@@ -28,7 +28,7 @@ from ._http_channel import DaphneHTTPChannel, WriteBudget, raw_error_response
 from ._http_state import Finish, Phase, RequestBody, ResponseState, Start, Write, error_page
 from ._layer_errors import layer_unavailable
 from ._scope import ProxyHeaders, request_fields
-from ._sender import LayerSender
+from ._sender import DEFAULT_FULL_TIMEOUT, LayerSender
 from .exceptions import BadRequest, InvalidReply
 from .ws_protocol import WebSocketFactory, WebSocketProtocol
 
@@ -429,11 +429,15 @@ class HTTPFactory(http.HTTPFactory):
         retry_after: int = 5,
         request_head_timeout: float | None = DEFAULT_REQUEST_HEAD_TIMEOUT,
         websocket_rate_limit: float | None = None,
+        websocket_queue_timeout: float = DEFAULT_FULL_TIMEOUT,
     ) -> None:
         super().__init__(reactor=reactor)
         self.request_head_timeout = request_head_timeout
         #: Messages per second one WebSocket may send (None: no limit); more closes it with 1008.
         self.websocket_rate_limit = websocket_rate_limit
+        #: Seconds a WebSocket frame may wait for room on a full
+        #: ``websocket.receive`` before its socket is closed with 1013.
+        self.websocket_queue_timeout = websocket_queue_timeout
         self.clock = self.reactor
         self.channel_layer = channel_layer
         self.action_logger = action_logger
@@ -458,7 +462,7 @@ class HTTPFactory(http.HTTPFactory):
         self.reply_protocols: dict[str, Any] = {}
         #: Makes the hot-path sends; ``Server`` swaps in a threaded one for
         #: network layers so the reactor never waits on the broker.
-        self.sender = LayerSender(channel_layer, self.reactor)
+        self.sender = self.make_sender(threaded=False)
         #: Set by ``Server.stop()``: requests on open connections get 503.
         self.shutting_down = False
         self.connections: weakref.WeakSet = weakref.WeakSet()
@@ -473,6 +477,15 @@ class HTTPFactory(http.HTTPFactory):
             max_message_size=websocket_max_message_size,
             buffer_limit=websocket_buffer_limit,
             handshake_timeout=websocket_handshake_timeout,
+        )
+
+    def make_sender(self, threaded: bool) -> LayerSender:
+        """A sender to the layer (``Server`` asks for a threaded one for network layers)."""
+        return LayerSender(
+            self.channel_layer,
+            self.reactor,
+            threaded=threaded,
+            full_timeout=self.websocket_queue_timeout,
         )
 
     # twisted.web's own access log ticks a clock every second; daphne logs

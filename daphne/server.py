@@ -19,7 +19,6 @@ from twisted.internet import defer, endpoints, task
 from twisted.web import http
 
 from ._inbox import InboxReader
-from ._sender import LayerSender
 from .exceptions import CannotListen
 from .http_protocol import HTTPFactory, make_process_channel
 
@@ -224,7 +223,7 @@ class Server:
         logger.debug("Reading the inbox %s in %s mode", self.send_channel, self.reader.mode)
         if self.reader.mode == "twisted":
             # A layer that talks to a broker: its sends leave the reactor thread.
-            self.factory.sender = LayerSender(self.channel_layer, self.reactor, threaded=True)
+            self.factory.sender = self.factory.make_sender(threaded=True)
         self.reader.start()
         listening = []
         for description in self.endpoints:

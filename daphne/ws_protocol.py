@@ -5,6 +5,9 @@ the application accepts or rejects on the reply channel. Pings, the
 connect/idle/lifetime timeouts and the outgoing-buffer limit run on the
 injected clock. ``_ws_state.WebSocketState`` decides; this class moves
 frames and guarantees exactly one ``websocket.disconnect`` per connection.
+Incoming frames go through the factory's ``LayerSender``, which admits the
+sockets' frames fairly; while too many of one socket's frames wait there,
+the socket is not read (TCP backpressure on the client).
 """
 
 from __future__ import annotations
@@ -32,6 +35,12 @@ __all__ = ["WebSocketFactory", "WebSocketProtocol"]
 
 logger = logging.getLogger(__name__)
 
+#: A socket stops being read while this many of its frames wait to get into
+#: the layer (queued, or refused by a full ``websocket.receive``) ...
+READ_PAUSE_BACKLOG = 16
+#: ... and is read again once no more than this many are left.
+READ_RESUME_BACKLOG = 4
+
 
 class WebSocketProtocol(WebSocketServerProtocol):
     """One WebSocket connection, translated to ``websocket.*`` messages."""
@@ -52,6 +61,7 @@ class WebSocketProtocol(WebSocketServerProtocol):
         self._bucket: TokenBucket | None = None
         self._paused = False
         self._written_while_paused = 0
+        self._reading_paused = False
         self.last_seen = 0.0
 
     # -- helpers ------------------------------------------------------------------
@@ -245,14 +255,37 @@ class WebSocketProtocol(WebSocketServerProtocol):
             order=order,
             **({"bytes": payload} if isBinary else {"text": payload.decode("utf-8")}),
         )
-        self.main_factory.sender.send("websocket.receive", message, self._frame_not_sent)
+        sender = self.main_factory.sender
+        sender.send("websocket.receive", message, self._frame_not_sent, retry_full=True)
+        if not self._reading_paused and sender.backlog(self.reply_channel) >= READ_PAUSE_BACKLOG:
+            self._pause_reading(sender)
+
+    def _pause_reading(self, sender: Any) -> None:
+        """Too many of this socket's frames wait for the layer: stop reading it,
+        so the kernel's buffers fill and the client slows down, until they are in."""
+        if self.transport is None or not sender.when_drained(
+            self.reply_channel, READ_RESUME_BACKLOG, self._resume_reading
+        ):
+            return
+        self._reading_paused = True
+        self.transport.pauseProducing()
+
+    def _resume_reading(self) -> None:
+        if not self._reading_paused:
+            return
+        self._reading_paused = False
+        if self.transport is not None and self.ws_state.phase is not Phase.CLOSED:
+            self.transport.resumeProducing()
 
     def _frame_not_sent(self, exc: BaseException) -> None:
-        """``websocket.receive`` was refused: a full channel or an unreachable
-        layer closes with 1013, anything else (a bug) with 1011."""
-        self.ws_state.frame_dropped()
+        """``websocket.receive`` was refused: still full after the sender's
+        retries, or an unreachable layer, closes with 1013; anything else (a
+        bug) with 1011. The sender drops this socket's later frames and keeps
+        the disconnect's ``order`` right after the last frame delivered."""
         if isinstance(exc, self.main_factory.channel_layer.ChannelFull):
-            logger.warning("websocket.receive is full; closing %s with 1013", self.path)
+            logger.warning(
+                "websocket.receive had no room in time (%s); closing %s with 1013", exc, self.path
+            )
             self._apply(self.ws_state.close(1013))
         elif layer_unavailable(exc):
             logger.warning("Channel layer unavailable; closing %s with 1013: %s", self.path, exc)

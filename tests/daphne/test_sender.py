@@ -1,9 +1,11 @@
-"""LayerSender: daphne's hot-path sends, direct or from one ordered thread."""
+"""LayerSender: daphne's hot-path sends, direct or from one thread, in order
+per connection and round-robin across connections."""
 
 import threading
 import time
 
 import pytest
+from twisted.internet import task
 
 from asgi.inmemory import ChannelLayer
 from daphne._sender import LayerSender
@@ -11,10 +13,11 @@ from daphne._sender import LayerSender
 pytestmark = pytest.mark.protocol
 
 
-class RecordingReactor:
-    """Collects callFromThread calls; ``run()`` runs them in the test thread."""
+class RecordingReactor(task.Clock):
+    """A fake clock that collects callFromThread calls; ``run()`` runs them in the test thread."""
 
     def __init__(self):
+        super().__init__()
         self.calls = []
         self.lock = threading.Lock()
 
@@ -73,14 +76,16 @@ def test_direct_mode_sends_at_once_in_the_calling_thread():
     assert layer.threads == {threading.current_thread().name}
 
 
-def test_direct_mode_hands_a_refusal_to_the_handler_or_raises_without_one():
+def test_direct_mode_hands_a_refusal_to_the_handler_or_logs_it_without_one(caplog):
     layer = SlowLayer(delay=0, refuse={"http.request"})
     sender = LayerSender(layer, RecordingReactor())
     errors = []
     sender.send("http.request", {}, errors.append)
     assert len(errors) == 1 and isinstance(errors[0], layer.ChannelFull)
-    with pytest.raises(layer.ChannelFull):
+    with caplog.at_level("INFO", logger="daphne._sender"):
         sender.send("http.request", {})
+    assert "Could not send on http.request" in caplog.text
+    assert sender.pending() == 0
 
 
 class GatedLayer(SlowLayer):

@@ -213,13 +213,34 @@ def test_channel_full_on_connect_is_503_and_no_disconnect():
     assert disconnects(harness) == []
 
 
-def test_channel_full_on_receive_closes_with_1013():
+def test_a_frame_refused_by_a_full_channel_waits_and_is_delivered_once_there_is_room():
     harness = make(layer=ChannelLayer(capacity=100, channel_capacity={"websocket.receive": 1}))
     conn, _ = open_socket(harness)
     conn.send(frame(b"one") + frame(b"two"))
+    assert conn.output() == b"", "the socket stays open while its frame waits"
+    assert harness.receive("websocket.receive")["text"] == "one"
+    harness.clock.advance(0.5)
+    second = harness.receive("websocket.receive")
+    assert (second["text"], second["order"]) == ("two", 2)
+    assert conn.output() == b""
+
+
+def test_a_frame_that_finds_no_room_within_the_queue_timeout_closes_with_1013(caplog):
+    harness = make(
+        layer=ChannelLayer(capacity=100, channel_capacity={"websocket.receive": 1}),
+        websocket_queue_timeout=3,
+    )
+    conn, _ = open_socket(harness)
+    conn.send(frame(b"one") + frame(b"two") + frame(b"three"))
+    harness.clock.advance(2.9)
+    assert conn.output() == b""
+    harness.clock.advance(0.2)
     ((opcode, payload),) = server_frames(conn.output())
     assert opcode == 8 and payload[:2] == (1013).to_bytes(2, "big")
+    assert "websocket.receive had no room in time" in caplog.text
     conn.lose()
+    assert [m["order"] for m in [harness.receive("websocket.receive")]] == [1]
+    # "two" failed and "three" was dropped behind it: the disconnect follows "one"
     assert [(m["code"], m["order"]) for m in disconnects(harness)] == [(1013, 2)]
 
 

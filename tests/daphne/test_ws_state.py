@@ -126,16 +126,3 @@ def test_a_socket_closed_without_code_reports_1006():
 def test_opened_is_illegal_before_accept():
     with pytest.raises(IllegalTransition, match="CONNECTING"):
         WebSocketState().opened()
-
-
-def test_a_dropped_frame_gives_its_order_back():
-    state = in_phase(Phase.OPEN)
-    state.frame_received()
-    state.frame_received()
-    state.frame_dropped()
-    assert state.closed(1013) == {"code": 1013, "order": 2}
-
-
-def test_dropping_a_frame_that_was_never_counted_is_illegal():
-    with pytest.raises(IllegalTransition, match="frame_dropped"):
-        in_phase(Phase.OPEN).frame_dropped()

@@ -1,10 +1,13 @@
-"""The request-head deadline and the WebSocket rate limit, on daphne's protocols over a fake clock."""
+"""The request-head deadline, fair admission of WebSocket frames and the
+WebSocket rate limit, on daphne's protocols over a fake clock."""
 
 import pytest
 
 from asgi import www
+from asgi.inmemory import ChannelLayer
 from daphne._rate_limit import TokenBucket
-from tests.daphne.wire import Harness, frame, request, server_frames
+from daphne.ws_protocol import READ_PAUSE_BACKLOG
+from tests.daphne.wire import Harness, close_frame, frame, request, server_frames
 
 pytestmark = pytest.mark.protocol
 
@@ -94,3 +97,107 @@ def test_the_token_bucket_refills_at_its_rate_up_to_its_burst():
     assert [bucket.take(100) for _ in range(4)] == [True, True, True, False]
     with pytest.raises(ValueError):
         TokenBucket(rate=0, burst=1, now=0)
+
+
+class RoomLayer(ChannelLayer):
+    """An in-memory layer whose ``websocket.receive`` takes ``room`` more messages,
+    then raises ChannelFull until the test makes room (a worker taking some)."""
+
+    def __init__(self):
+        super().__init__(capacity=100_000)
+        self.room = 0
+        self.refusals = 0
+
+    def send(self, channel, message):
+        if channel == "websocket.receive":
+            if self.room == 0:
+                self.refusals += 1
+                raise self.ChannelFull(channel)
+            self.room -= 1
+        super().send(channel, message)
+
+
+def flood_harness(**options):
+    options.update(websocket_connect_timeout=5, ping_interval=20, ping_timeout=30)
+    return Harness(layer=RoomLayer(), **options)
+
+
+def frames_received(harness):
+    found = []
+    while (message := harness.layer.receive(["websocket.receive"]))[0]:
+        found.append((message[1]["text"], message[1]["order"]))
+    return found
+
+
+def test_a_flooding_socket_is_paused_while_its_frames_wait_and_loses_none_of_them():
+    harness = flood_harness()
+    flooder = open_socket(harness)
+    flooder.send(b"".join(frame(b"f%d" % n) for n in range(1, 101)))
+    assert harness.layer.refusals == 1, "one refusal; the rest wait their turn untried"
+    assert flooder.transport.producerState == "paused"
+    assert server_frames(flooder.output()) == [], "no close: the flooder is slowed, not cut off"
+    delivered = []
+    while len(delivered) < 100:
+        harness.layer.room = 10
+        harness.clock.advance(0.1)
+        delivered += frames_received(harness)
+        if len(delivered) < 100 - READ_PAUSE_BACKLOG:
+            assert flooder.transport.producerState == "paused"
+    assert delivered == [(f"f{n}", n) for n in range(1, 101)]
+    assert flooder.transport.producerState == "producing"
+
+
+def test_a_quiet_socket_gets_in_after_one_of_the_flooders_frames_not_after_all():
+    harness = flood_harness()
+    flooder, quiet = open_socket(harness), open_socket(harness)
+    flooder.send(b"".join(frame(b"f%d" % n) for n in range(1, 201)))
+    quiet.send(frame(b"quiet"))
+    order = []
+    while "quiet" not in order:
+        harness.layer.room = 1
+        harness.clock.advance(0.05)
+        order += [text for text, _ in frames_received(harness)]
+    assert order == ["f1", "quiet"]
+
+
+def test_frames_waiting_when_the_client_leaves_are_delivered_before_its_disconnect():
+    harness = flood_harness()
+    conn = open_socket(harness)
+    conn.send(frame(b"a") + frame(b"b") + close_frame(1000))
+    conn.lose()
+    harness.layer.room = 2
+    harness.clock.advance(0.1)
+    assert frames_received(harness) == [("a", 1), ("b", 2)]
+    name, disconnect = harness.layer.receive(["websocket.disconnect"])
+    assert (disconnect["code"], disconnect["order"]) == (1000, 3)
+
+
+def test_a_socket_whose_frames_find_no_room_is_closed_with_1013_and_the_others_carry_on():
+    harness = flood_harness(websocket_queue_timeout=5)
+    stuck = open_socket(harness)
+    stuck.send(frame(b"s1"))
+    harness.clock.advance(4)
+    later = open_socket(harness)
+    later.send(frame(b"l1"))
+    harness.clock.advance(1.1)
+    ((opcode, payload),) = server_frames(stuck.output())
+    assert opcode == 8 and payload[:2] == (1013).to_bytes(2, "big")
+    assert server_frames(later.output()) == [], "the later socket has waited only 1.1 s"
+    harness.layer.room = 1
+    harness.clock.advance(0.2)
+    assert frames_received(harness) == [("l1", 1)]
+
+
+def test_the_write_buffer_filling_and_draining_does_not_undo_the_read_pause():
+    harness = flood_harness()
+    flooder = open_socket(harness)
+    flooder.send(b"".join(frame(b"f%d" % n) for n in range(1, 41)))
+    assert flooder.transport.producerState == "paused"
+    ws = harness.factory.websockets()[0]
+    ws.pauseProducing()  # the transport's send buffer filled ...
+    ws.resumeProducing()  # ... and drained: about writing, not reading
+    assert flooder.transport.producerState == "paused"
+    harness.layer.room = 40
+    harness.clock.advance(0.1)
+    assert len(frames_received(harness)) == 40
+    assert flooder.transport.producerState == "producing"
