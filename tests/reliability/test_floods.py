@@ -2,7 +2,8 @@
 
 daphne's memory is measured (RSS from /proc) and printed; the assertions
 are about behaviour: sockets get closed, other clients keep being served.
-Latency figures are printed, never asserted (benchmarks do that).
+Latency figures are printed; where one is asserted, the bound is about ten
+times what was measured (a behaviour check, not a benchmark).
 """
 
 from __future__ import annotations
@@ -229,3 +230,33 @@ def test_the_rate_limit_closes_a_flooding_websocket_with_1008(make_redis_server,
                 noisy.send("flood")
         code = closed.value.rcvd.code if closed.value.rcvd else None
     assert code == 1008, closed.value
+
+
+def test_without_any_option_a_flood_is_slowed_down_and_a_quiet_websocket_loses_nothing(
+    make_redis_server, make_stack
+):
+    # Default capacity (100): the flooder alone could fill websocket.receive many
+    # times a second. daphne stops reading it while its frames wait, and lets
+    # every socket's frames into the full channel in turn.
+    redis = make_redis_server()
+    stack = make_stack([redis.url], workers=2)
+    stop = threading.Event()
+    outcomes: list[str] = []
+    flooder = threading.Thread(
+        target=flood_until, args=(stack.port, "/echo/noisy/", stop, outcomes)
+    )
+    flooder.start()
+    time.sleep(0.5)
+    during, lost = quiet_round_trips(stack.ws_url + "/echo/quiet/", 50, wait=5)
+    stop.set()
+    flooder.join(60)
+    print(
+        f"\ndefault settings: quiet p50 {statistics.median(during) * 1000:.1f} ms, "
+        f"p99 {p99(during) * 1000:.1f} ms, max {max(during) * 1000:.1f} ms during a flood; "
+        f"lost {lost}; flooders closed: {outcomes[:3]}"
+    )
+    assert lost == 0 and len(during) == 50
+    # measured well under 0.3 s on a loaded two-core machine; without fair
+    # admission most echoes never came back at all
+    assert max(during) < 2.0, sorted(during)[-5:]
+    assert "had no room in time" not in stack.daphne.output()
