@@ -325,6 +325,28 @@ class ConformanceTestCase(unittest.TestCase):
             self.channel_layer.send("unser_test", {"value": object()})
         self.assertEqual(self.receive(["unser_test"]), (None, None))
 
+    def test_keys_that_are_not_str_raise_at_any_depth(self) -> None:
+        layer = self.channel_layer
+        bad_messages = [
+            {1: "top level"},
+            {"nested": {1: 2}},
+            {"list": [{"ok": 1}, {b"bytes": 2}]},
+            {"deep": [[{"a": {None: 3}}]]},
+        ]
+        if "groups" in layer.extensions:
+            layer.group_add("badkeys_group", "badkeys_member")
+        for message in bad_messages:
+            with self.subTest(message=message), self.assertRaises((TypeError, ValueError)):
+                layer.send("badkeys_test", message)
+            if "groups" in layer.extensions:
+                with self.subTest(group=message), self.assertRaises((TypeError, ValueError)):
+                    layer.send_group("badkeys_group", message)
+        self.assertEqual(self.receive(["badkeys_test", "badkeys_member"]), (None, None))
+        layer.send("badkeys_test", {"nested": {"ok": [{"fine": 1}]}})
+        self.assertEqual(
+            self.receive(["badkeys_test"]), ("badkeys_test", {"nested": {"ok": [{"fine": 1}]}})
+        )
+
     def test_one_megabyte_message_round_trips(self) -> None:
         message = {"payload": "x" * (1024 * 1024)}
         self.channel_layer.send("big_test", message)
