@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 
 import pytest
 
 from daphne._protocol_cli import LayerImportError, configure_logging, import_channel_layer
+
+MODULES = ("proj_layers", "broken_layers")
+
+
+def forget_the_current_directory() -> None:
+    """Drop what the import system remembers about "the current directory".
+
+    The finder cached in ``sys.path_importer_cache`` for a ``"."`` (or ``""``)
+    entry is bound to the absolute directory that was current when it was
+    made, so after a ``chdir`` it keeps looking in the old one: a test that
+    imported through ``"."`` from elsewhere (``daphne.cli`` puts ``"."`` on
+    ``sys.path``) would make these imports fail, or find stale modules.
+    """
+    for entry in ("", "."):
+        sys.path_importer_cache.pop(entry, None)
+    for name in MODULES:
+        sys.modules.pop(name, None)
+    importlib.invalidate_caches()
 
 
 @pytest.fixture
@@ -21,9 +40,10 @@ def layer_module(tmp_path, monkeypatch):
     (tmp_path / "broken_layers.py").write_text("raise RuntimeError('settings missing')\n")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", ".")])
+    forget_the_current_directory()
     yield
-    for name in ("proj_layers", "broken_layers"):
-        sys.modules.pop(name, None)
+    # and leave no finder bound to this temporary directory for later tests
+    forget_the_current_directory()
 
 
 def test_a_module_attribute_path_imports_from_the_current_directory(layer_module):
