@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 20.0
 
 LAYER_MODULE = """
+import os
 import threading
 from pathlib import Path
 from asgi.inmemory import ChannelLayer
@@ -51,7 +52,9 @@ def _echo():
                 {"type": "message", "channel": message["channel"], "body": "echo " + message["body"]},
             )
         elif channel == "email.receive":
-            Path("mail-subject.txt").write_text(message["headers"]["subject"])
+            # written aside and renamed, so the test never reads a half-written file
+            Path("mail-subject.tmp").write_text(message["headers"]["subject"])
+            os.replace("mail-subject.tmp", "mail-subject.txt")
 
 
 threading.Thread(target=_echo, daemon=True).start()
