@@ -74,7 +74,7 @@ class GroupsMixin:
         self.check_message_type(message)
         self.valid_group_name(group)
         payload = self._encode(group, message)
-        stats = self._stats_args("")
+        global_base, global_ttl = self._global_stats_args()
         args = (
             payload,
             self.prefix,
@@ -84,8 +84,8 @@ class GroupsMixin:
             self.capacity,
             self.stats_prefix,
             self.channel_statistics_expiry,
-            stats[2],
-            stats[3],
+            global_base,
+            global_ttl,
         )
         # Members on a lost shard miss the message (it is logged); the call
         # raises only when no shard could be reached.

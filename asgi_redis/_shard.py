@@ -132,25 +132,9 @@ class Shard:
     def push(self, key: str, item: bytes, ttl_ms: int, renew: bool) -> int:
         """``RPUSH`` one item and return the queue's new length; with
         ``renew``, a ``PEXPIRE`` of the queue goes in the same write."""
-        push = pack(("RPUSH", key, item))
-        link = self.links.acquire()
-        try:
-            if not renew:
-                link.write(push)
-                return link.read()
-            link.write(push + pack(("PEXPIRE", key, ttl_ms)))
-            try:
-                length = link.read()
-            except RedisCommandError:
-                link.read()  # keep the link in step: the PEXPIRE's reply
-                raise
-            link.read()
-            return length
-        except RedisUnavailable:
-            self.links.disconnect()
-            raise
-        finally:
-            self.links.release(link)
+        if renew:
+            return self.call_many((("RPUSH", key, item), ("PEXPIRE", key, ttl_ms)))[0]
+        return self.call("RPUSH", key, item)
 
     def pop(self, keys: Sequence[bytes], count: int, fallback: Script) -> Any:
         """A non-blocking pop: ``[key, item, ...]`` from the first non-empty

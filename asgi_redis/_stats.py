@@ -61,25 +61,28 @@ class SendCounts:
     def __bool__(self) -> bool:
         return bool(self._counts)
 
-    def add(self, shard: int, keys: tuple[str, ...], by: int = 1) -> bool:
-        """Count; True when these are the first counts since the last write."""
+    def _forget_if_forked(self) -> None:
+        # called with the lock held
+        if self._pid != os.getpid():
+            self._counts.clear()
+            self._pid = os.getpid()
+
+    def add(self, shard: int, keys: tuple[str, ...]) -> bool:
+        """Count one event under each key; True when these are the first
+        counts since the last write."""
         second = int(time.time())
         with self._lock:
-            if self._pid != os.getpid():
-                self._counts.clear()
-                self._pid = os.getpid()
+            self._forget_if_forked()
             counts = self._counts
             first = not counts
             for key in keys:
                 slot = (shard, key, second)
-                counts[slot] = counts.get(slot, 0) + by
+                counts[slot] = counts.get(slot, 0) + 1
         return first
 
     def take(self) -> dict[tuple[int, str, int], int]:
         with self._lock:
-            if self._pid != os.getpid():
-                self._counts.clear()
-                self._pid = os.getpid()
+            self._forget_if_forked()
             taken, self._counts = self._counts, {}
         return taken
 
@@ -190,16 +193,12 @@ class StatisticsMixin:
                 counts.put_back({(index, k, sec): n for (k, sec), n in slots.items()})
                 raise
 
-    def _stats_args(self, queue: str) -> list[Any]:
-        """Script arguments naming the counters one send bumps."""
+    def _global_stats_args(self) -> tuple[str, int]:
+        """The group-send script's arguments naming the global counters
+        (an empty base turns its counting off)."""
         if not self.stats_prefix:
-            return ["", 0, "", 0]
-        return [
-            f"{self.stats_prefix}{queue}:",
-            self.channel_statistics_expiry,
-            f"{self.stats_prefix}{self.global_stats_key}:",
-            self.global_statistics_expiry,
-        ]
+            return "", 0
+        return f"{self.stats_prefix}{self.global_stats_key}:", self.global_statistics_expiry
 
     def _read_counters(self, shards: list, base: str) -> dict[str, float]:
         """Counters and per-second rates under ``base``, summed over ``shards``."""

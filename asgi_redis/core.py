@@ -368,14 +368,7 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
             known = self._pop_plans.get(tuple(channels))
             if known is None:
                 known = self._pop_plan(channels)
-            shard, keys, count = known
-            reply = shard.pop(keys, count, RECEIVE)
-            while reply:
-                result = self._accept(shard, reply)
-                if result[0] is not None:
-                    return result
-                reply = shard.pop(keys, count, RECEIVE)
-            return None, None
+            return self._pop_from(*known)
         self.valid_channel_names(channels, receive=True)
         queues = list(dict.fromkeys(channels))
         if self._buffer:
@@ -408,8 +401,8 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
 
     def _pop_plan(self, channels: list[str]) -> tuple[Shard, list[bytes], int]:
         """``(shard, keys, pop size)`` of a non-blocking receive on one shard.
-        Several keys keep the random order of :meth:`_plan` per call only
-        through the plan's own shuffle, so only single keys are remembered."""
+        Only single keys are remembered: several keys are shuffled anew by
+        :meth:`_plan` on every call."""
         self.valid_channel_names(channels, receive=True)
         ((shard, keys),) = self._plan(list(dict.fromkeys(channels)))
         count = self.inbox_batch if all(k.endswith(b"!") for k in keys) else 1
@@ -420,26 +413,33 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
             self._pop_plans[tuple(channels)] = known
         return known
 
+    def _pop_from(self, shard: Shard, keys: list[bytes], count: int) -> tuple[str | None, Any]:
+        """Pop from ``keys`` on one shard until an unexpired message turns up
+        or they are empty."""
+        while True:
+            reply = shard.pop(keys, count, RECEIVE)
+            if not reply:
+                return None, None
+            result = self._accept(shard, reply)
+            if result[0] is not None:
+                return result
+
     def _pop_now(self, plan: list[tuple[Shard, list[bytes]]]) -> tuple[str | None, Any]:
         """A non-blocking receive over ``plan``, shards in random order."""
         random.shuffle(plan)
         errors = []
         for shard, keys in plan:
             count = self.inbox_batch if all(k.endswith(b"!") for k in keys) else 1
-            while True:
-                try:
-                    reply = shard.pop(keys, count, RECEIVE)
-                except RedisUnavailable as exc:
-                    if len(plan) == 1:
-                        raise
-                    self._shard_failed(shard, exc)
-                    errors.append(exc)
-                    break
-                if not reply:
-                    break
-                result = self._accept(shard, reply)
-                if result[0] is not None:
-                    return result
+            try:
+                result = self._pop_from(shard, keys, count)
+            except RedisUnavailable as exc:
+                if len(plan) == 1:
+                    raise
+                self._shard_failed(shard, exc)
+                errors.append(exc)
+                continue
+            if result[0] is not None:
+                return result
         if errors and len(errors) == len(plan):
             raise errors[0]
         return None, None
