@@ -11,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 import re
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .exceptions import ChannelFull, InvalidChannelName, InvalidMessage, MessageTooLarge
@@ -77,6 +77,37 @@ class BaseChannelLayer:
 
     def new_channel(self, pattern: str) -> str:
         raise NotImplementedError
+
+    def send_batch(self, messages: Sequence[tuple[str, dict]]) -> list[BaseException | None]:
+        """Send several ``(channel, message)`` pairs, in order; for each, None
+        (queued) or the exception its ``send`` raised (``ChannelFull``, an
+        invalid message, a lost server). Never raises for one message.
+
+        A batching helper for busy senders (daphne's sender thread, the
+        worker's end-of-consumer sends): a network layer makes the whole
+        batch in one round trip per server. This default sends one by one.
+        """
+        results: list[BaseException | None] = []
+        for channel, message in messages:
+            try:
+                self.send(channel, message)
+            except Exception as exc:  # noqa: BLE001 - reported per message
+                results.append(exc)
+            else:
+                results.append(None)
+        return results
+
+    def receive_batch(
+        self, channels: list[str], block: bool = False, limit: int = 1
+    ) -> list[tuple[str, dict]]:
+        """Up to ``limit`` messages from ``channels`` as ``(channel, message)``
+        pairs (an empty list when there are none; with ``block`` it waits
+        like :meth:`receive`). The messages are the caller's: a caller that
+        stops before handling them all should give them back with
+        ``send``. This default receives one message.
+        """
+        channel, message = self.receive(channels, block=block)
+        return [] if channel is None else [(channel, message)]
 
     def receive_many(self, channels: list[str], block: bool = False):
         """Deprecated alias of :meth:`receive` kept for 1.0-era callers."""

@@ -367,24 +367,32 @@ class ConformanceTestCase(unittest.TestCase):
 
     def test_blocking_receive_wakes_promptly_when_a_message_arrives(self) -> None:
         layer = self.channel_layer
+        self.assert_wakes_promptly(
+            lambda: layer.receive(["block_test"], block=True), ("block_test", {"value": 1})
+        )
+
+    def assert_wakes_promptly(self, receive: Callable[[], Any], expected: Any) -> None:
+        """``receive()`` (blocking, in a thread) returns ``expected`` within
+        0.5 s of its message's send, and nothing before."""
         result: dict = {}
 
         def wait_for_message() -> None:
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
-                channel, message = layer.receive(["block_test"], block=True)
-                if channel is not None:
+                got = receive()
+                if got and got[0] is not None:
                     result["at"] = time.monotonic()
-                    result["message"] = message
+                    result["got"] = got
                     return
 
         thread = threading.Thread(target=wait_for_message)
         thread.start()
         time.sleep(0.3)
         sent_at = time.monotonic()
-        layer.send("block_test", {"value": 1})
+        channel = expected[0][0] if isinstance(expected, list) else expected[0]
+        self.channel_layer.send(channel, {"value": 1})
         thread.join(15)
-        self.assertEqual(result.get("message"), {"value": 1})
+        self.assertEqual(result.get("got"), expected)
         self.assertLess(result["at"] - sent_at, 0.5)
 
     def test_process_specific_group_members_each_get_one_copy(self) -> None:
@@ -397,3 +405,68 @@ class ConformanceTestCase(unittest.TestCase):
         got = [self.receive(["pgm!"])[0] for _ in range(len(members))]
         self.assertEqual(sorted(got), sorted(members))
         self.assertEqual(self.receive(["pgm!"]), (None, None))
+
+    # -- batches (send_batch / receive_batch, on every BaseChannelLayer) ------------
+
+    def test_send_batch_reports_each_message_and_keeps_order(self) -> None:
+        layer = self.channel_layer
+        outcome = layer.send_batch(
+            [
+                ("batch_a!x", {"n": 1}),
+                ("batch b", {"n": 2}),  # invalid name
+                ("batch_a!x", {"n": 3}),
+                ("batch_c", {"n": 4}),
+                ("batch_a!x", {1: "not a str key"}),
+                ("batch_a!x", {"n": 5}),
+            ]
+        )
+        self.assertIsInstance(outcome[1], TypeError)
+        self.assertIsInstance(outcome[4], TypeError)
+        self.assertEqual([outcome[i] for i in (0, 2, 3, 5)], [None] * 4)
+        got = [self.receive(["batch_a!"]) for _ in range(3)]
+        self.assertEqual(got, [("batch_a!x", {"n": n}) for n in (1, 3, 5)])
+        self.assertEqual(self.receive(["batch_a!"]), (None, None))
+        self.assertEqual(self.receive(["batch_c"]), ("batch_c", {"n": 4}))
+
+    def test_send_batch_past_capacity_refuses_the_rest_of_a_channel(self) -> None:
+        if self.capacity_limit is None:
+            raise unittest.SkipTest("capacity_limit is not set")
+        layer = self.channel_layer
+        extra = 3
+        messages = [("batchcap!a", {"n": i}) for i in range(self.capacity_limit + extra)]
+        messages.insert(1, ("batchcap_other", {"n": "other"}))
+        outcome = layer.send_batch(messages)
+        self.assertIsNone(outcome[1])
+        refused = [i for i, error in enumerate(outcome) if error is not None]
+        self.assertEqual(len(refused), extra)
+        for i in refused:
+            self.assertIsInstance(outcome[i], layer.ChannelFull)
+        # the refused ones are the last ones: nothing overtook a refused message
+        self.assertEqual(refused, list(range(len(messages) - extra, len(messages))))
+        got = []
+        while True:
+            channel, message = self.receive(["batchcap!"])
+            if channel is None:
+                break
+            got.append(message["n"])
+        self.assertEqual(got, list(range(self.capacity_limit)))
+
+    def test_receive_batch_takes_at_most_limit_in_order(self) -> None:
+        layer = self.channel_layer
+        self.assertEqual(layer.receive_batch(["rb_test!"], limit=3), [])
+        for i in range(4):
+            layer.send("rb_test!a", {"n": i})
+        got: list = []
+        while len(got) < 4:
+            batch = layer.receive_batch(["rb_test!"], limit=3)
+            self.assertTrue(1 <= len(batch) <= 3, batch)
+            got.extend(batch)
+        self.assertEqual(got, [("rb_test!a", {"n": i}) for i in range(4)])
+        self.assertEqual(layer.receive_batch(["rb_test!"], limit=3), [])
+
+    def test_blocking_receive_batch_waits_for_a_message(self) -> None:
+        layer = self.channel_layer
+        self.assert_wakes_promptly(
+            lambda: layer.receive_batch(["rbb_test"], block=True, limit=8),
+            [("rbb_test", {"value": 1})],
+        )

@@ -45,6 +45,9 @@ class Shard:
         self._offset_ms = 0.0
         self._offset_checked = float("-inf")
         self.has_blmpop = True
+        #: RESP of the message path's commands, made once per key (list).
+        self._push_heads: dict[str, bytes] = {}
+        self._pop_commands: dict[tuple, bytes] = {}
         self.down_until = float("-inf")
 
     def __repr__(self) -> str:
@@ -107,9 +110,10 @@ class Shard:
         finally:
             self.links.release(link)
 
-    def call_many(self, commands: Sequence[tuple]) -> list[Any]:
+    def call_many(self, commands: Sequence[tuple], raise_errors: bool = True) -> list[Any]:
         """Several commands in one write and one wait (a pipeline, not a
-        transaction); raises the first command error after reading every reply."""
+        transaction); raises the first command error after reading every
+        reply, or with ``raise_errors=False`` returns each error in its place."""
         link = self.links.acquire()
         try:
             link.write(b"".join(pack(command) for command in commands))
@@ -120,7 +124,7 @@ class Shard:
                 except RedisCommandError as exc:
                     error = error or exc
                     replies.append(exc)
-            if error is not None:
+            if error is not None and raise_errors:
                 raise error
             return replies
         except RedisUnavailable:
@@ -134,16 +138,45 @@ class Shard:
         ``renew``, a ``PEXPIRE`` of the queue goes in the same write."""
         if renew:
             return self.call_many((("RPUSH", key, item), ("PEXPIRE", key, ttl_ms)))[0]
-        return self.call("RPUSH", key, item)
+        head = self._push_heads.get(key)
+        if head is None:
+            head = self._remember(self._push_heads, key, pack(("RPUSH", key))[4:])
+        return self.call_packed(b"*3\r\n%s$%d\r\n%s\r\n" % (head, len(item), item))
+
+    def call_packed(self, command: bytes) -> Any:
+        """One command already in RESP, for the message path."""
+        link = self.links.acquire()
+        try:
+            link.write(command)
+            return link.read()
+        except RedisUnavailable:
+            self.links.disconnect()
+            raise
+        finally:
+            self.links.release(link)
+
+    @staticmethod
+    def _remember(cache: dict, key: Any, value: bytes) -> bytes:
+        if len(cache) >= 10_000:
+            cache.clear()
+        cache[key] = value
+        return value
 
     def pop(self, keys: Sequence[bytes], count: int, fallback: Script) -> Any:
         """A non-blocking pop: ``[key, item, ...]`` from the first non-empty
         key (LMPOP on Redis 7+, else the ``fallback`` script), or None.
         Items may be expired; the caller checks."""
         if self.has_blmpop:
+            plan = (*keys, count)
+            command = self._pop_commands.get(plan)
+            if command is None:
+                command = pack(("LMPOP", len(keys), *keys, "LEFT", "COUNT", count))
+                self._remember(self._pop_commands, plan, command)
             try:
-                reply = self.call("LMPOP", len(keys), *keys, "LEFT", "COUNT", count)
-            except UnsupportedRedis:
+                reply = self.call_packed(command)
+            except RedisCommandError as exc:
+                if "unknown command" not in str(exc).lower():
+                    raise
                 self.has_blmpop = False
             else:
                 return None if reply is None else [reply[0], *reply[1]]

@@ -23,7 +23,7 @@ import random
 import string
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -225,19 +225,133 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
 
     def send(self, channel: str, message: dict) -> None:
         """Queue ``message`` on ``channel`` in one round trip; raises ChannelFull."""
+        queue, key, capacity, shard, tail = self._prepare(channel, message)
+        if shard is not None:
+            if self._push(shard, key, tail, capacity):
+                self._count(shard.index, queue, STAT_MESSAGES_COUNT)
+                return
+            self._count(shard.index, queue, STAT_CHANNEL_FULL)
+            raise self.ChannelFull(f"Channel {channel!r} is at its capacity of {capacity} messages")
+        self._send_spread(channel, queue, key, capacity, tail)
+
+    def _prepare(self, channel: str, message: dict) -> tuple[str, str, int, Shard | None, bytes]:
+        """``(queue, key, capacity, shard or None, item without its deadline)``
+        of a send; raises for a bad name or message."""
         self.check_message_type(message)
         route = self._send_routes.get(channel)
         if route is None:
             route = self._send_route(channel)
         queue, key, capacity, shard, targets = route
-        payload = self._encode(channel, message)
-        if shard is not None:
-            if self._push(shard, key, targets + payload, capacity):
+        return queue, key, capacity, shard, targets + self._encode(channel, message)
+
+    def send_batch(self, messages: Sequence[tuple[str, dict]]) -> list[BaseException | None]:
+        """Send several messages in one round trip per shard (a pipeline of
+        ``RPUSH``es); for each, None or the exception a ``send`` of it would
+        have raised. Messages to one channel keep their order."""
+        results: list[BaseException | None] = [None] * len(messages)
+        by_shard: dict[int, list[tuple]] = {}
+        for position, (channel, message) in enumerate(messages):
+            try:
+                queue, key, capacity, shard, tail = self._prepare(channel, message)
+                if shard is None:
+                    self._send_spread(channel, queue, key, capacity, tail)
+                    continue
+            except Exception as exc:  # noqa: BLE001 - reported per message
+                results[position] = exc
+                continue
+            entry = (position, channel, queue, key, capacity, tail)
+            by_shard.setdefault(shard.index, []).append(entry)
+        for index, entries in by_shard.items():
+            self._push_batch(self._shards[index], entries, results)
+        return results
+
+    def _push_batch(
+        self, shard: Shard, entries: list[tuple], results: list[BaseException | None]
+    ) -> None:
+        """:meth:`_push` for several items on one shard, in one write.
+
+        While every queue has room that is the whole batch. From the first
+        item that took a queue past its capacity on, that queue's items are
+        taken back (newest first) and sent again one by one, so a refused
+        message is never overtaken by a later one of the same batch.
+        """
+        stamp = b"%013d" % (int(shard.server_time_ms()) + self._expiry_ms)
+        now = time.monotonic()
+        renewed = self._ttl_renewed
+        if len(renewed) > 50_000:
+            renewed.clear()
+        commands: list[tuple] = []
+        renews: list[bool] = []
+        for entry in entries:
+            slot = (shard.index, entry[3])
+            renew = now - renewed.get(slot, -1e9) > self._ttl_renew_s
+            commands.append(("RPUSH", entry[3], stamp + entry[5]))
+            if renew:
+                commands.append(("PEXPIRE", entry[3], self._queue_ttl_ms))
+                renewed[slot] = now
+            renews.append(renew)
+        try:
+            replies = iter(shard.call_many(commands, raise_errors=False))
+        except RedisUnavailable as exc:
+            for entry, renew in zip(entries, renews):
+                results[entry[0]] = exc
+                if renew:
+                    renewed.pop((shard.index, entry[3]), None)
+            return
+        overflow: dict[str, list[tuple]] = {}
+        for entry, renew in zip(entries, renews):
+            position, _, queue, key, capacity, _ = entry
+            length = next(replies)
+            if renew:
+                next(replies)
+            if key in overflow:
+                overflow[key].append(entry)
+            elif isinstance(length, Exception):
+                results[position] = length
+            elif length > capacity:
+                overflow[key] = [entry]
+            else:
+                if not renew and length == 1:
+                    self._defer_ttl((shard.index, key))
                 self._count(shard.index, queue, STAT_MESSAGES_COUNT)
-                return
+        for backlog in overflow.values():
+            self._resend_overflow(shard, stamp, backlog, results)
+
+    def _resend_overflow(
+        self, shard: Shard, stamp: bytes, backlog: list[tuple], results: list[BaseException | None]
+    ) -> None:
+        """Take back a batch's items from a queue's first overflowing one on,
+        then send them one at a time until one is refused (it and the rest
+        fail with ChannelFull). Items a reader took meanwhile stay delivered:
+        readers pop from the head, so those are the oldest of the backlog."""
+        key = backlog[0][3]
+        try:
+            removed = shard.call_many(
+                [("LREM", key, -1, stamp + entry[5]) for entry in reversed(backlog)]
+            )
+        except RedisUnavailable as exc:
+            for entry in backlog:
+                results[entry[0]] = exc
+            return
+        taken_back = sum(1 for count in removed if count)
+        delivered = backlog[: len(backlog) - taken_back]
+        for _, _, queue, _, _, _ in delivered:
+            self._count(shard.index, queue, STAT_MESSAGES_COUNT)
+        refused = False
+        for position, channel, queue, _, capacity, tail in backlog[len(delivered) :]:
+            if not refused:
+                try:
+                    if self._push(shard, key, tail, capacity):
+                        self._count(shard.index, queue, STAT_MESSAGES_COUNT)
+                        continue
+                except Exception as exc:  # noqa: BLE001 - reported per message
+                    results[position] = exc
+                    continue
+                refused = True
             self._count(shard.index, queue, STAT_CHANNEL_FULL)
-            raise self.ChannelFull(f"Channel {channel!r} is at its capacity of {capacity} messages")
-        self._send_spread(channel, queue, key, capacity, targets + payload)
+            results[position] = self.ChannelFull(
+                f"Channel {channel!r} is at its capacity of {capacity} messages"
+            )
 
     def _send_route(self, channel: str) -> tuple[str, str, int, Shard | None, bytes]:
         """What a send to ``channel`` needs besides the message, worked out once
@@ -318,6 +432,8 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
         return bool(shard.run(SEND_FULL, (key,), (item, capacity, self._queue_ttl_ms)))
 
     def _defer_ttl(self, slot: tuple[int, str]) -> None:
+        if slot in self._ttl_due:
+            return  # already due (a queue created and emptied again and again)
         with self._ttl_lock:
             self._ttl_due.add(slot)
         background.watch(self)
@@ -398,6 +514,51 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
                 result = self._watch(plan, remaining)
             if result[0] is not None:
                 return result
+
+    def receive_batch(
+        self, channels: list[str], block: bool = False, limit: int = 1
+    ) -> list[tuple[str, dict]]:
+        """Up to ``limit`` messages of one channel in one round trip (``LMPOP``/
+        ``BLMPOP ... COUNT``), for a worker that handles a backlog in batches.
+        With several shards, or messages already buffered in this process, it
+        returns one message like :meth:`receive`."""
+        if limit <= 1 or self._buffer or self.ring_size > 1:
+            return super().receive_batch(channels, block=block)
+        self.valid_channel_names(channels, receive=True)
+        ((shard, keys),) = self._plan(list(dict.fromkeys(channels)))
+        while not block:
+            reply = shard.pop(keys, limit, RECEIVE)
+            if not reply:
+                return []
+            found = self._accept_all(shard, reply)
+            if found:
+                return found
+        deadline = time.monotonic() + self.blpop_timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return []
+            reply = shard.blpop(keys, remaining, limit)
+            if reply is None:
+                return []
+            found = self._accept_all(shard, reply)
+            if found:
+                return found
+
+    def _accept_all(self, shard: Shard, reply: list[bytes]) -> list[tuple[str, dict]]:
+        """Every unexpired message of a popped ``[key, item, ...]``, in order."""
+        queue = reply[0].decode()[len(self.prefix) :]
+        now_ms = shard.server_time_ms()
+        found = []
+        for item in reply[1:]:
+            deadline, targets, payload = parse_item(item)
+            if deadline <= now_ms:
+                continue
+            for name in targets or [queue]:
+                channel, message = self._result(name, payload)
+                if channel is not None:
+                    found.append((channel, message))
+        return found
 
     def _pop_plan(self, channels: list[str]) -> tuple[Shard, list[bytes], int]:
         """``(shard, keys, pop size)`` of a non-blocking receive on one shard.

@@ -85,12 +85,17 @@ class PendingMessageStore:
         if not messages:
             return
         undelivered = []
-        for sender, message in messages:
-            try:
-                delivered = self._send_with_retry(sender, message)
-            except Exception as exc:
+        for (sender, message), error in zip(messages, self._send_all(messages)):
+            if error is None:
+                continue
+            if not isinstance(error, sender.channel_layer.ChannelFull):
                 # A lost layer server (one Redis shard down) fails only the
                 # sends that go to it; the consumer's other sends still go out.
+                logger.warning("Could not send a message to %s: %s", sender, error)
+                continue
+            try:
+                delivered = self._send_with_retry(sender, message)
+            except Exception as exc:  # noqa: BLE001 - same as above, on a retry
                 logger.warning("Could not send a message to %s: %s", sender, exc)
                 continue
             if not delivered:
@@ -102,6 +107,41 @@ class PendingMessageStore:
                 "Add workers or interface servers, or raise the layer's capacity."
             )
 
+    @staticmethod
+    def _send_all(messages: list[tuple[Any, dict]]) -> list[BaseException | None]:
+        """Try every buffered send once, in order; each one's error or None.
+
+        Consecutive channel sends on a layer with ``send_batch`` go together
+        (one round trip); that layer refuses every later message to a channel
+        once one is refused, so retrying the refused ones in order keeps each
+        channel's order.
+        """
+        from .channel import Channel  # imports this module
+
+        errors: list[BaseException | None] = []
+        run: list[tuple[str, dict]] = []
+        run_layer: Any = None
+
+        def end_run() -> None:
+            if len(run) == 1:
+                errors.append(_try(run_layer.send, *run[0]))
+            elif run:
+                errors.extend(run_layer.send_batch(run))
+            run.clear()
+
+        for sender, message in messages:
+            layer = sender.channel_layer
+            if not isinstance(sender, Channel) or not hasattr(layer, "send_batch"):
+                end_run()
+                errors.append(_try(sender.send, message, immediately=True))
+                continue
+            if layer is not run_layer:
+                end_run()
+                run_layer = layer
+            run.append((sender.name, message))
+        end_run()
+        return errors
+
     def _send_with_retry(self, sender: Any, message: dict) -> bool:
         deadline = time.monotonic() + self.retry_time
         while True:
@@ -112,6 +152,14 @@ class PendingMessageStore:
                 if time.monotonic() >= deadline:
                     return False
                 time.sleep(self.retry_interval)
+
+
+def _try(function: Any, *args: Any, **kwargs: Any) -> BaseException | None:
+    try:
+        function(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - reported per message
+        return exc
+    return None
 
 
 #: The process-wide store the signals below feed.

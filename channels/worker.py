@@ -48,6 +48,12 @@ class Worker:
     receive_retry_max = 2.0
     #: The pause function, replaceable in tests.
     sleep = staticmethod(time.sleep)
+    #: Most messages taken off the layer at once (on layers with
+    #: ``receive_batch``), and the time a batch may take by the recent
+    #: average consumer: a batch costs one round trip to the layer instead
+    #: of one per message, but its last message waits for the others.
+    batch_size = 8
+    batch_budget = 0.002
 
     def __init__(
         self,
@@ -67,6 +73,8 @@ class Worker:
         self.termed = False
         self.in_job = False
         self._receive_failures = 0
+        self._receive_batch = getattr(channel_layer, "receive_batch", None)
+        self._average_handle = 0.0
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -135,7 +143,7 @@ class Worker:
                 self.in_job = False
                 started = time.monotonic()
                 try:
-                    channel, content = self.channel_layer.receive(channels, block=True)
+                    batch = self._receive(channels)
                 except Exception as exc:
                     # A lost layer (Redis down) must not end the process:
                     # wait and try again, so service resumes by itself.
@@ -144,22 +152,54 @@ class Worker:
                 if self._receive_failures:
                     logger.warning("The channel layer answers again; receiving resumed")
                     self._receive_failures = 0
-                self.in_job = True
-                if channel is None:
+                if not batch:
                     if time.monotonic() - started < 0.005:
                         # The layer does not block: avoid a busy loop.
                         time.sleep(0.05)
                     continue
-                try:
-                    self.handle(channel, content)
-                except Exception:
-                    # handle() guards consumers; this catches malformed
-                    # messages and our own bugs, so no message kills a worker.
-                    logger.exception("Could not handle a message on %s", channel)
+                # Every message of a batch is in hand (taken off the layer):
+                # all are handled, even after a first shutdown signal.
+                self.in_job = True
+                started = time.monotonic()
+                for channel, content in batch:
+                    try:
+                        self.handle(channel, content)
+                    except Exception:
+                        # handle() guards consumers; this catches malformed
+                        # messages and our own bugs, so no message kills a worker.
+                        logger.exception("Could not handle a message on %s", channel)
+                self._handled(len(batch), time.monotonic() - started)
         except StopWorkerGroupLoop:
             pass
         finally:
             self.in_job = False
+
+    def _receive(self, channels: list[str]) -> list[tuple[str, dict]]:
+        """The next messages to handle: a batch while consumers are quick
+        (one round trip for several messages of a backlog), else one."""
+        limit = self._batch_limit()
+        if limit > 1 and self._receive_batch is not None:
+            return self._receive_batch(channels, block=True, limit=limit)
+        channel, content = self.channel_layer.receive(channels, block=True)
+        return [] if channel is None else [(channel, content)]
+
+    def _batch_limit(self) -> int:
+        """How many messages to take at once: as many as the recent average
+        consumer runs through in ``batch_budget`` seconds, at most
+        ``batch_size``. A slow consumer gets one message at a time, so
+        messages never wait in one busy worker while another is idle."""
+        average = self._average_handle
+        if average <= 0:
+            return 1
+        return max(1, min(self.batch_size, int(self.batch_budget / average)))
+
+    def _handled(self, count: int, elapsed: float) -> None:
+        # moving average of the time one message takes, over ~10 batches
+        per_message = elapsed / count
+        if self._average_handle <= 0:
+            self._average_handle = per_message
+        else:
+            self._average_handle += (per_message - self._average_handle) * 0.1
 
     def _receive_failed(self, exc: Exception) -> None:
         """Log a failed receive (loudly the first time) and pause before the next try."""

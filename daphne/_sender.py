@@ -6,7 +6,9 @@ the benchmark (``benchmarks/run.py``) showed daphne's reactor blocked in
 Redis sends for about a third of its wall time while its CPU sat at half a
 core. :class:`LayerSender` in threaded mode makes the sends of the hot
 paths (``http.request``, ``websocket.receive``, the disconnects) from one
-thread and reports a failure back on the reactor thread. In direct mode
+thread and reports a failure back on the reactor thread. That thread sends
+in batches: what queued up while one batch was on its way goes in the next,
+in one round trip on a layer with ``send_batch``. In direct mode
 (in-memory layers, ``--force-sync``, the sans-IO tests) it sends at once on
 the caller's thread and retries on the reactor's clock.
 
@@ -44,6 +46,11 @@ class LayerSender:
     """``send(channel, message, on_error)`` now (direct) or from a thread, in
     order per connection and round-robin across connections."""
 
+    #: Most sends the thread makes in one batch (one round trip on layers
+    #: with ``send_batch``): the jobs that queued up while the last batch
+    #: was on its way, one per connection.
+    batch_size = 64
+
     def __init__(
         self,
         layer: Any,
@@ -57,6 +64,7 @@ class LayerSender:
         self.threaded = threaded
         self._queue = FairQueue(full_timeout, full_error=self._full_error)
         self._lock = threading.Condition(threading.Lock())
+        self._send_batch = getattr(layer, "send_batch", None)
         self._thread: threading.Thread | None = None
         self._stopping = False
         # direct mode only
@@ -194,17 +202,20 @@ class LayerSender:
 
     def _run(self) -> None:
         queue, lock = self._queue, self._lock
-        last: tuple[Job, BaseException | None, bool] | None = None
+        last: list[tuple[Job, BaseException | None]] = []
         while True:
             with lock:
-                # report the last send and take the next in one hold of the lock
-                notices = queue.done(last[0], self._now(), last[1], last[2]) if last else []
-                last = None
+                # report the last sends and take the next ones in one hold of the lock
+                notices: list[Notice] = []
+                for job, error in last:
+                    full = error is not None and isinstance(error, self.layer.ChannelFull)
+                    notices += queue.done(job, self._now(), error, full)
+                jobs: list[Job] = []
                 while True:
                     now = self._now()
                     notices += queue.expire(now)
-                    job = queue.take(now)
-                    if job is not None or notices:
+                    jobs = self._take_batch(now)
+                    if jobs or notices:
                         break
                     delay = queue.next_due(now)
                     if self._stopping and (delay is None or not len(queue)):
@@ -214,16 +225,44 @@ class LayerSender:
                     self._log_dropped()
             if notices:
                 self._notify(notices)
+            last = self._send_jobs(jobs) if jobs else []
+
+    def _take_batch(self, now: float) -> list[Job]:
+        """The jobs due now, at most ``batch_size`` (one per connection, as
+        ``take`` never hands out a connection's next job before ``done``); a
+        probe of a full channel ends the batch, so it is tried alone."""
+        jobs: list[Job] = []
+        while len(jobs) < self.batch_size:
+            job = self._queue.take(now)
             if job is None:
-                continue
+                break
+            jobs.append(job)
+            if job.waited:
+                break
+        return jobs
+
+    def _send_jobs(self, jobs: list[Job]) -> list[tuple[Job, BaseException | None]]:
+        """Send ``jobs`` (one round trip for the lot on a layer with
+        ``send_batch``); each with its error or None."""
+        if len(jobs) == 1 or self._send_batch is None:
+            outcomes: list[tuple[Job, BaseException | None]] = []
+            for job in jobs:
+                try:
+                    self.layer.send(job.channel, job.message)
+                except Exception as exc:  # noqa: BLE001 - reported through done()
+                    outcomes.append((job, exc))
+                else:
+                    outcomes.append((job, None))
+        else:
             try:
-                self.layer.send(job.channel, job.message)
-            except Exception as exc:
-                full = isinstance(exc, self.layer.ChannelFull)
-                self._log_failure(job, exc, full)
-                last = (job, exc, full)
-            else:
-                last = (job, None, False)
+                errors = self._send_batch([(job.channel, job.message) for job in jobs])
+            except Exception as exc:  # noqa: BLE001 - a layer bug must not end the thread
+                errors = [exc] * len(jobs)
+            outcomes = list(zip(jobs, errors))
+        for job, error in outcomes:
+            if error is not None:
+                self._log_failure(job, error, isinstance(error, self.layer.ChannelFull))
+        return outcomes
 
     def _notify(self, notices: list[Notice]) -> None:
         try:

@@ -321,3 +321,20 @@ def test_a_group_send_reaches_the_members_on_the_shards_still_up(make_redis_serv
         server.kill()
     with pytest.raises(RedisUnavailable):
         layer.send_group("partial", {"hi": 2})
+
+
+def test_send_batch_reports_a_lost_server_on_each_message_and_recovers(make_redis_server):
+    server = make_redis_server()
+    layer = RedisChannelLayer(hosts=[server.url])
+    layer.send_batch([("batch.down", {"n": 0})])
+    server.kill()
+    started = time.monotonic()
+    outcome = layer.send_batch([("batch.down", {"n": n}) for n in range(3)])
+    assert time.monotonic() - started < 3
+    assert len(outcome) == 3
+    for error in outcome:
+        assert isinstance(error, RedisUnavailable)
+        assert f"127.0.0.1:{server.port}" in str(error)
+    server.start()
+    assert layer.send_batch([("batch.down", {"n": 9})]) == [None]
+    assert layer.receive_batch(["batch.down"], block=True, limit=4) == [("batch.down", {"n": 9})]

@@ -395,3 +395,54 @@ def test_statistics_of_other_layers_arrive_within_about_a_second(make_layer, lay
         time.sleep(0.1)
     assert reader.global_statistics()["messages_count"] == 5
     assert reader.channel_statistics("late.stats")["messages_count"] == 5
+
+
+def test_send_batch_is_one_write_and_one_command_per_message(make_layer, client, monkeypatch):
+    from asgi_redis._link import Link
+
+    layer = make_layer(stats_prefix="")
+    layer.send("sb.chan", {"n": -1})  # the first push of a process renews the TTL with it
+    layer.send("sb.proc!x", {"n": -1})
+    writes = []
+    real_write = Link.write
+    monkeypatch.setattr(
+        Link, "write", lambda link, data: writes.append(data) or real_write(link, data)
+    )
+    before = total_commands(client)
+    outcome = layer.send_batch(
+        [("sb.chan", {"n": n}) for n in range(10)] + [("sb.proc!x", {"n": 0})]
+    )
+    assert outcome == [None] * 11
+    assert len(writes) == 1
+    assert total_commands(client) - before == 11
+    assert [m["n"] for _, m in drain(layer, "sb.chan")] == list(range(-1, 10))
+
+
+def test_receive_batch_pops_several_messages_in_one_command(layer, client):
+    for n in range(6):
+        layer.send("rb.chan", {"n": n})
+    before = total_commands(client)
+    first = layer.receive_batch(["rb.chan"], block=True, limit=4)
+    second = layer.receive_batch(["rb.chan"], limit=4)
+    assert total_commands(client) - before == 2
+    assert [m["n"] for _, m in first + second] == list(range(6))
+    assert not client.exists(layer.prefix + "rb.chan")
+
+
+def test_receive_batch_skips_expired_messages(make_layer):
+    layer = make_layer(expiry=1)
+    layer.send("rbx.chan", {"n": "old"})
+    time.sleep(1.1)
+    layer.send("rbx.chan", {"n": "new"})
+    assert layer.receive_batch(["rbx.chan"], limit=8) == [("rbx.chan", {"n": "new"})]
+
+
+def test_send_batch_over_capacity_keeps_order_when_expired_messages_make_room(make_layer):
+    layer = make_layer(expiry=1, capacity=2)
+    layer.send("sbx.chan", {"n": "old"})
+    layer.send("sbx.chan", {"n": "old"})
+    time.sleep(1.1)
+    outcome = layer.send_batch([("sbx.chan", {"n": n}) for n in range(3)])
+    assert outcome[:2] == [None, None]
+    assert isinstance(outcome[2], layer.ChannelFull)
+    assert [m["n"] for _, m in drain(layer, "sbx.chan")] == [0, 1]

@@ -83,3 +83,37 @@ def slow(message, **kwargs):
 
 BARRIER = None
 SLOW_STARTED = threading.Event()
+
+
+def slow_who(message, **kwargs):
+    """Takes 50 ms, then says which worker thread ran it."""
+    import time
+
+    time.sleep(0.05)
+    message.reply_channel.send({"text": threading.current_thread().name})
+
+
+#: Set by a test: ``gated`` waits for it on "hold", calls ``STOP`` on "stop".
+GATE = None
+STOP = None
+
+
+def gated(message, **kwargs):
+    if message["text"] == "hold":
+        GATE.wait(10)
+    elif message["text"] == "stop":
+        STOP()
+    message.reply_channel.send({"text": message["text"]})
+
+
+def three_in_order(message, **kwargs):
+    """Three replies to one channel, with a group send between them."""
+    for n in range(3):
+        message.reply_channel.send({"text": f"{message['text']}-{n}"})
+        if n == 1:
+            Group("three-in-order").send({"text": "group"})
+
+
+def five_in_order(message, **kwargs):
+    for n in range(5):
+        message.reply_channel.send({"text": f"{message['text']}-{n}"})

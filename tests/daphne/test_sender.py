@@ -138,3 +138,72 @@ def test_stop_makes_the_queued_sends_then_refuses_new_ones():
     assert len(drain(layer, "websocket.disconnect")) == 20
     with pytest.raises(RuntimeError, match="stopped"):
         sender.send("websocket.disconnect", {})
+
+
+class BatchingLayer(GatedLayer):
+    """Records the size of every ``send_batch``; single sends wait for the gate."""
+
+    def __init__(self, refuse=()):
+        super().__init__()
+        self.refuse = set(refuse)
+        self.batches = []
+        self.entered = threading.Event()
+
+    def send(self, channel, message):
+        self.entered.set()
+        super().send(channel, message)
+
+    def send_batch(self, messages):
+        self.batches.append([channel for channel, _ in messages])
+        return super().send_batch(messages)
+
+
+def test_threaded_mode_sends_what_queued_meanwhile_as_one_batch():
+    layer = BatchingLayer()
+    sender = LayerSender(layer, RecordingReactor(), threaded=True)
+    sender.send("websocket.receive", {"n": 0, "reply_channel": "c!0"})
+    assert layer.entered.wait(10)  # the first send is on its way, alone
+    for n in range(1, 21):
+        sender.send("websocket.receive", {"n": n, "reply_channel": f"c!{n}"})
+    layer.gate.set()
+    assert wait_until(lambda: sender.pending() == 0)
+    sender.stop()
+    assert layer.batches == [["websocket.receive"] * 20]
+    assert [m["n"] for m in drain(layer, "websocket.receive")] == list(range(21))
+
+
+def test_a_batch_takes_one_message_per_connection_so_each_keeps_its_order():
+    layer = BatchingLayer()
+    sender = LayerSender(layer, RecordingReactor(), threaded=True)
+    sender.send("websocket.receive", {"n": 0, "reply_channel": "first!"})
+    assert layer.entered.wait(10)
+    for n in range(1, 4):
+        sender.send("websocket.receive", {"n": n, "reply_channel": "c!a"})
+        sender.send("websocket.receive", {"n": 10 + n, "reply_channel": "c!b"})
+    layer.gate.set()
+    assert wait_until(lambda: sender.pending() == 0)
+    sender.stop()
+    assert [len(batch) for batch in layer.batches] == [2, 2, 2]
+    got = [m["n"] for m in drain(layer, "websocket.receive")]
+    assert [n for n in got if 0 < n < 10] == [1, 2, 3]
+    assert [n for n in got if n > 10] == [11, 12, 13]
+
+
+def test_a_refusal_inside_a_batch_goes_to_its_own_handler_only():
+    layer = BatchingLayer(refuse={"http.request"})
+    reactor = RecordingReactor()
+    sender = LayerSender(layer, reactor, threaded=True)
+    sender.send("http.disconnect", {"n": 0, "reply_channel": "h!0"})
+    assert layer.entered.wait(10)
+    errors = {}
+    for n in range(1, 5):
+        channel = "http.request" if n == 2 else "http.disconnect"
+        sender.send(channel, {"n": n, "reply_channel": f"h!{n}"}, errors.setdefault(n, []).append)
+    layer.gate.set()
+    assert wait_until(lambda: sender.pending() == 0 and reactor.calls)
+    sender.stop()
+    reactor.run()
+    assert len(layer.batches) == 1
+    assert [n for n, found in errors.items() if found] == [2]
+    assert isinstance(errors[2][0], layer.ChannelFull)
+    assert [m["n"] for m in drain(layer, "http.disconnect")] == [0, 1, 3, 4]
