@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import select
 import socket
+import struct
 import threading
 import time
 from typing import Any
@@ -106,6 +107,12 @@ class Link:
         except redis.RedisError as exc:
             raise RedisUnavailable(f"Redis at {self.where} is unreachable: {exc}") from exc
         self.sock = self.connection._sock
+        # Blocking mode with kernel timeouts (SO_RCVTIMEO/SO_SNDTIMEO):
+        # a Python socket timeout would put a poll() before every send and
+        # every recv, two extra system calls per command.
+        self.sock.settimeout(None)
+        _set_timeout(self.sock, socket.SO_SNDTIMEO, self.default_timeout)
+        _set_timeout(self.sock, socket.SO_RCVTIMEO, self.default_timeout)
         self.reader = hiredis.Reader()
         self.client_id = None
 
@@ -134,7 +141,7 @@ class Link:
         if reply is False:
             sock = self.sock
             if timeout is not None:
-                sock.settimeout(timeout)
+                _set_timeout(sock, socket.SO_RCVTIMEO, timeout)
             try:
                 while reply is False:
                     data = sock.recv(262144)
@@ -142,7 +149,8 @@ class Link:
                         raise ConnectionResetError("connection closed by the server")
                     reader.feed(data)
                     reply = reader.gets()
-            except TimeoutError as exc:
+            except (TimeoutError, BlockingIOError) as exc:
+                # BlockingIOError (EAGAIN): the kernel's receive timeout ran out
                 self.close()
                 raise RedisUnavailable(
                     f"Redis at {self.where} did not answer within the socket timeout"
@@ -154,7 +162,7 @@ class Link:
                 ) from exc
             finally:
                 if timeout is not None and self.sock is not None:
-                    sock.settimeout(self.default_timeout)
+                    _set_timeout(sock, socket.SO_RCVTIMEO, self.default_timeout)
         if isinstance(reply, hiredis.ReplyError):
             self._raise_reply_error(reply)
         return reply
@@ -236,6 +244,13 @@ class LinkPool:
             for link in self._idle:
                 link.close()
                 link.generation = self.generation
+
+
+def _set_timeout(sock: socket.socket, option: int, seconds: float | None) -> None:
+    """Set a kernel send or receive timeout (None or 0: wait for ever)."""
+    whole = int(seconds or 0)
+    micros = int(((seconds or 0) - whole) * 1_000_000)
+    sock.setsockopt(socket.SOL_SOCKET, option, struct.pack("ll", whole, micros))
 
 
 def _is_clean(link: Link) -> bool:

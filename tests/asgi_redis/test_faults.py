@@ -338,3 +338,40 @@ def test_send_batch_reports_a_lost_server_on_each_message_and_recovers(make_redi
     server.start()
     assert layer.send_batch([("batch.down", {"n": 9})]) == [None]
     assert layer.receive_batch(["batch.down"], block=True, limit=4) == [("batch.down", {"n": 9})]
+
+
+def test_a_server_that_stops_answering_fails_within_the_socket_timeout(make_redis_server):
+    import signal
+
+    class QuickLayer(RedisChannelLayer):
+        blpop_timeout = 1
+
+    server = make_redis_server()
+    layer = QuickLayer(hosts=[server.url], connection_kwargs={"socket_timeout": 2})
+    layer.send("frozen.chan", {"n": 1})
+    server.process.send_signal(signal.SIGSTOP)  # the socket stays open, nothing answers
+    try:
+        started = time.monotonic()
+        with pytest.raises(RedisUnavailable, match="did not answer within the socket timeout"):
+            layer.send("frozen.chan", {"n": 2})
+        assert 1.8 < time.monotonic() - started < 4
+        started = time.monotonic()
+        with pytest.raises(RedisUnavailable):
+            layer.receive(["frozen.chan"], block=True)  # a new link: its handshake times out
+        assert 1.8 < time.monotonic() - started < 4
+    finally:
+        server.process.send_signal(signal.SIGCONT)
+    layer.send("frozen.chan", {"n": 3})  # a new link; the old ones were closed
+    assert [m["n"] for _, m in layer.receive_batch(["frozen.chan"], limit=8)] in ([1, 2, 3], [1, 3])
+    # a blocking pop on a link in use waits its own timeout (blpop_timeout + 5 s), then fails
+    assert layer.receive(["frozen.chan"], block=True) == (None, None)
+    server.process.send_signal(signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        with pytest.raises(RedisUnavailable, match="did not answer within the socket timeout"):
+            layer.receive(["frozen.chan"], block=True)
+        assert 5.5 < time.monotonic() - started < 9
+    finally:
+        server.process.send_signal(signal.SIGCONT)
+    layer.send("frozen.chan", {"n": 4})
+    assert layer.receive(["frozen.chan"], block=True) == ("frozen.chan", {"n": 4})
