@@ -135,11 +135,14 @@ class Link:
             raise RedisUnavailable(f"Lost the connection to Redis at {self.where}: {exc}") from exc
 
     def read(self, timeout: float | None = None) -> Any:
-        """Read one reply; ``timeout`` overrides the socket timeout for this read."""
+        """Read one reply, waiting at least ``timeout`` seconds (a longer
+        socket timeout is kept: changing it costs two system calls)."""
         reader = self.reader
         reply = reader.gets()
         if reply is False:
             sock = self.sock
+            if timeout is not None and (self.default_timeout or 0) >= timeout:
+                timeout = None  # the link's own timeout is long enough already
             if timeout is not None:
                 _set_timeout(sock, socket.SO_RCVTIMEO, timeout)
             try:
