@@ -20,6 +20,9 @@ Steps (each --duration seconds, separate processes talk through Redis):
                   -> messages/s received
   batch_inbox     the same, but each receiver reads its own process inbox
                   (daphne's reply path), which it may pop in batches
+  batch_api       the batch step with the batching calls: send_batch of 50
+                  messages, receive_batch of up to 50 (what daphne's sender
+                  thread and a worker with quick consumers do under load)
   fanout_N        send_group to N normal-channel members, one call each
                   -> deliveries (copies queued)/s
   fanout_N_procs  N members spread over 4 process inboxes, 4 receiver
@@ -55,6 +58,8 @@ MSG = {
     "text": "x" * 64,
 }
 PREFIX = "bench:"
+#: Messages per send_batch / receive_batch call in the batch_api step.
+BATCH = 50
 ASGI_REDIS_1_4_3_PINGPONG = 2500  # round trips/s measured here for the original
 
 
@@ -107,6 +112,34 @@ def batch_receiver(url: str, start, stop, results, channel: str) -> None:
     while not stop.is_set():
         if layer.receive([channel], block=True)[0] is not None:
             received += 1
+    results.put(("received", received, time.perf_counter() - begun))
+
+
+def batch_api_sender(url: str, start, stop, results, channels: list[str]) -> None:
+    """Like batch_sender, with send_batch: BATCH messages per call."""
+    layer = make_layer(url)
+    sent = full = 0
+    batch = [(channels[n % len(channels)], MSG) for n in range(BATCH)]
+    start.wait()
+    while not stop.is_set():
+        outcome = layer.send_batch(batch)
+        refused = sum(1 for error in outcome if error is not None)
+        sent += len(batch) - refused
+        if refused:
+            full += refused
+            time.sleep(0.0005)
+    results.put(("sent", sent, full))
+
+
+def batch_api_receiver(url: str, start, stop, results, channel: str) -> None:
+    """Like batch_receiver, with receive_batch: up to BATCH messages per call."""
+    layer = make_layer(url)
+    layer.blpop_timeout = 1
+    received = 0
+    start.wait()
+    begun = time.perf_counter()
+    while not stop.is_set():
+        received += len(layer.receive_batch([channel], block=True, limit=BATCH))
     results.put(("received", received, time.perf_counter() - begun))
 
 
@@ -215,18 +248,24 @@ def bench_pingpong_nonblocking(url: str, duration: float) -> dict:
     return {"round_trips_per_s": round(count / (time.perf_counter() - begun))}
 
 
-def bench_batch(url: str, duration: float, senders: int, receivers: int, inboxes: bool) -> dict:
+def bench_batch(
+    url: str, duration: float, senders: int, receivers: int, inboxes: bool, api: bool = False
+) -> dict:
     """Normal channel: senders and receivers share "bench.batch" (the worker
     shape). Inboxes: each receiver reads its own process inbox and the
-    senders spread over them (the reply path into daphne processes)."""
+    senders spread over them (the reply path into daphne processes). With
+    ``api``, senders and receivers use send_batch / receive_batch."""
     if inboxes:
         queues = [f"bench.reply.daphne{r}!" for r in range(receivers)]
         channels = [f"{queue}conn{n}" for n in range(10) for queue in queues]
     else:
         queues = ["bench.batch"] * receivers
         channels = ["bench.batch"]
-    targets = [(batch_sender, (url, channels))] * senders
-    targets += [(batch_receiver, (url, queue)) for queue in queues]
+    sender, receiver = (
+        (batch_api_sender, batch_api_receiver) if api else (batch_sender, batch_receiver)
+    )
+    targets = [(sender, (url, channels))] * senders
+    targets += [(receiver, (url, queue)) for queue in queues]
     processes, start, stop, results = run_processes(targets, duration)
     time.sleep(duration)
     collected = finish(processes, stop, results, senders + receivers)
@@ -408,6 +447,10 @@ def main() -> None:
             "batch_inbox",
             lambda: bench_batch(url, args.duration, args.senders, args.receivers, True),
         ),
+        (
+            "batch_api",
+            lambda: bench_batch(url, args.duration, args.senders, args.receivers, False, True),
+        ),
         ("fanout_100", lambda: bench_fanout(url, args.duration, 100)),
         ("fanout_1000", lambda: bench_fanout(url, args.duration, 1000)),
         ("fanout_1000_procs", lambda: bench_fanout_processes(url, args.duration, 1000)),
@@ -428,7 +471,7 @@ def main() -> None:
         if server:
             server.stop()
     lpush = out.get("redis_benchmark", {}).get("lpush")
-    for step in ("batch", "batch_inbox"):
+    for step in ("batch", "batch_inbox", "batch_api"):
         if lpush and step in out:
             out[f"{step}_vs_lpush"] = round(out[step]["messages_per_s"] / lpush, 3)
     harness_pingpong = out.get("harness", {}).get("pingpong")
