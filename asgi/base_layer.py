@@ -102,9 +102,9 @@ class BaseChannelLayer:
     ) -> list[tuple[str, dict]]:
         """Up to ``limit`` messages from ``channels`` as ``(channel, message)``
         pairs (an empty list when there are none; with ``block`` it waits
-        like :meth:`receive`). The messages are the caller's: a caller that
-        stops before handling them all should give them back with
-        ``send``. This default receives one message.
+        like :meth:`receive`). They are off the layer once returned, so the
+        caller handles every one (the worker does, even when asked to stop).
+        This default receives one message.
         """
         channel, message = self.receive(channels, block=block)
         return [] if channel is None else [(channel, message)]

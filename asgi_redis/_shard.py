@@ -94,21 +94,7 @@ class Shard:
         self.links.release(link)
 
     def call(self, *args: Any) -> Any:
-        link = self.links.acquire()
-        try:
-            return link.call(*args)
-        except RedisUnavailable:
-            self.links.disconnect()
-            raise
-        except RedisCommandError as exc:
-            if "unknown command" in str(exc).lower():
-                raise UnsupportedRedis(
-                    f"Redis at {self.where} does not support {args[0]!r} "
-                    "(the layer needs Redis 6 or later)"
-                ) from exc
-            raise
-        finally:
-            self.links.release(link)
+        return self.call_packed(pack(args), args[0])
 
     def call_many(self, commands: Sequence[tuple], raise_errors: bool = True) -> list[Any]:
         """Several commands in one write and one wait (a pipeline, not a
@@ -141,16 +127,24 @@ class Shard:
         head = self._push_heads.get(key)
         if head is None:
             head = self._remember(self._push_heads, key, pack(("RPUSH", key))[4:])
-        return self.call_packed(b"*3\r\n%s$%d\r\n%s\r\n" % (head, len(item), item))
+        return self.call_packed(b"*3\r\n%s$%d\r\n%s\r\n" % (head, len(item), item), "RPUSH")
 
-    def call_packed(self, command: bytes) -> Any:
-        """One command already in RESP, for the message path."""
+    def call_packed(self, command: bytes, name: str = "") -> Any:
+        """One command already in RESP (``name`` names it in errors); an
+        unknown command raises :class:`UnsupportedRedis`."""
         link = self.links.acquire()
         try:
             link.write(command)
             return link.read()
         except RedisUnavailable:
             self.links.disconnect()
+            raise
+        except RedisCommandError as exc:
+            if "unknown command" in str(exc).lower():
+                raise UnsupportedRedis(
+                    f"Redis at {self.where} does not support {name or 'a command'!r} "
+                    "(the layer needs Redis 6 or later)"
+                ) from exc
             raise
         finally:
             self.links.release(link)
@@ -173,10 +167,8 @@ class Shard:
                 command = pack(("LMPOP", len(keys), *keys, "LEFT", "COUNT", count))
                 self._remember(self._pop_commands, plan, command)
             try:
-                reply = self.call_packed(command)
-            except RedisCommandError as exc:
-                if "unknown command" not in str(exc).lower():
-                    raise
+                reply = self.call_packed(command, "LMPOP")
+            except UnsupportedRedis:
                 self.has_blmpop = False
             else:
                 return None if reply is None else [reply[0], *reply[1]]

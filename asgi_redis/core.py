@@ -231,7 +231,7 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
                 self._count(shard.index, queue, STAT_MESSAGES_COUNT)
                 return
             self._count(shard.index, queue, STAT_CHANNEL_FULL)
-            raise self.ChannelFull(f"Channel {channel!r} is at its capacity of {capacity} messages")
+            raise self._full(channel, capacity)
         self._send_spread(channel, queue, key, capacity, tail)
 
     def _prepare(self, channel: str, message: dict) -> tuple[str, str, int, Shard | None, bytes]:
@@ -349,9 +349,10 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
                     continue
                 refused = True
             self._count(shard.index, queue, STAT_CHANNEL_FULL)
-            results[position] = self.ChannelFull(
-                f"Channel {channel!r} is at its capacity of {capacity} messages"
-            )
+            results[position] = self._full(channel, capacity)
+
+    def _full(self, channel: str, capacity: int) -> Exception:
+        return self.ChannelFull(f"Channel {channel!r} is at its capacity of {capacity} messages")
 
     def _send_route(self, channel: str) -> tuple[str, str, int, Shard | None, bytes]:
         """What a send to ``channel`` needs besides the message, worked out once
@@ -400,7 +401,7 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
         if len(errors) == len(attempts):
             raise errors[0]
         self._count(attempts[-1][0].index, queue, STAT_CHANNEL_FULL)
-        raise self.ChannelFull(f"Channel {channel!r} is at its capacity of {capacity} messages")
+        raise self._full(channel, capacity)
 
     def _push(self, shard: Shard, key: str, tail: bytes, capacity: int) -> bool:
         """Queue one item on ``shard``; False when the queue is full.
@@ -545,21 +546,6 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
             if found:
                 return found
 
-    def _accept_all(self, shard: Shard, reply: list[bytes]) -> list[tuple[str, dict]]:
-        """Every unexpired message of a popped ``[key, item, ...]``, in order."""
-        queue = reply[0].decode()[len(self.prefix) :]
-        now_ms = shard.server_time_ms()
-        found = []
-        for item in reply[1:]:
-            deadline, targets, payload = parse_item(item)
-            if deadline <= now_ms:
-                continue
-            for name in targets or [queue]:
-                channel, message = self._result(name, payload)
-                if channel is not None:
-                    found.append((channel, message))
-        return found
-
     def _pop_plan(self, channels: list[str]) -> tuple[Shard, list[bytes], int]:
         """``(shard, keys, pop size)`` of a non-blocking receive on one shard.
         Only single keys are remembered: several keys are shuffled anew by
@@ -632,6 +618,20 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
         healthy = [i for i, shard in enumerate(self._shards) if shard.available]
         return healthy or list(range(self.ring_size))
 
+    def _unexpired(
+        self, shard: Shard, reply: list[bytes]
+    ) -> tuple[str, list[tuple[float, list[str], bytes]]]:
+        """The queue of a popped ``[key, item, ...]`` and its unexpired items
+        as ``(seconds left, channel names, payload)``."""
+        queue = reply[0].decode()[len(self.prefix) :]
+        now_ms = shard.server_time_ms()
+        items = []
+        for item in reply[1:]:
+            deadline, targets, payload = parse_item(item)
+            if deadline > now_ms:
+                items.append(((deadline - now_ms) / 1000, targets or [queue], payload))
+        return queue, items
+
     def _accept(self, shard: Shard, reply: list[bytes]) -> tuple[str | None, Any]:
         """Turn a popped ``[key, item, ...]`` into ``(channel, message)``.
 
@@ -640,35 +640,37 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
         process inbox carried for several of its channels) are kept in the
         local buffer for the next receives.
         """
-        queue = reply[0].decode()[len(self.prefix) :]
+        queue, items = self._unexpired(shard, reply)
         result: tuple[str | None, Any] = (None, None)
-        now_ms = None
-        for item in reply[1:]:
-            deadline, targets, payload = parse_item(item)
-            if now_ms is None:
-                now_ms = shard.server_time_ms()
-            if deadline <= now_ms:
-                continue
-            names = targets or [queue]
+        for left, names, payload in items:
             if result[0] is None:
                 result = self._result(names[0], payload)
                 names = names[1:]
-                if not names:
-                    continue
-            local_deadline = time.time() + (deadline - now_ms) / 1000
-            for name in names:
-                self._buffer.put(queue, local_deadline, name, payload)
+            if names:
+                self._keep(queue, left, names, payload)
         return result
+
+    def _accept_all(self, shard: Shard, reply: list[bytes]) -> list[tuple[str, dict]]:
+        """Every unexpired message of a popped ``[key, item, ...]``, in order."""
+        found = []
+        for _, names, payload in self._unexpired(shard, reply)[1]:
+            for name in names:
+                channel, message = self._result(name, payload)
+                if channel is not None:
+                    found.append((channel, message))
+        return found
 
     def _stash(self, shard: Shard, reply: list[bytes]) -> None:
         """Keep every message of an extra popped reply for a later receive."""
-        queue = reply[0].decode()[len(self.prefix) :]
-        now_ms = shard.server_time_ms()
-        for item in reply[1:]:
-            deadline, targets, payload = parse_item(item)
-            local_deadline = time.time() + (deadline - now_ms) / 1000
-            for name in targets or [queue]:
-                self._buffer.put(queue, local_deadline, name, payload)
+        queue, items = self._unexpired(shard, reply)
+        for left, names, payload in items:
+            self._keep(queue, left, names, payload)
+
+    def _keep(self, queue: str, left: float, names: list[str], payload: bytes) -> None:
+        """Buffer ``payload`` for each of ``names`` until it expires in ``left`` s."""
+        local_deadline = time.time() + left
+        for name in names:
+            self._buffer.put(queue, local_deadline, name, payload)
 
     def _watch(
         self, plan: list[tuple[Shard, list[bytes]]], timeout: float

@@ -88,58 +88,43 @@ def echo_worker(url: str, start, stop, _results) -> None:
             layer.send(message["reply_channel"], message)
 
 
-def batch_sender(url: str, start, stop, results, channels: list[str]) -> None:
+def batch_sender(url: str, start, stop, results, channels: list[str], batch: int = 1) -> None:
+    """Sends as fast as it can: ``send`` per message, or with ``batch`` > 1
+    ``send_batch`` of that many messages per call."""
     layer = make_layer(url)
     sent = full = 0
     count = len(channels)
+    messages = [(channels[n % count], MSG) for n in range(batch)]
     start.wait()
     while not stop.is_set():
-        try:
-            layer.send(channels[sent % count], MSG)
-            sent += 1
-        except layer.ChannelFull:
-            full += 1
-            time.sleep(0.0005)
-    results.put(("sent", sent, full))
-
-
-def batch_receiver(url: str, start, stop, results, channel: str) -> None:
-    layer = make_layer(url)
-    layer.blpop_timeout = 1
-    received = 0
-    start.wait()
-    begun = time.perf_counter()
-    while not stop.is_set():
-        if layer.receive([channel], block=True)[0] is not None:
-            received += 1
-    results.put(("received", received, time.perf_counter() - begun))
-
-
-def batch_api_sender(url: str, start, stop, results, channels: list[str]) -> None:
-    """Like batch_sender, with send_batch: BATCH messages per call."""
-    layer = make_layer(url)
-    sent = full = 0
-    batch = [(channels[n % len(channels)], MSG) for n in range(BATCH)]
-    start.wait()
-    while not stop.is_set():
-        outcome = layer.send_batch(batch)
-        refused = sum(1 for error in outcome if error is not None)
-        sent += len(batch) - refused
+        if batch == 1:
+            try:
+                layer.send(channels[sent % count], MSG)
+                refused = 0
+            except layer.ChannelFull:
+                refused = 1
+        else:
+            refused = sum(1 for error in layer.send_batch(messages) if error is not None)
+        sent += batch - refused
         if refused:
             full += refused
             time.sleep(0.0005)
     results.put(("sent", sent, full))
 
 
-def batch_api_receiver(url: str, start, stop, results, channel: str) -> None:
-    """Like batch_receiver, with receive_batch: up to BATCH messages per call."""
+def batch_receiver(url: str, start, stop, results, channel: str, batch: int = 1) -> None:
+    """Block-receives: ``receive`` per message, or with ``batch`` > 1
+    ``receive_batch`` of up to that many."""
     layer = make_layer(url)
     layer.blpop_timeout = 1
     received = 0
     start.wait()
     begun = time.perf_counter()
     while not stop.is_set():
-        received += len(layer.receive_batch([channel], block=True, limit=BATCH))
+        if batch == 1:
+            received += layer.receive([channel], block=True)[0] is not None
+        else:
+            received += len(layer.receive_batch([channel], block=True, limit=batch))
     results.put(("received", received, time.perf_counter() - begun))
 
 
@@ -261,11 +246,9 @@ def bench_batch(
     else:
         queues = ["bench.batch"] * receivers
         channels = ["bench.batch"]
-    sender, receiver = (
-        (batch_api_sender, batch_api_receiver) if api else (batch_sender, batch_receiver)
-    )
-    targets = [(sender, (url, channels))] * senders
-    targets += [(receiver, (url, queue)) for queue in queues]
+    batch = BATCH if api else 1
+    targets = [(batch_sender, (url, channels, batch))] * senders
+    targets += [(batch_receiver, (url, queue, batch)) for queue in queues]
     processes, start, stop, results = run_processes(targets, duration)
     time.sleep(duration)
     collected = finish(processes, stop, results, senders + receivers)

@@ -157,6 +157,17 @@ def p99(values: list[float]) -> float:
     return statistics.quantiles(values, n=100)[98] if len(values) >= 2 else values[0]
 
 
+def start_flooding(port: int) -> tuple[threading.Event, list[str], threading.Thread]:
+    """``flood_until`` on /echo/noisy/ in a thread, given half a second to get
+    going: ``(stop event, close codes seen, the thread)``."""
+    stop = threading.Event()
+    outcomes: list[str] = []
+    flooder = threading.Thread(target=flood_until, args=(port, "/echo/noisy/", stop, outcomes))
+    flooder.start()
+    time.sleep(0.5)
+    return stop, outcomes, flooder
+
+
 def flood_until(port: int, path: str, stop: threading.Event, outcomes: list[str]) -> None:
     """One noisy raw client after another, each sending as fast as it can until daphne closes
     it; ``outcomes`` gets the close code each one saw (echoes are never read)."""
@@ -202,13 +213,7 @@ def test_with_a_rate_limit_a_flood_does_not_starve_a_quiet_websocket(make_redis_
         daphne_args=("--websocket-rate-limit", "100"),
     )
     baseline, _ = quiet_round_trips(stack.ws_url + "/echo/alone/", 50)
-    stop = threading.Event()
-    outcomes: list[str] = []
-    flooder = threading.Thread(
-        target=flood_until, args=(stack.port, "/echo/noisy/", stop, outcomes)
-    )
-    flooder.start()
-    time.sleep(0.5)
+    stop, outcomes, flooder = start_flooding(stack.port)
     during, lost = quiet_round_trips(stack.ws_url + "/echo/quiet/", 100)
     stop.set()
     flooder.join(60)
@@ -240,13 +245,7 @@ def test_without_any_option_a_flood_is_slowed_down_and_a_quiet_websocket_loses_n
     # every socket's frames into the full channel in turn.
     redis = make_redis_server()
     stack = make_stack([redis.url], workers=2)
-    stop = threading.Event()
-    outcomes: list[str] = []
-    flooder = threading.Thread(
-        target=flood_until, args=(stack.port, "/echo/noisy/", stop, outcomes)
-    )
-    flooder.start()
-    time.sleep(0.5)
+    stop, outcomes, flooder = start_flooding(stack.port)
     during, lost = quiet_round_trips(stack.ws_url + "/echo/quiet/", 50, wait=5)
     stop.set()
     flooder.join(60)
