@@ -28,6 +28,10 @@ class AsyncReceiveMixin:
 
     #: Threads available for concurrent event-loop receives per layer.
     receive_threads = 4
+    #: ``receive_twisted`` pops on connections the reactor itself reads
+    #: (see :mod:`asgi_redis._reactor_pop`); False sends every call through
+    #: the thread pool instead.
+    reactor_pops = True
 
     _executor: ThreadPoolExecutor | None = None
     _executor_lock = threading.Lock()
@@ -51,6 +55,17 @@ class AsyncReceiveMixin:
         ready = self._take_buffered(channels)
         if ready is not None:
             return defer.succeed(ready)
+        if self.reactor_pops:
+            plan = self._plan(list(dict.fromkeys(channels)))
+            if len(plan) == 1:
+                pops = self._reactor_pops_for(plan[0][0], reactor)
+                if pops is not None:
+                    return self._receive_on_reactor(pops, plan[0][1], channels)
+        return self._receive_in_thread(reactor, channels)
+
+    def _receive_in_thread(self, reactor: Any, channels: list[str]) -> Any:
+        from twisted.internet import defer
+
         deferred = defer.Deferred()
 
         def done(future: Any) -> None:
@@ -63,6 +78,40 @@ class AsyncReceiveMixin:
         future = self._receive_executor().submit(self.receive, list(channels), True)
         future.add_done_callback(done)
         return deferred
+
+    def _reactor_pops_for(self, shard: Any, reactor: Any) -> Any:
+        """The shard's reactor-owned pop connections, or None where the
+        thread path must serve (a stand-in reactor, a TLS shard)."""
+        pops = self._reactor_pops.get(shard.index)
+        if pops is None:
+            from ._reactor_pop import ReactorPops, adoptable
+
+            if not adoptable(reactor):
+                return None
+            pops = self._reactor_pops[shard.index] = ReactorPops(
+                shard, reactor, self._receive_executor
+            )
+        return pops if pops.usable else None
+
+    def _receive_on_reactor(self, pops: Any, keys: list[bytes], channels: list[str]) -> Any:
+        from ._reactor_pop import NotAdoptable
+
+        shard = pops.shard
+        inboxes_only = all(key.endswith(b"!") for key in keys)
+        pending = pops.blocking_pop(
+            keys, self.blpop_timeout, self.inbox_batch if inboxes_only else 1
+        )
+
+        def got(reply: Any) -> tuple[str | None, Any]:
+            # Every popped message expired: "nothing", as a timeout would say.
+            return (None, None) if reply is None else self._accept(shard, reply)
+
+        def tls(failure: Any) -> Any:
+            failure.trap(NotAdoptable)
+            pops.usable = False
+            return self._receive_in_thread(pops.reactor, channels)
+
+        return pending.addCallbacks(got, tls)
 
     def _take_buffered(self, channels: list[str]) -> tuple[str, Any] | None:
         """A message already in this process (popped in a batch), if any: it
@@ -100,6 +149,9 @@ class AsyncReceiveMixin:
             self.flush_background()
         except Exception as exc:  # noqa: BLE001 - closing must work with Redis gone
             logger.warning("%s closed with writes it could not make: %s", self, exc)
+        for pops in self._reactor_pops.values():
+            pops.close()
+        self._reactor_pops.clear()
         if self._executor is not None:
             self._executor.shutdown(wait=False)
             self._executor = None

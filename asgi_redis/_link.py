@@ -24,7 +24,7 @@ from redis.exceptions import AuthenticationError
 
 from .exceptions import RedisCommandError, RedisUnavailable
 
-__all__ = ["Link", "LinkPool", "pack", "readable"]
+__all__ = ["Link", "LinkPool", "pack", "readable", "reply_error"]
 
 _CRLF = b"\r\n"
 
@@ -184,16 +184,23 @@ class Link:
         return self.sock.fileno()
 
     def _raise_reply_error(self, reply: Exception) -> None:
-        text = str(reply)
-        if text.startswith(("READONLY", "MASTERDOWN", "LOADING")):
-            # A demoted master (failover) or a server still loading: reconnect
-            # next time, which asks Sentinel for the current master.
+        error, reconnect = reply_error(self.where, reply)
+        if reconnect:
             self.close()
-            raise RedisUnavailable(f"Redis at {self.where} cannot serve writes now: {text}")
-        if text.startswith("NOAUTH") or text.startswith("WRONGPASS"):
-            self.close()
-            raise RedisUnavailable(f"Redis at {self.where} refused the credentials: {text}")
-        raise RedisCommandError(text)
+        raise error
+
+
+def reply_error(where: str, reply: Exception) -> tuple[Exception, bool]:
+    """The exception for an error reply of the server at ``where``, and
+    whether the connection must be dropped (a demoted master or a server
+    still loading: reconnecting asks Sentinel for the current master; bad
+    credentials)."""
+    text = str(reply)
+    if text.startswith(("READONLY", "MASTERDOWN", "LOADING")):
+        return RedisUnavailable(f"Redis at {where} cannot serve writes now: {text}"), True
+    if text.startswith("NOAUTH") or text.startswith("WRONGPASS"):
+        return RedisUnavailable(f"Redis at {where} refused the credentials: {text}"), True
+    return RedisCommandError(text), False
 
 
 class LinkPool:

@@ -171,7 +171,7 @@ class Shard:
             except UnsupportedRedis:
                 self.has_blmpop = False
             else:
-                return None if reply is None else [reply[0], *reply[1]]
+                return flat_pop_reply(reply)
         return self.run(fallback, keys, (count,))
 
     def blpop(self, keys: Sequence[bytes], timeout: float, count: int = 1) -> Any:
@@ -181,18 +181,13 @@ class Shard:
         BLMPOP on Redis 7+) or None. The read waits a little longer than the
         pop, so a configured socket timeout never cuts a healthy pop short.
         """
-        wait = blpop_timeout(timeout)
-        if count > 1 and self.has_blmpop:
-            command = ("BLMPOP", wait, len(keys), *keys, "LEFT", "COUNT", count)
-        else:
-            command = ("BLPOP", *keys, wait)
+        multi, command = self.blocking_pop_command(keys, timeout, count)
         link = self.links.acquire()
         try:
-            link.write(pack(command))
+            link.write(command)
             reply = link.read(timeout=timeout + 5.0)
         except RedisCommandError as exc:
-            if command[0] == "BLMPOP" and "unknown command" in str(exc).lower():
-                self.has_blmpop = False  # Redis < 7
+            if multi and self.blmpop_missing(exc):
                 return self.blpop(keys, timeout)
             raise
         except RedisUnavailable:
@@ -200,9 +195,25 @@ class Shard:
             raise
         finally:
             self.links.release(link)
-        if reply is not None and command[0] == "BLMPOP":
-            return [reply[0], *reply[1]]
-        return reply
+        return flat_pop_reply(reply) if multi else reply
+
+    def blocking_pop_command(
+        self, keys: Sequence[bytes], timeout: float, count: int
+    ) -> tuple[bool, bytes]:
+        """``(multi, RESP)`` of a blocking pop: BLMPOP when more than one
+        item is wanted and the server has it (``multi``), else BLPOP."""
+        wait = blpop_timeout(timeout)
+        if count > 1 and self.has_blmpop:
+            return True, pack(("BLMPOP", wait, len(keys), *keys, "LEFT", "COUNT", count))
+        return False, pack(("BLPOP", *keys, wait))
+
+    def blmpop_missing(self, error: Exception) -> bool:
+        """True (and BLMPOP is not used again) when ``error`` says the server
+        predates it (Redis < 7)."""
+        if "unknown command" in str(error).lower():
+            self.has_blmpop = False
+            return True
+        return False
 
     def start_blpop(self, keys: Sequence[bytes], timeout: float) -> Link:
         """Send a BLPOP without reading its reply (for watching several shards)."""
@@ -260,6 +271,11 @@ class Shard:
 
     def disconnect(self) -> None:
         self.links.disconnect()
+
+
+def flat_pop_reply(reply: Any) -> Any:
+    """LMPOP/BLMPOP's ``[key, [item, ...]]`` as ``[key, item, ...]`` (None stays None)."""
+    return None if reply is None else [reply[0], *reply[1]]
 
 
 def blpop_timeout(seconds: float) -> bytes:

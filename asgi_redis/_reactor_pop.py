@@ -1,0 +1,242 @@
+"""Blocking pops answered on the Twisted reactor itself: the fast path of
+``receive_twisted`` (SPEC 1.3's ``twisted`` extension).
+
+Handing each blocking receive to a thread cost daphne about a fifth of its
+reactor's time under load (a thread-pool submit, a thread wake-up, a
+``callFromThread`` back, all under the GIL). Here the pop's connection is
+one of the reactor's own: the ``BLMPOP`` is written without blocking and
+its reply parsed when the socket becomes readable, with no thread between
+Redis and the caller's Deferred.
+
+Dialling stays blocking code: redis-py makes and authenticates the
+connection (URLs, unix sockets, passwords, Sentinel discovery) in the
+layer's receive thread pool, then the reactor adopts the socket. TLS
+sockets cannot be adopted; a shard reached over TLS keeps the thread path.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import ssl
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from typing import Any
+
+import hiredis
+from twisted.internet import defer
+from twisted.internet.protocol import Factory, Protocol
+
+from ._link import Link, reply_error
+from ._shard import Shard, flat_pop_reply
+from .exceptions import RedisCommandError, RedisUnavailable
+
+__all__ = ["NotAdoptable", "ReactorPops", "adoptable"]
+
+logger = logging.getLogger(__name__)
+
+#: Seconds a pop's reply may be late (past its own timeout) before the
+#: connection is given up as hung, as the blocking path's socket read does.
+GRACE = 5.0
+
+
+def adoptable(reactor: Any) -> bool:
+    """True when ``reactor`` can take over a connected socket (a real
+    reactor; a test's stand-in cannot)."""
+    from twisted.internet.interfaces import IReactorSocket, IReactorTime
+
+    return IReactorSocket.providedBy(reactor) and IReactorTime.providedBy(reactor)
+
+
+class NotAdoptable(Exception):
+    """The connection is TLS: the reactor cannot take its socket over."""
+
+
+class PopConnection(Protocol):
+    """One Redis connection owned by the reactor, one command at a time."""
+
+    def __init__(self, where: str, reactor: Any) -> None:
+        self.where = where
+        self.reactor = reactor
+        self.reader = hiredis.Reader()
+        self.waiting: defer.Deferred | None = None
+        self.lost = False
+        self._timer: Any = None
+
+    def command(self, data: bytes, timeout: float) -> defer.Deferred:
+        """Write one RESP command; the Deferred fires with its reply, or
+        fails with RedisUnavailable if the connection drops or no reply
+        comes within ``timeout`` seconds."""
+        if self.waiting is not None:
+            raise RuntimeError("a PopConnection runs one command at a time")
+        self.waiting = defer.Deferred()
+        self._timer = self.reactor.callLater(timeout, self._timed_out)
+        self.transport.write(data)
+        return self.waiting
+
+    def dataReceived(self, data: bytes) -> None:  # noqa: N802 - Twisted's name
+        self.reader.feed(data)
+        while True:
+            reply = self.reader.gets()
+            if reply is False:
+                return
+            waiting, self.waiting = self.waiting, None
+            self._cancel_timer()
+            if waiting is None:
+                # A reply nobody asked for: the stream is out of step.
+                logger.warning("Unexpected reply from Redis at %s; reconnecting", self.where)
+                self.close()
+                return
+            if isinstance(reply, hiredis.ReplyError):
+                error, reconnect = reply_error(self.where, reply)
+                if reconnect:
+                    self.close()
+                waiting.errback(error)
+            else:
+                waiting.callback(reply)
+
+    def connectionLost(self, reason: Any = None) -> None:  # noqa: N802 - Twisted's name
+        self.lost = True
+        self._cancel_timer()
+        waiting, self.waiting = self.waiting, None
+        if waiting is not None:
+            why = getattr(reason, "value", reason)
+            waiting.errback(
+                RedisUnavailable(f"Lost the connection to Redis at {self.where}: {why}")
+            )
+
+    def _timed_out(self) -> None:
+        self._timer = None
+        waiting, self.waiting = self.waiting, None
+        self.close()
+        if waiting is not None:
+            waiting.errback(
+                RedisUnavailable(f"Redis at {self.where} did not answer a blocking receive in time")
+            )
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            if self._timer.active():
+                self._timer.cancel()
+            self._timer = None
+
+    def close(self) -> None:
+        """Drop the connection now; it is never used again."""
+        if not self.lost and self.transport is not None:
+            self.lost = True
+            self.transport.abortConnection()
+
+
+class ReactorPops:
+    """Blocking pops on one shard over reactor-owned connections: one
+    connection per pop in flight, kept for the next pop afterwards."""
+
+    def __init__(self, shard: Shard, reactor: Any, executor: Callable[[], Executor]) -> None:
+        self.shard = shard
+        self.reactor = reactor
+        self.executor = executor
+        #: False once the shard turned out to need TLS: use the thread path.
+        self.usable = True
+        self._idle: list[PopConnection] = []
+        self._busy: set[PopConnection] = set()
+        self._closed = False
+
+    def blocking_pop(self, keys: Sequence[bytes], timeout: float, count: int) -> defer.Deferred:
+        """``[key, item, ...]`` (up to ``count`` items of one key) or None
+        after ``timeout`` seconds, like :meth:`Shard.blpop`."""
+        idle = self._idle
+        while idle:
+            connection = idle.pop()
+            if not connection.lost:
+                return self._run(connection, keys, timeout, count)
+        return self._dial().addCallback(self._run, keys, timeout, count)
+
+    def _run(
+        self, connection: PopConnection, keys: Sequence[bytes], timeout: float, count: int
+    ) -> defer.Deferred:
+        multi, command = self.shard.blocking_pop_command(keys, timeout, count)
+        self._busy.add(connection)
+        result = connection.command(command, timeout + GRACE)
+
+        def done(reply: Any) -> Any:
+            self._put_back(connection)
+            return flat_pop_reply(reply) if multi else reply
+
+        def failed(failure: Any) -> Any:
+            self._put_back(connection)
+            if (
+                multi
+                and failure.check(RedisCommandError)
+                and self.shard.blmpop_missing(failure.value)
+            ):
+                return self.blocking_pop(keys, timeout, count)
+            return failure
+
+        return result.addCallbacks(done, failed)
+
+    def _put_back(self, connection: PopConnection) -> None:
+        self._busy.discard(connection)
+        if connection.lost or self._closed:
+            connection.close()
+        else:
+            self._idle.append(connection)
+
+    def _dial(self) -> defer.Deferred:
+        """A new connection: connected (and the shard's clock checked) in a
+        pool thread, then adopted by the reactor."""
+        dialled: defer.Deferred = defer.Deferred()
+        reactor = self.reactor
+
+        def connected(future: Any) -> None:
+            error = future.exception()
+            if error is not None:
+                reactor.callFromThread(dialled.errback, error)
+            else:
+                reactor.callFromThread(self._adopt, dialled, *future.result())
+
+        self.executor().submit(self._connect).add_done_callback(connected)
+        return dialled
+
+    def _connect(self) -> tuple[int, int]:
+        shard = self.shard
+        link = Link(shard.links.connection_pool.make_connection(), shard.where)
+        link.open()
+        try:
+            shard.server_time_ms()  # the clock check, here rather than on the reactor
+            sock = link.sock
+            if isinstance(sock, ssl.SSLSocket):
+                raise NotAdoptable()
+            family = sock.family
+            sock.setblocking(False)  # as the reactor wants it
+            fd = sock.detach()
+        except BaseException:
+            link.close()
+            raise
+        # The reactor owns the connection now; redis-py must not shut it down.
+        link.connection._sock = None
+        link.sock = None
+        return fd, family
+
+    def _adopt(self, dialled: defer.Deferred, fd: int, family: int) -> None:
+        connection = PopConnection(self.shard.where, self.reactor)
+        try:
+            self.reactor.adoptStreamConnection(fd, family, Factory.forProtocol(lambda: connection))
+        except Exception as exc:  # noqa: BLE001 - reported to the caller
+            dialled.errback(
+                RedisUnavailable(f"Could not use the connection to {self.shard.where}: {exc}")
+            )
+            return
+        finally:
+            os.close(fd)  # the reactor holds its own duplicate
+        if self._closed:
+            connection.close()
+            dialled.errback(RedisUnavailable(f"The layer was closed ({self.shard.where})"))
+            return
+        dialled.callback(connection)
+
+    def close(self) -> None:
+        """Drop every connection (from any thread; done on the reactor)."""
+        self._closed = True
+        for connection in [*self._idle, *self._busy]:
+            self.reactor.callFromThread(connection.close)
+        self._idle = []
