@@ -67,6 +67,7 @@ class LayerSender:
         self._send_batch = getattr(layer, "send_batch", None)
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._sleeping = False  # the thread waits on the lock for work
         # direct mode only
         self._pumping = False
         self._timer: Any = None
@@ -118,7 +119,11 @@ class LayerSender:
                     target=self._run, name="daphne layer sender", daemon=True
                 )
                 self._thread.start()
-            self._lock.notify()
+            if self._sleeping:
+                # Only a sleeping thread needs waking, once: a notify per frame
+                # made the reactor and this thread convoy on the lock.
+                self._sleeping = False
+                self._lock.notify()
 
     def backlog(self, owner: Hashable) -> int:
         """Sends of connection ``owner`` (a reply channel) not yet made. Read
@@ -220,7 +225,9 @@ class LayerSender:
                     delay = queue.next_due(now)
                     if self._stopping and (delay is None or not len(queue)):
                         return
+                    self._sleeping = True
                     lock.wait(delay)
+                    self._sleeping = False
                 if queue.dropped != self._dropped_logged:
                     self._log_dropped()
             if notices:
