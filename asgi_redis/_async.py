@@ -15,8 +15,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+from .exceptions import RedisUnavailable
 
 __all__ = ["AsyncReceiveMixin"]
 
@@ -63,7 +66,71 @@ class AsyncReceiveMixin:
                     return self._receive_on_reactor(pops, plan[0][1], channels)
         return self._receive_in_thread(reactor, channels)
 
+    def send_batch_twisted(self, messages: Sequence[tuple[str, dict]]) -> Any:
+        """:meth:`send_batch` without blocking the reactor: a Deferred firing
+        with one outcome per message (None or the exception a ``send`` would
+        raise). On one Redis, the ``RPUSH``es are written on a connection the
+        reactor reads; otherwise (several shards, TLS, a clock check due, a
+        queue that went past its capacity) the blocking calls run in the
+        receive thread pool."""
+        reactor = self.twisted_reactor()
+        messages = list(messages)
+        pops = None
+        if self.reactor_pops and self.ring_size == 1:
+            shard = self._shards[0]
+            if not shard.clock_due():
+                pops = self._reactor_pops_for(shard, reactor)
+        if pops is None:
+            return self._in_pool(reactor, self.send_batch, messages)
+        from twisted.internet import defer
+
+        from ._link import pack
+        from ._reactor_pop import NotAdoptable
+
+        results: list[BaseException | None] = [None] * len(messages)
+        entries = []
+        for position, (channel, message) in enumerate(messages):
+            try:
+                queue, key, capacity, _, tail = self._prepare(channel, message)
+            except Exception as exc:  # noqa: BLE001 - reported per message
+                results[position] = exc
+                continue
+            entries.append((position, channel, queue, key, capacity, tail))
+        if not entries:
+            return defer.succeed(results)
+        stamp, commands, renews = self._batch_commands(shard, entries)
+        written = pops.pipeline(
+            b"".join(pack(command) for command in commands), len(commands), pops.timeout
+        )
+
+        def replied(replies: list) -> Any:
+            overflow = self._batch_replies(shard, entries, renews, replies, results)
+            if not overflow:
+                return results
+
+            def resend() -> list:
+                for backlog in overflow.values():
+                    self._resend_overflow(shard, stamp, backlog, results)
+                return results
+
+            return self._in_pool(reactor, resend)
+
+        def failed(failure: Any) -> Any:
+            if failure.check(NotAdoptable):
+                self._batch_lost(shard, entries, renews, failure.value, results)
+                pops.usable = False
+                return self._in_pool(reactor, self.send_batch, messages)
+            failure.trap(RedisUnavailable)
+            self._batch_lost(shard, entries, renews, failure.value, results)
+            return results
+
+        return written.addCallbacks(replied, failed)
+
     def _receive_in_thread(self, reactor: Any, channels: list[str]) -> Any:
+        return self._in_pool(reactor, self.receive, list(channels), True)
+
+    def _in_pool(self, reactor: Any, function: Any, *args: Any) -> Any:
+        """A Deferred of ``function(*args)`` run in the receive thread pool."""
         from twisted.internet import defer
 
         deferred = defer.Deferred()
@@ -75,7 +142,7 @@ class AsyncReceiveMixin:
             else:
                 reactor.callFromThread(deferred.callback, future.result())
 
-        future = self._receive_executor().submit(self.receive, list(channels), True)
+        future = self._receive_executor().submit(function, *args)
         future.add_done_callback(done)
         return deferred
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import ssl
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from typing import Any
@@ -26,6 +27,7 @@ from typing import Any
 import hiredis
 from twisted.internet import defer
 from twisted.internet.protocol import Factory, Protocol
+from twisted.python.failure import Failure
 
 from ._link import Link, reply_error
 from ._shard import Shard, flat_pop_reply
@@ -52,94 +54,160 @@ class NotAdoptable(Exception):
     """The connection is TLS: the reactor cannot take its socket over."""
 
 
+class _Waiting:
+    """A command (or pipeline) written and not yet fully answered."""
+
+    __slots__ = ("deferred", "count", "replies", "timer")
+
+    def __init__(self, deferred: defer.Deferred, count: int, timer: Any) -> None:
+        self.deferred = deferred
+        self.count = count  # None: one reply, given as is; else a list of this many
+        self.replies: list = []
+        self.timer = timer
+
+
 class PopConnection(Protocol):
-    """One Redis connection owned by the reactor, one command at a time."""
+    """One Redis connection owned by the reactor. Commands may be pipelined:
+    their replies come back in order."""
 
     def __init__(self, where: str, reactor: Any) -> None:
         self.where = where
         self.reactor = reactor
         self.reader = hiredis.Reader()
-        self.waiting: defer.Deferred | None = None
+        self.waiting: deque[_Waiting] = deque()
         self.lost = False
-        self._timer: Any = None
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.waiting)
 
     def command(self, data: bytes, timeout: float) -> defer.Deferred:
-        """Write one RESP command; the Deferred fires with its reply, or
-        fails with RedisUnavailable if the connection drops or no reply
-        comes within ``timeout`` seconds."""
-        if self.waiting is not None:
-            raise RuntimeError("a PopConnection runs one command at a time")
-        self.waiting = defer.Deferred()
-        self._timer = self.reactor.callLater(timeout, self._timed_out)
+        """Write one RESP command; the Deferred fires with its reply (an
+        error reply fails it), or fails with RedisUnavailable if the
+        connection drops or no reply comes within ``timeout`` seconds."""
+        return self._write(data, None, timeout)
+
+    def pipeline(self, data: bytes, count: int, timeout: float) -> defer.Deferred:
+        """Write ``count`` commands at once; the Deferred fires with their
+        ``count`` replies, an error reply as a RedisCommandError in its place."""
+        return self._write(data, count, timeout)
+
+    def _write(self, data: bytes, count: int | None, timeout: float) -> defer.Deferred:
+        if self.lost:
+            return defer.fail(RedisUnavailable(f"Lost the connection to Redis at {self.where}"))
+        entry = _Waiting(defer.Deferred(), count, None)
+        entry.timer = self.reactor.callLater(timeout, self._timed_out)
+        self.waiting.append(entry)
         self.transport.write(data)
-        return self.waiting
+        return entry.deferred
 
     def dataReceived(self, data: bytes) -> None:  # noqa: N802 - Twisted's name
         self.reader.feed(data)
+        waiting = self.waiting
         while True:
             reply = self.reader.gets()
             if reply is False:
                 return
-            waiting, self.waiting = self.waiting, None
-            self._cancel_timer()
-            if waiting is None:
+            if not waiting:
                 # A reply nobody asked for: the stream is out of step.
                 logger.warning("Unexpected reply from Redis at %s; reconnecting", self.where)
                 self.close()
                 return
+            entry = waiting[0]
             if isinstance(reply, hiredis.ReplyError):
                 error, reconnect = reply_error(self.where, reply)
                 if reconnect:
-                    self.close()
-                waiting.errback(error)
-            else:
-                waiting.callback(reply)
+                    self._fail_all(error)
+                    return
+                if entry.count is None:
+                    self._finish(entry)
+                    entry.deferred.errback(error)
+                    continue
+                reply = error
+            if entry.count is None:
+                self._finish(entry)
+                entry.deferred.callback(reply)
+                continue
+            entry.replies.append(reply)
+            if len(entry.replies) == entry.count:
+                self._finish(entry)
+                entry.deferred.callback(entry.replies)
+
+    def _finish(self, entry: _Waiting) -> None:
+        self.waiting.popleft()
+        if entry.timer is not None and entry.timer.active():
+            entry.timer.cancel()
 
     def connectionLost(self, reason: Any = None) -> None:  # noqa: N802 - Twisted's name
-        self.lost = True
-        self._cancel_timer()
-        waiting, self.waiting = self.waiting, None
-        if waiting is not None:
-            why = getattr(reason, "value", reason)
-            waiting.errback(
-                RedisUnavailable(f"Lost the connection to Redis at {self.where}: {why}")
-            )
+        why = getattr(reason, "value", reason)
+        self._fail_all(RedisUnavailable(f"Lost the connection to Redis at {self.where}: {why}"))
 
     def _timed_out(self) -> None:
-        self._timer = None
-        waiting, self.waiting = self.waiting, None
-        self.close()
-        if waiting is not None:
-            waiting.errback(
-                RedisUnavailable(f"Redis at {self.where} did not answer a blocking receive in time")
-            )
+        self._fail_all(RedisUnavailable(f"Redis at {self.where} did not answer in time"))
 
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            if self._timer.active():
-                self._timer.cancel()
-            self._timer = None
+    def _fail_all(self, error: Exception) -> None:
+        """Fail every command still waiting and drop the connection."""
+        self.close()
+        waiting, self.waiting = self.waiting, deque()
+        for entry in waiting:
+            if entry.timer is not None and entry.timer.active():
+                entry.timer.cancel()
+            entry.deferred.errback(error)
 
     def close(self) -> None:
         """Drop the connection now; it is never used again."""
-        if not self.lost and self.transport is not None:
+        if not self.lost:
             self.lost = True
-            self.transport.abortConnection()
+            if self.transport is not None:
+                self.transport.abortConnection()
 
 
 class ReactorPops:
-    """Blocking pops on one shard over reactor-owned connections: one
-    connection per pop in flight, kept for the next pop afterwards."""
+    """Blocking pops and pipelined sends on one shard over reactor-owned
+    connections: one connection per pop in flight, kept for the next pop
+    afterwards, and one connection for sends."""
 
     def __init__(self, shard: Shard, reactor: Any, executor: Callable[[], Executor]) -> None:
         self.shard = shard
         self.reactor = reactor
         self.executor = executor
+        #: Seconds a send's replies may take (the connection's socket timeout).
+        self.timeout = shard.links.connection_pool.connection_kwargs.get("socket_timeout") or 10.0
         #: False once the shard turned out to need TLS: use the thread path.
         self.usable = True
         self._idle: list[PopConnection] = []
         self._busy: set[PopConnection] = set()
         self._closed = False
+        #: The connection sends are pipelined on, and those waiting for it.
+        self._sender: PopConnection | None = None
+        self._send_waiters: list[defer.Deferred] = []
+
+    def pipeline(self, data: bytes, count: int, timeout: float) -> defer.Deferred:
+        """``count`` commands in one write on the shard's send connection
+        (dialled on first use): their replies, errors in place."""
+        sender = self._sender
+        if sender is not None and not sender.lost:
+            return sender.pipeline(data, count, timeout)
+        return self._send_connection().addCallback(
+            lambda connection: connection.pipeline(data, count, timeout)
+        )
+
+    def _send_connection(self) -> defer.Deferred:
+        waiter: defer.Deferred = defer.Deferred()
+        self._send_waiters.append(waiter)
+        if len(self._send_waiters) == 1:
+            self._dial().addBoth(self._sender_dialled)
+        return waiter
+
+    def _sender_dialled(self, result: Any) -> None:
+        waiters, self._send_waiters = self._send_waiters, []
+        if isinstance(result, Failure):
+            for waiter in waiters:
+                waiter.errback(result)
+            return
+        self._sender = result
+        for waiter in waiters:
+            waiter.callback(result)
 
     def blocking_pop(self, keys: Sequence[bytes], timeout: float, count: int) -> defer.Deferred:
         """``[key, item, ...]`` (up to ``count`` items of one key) or None
@@ -237,6 +305,7 @@ class ReactorPops:
     def close(self) -> None:
         """Drop every connection (from any thread; done on the reactor)."""
         self._closed = True
-        for connection in [*self._idle, *self._busy]:
+        extra = [self._sender] if self._sender is not None else []
+        for connection in [*self._idle, *self._busy, *extra]:
             self.reactor.callFromThread(connection.close)
         self._idle = []

@@ -256,6 +256,10 @@ class Shard:
 
     # -- clock -----------------------------------------------------------------------
 
+    def clock_due(self) -> bool:
+        """True when the next :meth:`server_time_ms` asks the server (a round trip)."""
+        return time.time() - self._offset_checked > self.clock_check_interval
+
     def server_time_ms(self) -> float:
         """The server's clock in ms, estimated from the local clock."""
         now = time.time()

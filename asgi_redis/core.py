@@ -276,6 +276,21 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
         taken back (newest first) and sent again one by one, so a refused
         message is never overtaken by a later one of the same batch.
         """
+        stamp, commands, renews = self._batch_commands(shard, entries)
+        try:
+            replies = shard.call_many(commands, raise_errors=False)
+        except RedisUnavailable as exc:
+            self._batch_lost(shard, entries, renews, exc, results)
+            return
+        overflow = self._batch_replies(shard, entries, renews, replies, results)
+        for backlog in overflow.values():
+            self._resend_overflow(shard, stamp, backlog, results)
+
+    def _batch_commands(
+        self, shard: Shard, entries: list[tuple]
+    ) -> tuple[bytes, list[tuple], list[bool]]:
+        """The deadline stamp, the ``RPUSH`` (+ ``PEXPIRE``) commands and the
+        TTL renewals of a batch's ``entries`` on ``shard``."""
         stamp = b"%013d" % (int(shard.server_time_ms()) + self._expiry_ms)
         now = time.monotonic()
         renewed = self._ttl_renewed
@@ -291,14 +306,34 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
                 commands.append(("PEXPIRE", entry[3], self._queue_ttl_ms))
                 renewed[slot] = now
             renews.append(renew)
-        try:
-            replies = iter(shard.call_many(commands, raise_errors=False))
-        except RedisUnavailable as exc:
-            for entry, renew in zip(entries, renews):
-                results[entry[0]] = exc
-                if renew:
-                    renewed.pop((shard.index, entry[3]), None)
-            return
+        return stamp, commands, renews
+
+    def _batch_lost(
+        self,
+        shard: Shard,
+        entries: list[tuple],
+        renews: list[bool],
+        error: Exception,
+        results: list[BaseException | None],
+    ) -> None:
+        """A batch's write failed: every entry gets ``error``; its TTL
+        renewals are forgotten, to be made next time."""
+        for entry, renew in zip(entries, renews):
+            results[entry[0]] = error
+            if renew:
+                self._ttl_renewed.pop((shard.index, entry[3]), None)
+
+    def _batch_replies(
+        self,
+        shard: Shard,
+        entries: list[tuple],
+        renews: list[bool],
+        replies: list[Any],
+        results: list[BaseException | None],
+    ) -> dict[str, list[tuple]]:
+        """Read a batch's replies into ``results``; returns, per queue that
+        went past its capacity, its entries from the first one that did."""
+        replies = iter(replies)
         overflow: dict[str, list[tuple]] = {}
         for entry, renew in zip(entries, renews):
             position, _, queue, key, capacity, _ = entry
@@ -315,8 +350,7 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
                 if not renew and length == 1:
                     self._defer_ttl((shard.index, key))
                 self._count(shard.index, queue, STAT_MESSAGES_COUNT)
-        for backlog in overflow.values():
-            self._resend_overflow(shard, stamp, backlog, results)
+        return overflow
 
     def _resend_overflow(
         self, shard: Shard, stamp: bytes, backlog: list[tuple], results: list[BaseException | None]
