@@ -29,6 +29,9 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
+from twisted.internet import defer
+from twisted.python.failure import Failure
+
 from ._fair_queue import FairQueue, Job, Notice
 
 __all__ = ["LayerSender"]
@@ -58,10 +61,20 @@ class LayerSender:
         *,
         threaded: bool = False,
         full_timeout: float = DEFAULT_FULL_TIMEOUT,
+        on_reactor: bool = False,
     ) -> None:
+        if threaded and on_reactor:
+            raise ValueError("a LayerSender is threaded or on the reactor, not both")
         self.layer = layer
         self.reactor = reactor
         self.threaded = threaded
+        #: Sends through the layer's ``send_batch_twisted`` (no thread).
+        self.on_reactor = on_reactor
+        self._send_batch_twisted = getattr(layer, "send_batch_twisted", None)
+        if on_reactor and self._send_batch_twisted is None:
+            raise TypeError(f"{layer!r} has no send_batch_twisted; use threaded mode")
+        self._in_flight = False
+        self._drained: Any = None
         self._queue = FairQueue(full_timeout, full_error=self._full_error)
         self._lock = threading.Condition(threading.Lock())
         self._send_batch = getattr(layer, "send_batch", None)
@@ -94,6 +107,12 @@ class LayerSender:
         waits for room in turn with the other connections, up to ``full_timeout``."""
         owner: Hashable = message.get("reply_channel") or object()
         queue = self._queue
+        if self.on_reactor:
+            if self._stopping:
+                raise RuntimeError("LayerSender is stopped; no more sends")
+            queue.push(Job(channel, message, owner, on_error, retry_full), self._now())
+            self._kick()
+            return
         if not self.threaded:
             if not self._pumping and queue.idle(owner, channel):
                 # nothing to wait behind: the plain send, as fast as before
@@ -141,10 +160,13 @@ class LayerSender:
         with self._lock:
             return len(self._queue)
 
-    def stop(self, timeout: float = 2.0) -> None:
+    def stop(self, timeout: float = 2.0) -> Any:
         """Threaded: make the queued sends (for up to ``timeout`` s), then end the
-        thread; later sends raise. Direct: stop retrying frames that wait for
-        room; later sends are still made at once."""
+        thread; later sends raise. On the reactor: the same, and the Deferred
+        returned fires once they are made (or ``timeout`` is up). Direct: stop
+        retrying frames that wait for room; later sends are still made at once."""
+        if self.on_reactor:
+            return self._stop_on_reactor(timeout)
         with self._lock:
             self._stopping = True
             self._lock.notify()
@@ -202,6 +224,91 @@ class LayerSender:
         self._timer = None
         if delay is not None and not self._stopping:
             self._timer = self.reactor.callLater(delay, self._pump)
+
+    # -- on the reactor: send_batch_twisted ---------------------------------------
+
+    def _kick(self) -> None:
+        """Send what is due as one batch, unless a batch is on its way: what
+        queues up meanwhile goes in the next one (sent when it lands)."""
+        if self._pumping or self._in_flight:
+            return
+        self._pumping = True
+        queue = self._queue
+        try:
+            while True:
+                now = self._now()
+                notices = queue.expire(now)
+                jobs = self._take_batch(now)
+                if jobs:
+                    self._in_flight = True
+                    try:
+                        sent = self._send_batch_twisted(
+                            [(job.channel, job.message) for job in jobs]
+                        )
+                    except Exception as exc:  # noqa: BLE001 - a layer bug must not stall sends
+                        sent = defer.fail(exc)
+                    # may land at once (then the loop goes on with the next batch)
+                    sent.addBoth(self._landed, jobs)
+                _run_all(notices)
+                if not notices and (not jobs or self._in_flight):
+                    break
+            self._log_dropped()
+            delay = None if self._in_flight else queue.next_due(self._now())
+        finally:
+            self._pumping = False
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        if delay is not None:
+            self._timer = self.reactor.callLater(delay, self._kick)
+        self._check_drained()
+
+    def _landed(self, outcome: Any, jobs: list[Job]) -> None:
+        """A batch's outcomes (or the one failure of the whole batch) are in."""
+        self._in_flight = False
+        if isinstance(outcome, Failure):
+            errors: list[BaseException | None] = [outcome.value] * len(jobs)
+        else:
+            errors = list(outcome)
+        now = self._now()
+        notices: list[Notice] = []
+        for job, error in zip(jobs, errors):
+            full = error is not None and isinstance(error, self.layer.ChannelFull)
+            if error is not None:
+                self._log_failure(job, error, full)
+            notices += self._queue.done(job, now, error, full)
+        _run_all(notices)
+        self._kick()
+
+    def _stop_on_reactor(self, timeout: float) -> Any:
+        self._stopping = True
+        if self._drained is None:
+            self._drained = defer.Deferred()
+            timer = self.reactor.callLater(timeout, self._give_up_draining)
+
+            def cancel_timer(result: Any) -> Any:
+                if timer.active():
+                    timer.cancel()
+                return result
+
+            self._drained.addBoth(cancel_timer)
+        drained = self._drained
+        self._check_drained()
+        return drained
+
+    def _check_drained(self) -> None:
+        if (
+            self._drained is not None
+            and not self._drained.called
+            and not self._in_flight
+            and not len(self._queue)
+        ):
+            self._drained.callback(None)
+
+    def _give_up_draining(self) -> None:
+        if self._drained is not None and not self._drained.called:
+            logger.warning("Stopped with %d send(s) not made", len(self._queue))
+            self._drained.callback(None)
 
     # -- threaded mode -------------------------------------------------------------
 

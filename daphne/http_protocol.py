@@ -479,13 +479,15 @@ class HTTPFactory(http.HTTPFactory):
             handshake_timeout=websocket_handshake_timeout,
         )
 
-    def make_sender(self, threaded: bool) -> LayerSender:
-        """A sender to the layer (``Server`` asks for a threaded one for network layers)."""
+    def make_sender(self, threaded: bool, on_reactor: bool = False) -> LayerSender:
+        """A sender to the layer (``Server`` asks for a threaded one, or one
+        on the reactor, for network layers)."""
         return LayerSender(
             self.channel_layer,
             self.reactor,
             threaded=threaded,
             full_timeout=self.websocket_queue_timeout,
+            on_reactor=on_reactor,
         )
 
     # twisted.web's own access log ticks a clock every second; daphne logs

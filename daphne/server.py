@@ -222,8 +222,13 @@ class Server:
         )
         logger.debug("Reading the inbox %s in %s mode", self.send_channel, self.reader.mode)
         if self.reader.mode == "twisted":
-            # A layer that talks to a broker: its sends leave the reactor thread.
-            self.factory.sender = self.factory.make_sender(threaded=True)
+            # A layer that talks to a broker: the reactor never waits on its
+            # sends. With send_batch_twisted they are written by the reactor
+            # itself; otherwise a thread makes them.
+            on_reactor = callable(getattr(self.channel_layer, "send_batch_twisted", None))
+            self.factory.sender = self.factory.make_sender(
+                threaded=not on_reactor, on_reactor=on_reactor
+            )
         self.reader.start()
         listening = []
         for description in self.endpoints:
@@ -313,7 +318,9 @@ class Server:
         if self.reader is not None:
             self.reader.stop(timeout=0)
         # the disconnects of the sockets closed above are still queued
-        factory.sender.stop(timeout=2.0)
+        stopped = factory.sender.stop(timeout=2.0)
+        if isinstance(stopped, defer.Deferred):
+            await stopped
         logger.info("Server stopped")
 
     # -- 1.x helpers -----------------------------------------------------------

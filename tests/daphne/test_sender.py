@@ -207,3 +207,136 @@ def test_a_refusal_inside_a_batch_goes_to_its_own_handler_only():
     assert [n for n, found in errors.items() if found] == [2]
     assert isinstance(errors[2][0], layer.ChannelFull)
     assert [m["n"] for m in drain(layer, "http.disconnect")] == [0, 1, 3, 4]
+
+
+# -- on the reactor: send_batch_twisted ------------------------------------------------
+
+
+class DeferredLayer(ChannelLayer):
+    """An in-memory layer with ``send_batch_twisted``: each batch's Deferred
+    is held in ``waiting`` until the test lands it (``land``), or fires at
+    once with ``immediate``; ``refuse`` channels come back ChannelFull
+    (``refuse_times`` times each, then they have room)."""
+
+    def __init__(self, refuse=(), refuse_times=10**9, immediate=False):
+        super().__init__(capacity=10_000)
+        self.refuse = dict.fromkeys(refuse, refuse_times)
+        self.immediate = immediate
+        self.batches = []
+        self.waiting = []
+
+    def send_batch_twisted(self, messages):
+        from twisted.internet import defer
+
+        self.batches.append([message.get("n") for _, message in messages])
+        deferred = defer.Deferred()
+        if self.immediate:
+            deferred.callback(self.send_batch(messages))
+        else:
+            self.waiting.append((deferred, messages))
+        return deferred
+
+    def send(self, channel, message):
+        if self.refuse.get(channel):
+            self.refuse[channel] -= 1
+            raise self.ChannelFull(f"{channel} is full")
+        super().send(channel, message)
+
+    def land(self, error=None):
+        deferred, messages = self.waiting.pop(0)
+        if error is not None:
+            deferred.errback(error)
+        else:
+            deferred.callback(self.send_batch(messages))
+
+
+def test_on_the_reactor_frames_queued_during_a_batch_go_out_together_in_order():
+    layer = DeferredLayer()
+    sender = LayerSender(layer, task.Clock(), on_reactor=True)
+    sender.send("websocket.receive", {"n": 0, "reply_channel": "c!0"})
+    assert layer.batches == [[0]]  # nothing on its way: sent at once, alone
+    for n in range(1, 4):
+        sender.send("websocket.receive", {"n": n, "reply_channel": "c!a"})
+        sender.send("websocket.receive", {"n": 10 + n, "reply_channel": "c!b"})
+    assert layer.batches == [[0]]  # waiting for the first batch to land
+    layer.land()
+    assert layer.batches[1] == [1, 11]  # one per connection
+    while layer.waiting:
+        layer.land()
+    assert layer.batches == [[0], [1, 11], [2, 12], [3, 13]]
+    assert [m["n"] for m in drain(layer, "websocket.receive")] == [0, 1, 11, 2, 12, 3, 13]
+    assert sender.pending() == 0
+
+
+def test_on_the_reactor_a_batch_that_lands_at_once_does_not_stall_the_rest():
+    layer = DeferredLayer(immediate=True)
+    sender = LayerSender(layer, task.Clock(), on_reactor=True)
+    for n in range(5):
+        sender.send("websocket.receive", {"n": n, "reply_channel": "c!a"})
+    assert sender.pending() == 0
+    assert [m["n"] for m in drain(layer, "websocket.receive")] == list(range(5))
+
+
+def test_on_the_reactor_a_lost_batch_goes_to_each_jobs_handler():
+    layer = DeferredLayer()
+    sender = LayerSender(layer, task.Clock(), on_reactor=True)
+    errors = {}
+    for n in range(3):
+        sender.send(
+            "http.request", {"n": n, "reply_channel": f"h!{n}"}, errors.setdefault(n, []).append
+        )
+    assert layer.batches == [[0]]
+    layer.land(ConnectionError("Redis went away"))
+    assert [type(e) for e in errors[0]] == [ConnectionError]
+    layer.land()  # the other two, together
+    assert layer.batches[1] == [1, 2] and not errors[1] and not errors[2]
+
+
+def test_on_the_reactor_a_full_channel_is_retried_on_the_clock_until_it_has_room():
+    clock = task.Clock()
+    layer = DeferredLayer(refuse={"websocket.receive"}, refuse_times=2, immediate=True)
+    sender = LayerSender(layer, clock, on_reactor=True, full_timeout=5)
+    errors = []
+    sender.send(
+        "websocket.receive", {"n": 1, "reply_channel": "c!a"}, errors.append, retry_full=True
+    )
+    assert sender.pending() == 1 and not errors
+    for _ in range(20):
+        clock.advance(0.05)
+    assert sender.pending() == 0 and not errors
+    assert [m["n"] for m in drain(layer, "websocket.receive")] == [1]
+    assert len(layer.batches) == 3  # refused twice, then in
+
+
+def test_on_the_reactor_stop_waits_for_the_queued_sends_then_refuses_new_ones():
+    layer = DeferredLayer()
+    sender = LayerSender(layer, task.Clock(), on_reactor=True)
+    for n in range(3):
+        sender.send("http.disconnect", {"n": n, "reply_channel": f"h!{n}"})
+    stopped = sender.stop(timeout=2)
+    assert not stopped.called
+    with pytest.raises(RuntimeError):
+        sender.send("http.disconnect", {"n": 9, "reply_channel": "h!9"})
+    while layer.waiting:
+        layer.land()
+    assert stopped.called
+    assert [m["n"] for m in drain(layer, "http.disconnect")] == [0, 1, 2]
+
+
+def test_on_the_reactor_stop_gives_up_after_its_timeout():
+    clock = task.Clock()
+    layer = DeferredLayer()
+    sender = LayerSender(layer, clock, on_reactor=True)
+    sender.send("http.disconnect", {"n": 0, "reply_channel": "h!0"})
+    stopped = sender.stop(timeout=2)
+    clock.advance(1.9)
+    assert not stopped.called
+    clock.advance(0.2)
+    assert stopped.called
+
+
+def test_on_the_reactor_needs_a_layer_with_send_batch_twisted():
+    with pytest.raises(TypeError, match="send_batch_twisted"):
+        LayerSender(ChannelLayer(), task.Clock(), on_reactor=True)
+    with pytest.raises(ValueError):
+        LayerSender(DeferredLayer(), task.Clock(), on_reactor=True, threaded=True)
