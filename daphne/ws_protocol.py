@@ -7,7 +7,9 @@ injected clock. ``_ws_state.WebSocketState`` decides; this class moves
 frames and guarantees exactly one ``websocket.disconnect`` per connection.
 Incoming frames go through the factory's ``LayerSender``, which admits the
 sockets' frames fairly; while too many of one socket's frames wait there,
-the socket is not read (TCP backpressure on the client).
+the socket is not read (TCP backpressure on the client). Whole, unfragmented
+text and binary frames are read here (``_ws_frames``) rather than by
+Autobahn's general parser, which stays in charge of everything else.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from asgi import www
 from ._layer_errors import layer_unavailable
 from ._rate_limit import TokenBucket
 from ._scope import request_fields
+from ._ws_reading import SimpleFrameReader
 from ._ws_state import Accept, Close, Phase, Reject, Send, WebSocketState
 from .exceptions import InvalidReply
 
@@ -42,7 +45,7 @@ READ_PAUSE_BACKLOG = 16
 READ_RESUME_BACKLOG = 4
 
 
-class WebSocketProtocol(WebSocketServerProtocol):
+class WebSocketProtocol(SimpleFrameReader, WebSocketServerProtocol):
     """One WebSocket connection, translated to ``websocket.*`` messages."""
 
     #: Set by the HTTP request that handed this connection over: the fields
@@ -160,6 +163,7 @@ class WebSocketProtocol(WebSocketServerProtocol):
         self._apply(self.ws_state.connect_timed_out())
 
     def onOpen(self) -> None:
+        self._simple_frame_limit = self._simple_frame_limit_for_connection()
         rate = self.main_factory.websocket_rate_limit
         if rate:
             # bursts of up to two seconds' worth (at least 10) before the limit bites
@@ -235,10 +239,7 @@ class WebSocketProtocol(WebSocketServerProtocol):
 
     def dataReceived(self, data: bytes) -> None:
         self.last_seen = self.clock.seconds()
-        # autobahn's Twisted dataReceived formats a debug line for every read
-        # before handing the bytes on (eagerly, whatever the log level): about
-        # 4 % of the reactor thread under echo load. The hand-over is all we need.
-        self._dataReceived(data)
+        self.read_frames(data)
 
     def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:
         """autobahn's ``sendData`` without its per-write debug line, in the
