@@ -56,23 +56,24 @@ class SendCounts:
     def __init__(self) -> None:
         self._counts: dict[tuple[int, str, int], int] = {}
         self._lock = threading.Lock()
-        self._pid = os.getpid()
+        # Told by the fork itself rather than comparing os.getpid() on every
+        # count: a system call per message (2 % of daphne under echo load).
+        _forget_in_children.add(self)
 
     def __bool__(self) -> bool:
         return bool(self._counts)
 
-    def _forget_if_forked(self) -> None:
-        # called with the lock held
-        if self._pid != os.getpid():
-            self._counts.clear()
-            self._pid = os.getpid()
+    def _forget(self) -> None:
+        """In a forked child: drop the parent's counts, with a fresh lock (the
+        parent's may have been held by another thread at the fork)."""
+        self._counts = {}
+        self._lock = threading.Lock()
 
     def add(self, shard: int, keys: tuple[str, ...]) -> bool:
         """Count one event under each key; True when these are the first
         counts since the last write."""
         second = int(time.time())
         with self._lock:
-            self._forget_if_forked()
             counts = self._counts
             first = not counts
             for key in keys:
@@ -82,7 +83,6 @@ class SendCounts:
 
     def take(self) -> dict[tuple[int, str, int], int]:
         with self._lock:
-            self._forget_if_forked()
             taken, self._counts = self._counts, {}
         return taken
 
@@ -91,6 +91,18 @@ class SendCounts:
         with self._lock:
             for slot, n in counts.items():
                 self._counts[slot] = self._counts.get(slot, 0) + n
+
+
+#: Every SendCounts alive; each forgets its counts in a forked child.
+_forget_in_children: weakref.WeakSet[SendCounts] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for counts in list(_forget_in_children):
+        counts._forget()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class _Background:

@@ -242,6 +242,29 @@ def test_statistics_count_messages_full_sends_rates_pending_and_age(make_layer):
     assert layer.channel_statistics("stats.chan")["messages_pending"] == 2
 
 
+def test_a_forked_child_does_not_write_its_parents_counts_again(make_layer):
+    import os
+
+    layer = make_layer()
+    for _ in range(3):
+        layer.send("fork.chan", {})
+    assert layer._send_counts  # noqa: SLF001 - counted, not written yet
+    pid = os.fork()
+    if pid == 0:  # the child: it must start with no counts, then count its own
+        try:
+            fresh = not layer._send_counts  # noqa: SLF001
+            layer.send("fork.chan", {})
+            layer.flush_background()
+            os._exit(0 if fresh else 3)
+        except BaseException:  # noqa: BLE001
+            os._exit(4)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    layer.flush_background()
+    # 3 from the parent, 1 from the child: none counted twice
+    assert layer.channel_statistics("fork.chan")["messages_count"] == 4
+
+
 def test_statistics_of_a_process_channel_are_those_of_its_inbox(layer):
     layer.send("statp!a", {})
     layer.send("statp!b", {})
