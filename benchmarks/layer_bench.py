@@ -12,6 +12,10 @@ Steps (each --duration seconds, separate processes talk through Redis):
                   -> round trips/s, latency p50/p99
   pingpong_nb     the reference harness's shape in one process: send, then
                   receive(block=False) -> round trips/s
+  pingpong_bare   the same two round trips (RPUSH, then LMPOP of one) on a
+                  bare Python socket, no layer: the ceiling any Python layer
+                  with a send and a receive per iteration can reach here,
+                  as it is set by this machine's loopback round trip
   pickup          one hop: a blocked receiver on a normal channel (and on a
   pickup_inbox    process inbox) wakes for a message sent 500 times/s
                   -> delay from send to receive returning, p50/p99
@@ -233,6 +237,41 @@ def bench_pingpong_nonblocking(url: str, duration: float) -> dict:
     return {"round_trips_per_s": round(count / (time.perf_counter() - begun))}
 
 
+def bench_pingpong_bare(url: str, duration: float) -> dict:
+    """``pingpong_nb`` with no layer: the same commands and item size written
+    on a bare socket, each reply read before the next command."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from asgi import serialization
+
+    parts = urlsplit(url)
+    sock = socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    key = f"{PREFIX}bench.bare".encode()
+    item = b"0" * 13 + serialization.dumps(MSG)
+    push = b"*3\r\n$5\r\nRPUSH\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(key), key, len(item), item)
+    pop = (
+        b"*6\r\n$5\r\nLMPOP\r\n$1\r\n1\r\n$%d\r\n%s\r\n$4\r\nLEFT\r\n$5\r\nCOUNT\r\n$1\r\n1\r\n"
+        % (len(key), key)
+    )
+    count = 0
+    end = time.perf_counter() + duration
+    begun = time.perf_counter()
+    try:
+        while time.perf_counter() < end:
+            sock.sendall(push)
+            sock.recv(64)  # ":1\r\n"
+            sock.sendall(pop)
+            reply = sock.recv(4096)
+            while not reply.endswith(b"\r\n") or len(reply) < len(item):
+                reply += sock.recv(4096)
+            count += 1
+    finally:
+        sock.close()
+    return {"round_trips_per_s": round(count / (time.perf_counter() - begun))}
+
+
 def bench_batch(
     url: str, duration: float, senders: int, receivers: int, inboxes: bool, api: bool = False
 ) -> dict:
@@ -425,6 +464,7 @@ def main() -> None:
             "pickup_inbox",
             lambda: bench_pickup(url, args.duration, "bench.pick.d1!c1", "bench.pick.d1!"),
         ),
+        ("pingpong_bare", lambda: bench_pingpong_bare(url, args.duration)),
         ("batch", lambda: bench_batch(url, args.duration, args.senders, args.receivers, False)),
         (
             "batch_inbox",
@@ -462,6 +502,11 @@ def main() -> None:
         out["harness_pingpong_vs_asgi_redis_1_4_3"] = round(
             harness_pingpong / ASGI_REDIS_1_4_3_PINGPONG, 2
         )
+    bare = out.get("pingpong_bare", {}).get("round_trips_per_s")
+    if bare:
+        if "pingpong_nb" in out:
+            out["pingpong_nb_vs_bare"] = round(out["pingpong_nb"]["round_trips_per_s"] / bare, 2)
+        out["bare_vs_asgi_redis_1_4_3"] = round(bare / ASGI_REDIS_1_4_3_PINGPONG, 2)
     print(json.dumps(out))
 
 
