@@ -69,7 +69,7 @@ class AsyncReceiveMixin:
     def send_batch_twisted(self, messages: Sequence[tuple[str, dict]]) -> Any:
         """:meth:`send_batch` without blocking the reactor: a Deferred firing
         with one outcome per message (None or the exception a ``send`` would
-        raise). On one Redis, the ``RPUSH``es are written on a connection the
+        raise). On one Redis, the ``RPUSH`` commands are written on a connection the
         reactor reads; otherwise (several shards, TLS, a clock check due, a
         queue that went past its capacity) the blocking calls run in the
         receive thread pool."""
