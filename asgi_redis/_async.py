@@ -31,10 +31,10 @@ class AsyncReceiveMixin:
 
     #: Threads available for concurrent event-loop receives per layer.
     receive_threads = 4
-    #: ``receive_twisted`` pops on connections the reactor itself reads
-    #: (see :mod:`asgi_redis._reactor_pop`); False sends every call through
-    #: the thread pool instead.
-    reactor_pops = True
+    #: ``receive_twisted`` and ``send_batch_twisted`` use connections the
+    #: reactor itself reads (see :mod:`asgi_redis._reactor_io`); False
+    #: sends every call through the thread pool instead.
+    reactor_io = True
 
     _executor: ThreadPoolExecutor | None = None
     _executor_lock = threading.Lock()
@@ -58,12 +58,12 @@ class AsyncReceiveMixin:
         ready = self._take_buffered(channels)
         if ready is not None:
             return defer.succeed(ready)
-        if self.reactor_pops:
+        if self.reactor_io:
             plan = self._plan(list(dict.fromkeys(channels)))
             if len(plan) == 1:
-                pops = self._reactor_pops_for(plan[0][0], reactor)
-                if pops is not None:
-                    return self._receive_on_reactor(pops, plan[0][1], channels)
+                links = self._reactor_links_for(plan[0][0], reactor)
+                if links is not None:
+                    return self._receive_on_reactor(links, plan[0][1], channels)
         return self._receive_in_thread(reactor, channels)
 
     def send_batch_twisted(self, messages: Sequence[tuple[str, dict]]) -> Any:
@@ -75,17 +75,17 @@ class AsyncReceiveMixin:
         receive thread pool."""
         reactor = self.twisted_reactor()
         messages = list(messages)
-        pops = None
-        if self.reactor_pops and self.ring_size == 1:
+        links = None
+        if self.reactor_io and self.ring_size == 1:
             shard = self._shards[0]
             if not shard.clock_due():
-                pops = self._reactor_pops_for(shard, reactor)
-        if pops is None:
+                links = self._reactor_links_for(shard, reactor)
+        if links is None:
             return self._in_pool(reactor, self.send_batch, messages)
         from twisted.internet import defer
 
         from ._link import pack
-        from ._reactor_pop import NotAdoptable
+        from ._reactor_io import NotAdoptable
 
         results: list[BaseException | None] = [None] * len(messages)
         entries = []
@@ -99,8 +99,8 @@ class AsyncReceiveMixin:
         if not entries:
             return defer.succeed(results)
         stamp, commands, renews = self._batch_commands(shard, entries)
-        written = pops.pipeline(
-            b"".join(pack(command) for command in commands), len(commands), pops.timeout
+        written = links.pipeline(
+            b"".join(pack(command) for command in commands), len(commands), links.timeout
         )
 
         def replied(replies: list) -> Any:
@@ -118,7 +118,7 @@ class AsyncReceiveMixin:
         def failed(failure: Any) -> Any:
             if failure.check(NotAdoptable):
                 self._batch_lost(shard, entries, renews, failure.value, results)
-                pops.usable = False
+                links.usable = False
                 return self._in_pool(reactor, self.send_batch, messages)
             failure.trap(RedisUnavailable)
             self._batch_lost(shard, entries, renews, failure.value, results)
@@ -146,26 +146,26 @@ class AsyncReceiveMixin:
         future.add_done_callback(done)
         return deferred
 
-    def _reactor_pops_for(self, shard: Any, reactor: Any) -> Any:
-        """The shard's reactor-owned pop connections, or None where the
+    def _reactor_links_for(self, shard: Any, reactor: Any) -> Any:
+        """The shard's reactor-owned connections, or None where the
         thread path must serve (a stand-in reactor, a TLS shard)."""
-        pops = self._reactor_pops.get(shard.index)
-        if pops is None:
-            from ._reactor_pop import ReactorPops, adoptable
+        links = self._reactor_links.get(shard.index)
+        if links is None:
+            from ._reactor_io import ReactorLinks, adoptable
 
             if not adoptable(reactor):
                 return None
-            pops = self._reactor_pops[shard.index] = ReactorPops(
+            links = self._reactor_links[shard.index] = ReactorLinks(
                 shard, reactor, self._receive_executor
             )
-        return pops if pops.usable else None
+        return links if links.usable else None
 
-    def _receive_on_reactor(self, pops: Any, keys: list[bytes], channels: list[str]) -> Any:
-        from ._reactor_pop import NotAdoptable
+    def _receive_on_reactor(self, links: Any, keys: list[bytes], channels: list[str]) -> Any:
+        from ._reactor_io import NotAdoptable
 
-        shard = pops.shard
+        shard = links.shard
         inboxes_only = all(key.endswith(b"!") for key in keys)
-        pending = pops.blocking_pop(
+        pending = links.blocking_pop(
             keys, self.blpop_timeout, self.inbox_batch if inboxes_only else 1
         )
 
@@ -175,8 +175,8 @@ class AsyncReceiveMixin:
 
         def tls(failure: Any) -> Any:
             failure.trap(NotAdoptable)
-            pops.usable = False
-            return self._receive_in_thread(pops.reactor, channels)
+            links.usable = False
+            return self._receive_in_thread(links.reactor, channels)
 
         return pending.addCallbacks(got, tls)
 
@@ -216,9 +216,9 @@ class AsyncReceiveMixin:
             self.flush_background()
         except Exception as exc:  # noqa: BLE001 - closing must work with Redis gone
             logger.warning("%s closed with writes it could not make: %s", self, exc)
-        for pops in self._reactor_pops.values():
-            pops.close()
-        self._reactor_pops.clear()
+        for links in self._reactor_links.values():
+            links.close()
+        self._reactor_links.clear()
         if self._executor is not None:
             self._executor.shutdown(wait=False)
             self._executor = None

@@ -135,7 +135,7 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
         self._stat_keys: dict[tuple[str, str], tuple[str, str]] = {}
         self._pop_plans: dict[tuple[str, ...], tuple] = {}
         self._buffer = ReceiveBuffer()
-        self._reactor_pops: dict[int, Any] = {}
+        self._reactor_links: dict[int, Any] = {}
         self._shards: list[Shard] = self._make_shards(hosts)
         for index, shard in enumerate(self._shards):
             shard.index = index

@@ -1,12 +1,14 @@
-"""Blocking pops answered on the Twisted reactor itself: the fast path of
-``receive_twisted`` (SPEC 1.3's ``twisted`` extension).
+"""Redis I/O on the Twisted reactor itself: the fast paths of
+``receive_twisted`` and ``send_batch_twisted`` (SPEC 1.3's ``twisted``
+extension).
 
-Handing each blocking receive to a thread cost daphne about a fifth of its
-reactor's time under load (a thread-pool submit, a thread wake-up, a
-``callFromThread`` back, all under the GIL). Here the pop's connection is
-one of the reactor's own: the ``BLMPOP`` is written without blocking and
-its reply parsed when the socket becomes readable, with no thread between
-Redis and the caller's Deferred.
+Handing each blocking receive to a thread, and each send to a sender
+thread, cost daphne about a fifth of its reactor's time under load (a
+thread-pool submit, a thread wake-up, a ``callFromThread`` back, a GIL
+hand-off per frame). Here the connections are the reactor's own: a
+``BLMPOP`` or a pipeline of ``RPUSH`` commands is written without blocking
+and the replies are parsed when the socket becomes readable, with no thread
+between Redis and the caller's Deferred.
 
 Dialling stays blocking code: redis-py makes and authenticates the
 connection (URLs, unix sockets, passwords, Sentinel discovery) in the
@@ -33,7 +35,7 @@ from ._link import Link, reply_error
 from ._shard import Shard, flat_pop_reply
 from .exceptions import RedisCommandError, RedisUnavailable
 
-__all__ = ["NotAdoptable", "ReactorPops", "adoptable"]
+__all__ = ["NotAdoptable", "ReactorLinks", "adoptable"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +68,7 @@ class _Waiting:
         self.timer = timer
 
 
-class PopConnection(Protocol):
+class ReactorConnection(Protocol):
     """One Redis connection owned by the reactor. Commands may be pipelined:
     their replies come back in order."""
 
@@ -162,7 +164,7 @@ class PopConnection(Protocol):
                 self.transport.abortConnection()
 
 
-class ReactorPops:
+class ReactorLinks:
     """Blocking pops and pipelined sends on one shard over reactor-owned
     connections: one connection per pop in flight, kept for the next pop
     afterwards, and one connection for sends."""
@@ -175,11 +177,11 @@ class ReactorPops:
         self.timeout = shard.links.connection_pool.connection_kwargs.get("socket_timeout") or 10.0
         #: False once the shard turned out to need TLS: use the thread path.
         self.usable = True
-        self._idle: list[PopConnection] = []
-        self._busy: set[PopConnection] = set()
+        self._idle: list[ReactorConnection] = []
+        self._busy: set[ReactorConnection] = set()
         self._closed = False
         #: The connection sends are pipelined on, and those waiting for it.
-        self._sender: PopConnection | None = None
+        self._sender: ReactorConnection | None = None
         self._send_waiters: list[defer.Deferred] = []
 
     def pipeline(self, data: bytes, count: int, timeout: float) -> defer.Deferred:
@@ -220,7 +222,7 @@ class ReactorPops:
         return self._dial().addCallback(self._run, keys, timeout, count)
 
     def _run(
-        self, connection: PopConnection, keys: Sequence[bytes], timeout: float, count: int
+        self, connection: ReactorConnection, keys: Sequence[bytes], timeout: float, count: int
     ) -> defer.Deferred:
         multi, command = self.shard.blocking_pop_command(keys, timeout, count)
         self._busy.add(connection)
@@ -242,7 +244,7 @@ class ReactorPops:
 
         return result.addCallbacks(done, failed)
 
-    def _put_back(self, connection: PopConnection) -> None:
+    def _put_back(self, connection: ReactorConnection) -> None:
         self._busy.discard(connection)
         if connection.lost or self._closed:
             connection.close()
@@ -286,7 +288,7 @@ class ReactorPops:
         return fd, family
 
     def _adopt(self, dialled: defer.Deferred, fd: int, family: int) -> None:
-        connection = PopConnection(self.shard.where, self.reactor)
+        connection = ReactorConnection(self.shard.where, self.reactor)
         try:
             self.reactor.adoptStreamConnection(fd, family, Factory.forProtocol(lambda: connection))
         except Exception as exc:  # noqa: BLE001 - reported to the caller
