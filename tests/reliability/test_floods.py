@@ -229,7 +229,10 @@ def test_with_a_rate_limit_a_flood_does_not_starve_a_quiet_websocket(make_redis_
 def test_the_rate_limit_closes_a_flooding_websocket_with_1008(make_redis_server, make_stack):
     redis = make_redis_server()
     stack = make_stack([redis.url], workers=1, daphne_args=("--websocket-rate-limit", "50"))
-    with connect(stack.ws_url + "/echo/noisy/", open_timeout=15) as noisy:
+    # The flooder keeps reading what it is sent (its echoes), as a browser
+    # does: with websockets' default max_queue its reader stops after 16
+    # unread echoes, and the close frame queued behind them is never read.
+    with connect(stack.ws_url + "/echo/noisy/", open_timeout=15, max_queue=None) as noisy:
         with pytest.raises(ConnectionClosed) as closed:
             for _ in range(100_000):
                 noisy.send("flood")
