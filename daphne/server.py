@@ -229,6 +229,9 @@ class Server:
             self.factory.sender = self.factory.make_sender(
                 threaded=not on_reactor, on_reactor=on_reactor
             )
+            logger.debug(
+                "Sending to the layer %s", "from the reactor" if on_reactor else "from a thread"
+            )
         self.reader.start()
         listening = []
         for description in self.endpoints:

@@ -55,6 +55,8 @@ def daphne(env, worker):
 
 def test_daphne_reads_its_inbox_with_receive_twisted(daphne):
     assert "in twisted mode" in daphne.output()
+    # and sends with send_batch_twisted: no sender thread
+    assert "Sending to the layer from the reactor" in daphne.output()
 
 
 def test_http_round_trip_through_redis_and_a_worker_process(daphne):
