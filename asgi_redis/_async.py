@@ -88,14 +88,8 @@ class AsyncReceiveMixin:
         from ._reactor_io import NotAdoptable
 
         results: list[BaseException | None] = [None] * len(messages)
-        entries = []
-        for position, (channel, message) in enumerate(messages):
-            try:
-                queue, key, capacity, _, tail = self._prepare(channel, message)
-            except Exception as exc:  # noqa: BLE001 - reported per message
-                results[position] = exc
-                continue
-            entries.append((position, channel, queue, key, capacity, tail))
+        # one shard (ring_size 1): every entry is for it, none is spread
+        entries = self._batch_entries(messages, results).get(shard.index)
         if not entries:
             return defer.succeed(results)
         stamp, commands, renews = self._batch_commands(shard, entries)
@@ -164,10 +158,7 @@ class AsyncReceiveMixin:
         from ._reactor_io import NotAdoptable
 
         shard = links.shard
-        inboxes_only = all(key.endswith(b"!") for key in keys)
-        pending = links.blocking_pop(
-            keys, self.blpop_timeout, self.inbox_batch if inboxes_only else 1
-        )
+        pending = links.blocking_pop(keys, self.blpop_timeout, self._pop_count(keys))
 
         def got(reply: Any) -> tuple[str | None, Any]:
             # Every popped message expired: "nothing", as a timeout would say.

@@ -250,6 +250,16 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
         ``RPUSH``es); for each, None or the exception a ``send`` of it would
         have raised. Messages to one channel keep their order."""
         results: list[BaseException | None] = [None] * len(messages)
+        for index, entries in self._batch_entries(messages, results).items():
+            self._push_batch(self._shards[index], entries, results)
+        return results
+
+    def _batch_entries(
+        self, messages: Sequence[tuple[str, dict]], results: list[BaseException | None]
+    ) -> dict[int, list[tuple]]:
+        """A batch's messages as ``_push_batch`` entries by shard index; a bad
+        message gets its exception in ``results``, and one to a channel spread
+        over several shards is sent here, on its own."""
         by_shard: dict[int, list[tuple]] = {}
         for position, (channel, message) in enumerate(messages):
             try:
@@ -262,9 +272,7 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
                 continue
             entry = (position, channel, queue, key, capacity, tail)
             by_shard.setdefault(shard.index, []).append(entry)
-        for index, entries in by_shard.items():
-            self._push_batch(self._shards[index], entries, results)
-        return results
+        return by_shard
 
     def _push_batch(
         self, shard: Shard, entries: list[tuple], results: list[BaseException | None]
@@ -541,8 +549,7 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
                 return None, None
             if len(plan) == 1:
                 shard, keys = plan[0]
-                inboxes_only = all(key.endswith(b"!") for key in keys)
-                reply = shard.blpop(keys, remaining, self.inbox_batch if inboxes_only else 1)
+                reply = shard.blpop(keys, remaining, self._pop_count(keys))
                 if reply is None:
                     return None, None
                 result = self._accept(shard, reply)
@@ -587,13 +594,17 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
         :meth:`_plan` on every call."""
         self.valid_channel_names(channels, receive=True)
         ((shard, keys),) = self._plan(list(dict.fromkeys(channels)))
-        count = self.inbox_batch if all(k.endswith(b"!") for k in keys) else 1
-        known = (shard, keys, count)
+        known = (shard, keys, self._pop_count(keys))
         if len(keys) == 1:
             if len(self._pop_plans) >= 10_000:
                 self._pop_plans.clear()
             self._pop_plans[tuple(channels)] = known
         return known
+
+    def _pop_count(self, keys: list[bytes]) -> int:
+        """Messages one pop may take from ``keys``: a batch from process
+        inboxes (only this process reads them), one from shared channels."""
+        return self.inbox_batch if all(key.endswith(b"!") for key in keys) else 1
 
     def _pop_from(self, shard: Shard, keys: list[bytes], count: int) -> tuple[str | None, Any]:
         """Pop from ``keys`` on one shard until an unexpired message turns up
@@ -611,9 +622,8 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
         random.shuffle(plan)
         errors = []
         for shard, keys in plan:
-            count = self.inbox_batch if all(k.endswith(b"!") for k in keys) else 1
             try:
-                result = self._pop_from(shard, keys, count)
+                result = self._pop_from(shard, keys, self._pop_count(keys))
             except RedisUnavailable as exc:
                 if len(plan) == 1:
                     raise
