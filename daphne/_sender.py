@@ -207,11 +207,9 @@ class LayerSender:
                     try:
                         self.layer.send(job.channel, job.message)
                     except Exception as exc:
-                        full = isinstance(exc, self.layer.ChannelFull)
-                        self._log_failure(job, exc, full)
-                        notices += queue.done(job, self._now(), exc, full=full)
+                        notices += self._report(job, exc, self._now())
                     else:
-                        notices += queue.done(job, self._now())
+                        notices += self._report(job, None, self._now())
                 _run_all(notices)
                 if job is None and not notices:
                     break
@@ -219,11 +217,25 @@ class LayerSender:
             delay = queue.next_due(self._now())
         finally:
             self._pumping = False
+        self._retry_in(None if self._stopping else delay, self._pump)
+
+    def _report(self, job: Job, error: BaseException | None, now: float) -> list[Notice]:
+        """Tell the queue how ``job`` went (logging a failure nobody handles);
+        the notices to run."""
+        if error is None:
+            return self._queue.done(job, now)
+        full = isinstance(error, self.layer.ChannelFull)
+        self._log_failure(job, error, full)
+        return self._queue.done(job, now, error, full)
+
+    def _retry_in(self, delay: float | None, function: Callable[[], None]) -> None:
+        """Call ``function`` on the reactor clock in ``delay`` seconds (None:
+        not at all), in place of any call set up before."""
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
-        if delay is not None and not self._stopping:
-            self._timer = self.reactor.callLater(delay, self._pump)
+        if delay is not None:
+            self._timer = self.reactor.callLater(delay, function)
 
     # -- on the reactor: send_batch_twisted ---------------------------------------
 
@@ -256,11 +268,7 @@ class LayerSender:
             delay = None if self._in_flight else queue.next_due(self._now())
         finally:
             self._pumping = False
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
-        if delay is not None:
-            self._timer = self.reactor.callLater(delay, self._kick)
+        self._retry_in(delay, self._kick)
         self._check_drained()
 
     def _landed(self, outcome: Any, jobs: list[Job]) -> None:
@@ -273,10 +281,7 @@ class LayerSender:
         now = self._now()
         notices: list[Notice] = []
         for job, error in zip(jobs, errors):
-            full = error is not None and isinstance(error, self.layer.ChannelFull)
-            if error is not None:
-                self._log_failure(job, error, full)
-            notices += self._queue.done(job, now, error, full)
+            notices += self._report(job, error, now)
         _run_all(notices)
         self._kick()
 
@@ -320,8 +325,7 @@ class LayerSender:
                 # report the last sends and take the next ones in one hold of the lock
                 notices: list[Notice] = []
                 for job, error in last:
-                    full = error is not None and isinstance(error, self.layer.ChannelFull)
-                    notices += queue.done(job, self._now(), error, full)
+                    notices += self._report(job, error, self._now())
                 jobs: list[Job] = []
                 while True:
                     now = self._now()
@@ -357,7 +361,8 @@ class LayerSender:
 
     def _send_jobs(self, jobs: list[Job]) -> list[tuple[Job, BaseException | None]]:
         """Send ``jobs`` (one round trip for the lot on a layer with
-        ``send_batch``); each with its error or None."""
+        ``send_batch``); each with its error or None (reported, and logged,
+        by ``_report`` once the lock is held)."""
         if len(jobs) == 1 or self._send_batch is None:
             outcomes: list[tuple[Job, BaseException | None]] = []
             for job in jobs:
@@ -373,9 +378,6 @@ class LayerSender:
             except Exception as exc:  # noqa: BLE001 - a layer bug must not end the thread
                 errors = [exc] * len(jobs)
             outcomes = list(zip(jobs, errors))
-        for job, error in outcomes:
-            if error is not None:
-                self._log_failure(job, error, isinstance(error, self.layer.ChannelFull))
         return outcomes
 
     def _notify(self, notices: list[Notice]) -> None:
