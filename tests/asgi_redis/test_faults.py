@@ -183,7 +183,9 @@ def write_self_signed_certificate(directory):
     return cert_path, key_path
 
 
-def test_a_rediss_tls_host_works(make_redis_server, tmp_path):
+def tls_layer_options(make_redis_server, tmp_path) -> dict:
+    """Start a server that also listens with TLS (a self-signed certificate);
+    the options of a layer that reaches it over ``rediss://``."""
     cert, key = write_self_signed_certificate(tmp_path)
     tls_port = free_port()
     make_redis_server(
@@ -193,10 +195,14 @@ def test_a_rediss_tls_host_works(make_redis_server, tmp_path):
         "--tls-ca-cert-file", str(cert),
         "--tls-auth-clients", "no",
     )  # fmt: skip
-    layer = RedisChannelLayer(
-        hosts=[f"rediss://127.0.0.1:{tls_port}/0"],
-        connection_kwargs={"ssl_ca_certs": str(cert)},
-    )
+    return {
+        "hosts": [f"rediss://127.0.0.1:{tls_port}/0"],
+        "connection_kwargs": {"ssl_ca_certs": str(cert)},
+    }
+
+
+def test_a_rediss_tls_host_works(make_redis_server, tmp_path):
+    layer = RedisChannelLayer(**tls_layer_options(make_redis_server, tmp_path))
     layer.send("tls.chan", {"secure": True})
     assert layer.receive(["tls.chan"], block=True) == ("tls.chan", {"secure": True})
     layer.send("tls.proc!x", {"n": 1})

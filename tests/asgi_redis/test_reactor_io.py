@@ -15,7 +15,7 @@ from twisted.internet.epollreactor import EPollReactor
 from twisted.python.failure import Failure
 
 from asgi_redis import RedisChannelLayer, RedisUnavailable
-from tests.asgi_redis.test_faults import write_self_signed_certificate
+from tests.asgi_redis.test_faults import tls_layer_options
 from tests.support.redis import free_port
 
 pytestmark = pytest.mark.integration
@@ -201,22 +201,7 @@ def test_a_unix_socket_shard_is_popped_on_the_reactor(make_redis_server, tmp_pat
 
 
 def test_a_tls_shard_falls_back_to_the_thread_path(make_redis_server, tmp_path, reactor):
-    cert, key = write_self_signed_certificate(tmp_path)
-    tls_port = free_port()
-    make_redis_server(
-        "--tls-port", str(tls_port),
-        "--tls-cert-file", str(cert),
-        "--tls-key-file", str(key),
-        "--tls-ca-cert-file", str(cert),
-        "--tls-auth-clients", "no",
-    )  # fmt: skip
-    layer = on(
-        RedisChannelLayer(
-            hosts=[f"rediss://127.0.0.1:{tls_port}/0"],
-            connection_kwargs={"ssl_ca_certs": str(cert)},
-        ),
-        reactor,
-    )
+    layer = on(RedisChannelLayer(**tls_layer_options(make_redis_server, tmp_path)), reactor)
     try:
         layer.send("rs.proc!a", {"n": 1})
         layer.send("rs.proc!b", {"n": 2})

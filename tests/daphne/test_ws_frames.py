@@ -250,6 +250,21 @@ def outcome(harness, conn, ws, calls):
     return seen
 
 
+def both_ways(reads: list[bytes], action=None) -> dict:
+    """Feed ``reads`` to one connection through ``dataReceived`` (the fast
+    path, and Autobahn for the rest) and to another through Autobahn's parser
+    only, as before the fast path; what the outside world saw, which must be
+    the same."""
+    fast = open_protocol(action)
+    alone = open_protocol(action)
+    for read in reads:
+        fast[1].send(read)
+        alone[2]._dataReceived(read)
+    seen = outcome(*fast)
+    assert seen == outcome(*alone)
+    return seen
+
+
 masks = st.binary(min_size=4, max_size=4)
 texts = st.text(max_size=200).map(str.encode)
 binaries = st.binary(max_size=40) | st.binary(max_size=MAX_MESSAGE)
@@ -303,12 +318,7 @@ def test_the_fast_path_delivers_exactly_what_autobahn_alone_delivers(stream, dat
     action = data.draw(
         st.none() | st.tuples(st.sampled_from(["close", "drop", "pause"]), st.integers(1, 4))
     )
-    fast = open_protocol(action)
-    alone = open_protocol(action)
-    for read in reads:
-        fast[1].send(read)  # dataReceived: the fast path, and Autobahn for the rest
-        alone[2]._dataReceived(read)  # Autobahn's parser only, as before the fast path
-    assert outcome(*fast) == outcome(*alone)
+    both_ways(reads, action)
 
 
 @protocol
@@ -371,12 +381,7 @@ def test_the_fast_path_keeps_autobahns_traffic_counters():
 @pytest.mark.parametrize("what", ["close", "drop", "pause"])
 def test_what_onmessage_does_to_the_connection_decides_the_rest_of_the_read_as_before(what):
     read = client_frame(b"one") + client_frame(b"two") + client_frame(b"\x03", OP_BINARY)
-    fast = open_protocol((what, 1))
-    alone = open_protocol((what, 1))
-    fast[1].send(read)
-    alone[2]._dataReceived(read)
-    seen = outcome(*fast)
-    assert seen == outcome(*alone)
+    seen = both_ways([read], (what, 1))
     # closing: Autobahn still passes on what follows; dropped: nothing more; paused: all
     assert len(seen["messages"]) == {"close": 3, "drop": 1, "pause": 3}[what]
     assert seen["stats"]["incomingWebSocketMessages"] == {"close": 1, "drop": 1, "pause": 3}[what]
@@ -385,12 +390,7 @@ def test_what_onmessage_does_to_the_connection_decides_the_rest_of_the_read_as_b
 @protocol
 def test_a_whole_frame_inside_a_fragmented_message_is_still_autobahns_protocol_error():
     read = client_frame(b"start", fin=False) + client_frame(b"not a continuation")
-    fast = open_protocol()
-    alone = open_protocol()
-    fast[1].send(read)
-    alone[2]._dataReceived(read)
-    seen = outcome(*fast)
-    assert seen == outcome(*alone)
+    seen = both_ways([read])
     assert seen["messages"] == []
     ((opcode, payload),) = seen["server frames"]
     assert opcode == 8 and payload[:2] == (1002).to_bytes(2, "big")
@@ -410,12 +410,7 @@ def test_a_whole_frame_inside_a_fragmented_message_is_still_autobahns_protocol_e
 )
 def test_a_bad_frame_after_good_ones_closes_with_autobahns_code_as_before(bad, code):
     read = client_frame(b"good") + bad + client_frame(b"after")
-    fast = open_protocol()
-    alone = open_protocol()
-    fast[1].send(read)
-    alone[2]._dataReceived(read)
-    seen = outcome(*fast)
-    assert seen == outcome(*alone)
+    seen = both_ways([read])
     assert seen["messages"] == [(b"good", False)]
     ((opcode, payload),) = seen["server frames"]
     assert opcode == 8 and payload[:2] == code.to_bytes(2, "big")
