@@ -27,6 +27,9 @@ Steps (each --duration seconds, separate processes talk through Redis):
   batch_api       the batch step with the batching calls: send_batch of 50
                   messages, receive_batch of up to 50 (what daphne's sender
                   thread and a worker with quick consumers do under load)
+  batch_bare      the batch step's shape with no layer: RPUSH and BLPOP per
+                  message on bare Python sockets, the ceiling of any client
+                  that makes one call per message on this machine
   fanout_N        send_group to N normal-channel members, one call each
                   -> deliveries (copies queued)/s
   fanout_N_procs  N members spread over 4 process inboxes, 4 receiver
@@ -155,6 +158,64 @@ def inbox_receiver(url: str, start, stop, results, inbox: str) -> None:
     results.put(("received", received, 0))
 
 
+def _bare_socket(url: str):
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    sock = socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def _bare_item() -> bytes:
+    from asgi import serialization
+
+    return b"0" * 13 + serialization.dumps(MSG)
+
+
+def _command(*parts: bytes) -> bytes:
+    out = [b"*%d\r\n" % len(parts)]
+    for part in parts:
+        out.append(b"$%d\r\n%s\r\n" % (len(part), part))
+    return b"".join(out)
+
+
+def bare_sender(url: str, start, stop, results, key: bytes) -> None:
+    """``batch_sender`` without a layer: one RPUSH per message on a bare
+    socket, each reply read before the next."""
+    sock = _bare_socket(url)
+    push = _command(b"RPUSH", key, _bare_item())
+    sent = 0
+    start.wait()
+    while not stop.is_set():
+        sock.sendall(push)
+        reply = sock.recv(64)
+        while not reply.endswith(b"\r\n"):
+            reply += sock.recv(64)
+        sent += 1
+    sock.close()
+    results.put(("sent", sent, 0))
+
+
+def bare_receiver(url: str, start, stop, results, key: bytes) -> None:
+    """``batch_receiver`` without a layer: one BLPOP per message on a bare
+    socket (a 1 s timeout, like the layer receivers')."""
+    sock = _bare_socket(url)
+    pop = _command(b"BLPOP", key, b"1")
+    whole = len(_command(key, _bare_item()))  # the reply's size: the same framing
+    received = 0
+    start.wait()
+    while not stop.is_set():
+        sock.sendall(pop)
+        reply = sock.recv(4096)
+        while len(reply) < whole and not reply.startswith(b"*-1"):
+            reply += sock.recv(4096)
+        received += len(reply) >= whole
+    sock.close()
+    results.put(("received", received, 0))
+
+
 def run_processes(targets: list[tuple], duration: float) -> list[tuple]:
     context = multiprocessing.get_context("spawn")
     start, stop, results = context.Event(), context.Event(), context.Queue()
@@ -240,21 +301,11 @@ def bench_pingpong_nonblocking(url: str, duration: float) -> dict:
 def bench_pingpong_bare(url: str, duration: float) -> dict:
     """``pingpong_nb`` with no layer: the same commands and item size written
     on a bare socket, each reply read before the next command."""
-    import socket
-    from urllib.parse import urlsplit
-
-    from asgi import serialization
-
-    parts = urlsplit(url)
-    sock = socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379))
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock = _bare_socket(url)
     key = f"{PREFIX}bench.bare".encode()
-    item = b"0" * 13 + serialization.dumps(MSG)
-    push = b"*3\r\n$5\r\nRPUSH\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(key), key, len(item), item)
-    pop = (
-        b"*6\r\n$5\r\nLMPOP\r\n$1\r\n1\r\n$%d\r\n%s\r\n$4\r\nLEFT\r\n$5\r\nCOUNT\r\n$1\r\n1\r\n"
-        % (len(key), key)
-    )
+    item = _bare_item()
+    push = _command(b"RPUSH", key, item)
+    pop = _command(b"LMPOP", b"1", key, b"LEFT", b"COUNT", b"1")
     count = 0
     end = time.perf_counter() + duration
     begun = time.perf_counter()
@@ -300,6 +351,27 @@ def bench_batch(
         "sent": sent,
         "received": received,
         "channel_full": full,
+        "senders": senders,
+        "receivers": receivers,
+    }
+
+
+def bench_batch_bare(url: str, duration: float, senders: int, receivers: int) -> dict:
+    """The ``batch`` step's shape with no layer: RPUSH and BLPOP per message
+    on bare sockets. The most any client that makes one call per message
+    reaches here; what it spends is Python, syscalls and loopback."""
+    key = f"{PREFIX}bench.bare.batch".encode()
+    targets = [(bare_sender, (url, key))] * senders
+    targets += [(bare_receiver, (url, key))] * receivers
+    processes, start, stop, results = run_processes(targets, duration)
+    time.sleep(duration)
+    collected = finish(processes, stop, results, senders + receivers)
+    received = sum(r[1] for r in collected if r[0] == "received")
+    make_layer(url).flush()
+    return {
+        "messages_per_s": round(received / duration),
+        "sent": sum(r[1] for r in collected if r[0] == "sent"),
+        "received": received,
         "senders": senders,
         "receivers": receivers,
     }
@@ -474,6 +546,10 @@ def main() -> None:
             "batch_api",
             lambda: bench_batch(url, args.duration, args.senders, args.receivers, False, True),
         ),
+        (
+            "batch_bare",
+            lambda: bench_batch_bare(url, args.duration, args.senders, args.receivers),
+        ),
         ("fanout_100", lambda: bench_fanout(url, args.duration, 100)),
         ("fanout_1000", lambda: bench_fanout(url, args.duration, 1000)),
         ("fanout_1000_procs", lambda: bench_fanout_processes(url, args.duration, 1000)),
@@ -494,9 +570,12 @@ def main() -> None:
         if server:
             server.stop()
     lpush = out.get("redis_benchmark", {}).get("lpush")
-    for step in ("batch", "batch_inbox", "batch_api"):
+    for step in ("batch", "batch_inbox", "batch_api", "batch_bare"):
         if lpush and step in out:
             out[f"{step}_vs_lpush"] = round(out[step]["messages_per_s"] / lpush, 3)
+    bare_batch = out.get("batch_bare", {}).get("messages_per_s")
+    if bare_batch and "batch" in out:
+        out["batch_vs_bare"] = round(out["batch"]["messages_per_s"] / bare_batch, 2)
     harness_pingpong = out.get("harness", {}).get("pingpong")
     if harness_pingpong:
         out["harness_pingpong_vs_asgi_redis_1_4_3"] = round(

@@ -356,6 +356,21 @@ def targets(m: dict) -> list[tuple[str, bool | None, str]]:
     )
     lay = "layer ping-pong (ops/s)"
     at_least("layer ping-pong >= 4x asgi_redis 1.4.3", ratio(g(lay), g(lay, "ch1")), 4, "ours/ch1")
+    # The Redis layer issue's targets, with what no layer could beat here:
+    # the same commands on bare Python sockets (informative, never "met").
+    layer = m.get("_layer_bench") or {}
+    bare = ratio((layer.get("pingpong_bare") or {}).get("round_trips_per_s"), g(lay, "ch1"))
+    if bare is not None:
+        out.append(("ceiling: bare-socket ping-pong vs 1.4.3", None, f"bare/ch1 = {bare:.2f}"))
+    at_least("layer batched >= 30% of LPUSH", layer.get("batch_vs_lpush"), 0.3, "batch/LPUSH")
+    if layer.get("batch_bare_vs_lpush") is not None:
+        out.append(
+            (
+                "ceiling: bare-socket batched vs LPUSH",
+                None,
+                f"batch_bare/LPUSH = {layer['batch_bare_vs_lpush']:.2f}",
+            )
+        )
     at_most("redis cmds per HTTP request <= 4", g("redis cmds per HTTP request"), 4, "commands")
     at_most("redis cmds per echo message <= 4", g("redis cmds per echo message"), 4, "commands")
     return out
