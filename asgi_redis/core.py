@@ -23,7 +23,7 @@ import random
 import string
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -301,18 +301,13 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
         TTL renewals of a batch's ``entries`` on ``shard``."""
         stamp = b"%013d" % (int(shard.server_time_ms()) + self._expiry_ms)
         now = time.monotonic()
-        renewed = self._ttl_renewed
-        if len(renewed) > 50_000:
-            renewed.clear()
         commands: list[tuple] = []
         renews: list[bool] = []
         for entry in entries:
-            slot = (shard.index, entry[3])
-            renew = now - renewed.get(slot, -1e9) > self._ttl_renew_s
+            renew = self._renewal_due((shard.index, entry[3]), now)
             commands.append(("RPUSH", entry[3], stamp + entry[5]))
             if renew:
                 commands.append(("PEXPIRE", entry[3], self._queue_ttl_ms))
-                renewed[slot] = now
             renews.append(renew)
         return stamp, commands, renews
 
@@ -460,20 +455,31 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
         a second, not a thousand).
         """
         item = b"%013d" % (int(shard.server_time_ms()) + self._expiry_ms) + tail
-        now = time.monotonic()
         slot = (shard.index, key)
-        renewed = self._ttl_renewed
-        renew = now - renewed.get(slot, -1e9) > self._ttl_renew_s
-        length = shard.push(key, item, self._queue_ttl_ms, renew)
-        if renew:
-            if len(renewed) > 50_000:
-                renewed.clear()
-            renewed[slot] = now
-        elif length == 1:
+        renew = self._renewal_due(slot, time.monotonic())
+        try:
+            length = shard.push(key, item, self._queue_ttl_ms, renew)
+        except BaseException:
+            if renew:
+                self._ttl_renewed.pop(slot, None)
+            raise
+        if length == 1 and not renew:
             self._defer_ttl(slot)
         if length <= capacity:
             return True
         return bool(shard.run(SEND_FULL, (key,), (item, capacity, self._queue_ttl_ms)))
+
+    def _renewal_due(self, slot: tuple[int, str], now: float) -> bool:
+        """Whether a push to ``slot`` (shard index, key) carries a ``PEXPIRE``:
+        the first of this process, then one every ``_ttl_renew_s``. A due
+        renewal counts as made; a caller whose write fails forgets it again."""
+        renewed = self._ttl_renewed
+        if now - renewed.get(slot, -1e9) <= self._ttl_renew_s:
+            return False
+        if len(renewed) > 50_000:
+            renewed.clear()
+        renewed[slot] = now
+        return True
 
     def _defer_ttl(self, slot: tuple[int, str]) -> None:
         if slot in self._ttl_due:
@@ -542,21 +548,30 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
             result = self._pop_now(plan)
             if result[0] is not None or not block:
                 return result
-        deadline = time.monotonic() + self.blpop_timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None, None
-            if len(plan) == 1:
-                shard, keys = plan[0]
-                reply = shard.blpop(keys, remaining, self._pop_count(keys))
-                if reply is None:
-                    return None, None
+        if len(plan) == 1:
+            ((shard, keys),) = plan
+            for reply in self._blocking_pops(shard, keys, self._pop_count(keys)):
                 result = self._accept(shard, reply)
-            else:
-                result = self._watch(plan, remaining)
+                if result[0] is not None:
+                    return result
+            return None, None
+        deadline = time.monotonic() + self.blpop_timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            result = self._watch(plan, remaining)
             if result[0] is not None:
                 return result
+        return None, None
+
+    def _blocking_pops(self, shard: Shard, keys: list[bytes], count: int) -> Iterator[list]:
+        """Each ``[key, item, ...]`` of blocking pops on ``shard`` until one
+        finds nothing or ``blpop_timeout`` has passed (a caller stops early
+        once a popped message is unexpired)."""
+        deadline = time.monotonic() + self.blpop_timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            reply = shard.blpop(keys, remaining, count)
+            if reply is None:
+                return
+            yield reply
 
     def receive_batch(
         self, channels: list[str], block: bool = False, limit: int = 1
@@ -576,17 +591,11 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
             found = self._accept_all(shard, reply)
             if found:
                 return found
-        deadline = time.monotonic() + self.blpop_timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return []
-            reply = shard.blpop(keys, remaining, limit)
-            if reply is None:
-                return []
+        for reply in self._blocking_pops(shard, keys, limit):
             found = self._accept_all(shard, reply)
             if found:
                 return found
+        return []
 
     def _pop_plan(self, channels: list[str]) -> tuple[Shard, list[bytes], int]:
         """``(shard, keys, pop size)`` of a non-blocking receive on one shard.
