@@ -8,7 +8,6 @@ import sys
 from typing import Any
 
 from ._protocol_cli import LayerImportError, import_channel_layer
-from ._reactor import install as install_reactor
 from .access import AccessLogGenerator
 from .exceptions import CannotListen
 from .server import Server, build_endpoint_description_strings
@@ -192,7 +191,6 @@ class CommandLineInterface:
         options = self.parser.parse_args(args)
         level = {0: logging.WARNING, 1: logging.INFO}.get(options.verbosity, logging.DEBUG)
         logging.basicConfig(level=level, format="%(asctime)-15s %(levelname)-8s %(message)s")
-        install_reactor()  # before anything imports Twisted's default one
         access_log_stream = None
         if options.access_log:
             if options.access_log == "-":
