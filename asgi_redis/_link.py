@@ -31,6 +31,12 @@ _CRLF = b"\r\n"
 #: Seconds after which an idle link is checked for a closed socket.
 STALE_AFTER = 0.25
 
+#: Bytes asked of one ``recv``. Python allocates the whole size before the
+#: call; above glibc's mmap threshold (128 KiB until the process frees a
+#: larger mapped block) that is an mmap, an mremap and a munmap per read:
+#: 8.7 against 0.85 us a read for 256 KiB in a fresh process here.
+READ_SIZE = 65536
+
 
 def _encode_arg(arg: Any) -> bytes:
     if isinstance(arg, str):
@@ -147,7 +153,7 @@ class Link:
                 _set_timeout(sock, socket.SO_RCVTIMEO, timeout)
             try:
                 while reply is False:
-                    data = sock.recv(262144)
+                    data = sock.recv(READ_SIZE)
                     if not data:
                         raise ConnectionResetError("connection closed by the server")
                     reader.feed(data)
