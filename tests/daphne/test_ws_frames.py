@@ -192,6 +192,20 @@ def test_frame_end_is_known_once_the_header_is_in(size, mask):
 MAX_MESSAGE = 3000
 
 
+def autobahn_parses(ws, note) -> list:
+    """A list that gets ``note()`` each time Autobahn's own frame parser
+    (``processData``) runs on ``ws``."""
+    seen = []
+    parse = ws.processData
+
+    def spy():
+        seen.append(note())
+        return parse()
+
+    ws.processData = spy
+    return seen
+
+
 def open_protocol(action=None):
     """An accepted ``WebSocketProtocol`` that records every ``onMessage`` and,
     if ``action`` is ``(what, n)``, closes, drops or stops reading the
@@ -324,14 +338,9 @@ def test_the_fast_path_delivers_exactly_what_autobahn_alone_delivers(stream, dat
 @protocol
 def test_simple_frames_never_reach_autobahns_parser_and_a_ping_between_them_does():
     harness, conn, ws, calls = open_protocol()
-    parsed = []
-    original = ws.processData
-
-    def spy():
-        parsed.append(ws.current_frame.opcode if ws.current_frame else ws.data[0] & 0x0F)
-        return original()
-
-    ws.processData = spy
+    parsed = autobahn_parses(
+        ws, lambda: ws.current_frame.opcode if ws.current_frame else ws.data[0] & 0x0F
+    )
     ping = client_frame(b"are you there", 0x9)
     conn.send(client_frame(b"one") + ping + client_frame(b"\x02", OP_BINARY))
     conn.send(client_frame(b"three") + client_frame(b"four"))
@@ -350,14 +359,7 @@ def test_simple_frames_never_reach_autobahns_parser_and_a_ping_between_them_does
 @protocol
 def test_a_frame_split_between_reads_is_finished_by_autobahn_and_the_next_ones_are_not():
     harness, conn, ws, calls = open_protocol()
-    parsed = []
-    original = ws.processData
-
-    def spy():
-        parsed.append(len(calls))
-        return original()
-
-    ws.processData = spy
+    parsed = autobahn_parses(ws, lambda: len(calls))
     big = client_frame(b"b" * 1000, OP_BINARY)
     conn.send(client_frame(b"one") + big[:500])
     conn.send(big[500:] + client_frame(b"three"))

@@ -17,6 +17,7 @@ from websockets.sync.client import connect
 from tests.support.rawhttp import (
     exchange,
     parse_close,
+    read_until_close,
     status_of,
     ws_frame,
     ws_handshake,
@@ -180,14 +181,7 @@ def ws_close_code(stack, frames: bytes) -> int | None:
     sock = ws_open(stack.port)
     try:
         sock.sendall(frames)
-        received = b""
-        sock.settimeout(10)
-        while parse_close(received) is None:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            received += chunk
-        return parse_close(received)
+        return parse_close(read_until_close(sock, 10))
     except (TimeoutError, ConnectionError):
         return None
     finally:

@@ -19,7 +19,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.support.rawhttp import parse_close, ws_frame, ws_open
+from tests.support.rawhttp import parse_close, read_until_close, ws_frame, ws_open
 from tests.support.stack import rss_kib
 
 pytestmark = pytest.mark.integration
@@ -190,16 +190,7 @@ def flood_until(port: int, path: str, stop: threading.Event, outcomes: list[str]
         if stop.is_set():
             sock.close()
             return
-        sock.settimeout(2)
-        received = b""
-        try:
-            while parse_close(received) is None:
-                chunk = sock.recv(1 << 20)
-                if not chunk:
-                    break
-                received += chunk
-        except OSError:
-            pass
+        received = read_until_close(sock, 2)
         sock.close()
         outcomes.append(f"closed {parse_close(received)} after {sent}")
 
@@ -239,15 +230,7 @@ def test_the_rate_limit_closes_a_flooding_websocket_with_1008(make_redis_server,
     closed = threading.Event()
 
     def read() -> None:
-        sock.settimeout(30)
-        try:
-            while parse_close(bytes(received)) is None:
-                chunk = sock.recv(1 << 16)
-                if not chunk:
-                    break
-                received.extend(chunk)
-        except OSError:
-            pass
+        received.extend(read_until_close(sock, 30))
         closed.set()
 
     reader = threading.Thread(target=read)

@@ -117,3 +117,19 @@ def parse_close(data: bytes) -> int | None:
             return struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
         data = data[offset + length :]
     return None
+
+
+def read_until_close(sock, timeout: float) -> bytes:
+    """What the server sends up to its first close frame, or until it hangs
+    up, fails, or sends nothing for ``timeout`` seconds (for ``parse_close``)."""
+    sock.settimeout(timeout)
+    received = b""
+    try:
+        while parse_close(received) is None:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+    except OSError:
+        pass
+    return received
