@@ -13,6 +13,7 @@ import logging
 
 from twisted.web import http
 
+from ._deadlines import DeadlineSet
 from ._http_state import STATUS_PHRASES, error_page
 
 __all__ = ["DaphneHTTPChannel", "WriteBudget", "raw_error_response"]
@@ -57,13 +58,27 @@ class WriteBudget:
 
 class DaphneHTTPChannel(http.HTTPChannel):
     """twisted.web's HTTP/1.x channel, answering 431 for oversized headers and
-    keeping the raw header order (with duplicates) for the message."""
+    keeping the raw header order (with duplicates) for the message.
 
-    #: Seconds a client has to deliver a whole request head, counted from the
-    #: connection's start or the end of the previous response; None: no limit.
-    #: A client trickling header bytes (slowloris) or sending nothing gets 408.
+    Its two timeouts live in deadline sets its factory shares among all its
+    connections instead of in a reactor timer each (see ``_deadlines``):
+
+    * twisted.web's idle timeout (``timeOut``), on while no request is being
+      handled and pushed back by every byte received;
+    * the head deadline (``head_timeout``): a client has that long to deliver
+      a whole request head, counted from the connection's start or the end of
+      the previous response. A client trickling header bytes (slowloris) or
+      sending nothing gets 408 (or, if it sent nothing, a quiet close). It
+      stops when the head is complete: a slow request *body* is bounded by
+      the idle timeout only, so a long upload that keeps sending is never
+      cut off.
+    """
+
+    #: Seconds for a whole request head; None: no limit.
     head_timeout: float | None = None
-    _head_call = None
+    #: The factory's sets (``HTTPFactory.buildProtocol`` gives them).
+    idle_deadlines: DeadlineSet
+    head_deadlines: DeadlineSet
     _host = None
 
     def getHost(self):
@@ -73,23 +88,32 @@ class DaphneHTTPChannel(http.HTTPChannel):
             self._host = super().getHost()
         return self._host
 
+    # twisted.web turns the idle timeout off (None) once a request has been
+    # received whole (and when switching to HTTP/2 or losing the connection)
+    # and back on after the response: exactly when a new head may begin.
     def setTimeout(self, period):
-        # twisted.web turns the idle timeout off (None) once a request head is
-        # complete (and when switching to HTTP/2) and back on after the
-        # response, exactly when the head clock stops and starts again.
-        previous = super().setTimeout(period)
-        self._stop_head_clock()
-        if period is not None and self.head_timeout:
-            self._head_call = self.callLater(self.head_timeout, self._head_timed_out)
+        previous, self.timeOut = self.timeOut, period
+        if period is None:
+            self.idle_deadlines.discard(self)
+            self.head_deadlines.discard(self)
+        else:
+            self.idle_deadlines.add(self, period)
+            if self.head_timeout:
+                self.head_deadlines.add(self, self.head_timeout)
         return previous
 
-    def _stop_head_clock(self) -> None:
-        if self._head_call is not None and self._head_call.active():
-            self._head_call.cancel()
-        self._head_call = None
+    def resetTimeout(self):
+        if self.timeOut is not None and self in self.idle_deadlines:
+            self.idle_deadlines.add(self, self.timeOut)
+
+    def allHeadersReceived(self):
+        self.head_deadlines.discard(self)
+        super().allHeadersReceived()
+
+    def _idle_timed_out(self) -> None:
+        self.timeoutConnection()
 
     def _head_timed_out(self) -> None:
-        self._head_call = None
         self.dataReceived = lambda data: None
         if self._receivedHeaderSize == 0 and not self._buffer:
             # An idle connection: close quietly, since an unasked-for 408 could
@@ -101,7 +125,8 @@ class DaphneHTTPChannel(http.HTTPChannel):
         self.loseConnection()
 
     def connectionLost(self, reason) -> None:
-        self._stop_head_clock()
+        self.idle_deadlines.discard(self)
+        self.head_deadlines.discard(self)
         super().connectionLost(reason)
 
     def lineReceived(self, line: bytes) -> None:

@@ -38,6 +38,7 @@ STATUS_PHRASES = {
     400: "Bad Request",
     403: "Forbidden",
     404: "Not Found",
+    408: "Request Timeout",
     413: "Payload Too Large",
     431: "Request Header Fields Too Large",
     500: "Internal Server Error",
@@ -88,7 +89,14 @@ def _header_pairs(headers: Any) -> list[tuple[bytes, bytes]]:
             value = value.encode("latin-1")
         if not isinstance(name, bytes) or not isinstance(value, bytes):
             raise InvalidReply(f"response header name and value must be bytes, got {item!r}")
-        if not name or b"\r" in name + value or b"\n" in name + value or b":" in name:
+        if (
+            not name
+            or b":" in name
+            or b"\r" in name
+            or b"\n" in name
+            or b"\r" in value
+            or b"\n" in value
+        ):
             raise InvalidReply(f"response header {item!r} has characters HTTP forbids")
         pairs.append((name, value))
     return pairs

@@ -11,6 +11,7 @@ this module only moves bytes.
 from __future__ import annotations
 
 import logging
+import operator
 import random
 import string
 import weakref
@@ -24,6 +25,7 @@ from zope.interface import implementer
 
 from asgi import www
 
+from ._deadlines import DeadlineSet
 from ._http_channel import DaphneHTTPChannel, WriteBudget, raw_error_response
 from ._http_state import Finish, Phase, RequestBody, ResponseState, Start, Write, error_page
 from ._layer_errors import layer_unavailable
@@ -69,7 +71,6 @@ class WebRequest(http.Request):
         self.raw_header_list: list[tuple[bytes, bytes]] = []
         self._received_body = 0
         self._too_large = False
-        self._timeout_call = None
         self._body: RequestBody | None = None
         self._body_channel: str | None = None
         self._pending_chunk: dict | None = None
@@ -179,7 +180,7 @@ class WebRequest(http.Request):
         # Registered before the send: with a threaded sender the reply can
         # come back before the send call has even been made.
         factory.reply_protocols[self.reply_channel] = self
-        self._timeout_call = factory.clock.callLater(factory.timeout, self._http_timed_out)
+        factory.request_deadlines.add(self.reply_channel, factory.timeout)
         if body.streamed:
             self._body, self._body_channel = body, body_channel
             self._body_call = factory.clock.callLater(0, self._pump_body)
@@ -284,7 +285,6 @@ class WebRequest(http.Request):
                 self._complete()
 
     def _http_timed_out(self) -> None:
-        self._timeout_call = None
         if self.response.timed_out():
             logger.warning("No response within %ss for %s", self.factory.timeout, self.path_text)
             self._write_error(503, "Worker server failed to respond within time limit.")
@@ -310,6 +310,8 @@ class WebRequest(http.Request):
         self._unregister()
         if not (self._disconnected or self.finished):
             self.finish()
+        if self.factory.action_logger is None:
+            return  # no access log: spare building its entry
         self.factory.log_action(
             "http",
             "complete",
@@ -340,10 +342,8 @@ class WebRequest(http.Request):
             self._budget = None
             if self.producer is not None:
                 self.unregisterProducer()
-        if self._timeout_call is not None and self._timeout_call.active():
-            self._timeout_call.cancel()
-        self._timeout_call = None
         if self.reply_channel is not None:
+            self.factory.request_deadlines.discard(self.reply_channel)
             self.factory.reply_protocols.pop(self.reply_channel, None)
 
     def connectionLost(self, reason: Failure) -> None:
@@ -460,6 +460,11 @@ class HTTPFactory(http.HTTPFactory):
         self.retry_after = retry_after
         self.http_buffer_limit = http_buffer_limit
         self.reply_protocols: dict[str, Any] = {}
+        #: Response deadlines of HTTP requests (``timeout``), by reply channel.
+        self.request_deadlines = DeadlineSet(self.reactor, self._request_timed_out)
+        #: Idle and request-head deadlines of HTTP/1.x connections.
+        self.idle_deadlines = DeadlineSet(self.reactor, operator.methodcaller("_idle_timed_out"))
+        self.head_deadlines = DeadlineSet(self.reactor, operator.methodcaller("_head_timed_out"))
         #: Makes the hot-path sends; ``Server`` swaps in a threaded one for
         #: network layers so the reactor never waits on the broker.
         self.sender = self.make_sender(threaded=False)
@@ -510,6 +515,8 @@ class HTTPFactory(http.HTTPFactory):
         protocol._channel.totalHeadersSize = self.max_header_size
         protocol._channel.MAX_LENGTH = self.max_header_size + 2
         protocol._channel.head_timeout = self.request_head_timeout
+        protocol._channel.idle_deadlines = self.idle_deadlines
+        protocol._channel.head_deadlines = self.head_deadlines
         self.connections.add(protocol)
         return protocol
 
@@ -538,6 +545,11 @@ class HTTPFactory(http.HTTPFactory):
             protocol.handle_reply(message)
         else:
             raise TypeError(f"Unknown protocol {protocol!r} registered for {channel}")
+
+    def _request_timed_out(self, reply_channel: str) -> None:
+        request = self.reply_protocols.get(reply_channel)
+        if isinstance(request, WebRequest):
+            request._http_timed_out()
 
     def log_action(self, protocol: str, action: str, details: dict) -> None:
         if self.action_logger is not None:

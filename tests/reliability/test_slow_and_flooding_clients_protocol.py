@@ -45,6 +45,39 @@ def test_the_deadline_does_not_cut_a_slow_response_and_restarts_for_the_next_req
     assert conn.transport.disconnecting
 
 
+def test_a_slow_upload_that_keeps_sending_is_not_cut_by_the_head_deadline():
+    # The head arrives at once; the body then trickles in for 30 s, three
+    # times the head deadline, each byte well inside the idle timeout.
+    harness = Harness(request_head_timeout=10)
+    conn = harness.connect()
+    conn.send(b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 30\r\n\r\n")
+    for _ in range(30):
+        harness.clock.advance(1)
+        conn.send(b"x")
+    assert not conn.transport.disconnecting and conn.output() == b""
+    assert harness.receive("http.request")["body"] == b"x" * 30
+
+
+def test_a_stalled_upload_is_closed_by_the_idle_timeout():
+    harness = Harness(request_head_timeout=10)
+    idle = harness.factory.timeOut
+    conn = harness.connect()
+    conn.send(b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 30\r\n\r\nxx")
+    harness.clock.advance(idle - 1)
+    assert not conn.transport.disconnecting
+    harness.clock.advance(2)
+    assert conn.transport.disconnecting
+    assert harness.nothing_on("http.request")
+
+
+def test_the_408_status_line_names_the_timeout():
+    harness = Harness(request_head_timeout=10)
+    conn = harness.connect()
+    conn.send(b"GET / HTTP/1.1\r\nHost: t\r\n")
+    harness.clock.advance(10.1)
+    assert conn.output().startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+
+
 def test_no_deadline_when_turned_off():
     harness = Harness(request_head_timeout=None)
     conn = harness.connect()
