@@ -90,6 +90,33 @@ def test_slowloris_and_idle_connections_are_closed_at_the_head_deadline_while_ot
     assert httpx.get(stack.url + "/hello/", timeout=15).status_code == 200
 
 
+def test_slow_uploads_that_keep_sending_outlast_the_head_deadline(make_redis_server, make_stack):
+    redis = make_redis_server()
+    stack = make_stack(
+        [redis.url], workers=1, daphne_args=("--request-head-timeout", "2", "-t", "20")
+    )
+    body = b"0123456789" * 3
+    uploads = [socket.create_connection(("127.0.0.1", stack.port)) for _ in range(5)]
+    for sock in uploads:
+        sock.sendall(
+            b"POST /echo/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body)
+        )
+    started = time.monotonic()
+    for byte in body:  # 30 bytes, 0.15 s apart: 4.5 s, over twice the deadline
+        for sock in uploads:
+            sock.sendall(bytes([byte]))
+        time.sleep(0.15)
+    took = time.monotonic() - started
+    answers = [closed_by_server(sock, 15) for sock in uploads]
+    for sock in uploads:
+        sock.close()
+    assert took > 4
+    for answer in answers:
+        assert answer is not None and answer.startswith(b"HTTP/1.1 200 "), answer
+        assert body in answer.partition(b"\r\n\r\n")[2], answer
+
+
 def test_a_websocket_client_that_never_reads_is_closed_when_its_buffer_limit_is_hit(
     make_redis_server, make_stack
 ):
