@@ -56,21 +56,33 @@ class NotAdoptable(Exception):
     """The connection is TLS: the reactor cannot take its socket over."""
 
 
+#: A deadline this close (seconds) counts as reached: a timer scheduled
+#: ``due - now`` seconds ahead may wake a rounding error before ``due``.
+EPSILON = 1e-6
+
+
 class _Waiting:
     """A command (or pipeline) written and not yet fully answered."""
 
-    __slots__ = ("deferred", "count", "replies", "timer")
+    __slots__ = ("deferred", "count", "replies", "deadline")
 
-    def __init__(self, deferred: defer.Deferred, count: int, timer: Any) -> None:
+    def __init__(self, deferred: defer.Deferred, count: int | None, deadline: float) -> None:
         self.deferred = deferred
         self.count = count  # None: one reply, given as is; else a list of this many
         self.replies: list = []
-        self.timer = timer
+        self.deadline = deadline
 
 
 class ReactorConnection(Protocol):
     """One Redis connection owned by the reactor. Commands may be pipelined:
-    their replies come back in order."""
+    their replies come back in order.
+
+    Each command has a deadline, and one timer per connection watches them
+    all: it is armed for the earliest and, when it fires, re-arms for the
+    earliest still waiting (nearly every command is answered long before).
+    A ``callLater`` and a ``cancel`` per command cost the reactor more than
+    the command's own parsing.
+    """
 
     def __init__(self, where: str, reactor: Any) -> None:
         self.where = where
@@ -78,6 +90,7 @@ class ReactorConnection(Protocol):
         self.reader = hiredis.Reader()
         self.waiting: deque[_Waiting] = deque()
         self.lost = False
+        self._timer: Any = None
 
     @property
     def busy(self) -> bool:
@@ -97,9 +110,14 @@ class ReactorConnection(Protocol):
     def _write(self, data: bytes, count: int | None, timeout: float) -> defer.Deferred:
         if self.lost:
             return defer.fail(RedisUnavailable(f"Lost the connection to Redis at {self.where}"))
-        entry = _Waiting(defer.Deferred(), count, None)
-        entry.timer = self.reactor.callLater(timeout, self._timed_out)
+        deadline = self.reactor.seconds() + timeout
+        entry = _Waiting(defer.Deferred(), count, deadline)
         self.waiting.append(entry)
+        timer = self._timer
+        if timer is None:
+            self._timer = self.reactor.callLater(timeout, self._check_deadlines)
+        elif timer.getTime() > deadline:
+            timer.reset(timeout)
         self.transport.write(data)
         return entry.deferred
 
@@ -137,23 +155,30 @@ class ReactorConnection(Protocol):
 
     def _finish(self, entry: _Waiting) -> None:
         self.waiting.popleft()
-        if entry.timer is not None and entry.timer.active():
-            entry.timer.cancel()
 
     def connectionLost(self, reason: Any = None) -> None:  # noqa: N802 - Twisted's name
         why = getattr(reason, "value", reason)
         self._fail_all(RedisUnavailable(f"Lost the connection to Redis at {self.where}: {why}"))
 
-    def _timed_out(self) -> None:
-        self._fail_all(RedisUnavailable(f"Redis at {self.where} did not answer in time"))
+    def _check_deadlines(self) -> None:
+        self._timer = None
+        if self.lost or not self.waiting:
+            return
+        now = self.reactor.seconds()
+        earliest = min(entry.deadline for entry in self.waiting)
+        if earliest - now <= EPSILON:
+            self._fail_all(RedisUnavailable(f"Redis at {self.where} did not answer in time"))
+        else:
+            self._timer = self.reactor.callLater(earliest - now, self._check_deadlines)
 
     def _fail_all(self, error: Exception) -> None:
         """Fail every command still waiting and drop the connection."""
         self.close()
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
         waiting, self.waiting = self.waiting, deque()
         for entry in waiting:
-            if entry.timer is not None and entry.timer.active():
-                entry.timer.cancel()
             entry.deferred.errback(error)
 
     def close(self) -> None:
