@@ -216,7 +216,13 @@ class WebRequest(http.Request):
     # -- request body streaming ------------------------------------------------
 
     def _pump_body(self) -> None:
-        """Send the next body chunk; on a full channel wait and retry."""
+        """Send the next body chunk; the one after goes once it has landed.
+
+        With a layer daphne sends to from the reactor (``send_batch_twisted``)
+        the chunk is written without blocking the reactor; otherwise it is a
+        plain ``send``. A full channel is retried after ``BODY_RETRY_DELAY``; a
+        layer that fails ends the upload with a 503.
+        """
         self._body_call = None
         if self._body is None:
             return
@@ -224,15 +230,54 @@ class WebRequest(http.Request):
         if chunk is None:
             self._body = None
             return
-        layer = self.factory.channel_layer
+        self._pending_chunk = chunk
+        factory = self.factory
+        layer = factory.channel_layer
+        if factory.sender.on_reactor:
+            landing = layer.send_batch_twisted([(self._body_channel, chunk)])
+            landing.addCallbacks(
+                lambda outcomes: self._body_chunk_landed(outcomes[0]),
+                lambda failure: self._body_chunk_landed(failure.value),
+            )
+            return
         try:
             layer.send(self._body_channel, chunk)
-        except layer.ChannelFull:
-            self._pending_chunk = chunk
-            self._body_call = self.factory.clock.callLater(BODY_RETRY_DELAY, self._pump_body)
-            return
-        self._pending_chunk = None
-        self._body_call = self.factory.clock.callLater(0, self._pump_body)
+        except Exception as exc:  # noqa: BLE001 - every failure is answered below
+            self._body_chunk_landed(exc)
+        else:
+            self._body_chunk_landed(None)
+
+    def _body_chunk_landed(self, error: BaseException | None) -> None:
+        if self._body is None:
+            return  # the upload was abandoned meanwhile
+        clock = self.factory.clock
+        if error is None:
+            self._pending_chunk = None
+            self._body_call = clock.callLater(0, self._pump_body)
+        elif isinstance(error, self.factory.channel_layer.ChannelFull):
+            self._body_call = clock.callLater(BODY_RETRY_DELAY, self._pump_body)
+        else:
+            self._body = self._pending_chunk = None
+            if layer_unavailable(error):
+                logger.warning(
+                    "Channel layer unavailable during the upload of %s: %s", self.path_text, error
+                )
+                self._retry_after = b"%d" % self.factory.retry_after
+                self._fail_request(503, "Channel layer unavailable.")
+            else:
+                logger.error(
+                    "Sending a request body chunk failed",
+                    exc_info=(type(error), error, error.__traceback__),
+                )
+                self._fail_request(500, "Daphne hit an internal error.")
+
+    def _fail_request(self, status: int, detail: str) -> None:
+        """Answer ``status`` now, unless the response has started (then cut
+        it off); later replies from the application are dropped."""
+        if self.response.fail(status):
+            self._write_error(status, detail)
+        else:
+            self._drop()
 
     def _abandon_body(self) -> None:
         if self._body_call is not None and self._body_call.active():

@@ -5,6 +5,8 @@ import string
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from twisted.internet import defer
+from twisted.python.failure import Failure
 
 from asgi import www
 from asgi.inmemory import ChannelLayer
@@ -242,6 +244,92 @@ def test_body_chunks_wait_and_retry_when_the_body_channel_is_full():
         harness.clock.advance(0.05)
         contents.append(harness.receive(channel)["content"])
     assert b"".join(contents) == b"x" * 25
+
+
+class ReactorSendLayer(ChannelLayer):
+    """An in-memory layer with ``send_batch_twisted``: each call's Deferred
+    is held until the test lands it (the way a network layer answers later)."""
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.written = []  # (messages, Deferred)
+        self.blocking_sends = []
+
+    def send(self, channel, message):
+        self.blocking_sends.append(channel)
+        super().send(channel, message)
+
+    def send_batch_twisted(self, messages):
+        landing = defer.Deferred()
+        self.written.append((list(messages), landing))
+        return landing
+
+    def land(self, outcome=None):
+        """Make the oldest written batch land: deliver it (outcome None), or
+        refuse it (outcome an exception) or fail it (outcome a Failure)."""
+        messages, landing = self.written.pop(0)
+        if isinstance(outcome, Failure):
+            landing.errback(outcome)
+            return
+        if outcome is None:
+            for channel, message in messages:
+                ChannelLayer.send(self, channel, message)
+        landing.callback([outcome] * len(messages))
+
+
+def body_upload(layer, body=b"z" * 35):
+    harness = Harness(layer=layer, body_inline_limit=10, body_chunk_size=10)
+    harness.factory.sender = harness.factory.make_sender(threaded=False, on_reactor=True)
+    conn = harness.connect()
+    conn.send(request(b"POST", b"/up", body=body))
+    layer.land()  # the http.request itself, sent by the sender
+    message = harness.receive("http.request")
+    return harness, conn, message
+
+
+def test_with_a_reactor_layer_body_chunks_go_one_at_a_time_without_blocking():
+    layer = ReactorSendLayer(capacity=100)
+    harness, conn, message = body_upload(layer)
+    channel = message["body_channel"]
+    contents = [message["body"]]
+    for _ in range(3):
+        harness.clock.advance(0)
+        assert len(layer.written) == 1, "one chunk in flight at a time"
+        harness.clock.advance(0)
+        assert len(layer.written) == 1, "the next waits for this one to land"
+        layer.land()
+        contents.append(harness.receive(channel)["content"])
+    harness.clock.advance(0)
+    assert layer.written == [] and layer.blocking_sends == []
+    assert b"".join(contents) == b"z" * 35
+
+
+def test_with_a_reactor_layer_a_refused_chunk_is_retried_after_a_pause():
+    layer = ReactorSendLayer(capacity=100)
+    harness, conn, message = body_upload(layer)
+    harness.clock.advance(0)
+    layer.land(layer.ChannelFull("full"))
+    harness.clock.advance(0.01)
+    assert layer.written == []
+    harness.clock.advance(0.05)
+    ((sent, _),) = layer.written
+    assert sent[0][1]["content"] == b"z" * 10  # the same chunk again
+    layer.land()
+    assert harness.receive(message["body_channel"])["content"] == b"z" * 10
+
+
+def test_with_a_reactor_layer_a_lost_layer_mid_upload_is_503_and_ends_the_upload(caplog):
+    layer = ReactorSendLayer(capacity=100)
+    harness, conn, message = body_upload(layer)
+    harness.clock.advance(0)
+    layer.land(Failure(ConnectionError("layer unreachable at 10.1.2.3")))
+    out = conn.output()
+    assert out.startswith(b"HTTP/1.1 503 ") and b"Retry-After" in out
+    assert b"10.1.2.3" not in out and "unavailable during the upload" in caplog.text
+    harness.clock.advance(1)
+    assert layer.written == [], "no more chunks after the failure"
+    harness.factory.dispatch_reply(message["reply_channel"], www.http_response(200))
+    assert conn.output() == b"", "the application's late reply is dropped"
 
 
 def test_client_leaving_mid_body_tells_the_body_channel_closed():
