@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from ._protocol_cli import LayerImportError, import_channel_layer
+from ._sender import DEFAULT_FULL_TIMEOUT
 from .access import AccessLogGenerator
 from .exceptions import CannotListen
 from .server import Server, build_endpoint_description_strings
@@ -18,6 +19,17 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a number of seconds above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
+    return value
 
 
 def import_layer(path: str) -> Any:
@@ -149,6 +161,14 @@ class CommandLineInterface:
             "past it the socket is closed with 1008 (default: no limit)",
         )
         add(
+            "--websocket-queue-timeout",
+            type=positive_seconds,
+            default=DEFAULT_FULL_TIMEOUT,
+            dest="websocket_queue_timeout",
+            help="seconds a WebSocket frame may wait for room on a full websocket.receive "
+            "channel before its socket is closed with 1013 (default: %(default)s)",
+        )
+        add(
             "--ws-protocol",
             nargs="*",
             dest="ws_protocols",
@@ -230,6 +250,7 @@ class CommandLineInterface:
             verbosity=options.verbosity,
             request_head_timeout=options.request_head_timeout or None,
             websocket_rate_limit=options.websocket_rate_limit,
+            websocket_queue_timeout=options.websocket_queue_timeout,
         )
         try:
             self.server.run()

@@ -5,6 +5,7 @@ import io
 import sys
 
 import pytest
+from twisted.internet.testing import MemoryReactorClock
 
 from asgi.inmemory import ChannelLayer
 from daphne.access import AccessLogGenerator
@@ -44,6 +45,7 @@ def test_every_flag_parses_with_its_1x_default():
     assert options.websocket_timeout is None and options.ws_protocols is None
     assert options.root_path == "" and options.socket_strings == []
     assert options.verbosity == 1 and not options.proxy_headers and not options.force_sync
+    assert options.websocket_queue_timeout == 10
     options = CommandLineInterface().parser.parse_args(
         ["--ws-protocol", "a", "b", "--fd", "3", "-t", "7", "--websocket_timeout", "-1", "m:l"]
     )
@@ -113,6 +115,8 @@ def test_cli_passes_every_option_to_the_server(monkeypatch):
             "chat",
             "--websocket_connect_timeout",
             "9",
+            "--websocket-queue-timeout",
+            "2.5",
             "-v",
             "0",
             "tests.daphne.test_cli:test_layer",
@@ -124,7 +128,32 @@ def test_cli_passes_every_option_to_the_server(monkeypatch):
     assert captured["force_sync"] and captured["root_path"] == "/r"
     assert captured["ws_protocols"] == ["chat"]
     assert captured["websocket_connect_timeout"] == 9
+    assert captured["websocket_queue_timeout"] == 2.5
     assert captured["action_logger"] is None  # verbosity 0 and no --access-log
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon"])
+def test_a_queue_timeout_that_is_not_positive_seconds_is_refused(value, capsys):
+    with pytest.raises(SystemExit) as exited:
+        CommandLineInterface().parser.parse_args(["--websocket-queue-timeout", value, "m:l"])
+    assert exited.value.code == 2
+    error = capsys.readouterr().err
+    assert "--websocket-queue-timeout" in error and repr(value) in error
+
+
+def test_the_queue_timeout_reaches_the_factory_a_started_server_builds():
+    reactor = MemoryReactorClock()
+    server = Server(
+        test_layer,
+        endpoints=["tcp:0"],
+        reactor=reactor,
+        signal_handlers=False,
+        websocket_queue_timeout=2.5,
+    )
+    server.start()
+    assert server.factory.websocket_queue_timeout == 2.5
+    # the frame queue that enforces it
+    assert server.factory.sender._queue.full_timeout == 2.5
 
 
 def test_server_without_endpoints_raises_user_warning():
