@@ -78,6 +78,22 @@ def test_the_408_status_line_names_the_timeout():
     assert conn.output().startswith(b"HTTP/1.1 408 Request Timeout\r\n")
 
 
+def test_without_a_head_deadline_the_idle_timeout_closes_a_silent_connection():
+    harness = Harness(request_head_timeout=None)
+    idle = harness.factory.timeOut
+    conn = harness.connect()
+    conn.send(request())  # one request, answered: the connection is kept alive
+    reply = harness.receive("http.request")["reply_channel"]
+    harness.factory.dispatch_reply(reply, www.http_response(200, content=b"ok"))
+    assert conn.output().startswith(b"HTTP/1.1 200 ")
+    harness.clock.advance(idle - 1)
+    conn.send(b"GET / HTTP/1.1\r\n")  # a byte of activity pushes the deadline back
+    harness.clock.advance(idle - 1)
+    assert not conn.transport.disconnecting
+    harness.clock.advance(2)
+    assert conn.transport.disconnecting
+
+
 def test_no_deadline_when_turned_off():
     harness = Harness(request_head_timeout=None)
     conn = harness.connect()
