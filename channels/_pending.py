@@ -21,9 +21,17 @@ logger = logging.getLogger("channels.message")
 class PendingMessageStore:
     """Per-thread buffer of ``(sender, message)`` pairs sent inside a consumer.
 
-    ``prepare`` (on ``consumer_started``) opens the buffer; ``send_and_flush``
-    (on ``consumer_finished``) sends everything in order. While no consumer
+    ``prepare`` (on ``consumer_started``) opens the buffer; at
+    ``consumer_finished`` everything is sent in order. While no consumer
     runs, ``active`` is False and sends go straight to the layer.
+
+    A worker handling a batch of messages (taken off the layer in one round
+    trip) calls ``hold``: the sends of each consumer that finishes join the
+    held ones, and ``release`` sends them all in one round trip when the
+    batch ends. Any operation that must come after them (a send with
+    ``immediately=True``, a group add or discard, ``send_and_flush``) sends
+    what is held first, so the layer sees the operations in the order the
+    consumers made them.
     """
 
     #: How long a flush keeps retrying a full channel, and how often.
@@ -73,8 +81,49 @@ class PendingMessageStore:
         self.threadlocal.messages = None
         return len(messages)
 
+    def hold(self) -> None:
+        """Keep the sends of the consumers that finish in this thread from now
+        on until :meth:`release`: one round trip for them all instead of one
+        per consumer, in the same order."""
+        self.threadlocal.held = []
+
+    def release(self) -> None:
+        """Stop holding and send what was held (raises as :meth:`send_and_flush`)."""
+        held = getattr(self.threadlocal, "held", None)
+        self.threadlocal.held = None
+        if held:
+            self._deliver(held)
+
+    def flush_held(self) -> None:
+        """Send what is held now, and go on holding (a no-op when nothing is).
+
+        The held messages are earlier consumers' sends: one that cannot be
+        delivered is logged here, not raised into the consumer running now.
+        """
+        held = getattr(self.threadlocal, "held", None)
+        if held:
+            messages = held[:]
+            held.clear()
+            try:
+                self._deliver(messages)
+            except RuntimeError as exc:
+                logger.error("%s", exc)
+
+    def consumer_finished(self, **kwargs: Any) -> None:
+        """The ``consumer_finished`` receiver: send the consumer's messages, or
+        keep them with the held ones while a worker holds."""
+        held = getattr(self.threadlocal, "held", None)
+        if held is None:
+            self.send_and_flush()
+            return
+        messages = self.messages
+        self.threadlocal.messages = None
+        if messages:
+            held.extend(messages)
+
     def send_and_flush(self, **kwargs: Any) -> None:
-        """Send every buffered message, retrying full channels for ``retry_time``.
+        """Send every buffered message (after any held ones), retrying full
+        channels for ``retry_time``.
 
         Stops buffering first, so a send that fails cannot leave the thread
         in buffering mode. Raises ``RuntimeError`` naming the channels whose
@@ -82,8 +131,12 @@ class PendingMessageStore:
         """
         messages = self.messages
         self.threadlocal.messages = None
-        if not messages:
-            return
+        self.flush_held()
+        if messages:
+            self._deliver(messages)
+
+    def _deliver(self, messages: list[tuple[Any, dict]]) -> None:
+        """Send ``messages`` in order, retrying full channels for ``retry_time``."""
         undelivered = []
         for (sender, message), error in zip(messages, self._send_all(messages)):
             if error is None:
@@ -167,5 +220,5 @@ pending_message_store = PendingMessageStore()
 
 consumer_started.connect(pending_message_store.prepare, dispatch_uid="channels.pending.prepare")
 consumer_finished.connect(
-    pending_message_store.send_and_flush, dispatch_uid="channels.pending.flush"
+    pending_message_store.consumer_finished, dispatch_uid="channels.pending.flush"
 )

@@ -44,6 +44,7 @@ class Channel:
         if not isinstance(content, dict):
             raise TypeError(f"You can only send dicts as content on channels, got {content!r}")
         if immediately or not pending_message_store.active:
+            pending_message_store.flush_held()  # sends held back earlier go first
             self.channel_layer.send(self.name, content)
         else:
             pending_message_store.append(self, content)
@@ -75,10 +76,12 @@ class Group:
 
     def add(self, channel: Channel | str) -> None:
         """Add a channel (a ``Channel`` or its name) to the group."""
+        pending_message_store.flush_held()  # a group send held back misses it
         self.channel_layer.group_add(self.name, _member_name(channel))
 
     def discard(self, channel: Channel | str) -> None:
         """Remove a channel from the group; absent channels are ignored."""
+        pending_message_store.flush_held()  # a group send held back still reaches it
         self.channel_layer.group_discard(self.name, _member_name(channel))
 
     def channels(self) -> list[str]:
@@ -90,6 +93,7 @@ class Group:
         if not isinstance(content, dict):
             raise ValueError(f"You can only send dicts as content on groups, got {content!r}")
         if immediately or not pending_message_store.active:
+            pending_message_store.flush_held()
             self.channel_layer.send_group(self.name, content)
         else:
             pending_message_store.append(self, content)

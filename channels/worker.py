@@ -161,18 +161,37 @@ class Worker:
                 # all are handled, even after a first shutdown signal.
                 self.in_job = True
                 started = time.monotonic()
-                for channel, content in batch:
-                    try:
-                        self.handle(channel, content)
-                    except Exception:
-                        # handle() guards consumers; this catches malformed
-                        # messages and our own bugs, so no message kills a worker.
-                        logger.exception("Could not handle a message on %s", channel)
+                self._handle_batch(batch, started)
                 self._handled(len(batch), time.monotonic() - started)
         except StopWorkerGroupLoop:
             pass
         finally:
             self.in_job = False
+
+    def _handle_batch(self, batch: list[tuple[str, dict]], started: float) -> None:
+        """Handle every message of ``batch``. The consumers' sends of a batch
+        go out together when it ends (one round trip, in order), or once they
+        have been held ``batch_budget`` seconds, so a consumer's sends wait
+        for the others a moment at most."""
+        holding = len(batch) > 1
+        if holding:
+            pending_message_store.hold()
+        held_since = started
+        try:
+            for channel, content in batch:
+                try:
+                    self.handle(channel, content)
+                except Exception:
+                    # handle() guards consumers; this catches malformed
+                    # messages and our own bugs, so no message kills a worker.
+                    logger.exception("Could not handle a message on %s", channel)
+                if holding and time.monotonic() - held_since > self.batch_budget:
+                    self._release_held()
+                    pending_message_store.hold()
+                    held_since = time.monotonic()
+        finally:
+            if holding:
+                self._release_held()
 
     def _receive(self, channels: list[str]) -> list[tuple[str, dict]]:
         """The next messages to handle: a batch while consumers are quick
@@ -306,6 +325,17 @@ class Worker:
                 logger.exception("Could not requeue a message on %s", channel)
                 return
         logger.warning("Could not requeue a message on %s: the channel stayed full", channel)
+
+    @staticmethod
+    def _release_held() -> None:
+        try:
+            pending_message_store.release()
+        except Exception as exc:
+            logger.error(
+                "Sending the consumers' held messages failed: %s",
+                exc,
+                exc_info=(type(exc), exc, exc.__traceback__),
+            )
 
     @staticmethod
     def _send_signal(sig: Any, **kwargs: Any) -> None:

@@ -1,0 +1,196 @@
+"""A worker handling a batch holds its consumers' sends until the batch ends
+and makes them together, in order; what must come after them sends them
+first. Observed on a layer that logs every operation in the order the
+worker makes them."""
+
+import threading
+import time
+
+import pytest
+
+from asgi import www
+from asgi.inmemory import ChannelLayer
+from channels import Channel, Group
+from channels.asgi import ChannelLayerWrapper, channel_layers
+from channels.routing import route
+from channels.worker import Worker
+
+pytestmark = pytest.mark.integration
+
+TIMEOUT = 10
+LOG: list[tuple] = []
+
+
+class LoggingLayer(ChannelLayer):
+    """The in-memory layer, logging sends and group changes, with a
+    ``receive_batch`` that takes up to ``limit`` waiting messages."""
+
+    def send(self, channel, message):
+        LOG.append(("send", message.get("text")))
+        super().send(channel, message)
+
+    def send_batch(self, messages):
+        LOG.append(("send_batch", [message.get("text") for _, message in messages]))
+        return [self._quiet_send(channel, message) for channel, message in messages]
+
+    def _quiet_send(self, channel, message):
+        try:
+            super().send(channel, message)
+        except Exception as exc:  # noqa: BLE001 - reported as send_batch does
+            return exc
+        return None
+
+    def group_add(self, group, channel):
+        LOG.append(("group_add", group))
+        super().group_add(group, channel)
+
+    def send_group(self, group, message):
+        LOG.append(("send_group", message.get("text")))
+        super().send_group(group, message)
+
+    def receive_batch(self, channels, block=False, limit=1):
+        first = self.receive(channels, block=block)
+        if first[0] is None:
+            return []
+        batch = [first]
+        while len(batch) < limit:
+            more = self.receive(channels)
+            if more[0] is None:
+                break
+            batch.append(more)
+        return batch
+
+
+def consumer(message, **kwargs):
+    text = message["text"]
+    LOG.append(("ran", text))
+    if text.startswith("slow"):
+        time.sleep(0.1)
+    if text.startswith("join"):
+        Group("room").add(message.reply_channel)
+    if text.startswith("now"):
+        message.reply_channel.send({"text": text + "!"}, immediately=True)
+        return
+    if text.startswith("fail"):
+        message.reply_channel.send({"text": text})
+        raise RuntimeError("consumer bug")
+    if text.startswith("shout"):
+        Group("room").send({"text": text})
+        return
+    message.reply_channel.send({"text": text})
+
+
+@pytest.fixture
+def run_batch():
+    """Queue ``texts`` behind a first message (the worker learns from it that
+    consumers are quick), run a worker over them and return the log of what
+    followed the first message."""
+    old = channel_layers.backends.get("default")
+    layers = []
+
+    def run(texts, budget=1.0):
+        LOG.clear()
+        layer = ChannelLayerWrapper(
+            LoggingLayer(capacity=100), "default", [route("websocket.receive", consumer)]
+        )
+        layers.append(layer)
+        channel_layers.set("default", layer)
+        for text in ["first", *texts]:
+            layer.send(
+                "websocket.receive",
+                www.websocket_receive(
+                    reply_channel="websocket.send!a", path="/", order=1, text=text
+                ),
+            )
+        LOG.clear()
+        worker = Worker(layer, signal_handlers=False)
+        worker.batch_budget = budget
+        thread = threading.Thread(target=worker.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + TIMEOUT
+        while layer.receive(["websocket.receive"]) != (None, None) and time.monotonic() < deadline:
+            time.sleep(0.01)  # (there is nothing left: the worker took everything)
+        expected = 1 + len(texts)
+        while sum(1 for entry in LOG if entry[0] == "ran") < expected:
+            assert time.monotonic() < deadline, LOG
+            time.sleep(0.01)
+        time.sleep(0.1)
+        worker.stop()
+        thread.join(TIMEOUT)
+        assert not thread.is_alive()
+        first = LOG.index(("send", "first"))
+        return LOG[first + 1 :]
+
+    yield run
+    channel_layers.set("default", old)
+
+
+def test_a_batchs_sends_go_together_when_it_ends_in_consumer_order(run_batch):
+    log = run_batch(["a", "b", "c"])
+    assert log == [("ran", "a"), ("ran", "b"), ("ran", "c"), ("send_batch", ["a", "b", "c"])]
+
+
+def test_a_group_add_sends_the_held_messages_first(run_batch):
+    log = run_batch(["a", "join", "b"])
+    assert log == [
+        ("ran", "a"),
+        ("ran", "join"),
+        ("send", "a"),
+        ("group_add", "room"),
+        ("ran", "b"),
+        ("send_batch", ["join", "b"]),
+    ]
+
+
+def test_an_immediate_send_sends_the_held_messages_first(run_batch):
+    log = run_batch(["a", "b", "now"])
+    assert log == [
+        ("ran", "a"),
+        ("ran", "b"),
+        ("ran", "now"),
+        ("send_batch", ["a", "b"]),
+        ("send", "now!"),
+    ]
+
+
+def test_a_failing_consumers_sends_are_dropped_and_the_others_still_go(run_batch):
+    log = run_batch(["a", "fail", "b"])
+    assert log == [("ran", "a"), ("ran", "fail"), ("ran", "b"), ("send_batch", ["a", "b"])]
+
+
+def test_a_group_send_keeps_its_place_among_the_held_sends(run_batch):
+    log = run_batch(["a", "shout", "b"])
+    assert log == [
+        ("ran", "a"),
+        ("ran", "shout"),
+        ("ran", "b"),
+        ("send", "a"),
+        ("send_group", "shout"),
+        ("send", "b"),
+    ]
+
+
+def test_a_batch_past_its_time_budget_sends_what_it_holds_at_once(run_batch):
+    log = run_batch(["slow", "a", "b"], budget=0.05)
+    assert log == [
+        ("ran", "slow"),
+        ("send", "slow"),
+        ("ran", "a"),
+        ("ran", "b"),
+        ("send_batch", ["a", "b"]),
+    ]
+
+
+def test_outside_a_worker_batch_a_consumers_sends_go_when_it_ends():
+    # Channel.send in a consumer run by hand (as the test helpers do) is unchanged.
+    layer = LoggingLayer(capacity=100)
+    LOG.clear()
+    from channels.message import pending_message_store
+    from channels.signals import consumer_finished, consumer_started
+
+    consumer_started.send(sender=None)
+    Channel("x", channel_layer=layer).send({"text": "one"})
+    assert LOG == []
+    consumer_finished.send(sender=None)
+    assert LOG == [("send", "one")]
+    assert not pending_message_store.active
