@@ -87,6 +87,25 @@ class PendingMessageStore:
         per consumer, in the same order."""
         self.threadlocal.held = []
 
+    @property
+    def holding(self) -> bool:
+        """Whether this thread holds sends for a batch (see :meth:`hold`)."""
+        return getattr(self.threadlocal, "held", None) is not None
+
+    def send_held(self, sender: Any, message: dict) -> None:
+        """Send ``message`` as a send with ``immediately=True`` would, but
+        while this thread holds, with the held sends: it counts as made now
+        (a consumer that raises later does not take it back) and the layer
+        gets it in its place among them. Outside a hold it is sent now."""
+        held = getattr(self.threadlocal, "held", None)
+        if held is None:
+            sender.send(message, immediately=True)
+            return
+        # Ahead of the running consumer's own held-back sends, which join
+        # the held ones when it finishes: the order an immediate send keeps.
+        held.append((sender, message))
+        self.note_sent(sender.name)
+
     def release(self) -> None:
         """Stop holding and send what was held (raises as :meth:`send_and_flush`)."""
         held = getattr(self.threadlocal, "held", None)

@@ -30,6 +30,7 @@ from django.utils.functional import cached_property
 from asgi import www
 from asgi.exceptions import InvalidMessage
 
+from ._pending import pending_message_store
 from .exceptions import RequestAborted, RequestTimeout, ResponseLater
 
 __all__ = ["AsgiHandler", "AsgiRequest", "HttpResponseLater", "ViewConsumer"]
@@ -341,6 +342,11 @@ class ViewConsumer:
             replies.close()
 
     def _send(self, message: Any, reply: dict) -> bool:
+        if "status" in reply and not reply.get("more_content") and pending_message_store.holding:
+            # A whole response in one message, in a worker handling a batch:
+            # made now, written with the batch's other sends (one round trip).
+            pending_message_store.send_held(message.reply_channel, reply)
+            return True
         layer = message.channel_layer
         deadline = time.monotonic() + self.reply_timeout
         while True:

@@ -7,11 +7,13 @@ import threading
 import time
 
 import pytest
+from django.core.signals import request_finished
 
 from asgi import www
 from asgi.inmemory import ChannelLayer
 from channels import Channel, Group
 from channels.asgi import ChannelLayerWrapper, channel_layers
+from channels.handler import ViewConsumer
 from channels.routing import route
 from channels.worker import Worker
 
@@ -26,11 +28,11 @@ class LoggingLayer(ChannelLayer):
     ``receive_batch`` that takes up to ``limit`` waiting messages."""
 
     def send(self, channel, message):
-        LOG.append(("send", message.get("text")))
+        LOG.append(("send", label(message)))
         super().send(channel, message)
 
     def send_batch(self, messages):
-        LOG.append(("send_batch", [message.get("text") for _, message in messages]))
+        LOG.append(("send_batch", [label(message) for _, message in messages]))
         return [self._quiet_send(channel, message) for channel, message in messages]
 
     def _quiet_send(self, channel, message):
@@ -59,6 +61,15 @@ class LoggingLayer(ChannelLayer):
                 break
             batch.append(more)
         return batch
+
+
+def label(message):
+    """A message's text, or a response's status and first bytes of content."""
+    if "status" in message:
+        return (message["status"], message.get("content", b"")[:6])
+    if "content" in message:
+        return ("chunk", message["content"][:6])
+    return message.get("text")
 
 
 def consumer(message, **kwargs):
@@ -194,3 +205,75 @@ def test_outside_a_worker_batch_a_consumers_sends_go_when_it_ends():
     consumer_finished.send(sender=None)
     assert LOG == [("send", "one")]
     assert not pending_message_store.active
+
+
+def run_requests(paths):
+    """Queue an HTTP request for each path behind a first one, run a worker
+    with ViewConsumer over them and return the log after the first's reply."""
+    old = channel_layers.backends.get("default")
+    LOG.clear()
+    layer = ChannelLayerWrapper(
+        LoggingLayer(capacity=100), "default", [route("http.request", ViewConsumer())]
+    )
+    channel_layers.set("default", layer)
+    try:
+        for n, path in enumerate(["/hello/", *paths]):
+            layer.send(
+                "http.request",
+                www.http_request(
+                    reply_channel=f"http.response!{n}",
+                    method="GET",
+                    path=path.partition("?")[0],
+                    query_string=path.partition("?")[2].encode(),
+                    headers=[(b"host", b"testserver")],
+                ),
+            )
+        LOG.clear()
+        worker = Worker(layer, signal_handlers=False)
+        worker.batch_budget = 1.0
+        thread = threading.Thread(target=worker.run, daemon=True)
+        thread.start()
+        replies = {}
+        deadline = time.monotonic() + TIMEOUT
+        while len(replies) <= len(paths):
+            assert time.monotonic() < deadline, LOG
+            name, content = layer.receive(["http.response!"])
+            if name is None:
+                time.sleep(0.01)
+            elif "status" in content:
+                replies[int(name.rpartition("!")[2])] = content
+        time.sleep(0.1)
+        worker.stop()
+        thread.join(TIMEOUT)
+        assert not thread.is_alive()
+    finally:
+        channel_layers.set("default", old)
+    return LOG[1:], replies
+
+
+def test_whole_http_responses_of_a_batch_go_out_together():
+    log, replies = run_requests(["/hello/?name=a", "/hello/?name=b", "/hello/?name=c"])
+    assert log == [("send_batch", [(200, b"hello "), (200, b"hello "), (200, b"hello ")])]
+    assert [replies[n]["content"] for n in (1, 2, 3)] == [b"hello a", b"hello b", b"hello c"]
+
+
+def test_a_streamed_response_goes_at_once_after_the_held_ones():
+    log, replies = run_requests(["/hello/?name=a", "/stream/"])
+    assert log[0] == ("send", (200, b"hello "))  # held, sent before the stream starts
+    assert log[1] == ("send", (200, b""))  # the stream's first message, at once
+    assert all(entry[0] == "send" and entry[1][0] == "chunk" for entry in log[2:])
+    assert replies[1]["content"] == b"hello a"
+
+
+def test_a_held_response_still_goes_when_the_request_ends_in_an_error(caplog):
+    def fail(**kwargs):
+        raise RuntimeError("request_finished receiver bug")
+
+    request_finished.connect(fail, dispatch_uid="test-held-fail")
+    try:
+        log, replies = run_requests(["/hello/?name=a", "/hello/?name=b"])
+    finally:
+        request_finished.disconnect(dispatch_uid="test-held-fail")
+    assert [replies[n]["content"] for n in (1, 2)] == [b"hello a", b"hello b"]
+    assert log == [("send_batch", [(200, b"hello "), (200, b"hello ")])]
+    assert caplog.text.count("request_finished receiver bug") >= 2  # each consumer raised
