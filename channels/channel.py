@@ -76,12 +76,14 @@ class Group:
 
     def add(self, channel: Channel | str) -> None:
         """Add a channel (a ``Channel`` or its name) to the group."""
-        pending_message_store.flush_held()  # a group send held back misses it
+        # sends held back were made before the add: the new member must not get them
+        pending_message_store.flush_held()
         self.channel_layer.group_add(self.name, _member_name(channel))
 
     def discard(self, channel: Channel | str) -> None:
         """Remove a channel from the group; absent channels are ignored."""
-        pending_message_store.flush_held()  # a group send held back still reaches it
+        # sends held back were made before the discard: the member still gets them
+        pending_message_store.flush_held()
         self.channel_layer.group_discard(self.name, _member_name(channel))
 
     def channels(self) -> list[str]:
