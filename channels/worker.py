@@ -52,7 +52,7 @@ class Worker:
     #: ``receive_batch``), and the time a batch may take by the recent
     #: average consumer: a batch costs one round trip to the layer instead
     #: of one per message, but its last message waits for the others.
-    batch_size = 8
+    batch_size = 32
     batch_budget = 0.002
 
     def __init__(

@@ -168,6 +168,7 @@ def test_a_stop_during_a_batch_still_handles_every_message_taken(make_layer, cli
     layer = make_layer([route("websocket.receive", consumers.gated)])
     worker = Worker(layer, signal_handlers=False)
     worker.batch_budget = 100.0  # batches of batch_size whatever the consumer takes
+    worker.batch_size = 8  # fewer than the 10 queued below
     consumers.STOP = worker.stop
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
