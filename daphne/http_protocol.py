@@ -201,17 +201,8 @@ class WebRequest(http.Request):
             self.basic_error(503, b"Service Unavailable", "Request queue full.")
         elif isinstance(exc, layer.MessageTooLarge):
             self.basic_error(413, b"Payload Too Large", "Request too large for the layer.")
-        elif layer_unavailable(exc):
-            logger.warning(
-                "Channel layer unavailable; answering 503 to %s: %s", self.path_text, exc
-            )
-            self._retry_after = b"%d" % factory.retry_after
-            self.basic_error(503, b"Service Unavailable", "Channel layer unavailable.")
         else:
-            logger.error(
-                "Sending http.request failed", exc_info=(type(exc), exc, exc.__traceback__)
-            )
-            self.basic_error(500, b"Internal Server Error", "Daphne hit an internal error.")
+            self._layer_failed(exc, "sending http.request", "http.request")
 
     # -- request body streaming ------------------------------------------------
 
@@ -258,18 +249,21 @@ class WebRequest(http.Request):
             self._body_call = clock.callLater(BODY_RETRY_DELAY, self._pump_body)
         else:
             self._body = self._pending_chunk = None
-            if layer_unavailable(error):
-                logger.warning(
-                    "Channel layer unavailable during the upload of %s: %s", self.path_text, error
-                )
-                self._retry_after = b"%d" % self.factory.retry_after
-                self._fail_request(503, "Channel layer unavailable.")
-            else:
-                logger.error(
-                    "Sending a request body chunk failed",
-                    exc_info=(type(error), error, error.__traceback__),
-                )
-                self._fail_request(500, "Daphne hit an internal error.")
+            self._layer_failed(error, "during the upload", "a request body chunk")
+
+    def _layer_failed(self, exc: BaseException, when: str, what: str) -> None:
+        """Answer a send to the layer that failed other than by a refusal:
+        503 with ``Retry-After`` while the layer is unreachable, else 500
+        (logged with its traceback)."""
+        if layer_unavailable(exc):
+            logger.warning(
+                "Channel layer unavailable %s; answering 503 to %s: %s", when, self.path_text, exc
+            )
+            self._retry_after = b"%d" % self.factory.retry_after
+            self._fail_request(503, "Channel layer unavailable.")
+        else:
+            logger.error("Sending %s failed", what, exc_info=(type(exc), exc, exc.__traceback__))
+            self._fail_request(500, "Daphne hit an internal error.")
 
     def _fail_request(self, status: int, detail: str) -> None:
         """Answer ``status`` now, unless the response has started (then cut
@@ -300,10 +294,7 @@ class WebRequest(http.Request):
             actions = self.response.reply(message)
         except InvalidReply as exc:
             logger.error("Invalid HTTP reply for %s: %s", self.path_text, exc)
-            if self.response.fail(500):
-                self._write_error(500, "Daphne got an invalid response from the application.")
-            else:
-                self._drop()
+            self._fail_request(500, "Daphne got an invalid response from the application.")
             return
         for action in actions:
             if isinstance(action, Start):
@@ -355,8 +346,6 @@ class WebRequest(http.Request):
         self._unregister()
         if not (self._disconnected or self.finished):
             self.finish()
-        if self.factory.action_logger is None:
-            return  # no access log: spare building its entry
         self.factory.log_action(
             "http",
             "complete",
