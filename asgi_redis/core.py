@@ -37,7 +37,7 @@ from ._async import AsyncReceiveMixin
 from ._buffer import ReceiveBuffer
 from ._codec import Encryptor, consistent_hash, item_tail, parse_item
 from ._groups import GroupsMixin
-from ._link import readable
+from ._link import DEFAULT_SPIN, readable
 from ._shard import Script, Shard
 from ._stats import (
     STAT_CHANNEL_FULL,
@@ -67,6 +67,10 @@ RECEIVE = Script(_scripts.RECEIVE)
 
 _URL_SCHEMES = ("redis", "rediss", "unix")
 
+#: Longest ``spin_wait`` accepted (seconds): polling longer than a loopback
+#: round trip or two only burns CPU.
+MAX_SPIN_WAIT = 0.001
+
 
 class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, BaseChannelLayer):
     """Everything but the choice of servers (plain hosts or Sentinel services)."""
@@ -94,8 +98,10 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
         stats_prefix: str = "asgi-meta:",
         connection_kwargs: dict[str, Any] | None = None,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        spin_wait: float = DEFAULT_SPIN,
     ) -> None:
         _check_positive("expiry", expiry)
+        _check_spin_wait(spin_wait)
         _check_positive("group_expiry", group_expiry)
         if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:
             raise ValueError(f"capacity must be a positive int, got {capacity!r}")
@@ -139,6 +145,8 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
         self._shards: list[Shard] = self._make_shards(hosts)
         for index, shard in enumerate(self._shards):
             shard.index = index
+            shard.links.spin = spin_wait
+        self.spin_wait = spin_wait
         self.ring_size = len(self._shards)
         self._send_cycle = itertools.cycle(range(self.ring_size))
 
@@ -871,6 +879,18 @@ class RedisChannelLayer(BaseRedisChannelLayer):
         if not urls:
             raise ValueError("hosts must name at least one Redis server")
         return urls
+
+
+def _check_spin_wait(value: Any) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not 0 <= value <= MAX_SPIN_WAIT
+    ):
+        raise ValueError(
+            f"spin_wait must be seconds from 0 (off) to {MAX_SPIN_WAIT} "
+            f"(default {DEFAULT_SPIN}), got {value!r}"
+        )
 
 
 def _check_positive(name: str, value: Any) -> None:
