@@ -19,6 +19,7 @@ from twisted.internet import defer, endpoints, task
 from twisted.web import http
 
 from ._inbox import InboxReader
+from ._reactor import install_if_unset
 from .exceptions import CannotListen
 from .http_protocol import HTTPFactory, make_process_channel
 
@@ -142,6 +143,7 @@ class Server:
         self.shutdown_timeout = shutdown_timeout
         self.factory_options = factory_options
         if reactor is None:
+            install_if_unset()
             from twisted.internet import reactor
         self.reactor = reactor
         self.factory: HTTPFactory | None = None

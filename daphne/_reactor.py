@@ -1,0 +1,138 @@
+"""daphne's reactor: Twisted's epoll reactor, with two changes on the I/O path.
+
+Writes go out before the poll. A transport with data to write asks the
+reactor to watch it for writability; the epoll reactor turns that into an
+``epoll_ctl`` to start watching, an ``epoll_wait`` that reports the socket
+writable (it nearly always is), the write, and another ``epoll_ctl`` to stop.
+This reactor keeps such writers aside and lets each write once before the
+next poll; only a writer whose socket did not take everything is handed to
+epoll, as before. Replies to a thousand clients cost a thousand ``send``
+calls rather than three thousand system calls and a thousand events.
+
+The poll spins before it sleeps. With nothing ready, the reactor polls
+without blocking, giving the core to other ready processes in between, for
+up to :attr:`DaphneReactor.spin` seconds before it blocks in ``epoll_wait``.
+On a virtual machine, waking a process that slept costs tens of
+microseconds, most of a loopback round trip to Redis; a reply that comes
+within the spin is picked up without that cost. A reactor with nothing to
+do spins once per wake-up, then sleeps as long as before.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+import time
+from typing import Any
+
+from twisted.internet.epollreactor import EPOLLOUT, EPollReactor
+from twisted.python import log
+
+__all__ = ["DaphneReactor", "install"]
+
+#: Seconds the reactor polls for events before it sleeps.
+DEFAULT_SPIN = 50e-6
+
+
+class DaphneReactor(EPollReactor):
+    """The epoll reactor with writes before the poll and a short spin."""
+
+    def __init__(self, spin: float = DEFAULT_SPIN) -> None:
+        #: Writers waiting for their write before the next poll, in order.
+        self._unflushed: dict[Any, None] = {}
+        self._flushing: Any = None
+        self._flushed_stopped = False
+        self.spin = spin
+        super().__init__()
+
+    # -- writers -------------------------------------------------------------------
+
+    def addWriter(self, writer: Any) -> None:  # noqa: N802 - Twisted's name
+        if writer.fileno() in self._writes or self._continuousPolling.isWriting(writer):
+            return
+        self._unflushed[writer] = None
+
+    def removeWriter(self, writer: Any) -> None:  # noqa: N802 - Twisted's name
+        if writer is self._flushing:
+            self._flushed_stopped = True
+        if self._unflushed.pop(writer, 0) is None:
+            return
+        super().removeWriter(writer)
+
+    def getWriters(self) -> list[Any]:  # noqa: N802 - Twisted's name
+        return super().getWriters() + list(self._unflushed)
+
+    def removeAll(self) -> list[Any]:  # noqa: N802 - Twisted's name
+        unflushed = list(self._unflushed)
+        self._unflushed.clear()
+        removed = super().removeAll()
+        return removed + [writer for writer in unflushed if writer not in removed]
+
+    def _flush(self) -> None:
+        """Let every waiting writer write once; hand to epoll those that
+        could not write everything."""
+        writers, self._unflushed = self._unflushed, {}
+        for writer in writers:
+            self._flushing, self._flushed_stopped = writer, False
+            try:
+                self._doReadOrWrite(writer, -1, EPOLLOUT)
+            finally:
+                self._flushing = None
+            if self._flushed_stopped or writer.fileno() == -1:
+                continue  # all written (or the connection is gone)
+            # The socket took part of it: wait for writability as usual.
+            self._unflushed.pop(writer, None)
+            EPollReactor.addWriter(self, writer)
+
+    # -- polling -------------------------------------------------------------------
+
+    def doPoll(self, timeout: float | None) -> None:  # noqa: N802 - Twisted's name
+        if self._unflushed:
+            self._flush()
+            if self._unflushed:
+                timeout = 0  # writers added while flushing go next round
+        poller, spin = self._poller, self.spin
+        events = None
+        if spin and (timeout is None or timeout > spin):
+            deadline = time.perf_counter() + spin
+            while True:
+                events = self._wait(poller, 0)
+                if events or time.perf_counter() >= deadline:
+                    break
+                os.sched_yield()
+            if not events and timeout is not None:
+                timeout = max(0.0, timeout - spin)
+        if not events:
+            events = self._wait(poller, -1 if timeout is None else timeout)
+        dispatch, selectables = self._doReadOrWrite, self._selectables
+        for fd, event in events:
+            selectable = selectables.get(fd)
+            if selectable is not None:
+                log.callWithLogger(selectable, dispatch, selectable, fd, event)
+
+    doIteration = doPoll
+
+    def _wait(self, poller: Any, timeout: float) -> list:
+        try:
+            return poller.poll(timeout, len(self._selectables))
+        except OSError as error:
+            if error.errno == errno.EINTR:
+                return []
+            raise
+
+
+def install(spin: float = DEFAULT_SPIN) -> DaphneReactor:
+    """Install a :class:`DaphneReactor` as Twisted's global reactor."""
+    from twisted.internet.main import installReactor
+
+    reactor = DaphneReactor(spin)
+    installReactor(reactor)
+    return reactor
+
+
+def install_if_unset() -> None:
+    """Install daphne's reactor unless a reactor is in place already (one a
+    program chose, or the default one something imported)."""
+    if "twisted.internet.reactor" not in sys.modules:
+        install()
