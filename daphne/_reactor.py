@@ -14,8 +14,11 @@ without blocking, giving the core to other ready processes in between, for
 up to :attr:`DaphneReactor.spin` seconds before it blocks in ``epoll_wait``.
 On a virtual machine, waking a process that slept costs tens of
 microseconds, most of a loopback round trip to Redis; a reply that comes
-within the spin is picked up without that cost. A reactor with nothing to
-do spins once per wake-up, then sleeps as long as before.
+within the spin is picked up without that cost. Only a busy reactor
+spins: once it has slept longer than :attr:`DaphneReactor.busy_sleep`, it
+sleeps at once until two short sleeps in a row show traffic again. A
+daphne holding idle sockets wakes for a ping and again for its pong, one
+short sleep, and so stays near 0 % CPU.
 """
 
 from __future__ import annotations
@@ -34,9 +37,15 @@ __all__ = ["DaphneReactor", "install"]
 #: Seconds the reactor polls for events before it sleeps.
 DEFAULT_SPIN = 50e-6
 
+#: A sleep longer than this (seconds) means the reactor is idle: it stops
+#: spinning until two shorter sleeps in a row.
+BUSY_SLEEP = 0.001
+
 
 class DaphneReactor(EPollReactor):
     """The epoll reactor with writes before the poll and a short spin."""
+
+    busy_sleep = BUSY_SLEEP
 
     def __init__(self, spin: float = DEFAULT_SPIN) -> None:
         #: Writers waiting for their write before the next poll, in order.
@@ -44,6 +53,8 @@ class DaphneReactor(EPollReactor):
         self._flushing: Any = None
         self._flushed_stopped = False
         self.spin = spin
+        #: Short sleeps in a row (a spin that finds events keeps the count).
+        self._short_sleeps = 2
         super().__init__()
 
     # -- writers -------------------------------------------------------------------
@@ -94,7 +105,7 @@ class DaphneReactor(EPollReactor):
                 timeout = 0  # writers added while flushing go next round
         poller, spin = self._poller, self.spin
         events = None
-        if spin and (timeout is None or timeout > spin):
+        if spin and self._short_sleeps >= 2 and (timeout is None or timeout > spin):
             deadline = time.perf_counter() + spin
             while True:
                 events = self._wait(poller, 0)
@@ -104,7 +115,15 @@ class DaphneReactor(EPollReactor):
             if not events and timeout is not None:
                 timeout = max(0.0, timeout - spin)
         if not events:
-            events = self._wait(poller, -1 if timeout is None else timeout)
+            if timeout == 0:
+                events = self._wait(poller, 0)
+            else:
+                started = time.perf_counter()
+                events = self._wait(poller, -1 if timeout is None else timeout)
+                if time.perf_counter() - started < self.busy_sleep:
+                    self._short_sleeps += 1
+                else:
+                    self._short_sleeps = 0
         dispatch, selectables = self._doReadOrWrite, self._selectables
         for fd, event in events:
             selectable = selectables.get(fd)

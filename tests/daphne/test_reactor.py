@@ -190,3 +190,47 @@ def test_a_reactor_the_program_installed_is_kept():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "SelectReactor"
+
+
+def count_polls(reactor: DaphneReactor) -> list[float]:
+    """Record the timeout of every epoll_wait the reactor makes."""
+    timeouts: list[float] = []
+    wait = reactor._wait
+
+    def recording(poller, timeout):
+        timeouts.append(timeout)
+        return wait(poller, timeout)
+
+    reactor._wait = recording
+    return timeouts
+
+
+def short_sleep(reactor: DaphneReactor) -> None:
+    """One poll that sleeps until an event a moment away."""
+    reactor.spin = 0  # the sleep itself, not a spin, must catch the event
+    threading.Timer(0.0001, reactor.wakeUp).start()
+    reactor.doPoll(1)
+    reactor.spin = 50e-6
+
+
+def test_an_idle_reactor_sleeps_at_once_until_traffic_returns(reactor):
+    reactor.callFromThread(lambda: None)  # registers the waker
+    reactor.runUntilCurrent()
+    reactor.doPoll(0)  # reads the waker's byte
+    reactor.busy_sleep = 0.02  # room for a slow test machine's thread start
+    polls = count_polls(reactor)
+    reactor.doPoll(0.1)  # busy at first: spins, then sleeps long
+    assert polls.count(0) >= 1
+    polls.clear()
+    reactor.doPoll(0.05)  # after a long sleep: straight to sleep
+    assert polls == [0.05]
+    short_sleep(reactor)
+    polls.clear()
+    reactor.doPoll(0.05)  # one short sleep is not traffic yet (a ping's pong)
+    assert polls == [0.05]
+    short_sleep(reactor)
+    short_sleep(reactor)
+    polls.clear()
+    reactor.doPoll(0.05)  # two short sleeps in a row: it spins again
+    assert polls.count(0) >= 1
+    assert polls[-1] == pytest.approx(0.05, abs=1e-4)
