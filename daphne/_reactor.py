@@ -50,6 +50,8 @@ class DaphneReactor(EPollReactor):
     def __init__(self, spin: float = DEFAULT_SPIN) -> None:
         #: Writers waiting for their write before the next poll, in order.
         self._unflushed: dict[Any, None] = {}
+        #: The writers of the flush under way that have not written yet.
+        self._flush_batch: dict[Any, None] = {}
         self._flushing: Any = None
         self._flushed_stopped = False
         self.spin = spin
@@ -67,8 +69,9 @@ class DaphneReactor(EPollReactor):
     def removeWriter(self, writer: Any) -> None:  # noqa: N802 - Twisted's name
         if writer is self._flushing:
             self._flushed_stopped = True
-        if self._unflushed.pop(writer, 0) is None:
-            return
+        waiting = self._unflushed.pop(writer, 0) is None
+        if self._flush_batch.pop(writer, 0) is None or waiting:
+            return  # never handed to epoll
         super().removeWriter(writer)
 
     def getWriters(self) -> list[Any]:  # noqa: N802 - Twisted's name
@@ -83,18 +86,24 @@ class DaphneReactor(EPollReactor):
     def _flush(self) -> None:
         """Let every waiting writer write once; hand to epoll those that
         could not write everything."""
-        writers, self._unflushed = self._unflushed, {}
-        for writer in writers:
-            self._flushing, self._flushed_stopped = writer, False
-            try:
-                self._doReadOrWrite(writer, -1, EPOLLOUT)
-            finally:
-                self._flushing = None
-            if self._flushed_stopped or writer.fileno() == -1:
-                continue  # all written (or the connection is gone)
-            # The socket took part of it: wait for writability as usual.
-            self._unflushed.pop(writer, None)
-            EPollReactor.addWriter(self, writer)
+        batch = self._flush_batch = self._unflushed
+        self._unflushed = {}
+        try:
+            for writer in list(batch):
+                if batch.pop(writer, 0) is not None:
+                    continue  # removed by an earlier writer's write (a close)
+                self._flushing, self._flushed_stopped = writer, False
+                try:
+                    self._doReadOrWrite(writer, -1, EPOLLOUT)
+                finally:
+                    self._flushing = None
+                if self._flushed_stopped or writer.fileno() == -1:
+                    continue  # all written (or the connection is gone)
+                # The socket took part of it: wait for writability as usual.
+                self._unflushed.pop(writer, None)
+                EPollReactor.addWriter(self, writer)
+        finally:
+            self._flush_batch = {}
 
     # -- polling -------------------------------------------------------------------
 

@@ -234,3 +234,23 @@ def test_an_idle_reactor_sleeps_at_once_until_traffic_returns(reactor):
     reactor.doPoll(0.05)  # two short sleeps in a row: it spins again
     assert polls.count(0) >= 1
     assert polls[-1] == pytest.approx(0.05, abs=1e-4)
+
+
+def test_a_writer_closed_by_an_earlier_write_in_the_same_flush_is_skipped(reactor):
+    closed = Writer(reactor)
+
+    class Closer(Writer):
+        def doWrite(self):  # noqa: N802 - Twisted's name
+            super().doWrite()
+            reactor.removeWriter(closed)  # as connectionLost of ``closed`` would
+
+    closer = Closer(reactor)
+    reactor.addWriter(closer)
+    reactor.addWriter(closed)
+    reactor.doPoll(0)
+    assert closer.writes == 1
+    assert closed.writes == 0
+    assert closed.lost == []
+    assert closed not in reactor.getWriters()
+    for writer in (closer, closed):
+        writer.close()
