@@ -13,9 +13,9 @@ Steps (each --duration seconds, separate processes talk through Redis):
   pingpong_nb     the reference harness's shape in one process: send, then
                   receive(block=False) -> round trips/s
   pingpong_bare   the same two round trips (RPUSH, then LMPOP of one) on a
-                  bare Python socket, no layer: the ceiling any Python layer
-                  with a send and a receive per iteration can reach here,
-                  as it is set by this machine's loopback round trip
+                  bare Python socket, no layer, sleeping in recv for each
+                  reply: what a plain client gets from this machine's
+                  loopback round trip (the layer polls first, see spin_wait)
   pickup          one hop: a blocked receiver on a normal channel (and on a
   pickup_inbox    process inbox) wakes for a message sent 500 times/s
                   -> delay from send to receive returning, p50/p99

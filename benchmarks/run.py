@@ -361,7 +361,9 @@ def targets(m: dict) -> list[tuple[str, bool | None, str]]:
     layer = m.get("_layer_bench") or {}
     bare = ratio((layer.get("pingpong_bare") or {}).get("round_trips_per_s"), g(lay, "ch1"))
     if bare is not None:
-        out.append(("ceiling: bare-socket ping-pong vs 1.4.3", None, f"bare/ch1 = {bare:.2f}"))
+        out.append(
+            ("reference: bare-socket ping-pong (sleeping) vs 1.4.3", None, f"bare/ch1 = {bare:.2f}")
+        )
     at_least("layer batched >= 30% of LPUSH", layer.get("batch_vs_lpush"), 0.3, "batch/LPUSH")
     if layer.get("batch_bare_vs_lpush") is not None:
         out.append(
