@@ -167,29 +167,26 @@ def test_a_large_write_over_tcp_arrives_whole(reactor):
     assert bytes(sinks[0].received) == payload
 
 
-def test_daphne_installs_its_reactor_when_none_is_chosen():
+def reactor_of_a_new_server(setup: str = "") -> str:
+    """The reactor class a ``Server`` made in a fresh interpreter ends up with."""
     code = (
-        "import sys\n"
+        f"{setup}\n"
         "from asgi.inmemory import ChannelLayer\n"
         "from daphne.server import Server\n"
         'server = Server(channel_layer=ChannelLayer(), endpoints=["tcp:port=0"])\n'
         "print(type(server.reactor).__name__)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "DaphneReactor"
+    return out.stdout.strip()
+
+
+def test_daphne_installs_its_reactor_when_none_is_chosen():
+    assert reactor_of_a_new_server() == "DaphneReactor"
 
 
 def test_a_reactor_the_program_installed_is_kept():
-    code = (
-        "from twisted.internet import selectreactor\n"
-        "selectreactor.install()\n"
-        "from asgi.inmemory import ChannelLayer\n"
-        "from daphne.server import Server\n"
-        'server = Server(channel_layer=ChannelLayer(), endpoints=["tcp:port=0"])\n'
-        "print(type(server.reactor).__name__)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "SelectReactor"
+    setup = "from twisted.internet import selectreactor; selectreactor.install()"
+    assert reactor_of_a_new_server(setup) == "SelectReactor"
 
 
 def count_polls(reactor: DaphneReactor) -> list[float]:
