@@ -263,13 +263,21 @@ class LinkPool:
         self.generation = 0
         #: ``Link.spin`` of the links this pool hands out.
         self.spin = DEFAULT_SPIN
+        #: Links handed out and not yet back.
+        self.out = 0
 
     def acquire(self) -> Link:
+        """A link for one thread's command. It polls for its reply (``spin``)
+        only when no other link is out: another thread of this process
+        waiting on Redis will want the core and the GIL that polling holds."""
         with self._lock:
             if self._pid != os.getpid():
                 # Forked: the parent's sockets are not ours to use.
                 self._idle = []
                 self._pid = os.getpid()
+                self.out = 0
+            self.out += 1
+            spin = self.spin if self.out == 1 else 0.0
             if self._idle:
                 link = self._idle.pop()
                 # A link idle for a while may have been closed by a restarted
@@ -281,15 +289,16 @@ class LinkPool:
                     and not _is_clean(link)
                 ):
                     link.close()
-                link.spin = self.spin
+                link.spin = spin
                 return link
         link = Link(self.connection_pool.make_connection(), self.where)
         link.generation = self.generation
-        link.spin = self.spin
+        link.spin = spin
         return link
 
     def release(self, link: Link) -> None:
         with self._lock:
+            self.out = max(self.out - 1, 0)
             if link.generation != self.generation:
                 # Checked out before disconnect(): its server may be gone or
                 # no longer the master.

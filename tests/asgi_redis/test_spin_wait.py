@@ -101,3 +101,33 @@ def test_spin_wait_must_be_seconds_up_to_a_millisecond(layer_class, value):
 def test_spin_wait_is_kept_on_the_layer(redis_url):
     assert RedisChannelLayer(hosts=[redis_url]).spin_wait == 50e-6
     assert RedisChannelLayer(hosts=[redis_url], spin_wait=0).spin_wait == 0
+
+
+def test_no_polling_while_another_thread_waits_on_the_same_server(make_layer):
+    """A worker with threads: polling would hold the core and the GIL that
+    the other threads' replies need."""
+    layer = make_layer(spin_wait=0.001)
+    layer.blpop_timeout = 2
+    waiter = threading.Thread(target=layer.receive, args=(["other.chan"],), kwargs={"block": True})
+    waiter.start()
+    try:
+        time.sleep(0.2)  # the other thread is now blocked on its link
+        sock = recorded_link(layer)  # this thread's link
+        for n in range(10):
+            layer.send("busy.chan", {"n": n})
+            assert layer.receive(["busy.chan"]) == ("busy.chan", {"n": n})
+        assert sock.polls == 0
+        assert sock.sleeps >= 20
+    finally:
+        layer.send("other.chan", {})  # wakes the waiting thread
+        waiter.join(5)
+    # Alone again: whichever link it takes, it polls again.
+    links = layer._shards[0].links._idle
+    for link in links:
+        if not isinstance(link.sock, RecordingSocket):
+            link.sock = RecordingSocket(link.sock)
+    before = sum(link.sock.polls for link in links)
+    for n in range(10):
+        layer.send("busy.chan", {"n": n})
+        assert layer.receive(["busy.chan"]) == ("busy.chan", {"n": n})
+    assert sum(link.sock.polls for link in links) - before >= 10
