@@ -70,15 +70,17 @@ class DaphneReactor(EPollReactor):
         if writer is self._flushing:
             self._flushed_stopped = True
         waiting = self._unflushed.pop(writer, 0) is None
-        if self._flush_batch.pop(writer, 0) is None or waiting:
+        in_flush = self._flush_batch.pop(writer, 0) is None
+        if waiting or in_flush:
             return  # never handed to epoll
         super().removeWriter(writer)
 
     def getWriters(self) -> list[Any]:  # noqa: N802 - Twisted's name
-        return super().getWriters() + list(self._unflushed)
+        return super().getWriters() + list(self._flush_batch) + list(self._unflushed)
 
     def removeAll(self) -> list[Any]:  # noqa: N802 - Twisted's name
-        unflushed = list(self._unflushed)
+        unflushed = list(self._flush_batch) + list(self._unflushed)
+        self._flush_batch.clear()
         self._unflushed.clear()
         removed = super().removeAll()
         return removed + [writer for writer in unflushed if writer not in removed]

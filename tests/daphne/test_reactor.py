@@ -251,3 +251,23 @@ def test_a_writer_closed_by_an_earlier_write_in_the_same_flush_is_skipped(reacto
     assert closed not in reactor.getWriters()
     for writer in (closer, closed):
         writer.close()
+
+
+def test_remove_all_during_a_flush_stops_the_writes_not_yet_made(reactor):
+    later = Writer(reactor)
+    removed = []
+
+    class Stopper(Writer):
+        def doWrite(self):  # noqa: N802 - Twisted's name
+            super().doWrite()
+            removed.extend(reactor.removeAll())  # as a shutdown would
+
+    stopper = Stopper(reactor)
+    reactor.addWriter(stopper)
+    reactor.addWriter(later)
+    reactor.doPoll(0)
+    assert stopper.writes == 1
+    assert later.writes == 0
+    assert later in removed
+    for writer in (stopper, later):
+        writer.close()
