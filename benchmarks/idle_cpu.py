@@ -132,7 +132,13 @@ def main() -> None:
     parser.add_argument("--bench", required=True, help="the shared harness directory")
     parser.add_argument("--stack", required=True, help="stack name or TOML path")
     parser.add_argument("--work", default=os.environ.get("BENCH_WORK", "."))
-    parser.add_argument("--out", default="idle-cpu-logs", help="directory for process logs")
+    parser.add_argument(
+        "--out",
+        default=os.path.join(
+            os.path.dirname(os.path.abspath(__file__)), "results", "idle-cpu-logs"
+        ),
+        help="directory for process logs (default benchmarks/results/idle-cpu-logs, git-ignored)",
+    )
     parser.add_argument("--conns", type=int, default=1000)
     parser.add_argument("--window", type=float, default=10.0, help="measured seconds")
     parser.add_argument("--settle", type=float, default=3.0, help="seconds before measuring")
