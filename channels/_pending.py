@@ -88,16 +88,21 @@ class PendingMessageStore:
         self.threadlocal.held = []
 
     @property
+    def held(self) -> list | None:
+        """This thread's held sends, or None while it does not hold."""
+        return getattr(self.threadlocal, "held", None)
+
+    @property
     def holding(self) -> bool:
         """Whether this thread holds sends for a batch (see :meth:`hold`)."""
-        return getattr(self.threadlocal, "held", None) is not None
+        return self.held is not None
 
     def send_held(self, sender: Any, message: dict) -> None:
         """Send ``message`` as a send with ``immediately=True`` would, but
         while this thread holds, with the held sends: it counts as made now
         (a consumer that raises later does not take it back) and the layer
         gets it in its place among them. Outside a hold it is sent now."""
-        held = getattr(self.threadlocal, "held", None)
+        held = self.held
         if held is None:
             sender.send(message, immediately=True)
             return
@@ -108,7 +113,7 @@ class PendingMessageStore:
 
     def release(self) -> None:
         """Stop holding and send what was held (raises as :meth:`send_and_flush`)."""
-        held = getattr(self.threadlocal, "held", None)
+        held = self.held
         self.threadlocal.held = None
         if held:
             self._deliver(held)
@@ -119,7 +124,7 @@ class PendingMessageStore:
         The held messages are earlier consumers' sends: one that cannot be
         delivered is logged here, not raised into the consumer running now.
         """
-        held = getattr(self.threadlocal, "held", None)
+        held = self.held
         if held:
             messages = held[:]
             held.clear()
@@ -131,7 +136,7 @@ class PendingMessageStore:
     def consumer_finished(self, **kwargs: Any) -> None:
         """The ``consumer_finished`` receiver: send the consumer's messages, or
         keep them with the held ones while a worker holds."""
-        held = getattr(self.threadlocal, "held", None)
+        held = self.held
         if held is None:
             self.send_and_flush()
             return
