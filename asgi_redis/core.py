@@ -101,7 +101,7 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
         spin_wait: float = DEFAULT_SPIN,
     ) -> None:
         _check_positive("expiry", expiry)
-        _check_spin_wait(spin_wait)
+        _check_spin_wait(spin_wait)  # before any server is dialled
         _check_positive("group_expiry", group_expiry)
         if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:
             raise ValueError(f"capacity must be a positive int, got {capacity!r}")
@@ -145,12 +145,23 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
         self._shards: list[Shard] = self._make_shards(hosts)
         for index, shard in enumerate(self._shards):
             shard.index = index
-            shard.links.spin = spin_wait
         self.spin_wait = spin_wait
         self.ring_size = len(self._shards)
         self._send_cycle = itertools.cycle(range(self.ring_size))
 
     # -- configuration ----------------------------------------------------------------
+
+    @property
+    def spin_wait(self) -> float:
+        """Seconds a call polls its socket for Redis's reply before it sleeps
+        (0: sleep at once); set on the servers' link pools."""
+        return self._shards[0].links.spin
+
+    @spin_wait.setter
+    def spin_wait(self, value: float) -> None:
+        _check_spin_wait(value)
+        for shard in self._shards:
+            shard.links.spin = value
 
     def _make_shards(self, hosts: Any) -> list[Shard]:
         raise NotImplementedError

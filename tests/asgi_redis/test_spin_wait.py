@@ -131,3 +131,16 @@ def test_no_polling_while_another_thread_waits_on_the_same_server(make_layer):
         layer.send("busy.chan", {"n": n})
         assert layer.receive(["busy.chan"]) == ("busy.chan", {"n": n})
     assert sum(link.sock.polls for link in links) - before >= 10
+
+
+def test_spin_wait_set_on_a_layer_applies_to_its_next_calls(make_layer):
+    layer = make_layer()
+    sock = recorded_link(layer)
+    layer.spin_wait = 0
+    for n in range(10):
+        layer.send("set.chan", {"n": n})
+        assert layer.receive(["set.chan"]) == ("set.chan", {"n": n})
+    assert sock.polls == 0
+    with pytest.raises(ValueError, match="spin_wait must be seconds from 0"):
+        layer.spin_wait = 0.5
+    assert layer.spin_wait == 0
