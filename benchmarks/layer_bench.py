@@ -24,8 +24,8 @@ Steps (each --duration seconds, separate processes talk through Redis):
                   -> messages/s received
   batch_inbox     the same, but each receiver reads its own process inbox
                   (daphne's reply path), which it may pop in batches
-  batch_api       the batch step with the batching calls: send_batch of 50
-                  messages, receive_batch of up to 50 (what daphne's sender
+  batch_api       the batch step with the batching calls: send_batch of
+                  --batch (50) messages, receive_batch of up to as many (what daphne's sender
                   thread and a worker with quick consumers do under load)
   batch_bare      the batch step's shape with no layer: RPUSH and BLPOP per
                   message on bare Python sockets, the ceiling of any client
@@ -65,7 +65,7 @@ MSG = {
     "text": "x" * 64,
 }
 PREFIX = "bench:"
-#: Messages per send_batch / receive_batch call in the batch_api step.
+#: Messages per send_batch / receive_batch call in the batch_api step (--batch).
 BATCH = 50
 ASGI_REDIS_1_4_3_PINGPONG = 2500  # round trips/s measured here for the original
 
@@ -324,19 +324,25 @@ def bench_pingpong_bare(url: str, duration: float) -> dict:
 
 
 def bench_batch(
-    url: str, duration: float, senders: int, receivers: int, inboxes: bool, api: bool = False
+    url: str,
+    duration: float,
+    senders: int,
+    receivers: int,
+    inboxes: bool,
+    api_batch: int = 0,
 ) -> dict:
     """Normal channel: senders and receivers share "bench.batch" (the worker
     shape). Inboxes: each receiver reads its own process inbox and the
     senders spread over them (the reply path into daphne processes). With
-    ``api``, senders and receivers use send_batch / receive_batch."""
+    ``api_batch`` > 0, senders use send_batch of that many messages and
+    receivers receive_batch of up to that many."""
     if inboxes:
         queues = [f"bench.reply.daphne{r}!" for r in range(receivers)]
         channels = [f"{queue}conn{n}" for n in range(10) for queue in queues]
     else:
         queues = ["bench.batch"] * receivers
         channels = ["bench.batch"]
-    batch = BATCH if api else 1
+    batch = api_batch or 1
     targets = [(batch_sender, (url, channels, batch))] * senders
     targets += [(batch_receiver, (url, queue, batch)) for queue in queues]
     processes, start, stop, results = run_processes(targets, duration)
@@ -348,6 +354,7 @@ def bench_batch(
     make_layer(url).flush()
     return {
         "messages_per_s": round(received / duration),
+        "messages_per_call": batch,
         "sent": sent,
         "received": received,
         "channel_full": full,
@@ -513,6 +520,12 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per step")
     parser.add_argument("--senders", type=int, default=2)
     parser.add_argument("--receivers", type=int, default=2)
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=BATCH,
+        help=f"messages per send_batch / receive_batch in the batch_api step ({BATCH})",
+    )
     parser.add_argument("--only", default="", help="comma-separated steps to run")
     parser.add_argument(
         "--harness",
@@ -520,6 +533,8 @@ def main() -> None:
         help="path of the shared layer_asgi1.py harness (step 'harness'; skipped if absent)",
     )
     args = parser.parse_args()
+    if args.batch < 2:
+        parser.error("--batch must be at least 2 (the batch step sends one message per call)")
     only = set(filter(None, args.only.split(",")))
     server = None if args.redis else PrivateRedis()
     url = args.redis or server.url
@@ -544,7 +559,9 @@ def main() -> None:
         ),
         (
             "batch_api",
-            lambda: bench_batch(url, args.duration, args.senders, args.receivers, False, True),
+            lambda: bench_batch(
+                url, args.duration, args.senders, args.receivers, False, args.batch
+            ),
         ),
         (
             "batch_bare",
