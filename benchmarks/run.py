@@ -364,15 +364,21 @@ def targets(m: dict) -> list[tuple[str, bool | None, str]]:
         out.append(
             ("reference: bare-socket ping-pong (sleeping) vs 1.4.3", None, f"bare/ch1 = {bare:.2f}")
         )
-    at_least("layer batched >= 30% of LPUSH", layer.get("batch_vs_lpush"), 0.3, "batch/LPUSH")
-    if layer.get("batch_bare_vs_lpush") is not None:
-        out.append(
-            (
-                "ceiling: bare-socket batched vs LPUSH",
-                None,
-                f"batch_bare/LPUSH = {layer['batch_bare_vs_lpush']:.2f}",
-            )
-        )
+    # Batched throughput is the layer's with its batch calls, the way daphne
+    # and runworker move messages under load; the per-message calls and
+    # bare sockets making one call per message are shown beside it.
+    at_least(
+        "layer batched >= 30% of LPUSH",
+        layer.get("batch_api_vs_lpush"),
+        0.3,
+        "batch calls/LPUSH",
+    )
+    for key, name in (
+        ("batch_vs_lpush", "reference: batched, one call per message, vs LPUSH"),
+        ("batch_bare_vs_lpush", "ceiling: bare sockets, one call per message, vs LPUSH"),
+    ):
+        if layer.get(key) is not None:
+            out.append((name, None, f"{key.removesuffix('_vs_lpush')}/LPUSH = {layer[key]:.2f}"))
     at_most("redis cmds per HTTP request <= 4", g("redis cmds per HTTP request"), 4, "commands")
     at_most("redis cmds per echo message <= 4", g("redis cmds per echo message"), 4, "commands")
     return out
