@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 from twisted.internet import protocol
@@ -16,13 +17,22 @@ from daphne._reactor import DaphneReactor
 
 
 class Writer:
-    """A writer that takes ``rounds`` doWrite calls to empty its buffer."""
+    """A writer that takes ``rounds`` doWrite calls to empty its buffer;
+    ``after_write`` runs after each write (what a protocol's write may set
+    off: a close, a shutdown)."""
 
-    def __init__(self, reactor: DaphneReactor, rounds: int = 1, fail: bool = False) -> None:
+    def __init__(
+        self,
+        reactor: DaphneReactor,
+        rounds: int = 1,
+        fail: bool = False,
+        after_write: Callable[[], object] | None = None,
+    ) -> None:
         self.reactor = reactor
         self.sock, self.peer = socket.socketpair()
         self.rounds = rounds
         self.fail = fail
+        self.after_write = after_write
         self.writes = 0
         self.lost: list = []
 
@@ -39,6 +49,8 @@ class Writer:
         self.sock.send(b"x")
         if self.writes >= self.rounds:
             self.reactor.removeWriter(self)
+        if self.after_write is not None:
+            self.after_write()
 
     def connectionLost(self, reason) -> None:  # noqa: N802 - Twisted's name
         self.lost.append(reason)
@@ -235,13 +247,8 @@ def test_an_idle_reactor_sleeps_at_once_until_traffic_returns(reactor):
 
 def test_a_writer_closed_by_an_earlier_write_in_the_same_flush_is_skipped(reactor):
     closed = Writer(reactor)
-
-    class Closer(Writer):
-        def doWrite(self):  # noqa: N802 - Twisted's name
-            super().doWrite()
-            reactor.removeWriter(closed)  # as connectionLost of ``closed`` would
-
-    closer = Closer(reactor)
+    # as connectionLost of ``closed`` would
+    closer = Writer(reactor, after_write=lambda: reactor.removeWriter(closed))
     reactor.addWriter(closer)
     reactor.addWriter(closed)
     reactor.doPoll(0)
@@ -256,13 +263,8 @@ def test_a_writer_closed_by_an_earlier_write_in_the_same_flush_is_skipped(reacto
 def test_remove_all_during_a_flush_stops_the_writes_not_yet_made(reactor):
     later = Writer(reactor)
     removed = []
-
-    class Stopper(Writer):
-        def doWrite(self):  # noqa: N802 - Twisted's name
-            super().doWrite()
-            removed.extend(reactor.removeAll())  # as a shutdown would
-
-    stopper = Stopper(reactor)
+    # as a shutdown would
+    stopper = Writer(reactor, after_write=lambda: removed.extend(reactor.removeAll()))
     reactor.addWriter(stopper)
     reactor.addWriter(later)
     reactor.doPoll(0)
