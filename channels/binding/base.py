@@ -9,10 +9,14 @@ in that order. Inbound, ``Binding.consumer`` is routed like any consumer and
 applies ``create``/``update``/``delete`` actions the user ``has_permission``
 for.
 
+Outbound messages are sent from the ``post_save``/``post_delete`` signal, as
+in 1.x, so tests inside a transaction (``ChannelTestCase``) receive them. A
+binding that sets ``send_on_commit = True`` sends them only when the
+transaction commits (``transaction.on_commit``), never for a rolled-back
+change; that is the production recommendation.
+
 Differences from 1.x, same API:
 
-* outbound messages leave only when the transaction commits
-  (``transaction.on_commit``), never for a rolled-back change;
 * the "before" groups of an update are computed from the stored row, not
   from the already-modified instance;
 * inbound ``create``/``update`` only touch the bound fields;
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+from functools import partial
 from typing import Any
 
 from django.apps import apps
@@ -78,6 +83,12 @@ def _call_flexibly(method: Any, *args: Any) -> Any:
     return method(*args[: max(1, len(positional))])
 
 
+def _send_to_groups(group_names: list[str], message: dict) -> None:
+    """Send one outbound binding message to each group."""
+    for name in group_names:
+        Group(name).send(message)
+
+
 class Binding(metaclass=BindingMetaclass):
     """Binds a model to a stream of change messages; subclass per model."""
 
@@ -93,6 +104,9 @@ class Binding(metaclass=BindingMetaclass):
     signal_kwargs: dict | None = None
     #: The stream (or other name) ``encode`` wraps payloads for.
     stream: str | None = None
+    #: Send outbound messages when the transaction commits (and never for a
+    #: rolled-back change) instead of at signal time, as 1.x did. Opt-in.
+    send_on_commit = False
 
     # -- registration -------------------------------------------------------------------
 
@@ -180,7 +194,8 @@ class Binding(metaclass=BindingMetaclass):
     def send_messages(
         self, instance: models.Model, group_names: set[str], action: str, **kwargs: Any
     ) -> None:
-        """Serialize now; send to ``group_names`` once the transaction commits."""
+        """Serialize now and send to ``group_names``: at once, as 1.x did, or
+        once the transaction commits when the binding sets ``send_on_commit``."""
         if not group_names:
             return
         self.signal_kwargs = kwargs
@@ -191,12 +206,11 @@ class Binding(metaclass=BindingMetaclass):
             raise ValueError(f"Binding {type(self).__qualname__} must set stream")
         message = self.encode(self.stream, payload)
         groups = sorted(group_names)
-
-        def send() -> None:
-            for name in groups:
-                Group(name).send(message)
-
-        transaction.on_commit(send, using=kwargs.get("using"))
+        if self.send_on_commit:
+            send = partial(_send_to_groups, groups, message)
+            transaction.on_commit(send, using=kwargs.get("using"))
+        else:
+            _send_to_groups(groups, message)
 
     def group_names(self, instance: models.Model) -> list[str]:
         """The groups that should hear about ``instance``; implement it."""

@@ -1,4 +1,6 @@
-"""Data binding (SPEC 5.12): outbound after commit, inbound through a demultiplexer."""
+"""Data binding (SPEC 5.12): outbound after commit (the ``send_on_commit`` opt-in),
+inbound through a demultiplexer. The 1.x default, sending at signal time, is
+covered by tests/compat/test_binding.py."""
 
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ class NoteBinding(WebsocketBinding):
     model = "values.Note"
     stream = "notes"
     exclude = ["secret"]
+    send_on_commit = True
 
     @classmethod
     def group_names(cls, instance):
