@@ -199,7 +199,7 @@ class OutboundAtSignalTimeTests(ChannelTestCase):
         Note.objects.create(room="loud", text="hey")
         assert client.receive()["payload"]["data"] == {"text": "hey"}
 
-    def test_a_binding_without_stream_fails_at_the_save_as_1x_did(self):
+    def test_a_binding_without_stream_fails_at_the_save_with_a_value_error(self):
         class StreamlessBinding(WebsocketBinding):
             model = Note
             fields = ["text"]
