@@ -30,13 +30,32 @@ def _as_name(name: Any, kind: str) -> str:
     return name
 
 
+def _as_channel_name(name: Any) -> str | None:
+    """A channel name as text; ``None`` is kept, as 1.x kept it.
+
+    1.x code and its unit tests build ``Message(content, None, layer)`` for a
+    message that came in on no particular channel, so ``Channel(None)`` is a
+    valid (if unsendable) channel; any other non-text name is a mistake.
+    """
+    if name is None:
+        return None
+    return _as_name(name, "Channel")
+
+
 class Channel:
-    """A channel to send messages to, on the layer ``alias`` (or ``channel_layer``)."""
+    """A channel to send messages to, on the layer ``alias`` (or ``channel_layer``).
+
+    ``name`` may be None (1.x allowed it): such a channel can be compared and
+    printed, but sending to it fails in the layer's name check.
+    """
 
     def __init__(
-        self, name: str | bytes, alias: str = DEFAULT_CHANNEL_LAYER, channel_layer: Any = None
+        self,
+        name: str | bytes | None,
+        alias: str = DEFAULT_CHANNEL_LAYER,
+        channel_layer: Any = None,
     ) -> None:
-        self.name = _as_name(name, "Channel")
+        self.name = _as_channel_name(name)
         self.channel_layer = _resolve_layer(alias, channel_layer)
 
     def send(self, content: dict, immediately: bool = False) -> None:
@@ -51,7 +70,7 @@ class Channel:
         pending_message_store.note_sent(self.name)
 
     def __str__(self) -> str:
-        return self.name
+        return str(self.name)
 
     def __repr__(self) -> str:
         return f"<Channel {self.name}>"

@@ -21,9 +21,13 @@ class Message:
 
     Decorators and the worker may add attributes (``channel_session``,
     ``http_session``, ``user``, ``__doomed__``).
+
+    As in 1.x, ``channel_name`` may be None and ``channel_layer`` may be None
+    (the channels then use the default layer; ``.channel_layer`` stays None):
+    unit tests of decorators build messages as ``Message(content, None, None)``.
     """
 
-    def __init__(self, content: dict, channel_name: str, channel_layer: Any) -> None:
+    def __init__(self, content: dict, channel_name: str | None, channel_layer: Any) -> None:
         self.content = content
         self.channel_layer = channel_layer
         self.channel = Channel(channel_name, channel_layer=channel_layer)
