@@ -108,8 +108,11 @@ class Worker:
         self.termed = True
 
     def apply_channel_filters(self, channels: Iterable[str]) -> list[str]:
-        """Keep channels matching an ``only_channels`` glob and no ``exclude_channels`` one."""
-        channels = sorted(channels)
+        """Keep channels matching an ``only_channels`` glob and no ``exclude_channels`` one.
+
+        The channels keep the order they came in (as in 1.x).
+        """
+        channels = list(channels)
         if self.only_channels:
             channels = [
                 c for c in channels if any(fnmatch.fnmatchcase(c, p) for p in self.only_channels)
@@ -123,7 +126,8 @@ class Worker:
         return channels
 
     def listen_channels(self) -> list[str]:
-        return self.apply_channel_filters(self.channel_layer.router.channels)
+        """The routed channels this worker takes messages from, sorted for a stable order."""
+        return self.apply_channel_filters(sorted(self.channel_layer.router.channels))
 
     def ready(self) -> None:
         """Called once the worker is set up, before ``run``."""
