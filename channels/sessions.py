@@ -59,13 +59,19 @@ logger = logging.getLogger("channels.sessions")
 
 
 def find_message(args: tuple, decorator: str) -> Any:
-    """The Message among the first two positional arguments (functions and methods)."""
+    """The Message among the first two positional arguments (functions and methods).
+
+    The error starts with 1.x's text (``"channel_session called without
+    Message instance"``, and the same for each decorator), which 1.x tests
+    match, and then says what was expected and what came.
+    """
     for arg in args[:2]:
         if hasattr(arg, "content") and hasattr(arg, "channel_layer"):
             return arg
     raise ValueError(
-        f"@{decorator} expects a Message as the consumer's first argument (or the second, "
-        f"after self); got {[type(a).__name__ for a in args[:2]]}"
+        f"{decorator} called without Message instance: expected a Message as the "
+        f"consumer's first argument (or the second, after self), got "
+        f"{[type(a).__name__ for a in args[:2]]}"
     )
 
 
