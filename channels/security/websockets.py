@@ -3,8 +3,9 @@
 A validator wraps a ``websocket.connect`` consumer. It reads the handshake's
 ``Origin`` header and raises ``DenyConnection`` (which the worker turns into a
 rejected handshake) unless the origin passes ``validate_origin``. A missing,
-empty or non-ASCII ``Origin`` is always denied: browsers always send one, so a
-handshake without it did not come from a page we served.
+empty, non-ASCII or malformed ``Origin`` is always denied, never an error:
+browsers always send one, so a handshake without it did not come from a page
+we served.
 
 ``validate_origin`` left unimplemented raises ``NotImplementedError`` (1.x
 raised ``NotImplemented``, which is not an exception).
@@ -61,35 +62,47 @@ class BaseOriginValidator:
             raise DenyConnection(f"Origin {origin!r} is not allowed")
         return self.func(*args, **kwargs)
 
-    @staticmethod
-    def _find_message(args: tuple) -> Any:
+    def _find_message(self, args: tuple) -> Any:
         for arg in args[:2]:
             if hasattr(arg, "content") and hasattr(arg, "reply_channel"):
                 return arg
         raise ValueError(
-            "Origin validators expect a Message as the first argument (or the second, "
-            f"after self); got {[type(a).__name__ for a in args[:2]]}"
+            f"{type(self).__name__} called without Message instance: expected a Message as "
+            "the first argument (or the second, after self), got "
+            f"{[type(a).__name__ for a in args[:2]]}"
         )
 
-    def get_header(self, message: Any, name: bytes | str) -> bytes:
-        """The value of the first header called ``name``, else ``KeyError``."""
-        wanted = name.encode("latin-1") if isinstance(name, str) else name
-        wanted = wanted.lower()
-        for header in message.content.get("headers") or []:
-            header_name = header[0]
-            if isinstance(header_name, str):
-                header_name = header_name.encode("latin-1")
-            if header_name.lower() == wanted:
-                return header[1]
-        raise KeyError(name)
+    def get_header(self, message: Any, name: bytes | str) -> list:
+        """The values after the name in the first header entry called ``name``.
+
+        As in 1.x this is a list (``[value]`` for a well-formed pair), so
+        ``get_header(message, b"origin")[0]`` is the value; ``KeyError`` if
+        no entry has that name. Names match case-insensitively, as bytes or
+        str; entries that are not sequences, or whose name is not text, are
+        skipped; the legacy dict form of ``headers`` is read too.
+        """
+        wanted = _header_name(name)
+        if wanted is None:
+            raise KeyError(f"No header named {name!r}")
+        for entry in _header_entries(message.content.get("headers")):
+            if _header_name(entry[0]) == wanted:
+                return list(entry[1:])
+        raise KeyError(f"No header named {name!r}")
 
     def get_origin(self, message: Any) -> str:
-        """The Origin header as text; ``DenyConnection`` if missing, empty or not ASCII."""
+        """The Origin header as text; ``DenyConnection`` if missing, empty or not ASCII.
+
+        A malformed Origin entry (no value, or a value that is not bytes or
+        str) counts as a missing Origin: the handshake is denied, nothing raises.
+        """
         try:
-            raw = self.get_header(message, b"origin")
+            values = self.get_header(message, b"origin")
         except KeyError:
-            logger.info("Denied WebSocket handshake without an Origin header")
-            raise DenyConnection("The handshake has no Origin header") from None
+            values = []
+        raw = values[0] if values else None
+        if not isinstance(raw, (bytes, str)):
+            logger.info("Denied WebSocket handshake without a usable Origin header")
+            raise DenyConnection("The handshake has no Origin header")
         try:
             origin = raw.decode("ascii") if isinstance(raw, bytes) else raw.encode("ascii").decode()
         except UnicodeError:
@@ -131,3 +144,28 @@ class AllowedHostsOnlyOriginValidator(BaseOriginValidator):
 
 
 allowed_hosts_only = AllowedHostsOnlyOriginValidator
+
+
+def _header_entries(headers: Any) -> list:
+    """The ``[name, value, ...]`` entries of a message's ``headers``, malformed ones left out.
+
+    Takes the ASGI list of pairs or the legacy ``{name: value}`` dict;
+    anything else (None, a number, a string) has no entries.
+    """
+    if isinstance(headers, dict):
+        return [[name, value] for name, value in headers.items()]
+    if not isinstance(headers, (list, tuple)):
+        return []
+    return [entry for entry in headers if isinstance(entry, (list, tuple)) and entry]
+
+
+def _header_name(name: Any) -> bytes | None:
+    """A header name as lower-case bytes; None for a name that is not latin-1 text."""
+    if isinstance(name, str):
+        try:
+            name = name.encode("latin-1")
+        except UnicodeEncodeError:
+            return None
+    if not isinstance(name, bytes):
+        return None
+    return name.lower()
