@@ -23,6 +23,9 @@ from .base import Client
 
 __all__ = ["WSClient"]
 
+#: The channels whose messages daphne numbers with ``order``.
+_NUMBERED_CHANNELS = frozenset({"websocket.connect", "websocket.receive", "websocket.disconnect"})
+
 #: The addresses a test connection appears to come from and go to.
 TEST_CLIENT_ADDRESS = ["127.0.0.1", 50000]
 TEST_SERVER_ADDRESS = ["testserver", 80]
@@ -31,9 +34,11 @@ TEST_SERVER_ADDRESS = ["testserver", 80]
 class WSClient(Client):
     """A WebSocket connection's side of a test, with headers, cookies and a session.
 
-    With ``ordered=True`` the client numbers its messages itself and refuses
-    an ``order`` given by hand; otherwise it still numbers them (as daphne
-    always does) unless the content carries its own ``order``.
+    With ``ordered=True`` the client numbers every message itself and refuses
+    an ``order`` given by hand (as 1.x did). Otherwise it numbers the
+    ``websocket.connect``/``receive``/``disconnect`` messages that carry no
+    ``order`` (as daphne always does), and an ``order`` in the content is sent
+    exactly as given.
     """
 
     def __init__(
@@ -106,7 +111,7 @@ class WSClient(Client):
     # -- messages ----------------------------------------------------------------------
 
     def build_message(
-        self, to: str, content: dict | None = None, text: Any = None, path: str = "/"
+        self, to: str | None, content: dict | None = None, text: Any = None, path: str = "/"
     ) -> dict:
         """``content`` completed with the keys daphne sends on channel ``to``."""
         content = copy.deepcopy(content or {})
@@ -115,10 +120,7 @@ class WSClient(Client):
             text = content.get("text")
         if text is not None and not isinstance(text, str):
             text = json_module.dumps(text)
-        if self._ordered and "order" in content:
-            raise ValueError("Do not set 'order' by hand on a WSClient(ordered=True)")
-        order = content.get("order", self.order)
-        self.order = order + 1
+        order = self._number(to, content)
         reply = content.get("reply_channel", self.reply_channel)
         headers = [[_as_bytes(k), _as_bytes(v)] for k, v in self.headers.items()]
         if to == "websocket.connect":
@@ -138,11 +140,49 @@ class WSClient(Client):
             base = www.websocket_disconnect(reply_channel=reply, path=path, code=1000, order=order)
         else:
             base = {"reply_channel": reply, "path": path, "headers": headers}
-        base.update(content)
-        base["order"] = order
+        base.update(content)  # a caller's own order wins, exactly as given
+        if order is not None:
+            base["order"] = order
         if text is not None:
             base["text"] = text
         return base
+
+    def _number(self, to: str | None, content: dict) -> int | None:
+        """The ``order`` this client gives the message, or None when it gives none.
+
+        A caller's own ``order`` is left as it is (only an integer one moves
+        the counter on, so later numbered messages follow it).
+        """
+        if self._ordered:
+            if "order" in content:
+                raise ValueError(
+                    "Do not set 'order' by hand on a WSClient(ordered=True): it numbers "
+                    f"the messages itself; got order={content['order']!r}"
+                )
+        elif "order" in content:
+            given = content["order"]
+            if isinstance(given, int) and not isinstance(given, bool):
+                self.order = max(self.order, given + 1)
+            return None
+        elif to not in _NUMBERED_CHANNELS:
+            return None
+        order = self.order
+        self.order += 1
+        return order
+
+    def _get_content(self, content: dict | None = None, text: Any = None, path: str = "/") -> dict:
+        """The message ``send`` would build for a channel other than ``websocket.*``.
+
+        1.x test code calls this to check what a client sends. As in 1.x, a
+        query in ``path`` comes back as ``query_string`` (the text after
+        ``?``, unless the content has its own), and ``order`` only when the
+        client is ``ordered``.
+        """
+        message = self.build_message(None, content, text, path)
+        query = path.partition("?")[2]
+        if query:
+            message.setdefault("query_string", query)
+        return message
 
     def send(self, to: str, content: dict | None = None, text: Any = None, path: str = "/") -> None:
         """Send a message to ``to`` as this connection; ``text`` that is not a
