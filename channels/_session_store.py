@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import logging
 import time
 from collections.abc import Iterator
@@ -61,17 +62,64 @@ def channel_session_key(reply_channel: str) -> str:
     return "chn" + digest[:29]
 
 
+@functools.cache
+def _store_class(engine_store: type[SessionBase]) -> type[SessionBase]:
+    """``engine_store`` whose plain ``save()`` stores a session not stored yet.
+
+    A channel session's key is derived from its reply channel, not handed out
+    by the store, so the session may not be stored when a caller first saves
+    it. Django's ``save()`` then raises ``UpdateError`` on every backend; here
+    it stores the session instead. ``save(must_create=True)`` is Django's own,
+    so 1.x's ``if not s.exists(s.session_key): s.save(must_create=True)``
+    still reports a creation race with ``CreateError``.
+    """
+
+    class ChannelSessionStore(engine_store):
+        def save(self, must_create: bool = False) -> None:
+            if must_create:
+                return super().save(must_create=True)
+            try:
+                return super().save()
+            except UpdateError:
+                pass
+            try:
+                return super().save(must_create=True)
+            except CreateError:
+                # Stored by another worker meanwhile: update that copy.
+                return super().save()
+
+    ChannelSessionStore.__qualname__ = ChannelSessionStore.__name__ = engine_store.__name__
+    ChannelSessionStore.__module__ = engine_store.__module__
+    return ChannelSessionStore
+
+
 def open_session(session_key: str) -> tuple[SessionBase, bool]:
     """Load a session by key; return it (keeping the key) and whether it was stored."""
-    store = _session_engine().SessionStore(session_key=session_key)
+    store = _store_class(_session_engine().SessionStore)(session_key=session_key)
     store._session  # noqa: B018 - forces the load now, not at first access
-    found = store.session_key is not None
+    # (the file engine replaces an expired session by a new random key: not ours)
+    found = store.session_key == session_key
     if not found:
         # Django forgets an unknown key (against session fixation); a channel
         # session's key is derived, not chosen by a client, so keep it.
         store._session_key = session_key
     store._channels_snapshot = copy.deepcopy(dict(store._session))
     return store, found
+
+
+def open_unstored(reply_channel: str) -> SessionBase:
+    """The channel session of ``reply_channel``, loaded but, if new, not stored (as 1.x).
+
+    Both ``save(must_create=True)`` and a plain ``save()`` succeed on a new
+    session. An expired copy still holding the key is removed first, so that
+    a creating save does not collide with it.
+    """
+    key = channel_session_key(reply_channel)
+    store, found = open_session(key)
+    if not found and store.exists(key):
+        store.delete(key)
+        store._session_key = key
+    return store
 
 
 def open_or_create(reply_channel: str) -> SessionBase:

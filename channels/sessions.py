@@ -40,7 +40,7 @@ from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
 
 from channels._ordering import requeue_messages, run_in_order, wait_channel_name
-from channels._session_store import open_or_create, save_session
+from channels._session_store import open_or_create, open_unstored, save_session
 
 __all__ = [
     "channel_and_http_session",
@@ -79,12 +79,15 @@ def find_message(args: tuple, decorator: str) -> Any:
 
 
 def session_for_reply_channel(reply_channel: str) -> SessionBase:
-    """The channel session of ``reply_channel``, loaded, and stored if it was new.
+    """The channel session of ``reply_channel``, loaded (and, if new, not yet stored).
 
-    (1.x returned an unstored session whose plain ``save()`` then failed on
-    database backends.)
+    As in 1.x, a new session is not written here, so 1.x's idiom
+    ``if not session.exists(session.session_key): session.save(must_create=True)``
+    works; a plain ``save()`` works too, on every session engine: it stores
+    the session if it is not stored yet (Django's own would raise
+    ``UpdateError``).
     """
-    return open_or_create(reply_channel)
+    return open_unstored(reply_channel)
 
 
 def channel_session(func: Callable) -> Callable:

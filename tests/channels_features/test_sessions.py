@@ -53,7 +53,7 @@ def test_channel_session_key_is_chn_plus_29_hex_of_a_secret_keyed_hmac_of_the_re
     assert session_for_reply_channel("websocket.send!abc").session_key == session.session_key
 
 
-def test_session_for_reply_channel_returns_a_stored_session_that_plain_save_updates():
+def test_session_for_reply_channel_returns_a_session_that_plain_save_stores():
     session = session_for_reply_channel("websocket.send!fresh")
     session["colour"] = "teal"
     session.save()
@@ -153,7 +153,9 @@ def test_channel_session_engine_setting_overrides_session_engine(harness):
 
 def test_expired_channel_session_row_is_replaced_not_retried_forever(harness):
     sock = Socket(harness)
-    key = session_for_reply_channel(sock.reply_channel).session_key
+    session = session_for_reply_channel(sock.reply_channel)
+    session.save()
+    key = session.session_key
     Session.objects.filter(pk=key).update(expire_date=timezone.now() - timedelta(days=1))
     harness.route([route("websocket.connect", remember), route("websocket.receive", recall)])
     harness.send("websocket.connect", dict(sock.connect_message(), text="again"))
@@ -167,7 +169,7 @@ def test_expired_channel_session_row_is_replaced_not_retried_forever(harness):
 def _interleaved_saves(harness):
     """Message A loads the session; B runs to completion; then A changes and saves."""
     sock = Socket(harness)
-    session_for_reply_channel(sock.reply_channel)  # the connection exists
+    session_for_reply_channel(sock.reply_channel).save()  # the connection exists
     seed = session_for_reply_channel(sock.reply_channel)
     seed["doomed"] = True
     seed.save()
@@ -200,7 +202,7 @@ def test_two_messages_saving_at_once_keep_each_others_changes_cache_sessions(har
 def test_threads_saving_one_connections_session_lose_no_keys(harness):
     cache.clear()
     sock = Socket(harness)
-    session_for_reply_channel(sock.reply_channel)
+    session_for_reply_channel(sock.reply_channel).save()  # the connection exists
 
     @channel_session
     def consumer(message):
