@@ -4,8 +4,11 @@
 the body channel when there is one); ``AsgiHandler`` runs it through
 Django's own handler machinery (middleware, URL resolution, exception
 views) and turns the response into ``http.response`` messages;
-``ViewConsumer`` is the consumer that sends them. Message formats come from
-``asgi.www``.
+``ViewConsumer`` is the consumer that sends them.
+
+A request message is read as leniently as 1.x read it (absent keys take
+their defaults, ``str`` stands in for ``bytes``; only undecodable input is
+a 400). Response message formats come from ``asgi.www``.
 """
 
 from __future__ import annotations
@@ -53,7 +56,12 @@ class HttpResponseLater(HttpResponse):
 
 
 class AsgiRequest(http.HttpRequest):
-    """An ``HttpRequest`` made from an ASGI ``http.request`` message."""
+    """An ``HttpRequest`` made from an ASGI ``http.request`` message.
+
+    Like 1.x it also reads any message with a ``path`` (``websocket.connect``,
+    ``websocket.receive``) so that code can get its ``GET`` and ``COOKIES``;
+    such a request has ``method`` None.
+    """
 
     ResponseLater = ResponseLater
 
@@ -61,24 +69,29 @@ class AsgiRequest(http.HttpRequest):
     body_receive_timeout = 60
 
     def __init__(self, message: Any) -> None:
+        # Reads the message as 1.x did: only ``path`` is needed (``method`` too
+        # for the handler); absent keys take their spec defaults, ``str`` and
+        # ``bytes`` are accepted for each other. Each key is read once with a
+        # fast check for the type daphne sends, so a full message costs no
+        # more than before; only input that cannot be decoded raises.
         self.message = message
         self.reply_channel = message.reply_channel
         content = message.content
-        if isinstance(content.get("headers"), dict):
-            content = dict(content, headers=list(content["headers"].items()))
-        content = www.normalize("http.request", content)
         self._content_length = 0
         self._post_parse_error = False
         self._read_started = False
         self.resolver_match = None
-        self.script_name = content["root_path"]
-        self.path = content["path"]
+        self.script_name = _text("root_path", content.get("root_path"), "")
+        self.path = _text("path", content.get("path"), _REQUIRED)
         if self.script_name and self.path.startswith(self.script_name):
             self.path_info = self.path[len(self.script_name) :] or "/"
         else:
             self.path_info = self.path
-        self.method = content["method"].upper()
-        self._scheme = content["scheme"]
+        method = _text("method", content.get("method"), None)
+        # A websocket.connect/receive has no method; 1.x code still builds a
+        # request from it to read GET and COOKIES. None is Django's "no method".
+        self.method = method.upper() if method is not None else None
+        self._scheme = _text("scheme", content.get("scheme"), "http")
         self.META = self._build_meta(content)
         self._set_content_type_params(self.META)
         self._stream = self._read_body(content)
@@ -88,47 +101,43 @@ class AsgiRequest(http.HttpRequest):
 
     def _build_meta(self, content: dict) -> dict:
         meta = {
-            "REQUEST_METHOD": self.method,
-            "QUERY_STRING": content["query_string"].decode("utf-8"),
+            "QUERY_STRING": _query_string(content.get("query_string")),
             "SCRIPT_NAME": self.script_name,
             "PATH_INFO": self.path_info,
-            "SERVER_PROTOCOL": "HTTP/" + content["http_version"],
+            "SERVER_PROTOCOL": "HTTP/" + _text("http_version", content.get("http_version"), "1.1"),
             "wsgi.url_scheme": self._scheme,
             "wsgi.multithread": True,
             "wsgi.multiprocess": True,
         }
-        client = content["client"]
+        if self.method is not None:
+            meta["REQUEST_METHOD"] = self.method
+        client = content.get("client")
         if client:
-            meta["REMOTE_ADDR"] = str(client[0])
-            meta["REMOTE_HOST"] = meta["REMOTE_ADDR"]
-            meta["REMOTE_PORT"] = client[1]
-        server = content["server"]
+            host, port = _address("client", client)
+            meta["REMOTE_ADDR"] = host
+            meta["REMOTE_HOST"] = host
+            meta["REMOTE_PORT"] = port
+        server = content.get("server")
         if server:
-            meta["SERVER_NAME"] = str(server[0])
-            meta["SERVER_PORT"] = str(server[1])
+            host, port = _address("server", server)
+            meta["SERVER_NAME"] = host
+            meta["SERVER_PORT"] = str(port)
         else:
             meta["SERVER_NAME"] = "unknown"
             meta["SERVER_PORT"] = "0"
-        for name, value in content["headers"]:
-            name = name.decode("latin1") if isinstance(name, bytes) else str(name)
-            value = value.decode("latin1") if isinstance(value, bytes) else str(value)
-            if "_" in name:
-                # Like Django's runserver and gunicorn: "x_forwarded" and
-                # "x-forwarded" would both become HTTP_X_FORWARDED.
-                continue
-            key = name.upper().replace("-", "_")
-            if key not in ("CONTENT_LENGTH", "CONTENT_TYPE"):
-                key = "HTTP_" + key
-            if key in meta:
-                separator = "; " if key in _SEMICOLON_JOINED else ","
-                value = meta[key] + separator + value
-            meta[key] = value
+        _add_headers(meta, content.get("headers"))
         return meta
 
     def _read_body(self, content: dict) -> Any:
         """The whole body as a file, appending the body channel's chunks."""
-        body = content["body"]
-        body_channel = content["body_channel"]
+        body = content.get("body")
+        if type(body) is not bytes:
+            body = _body_bytes(body)
+        body_channel = content.get("body_channel")
+        if body_channel is not None and not isinstance(body_channel, str):
+            raise InvalidMessage(
+                f"http.request key 'body_channel' must be a channel name, got {body_channel!r}"
+            )
         if not body_channel:
             # BytesIO shares the bytes until written to; it is also seekable,
             # which Django 6.1 needs to re-read the body.
@@ -192,6 +201,96 @@ class AsgiRequest(http.HttpRequest):
         self._stream.close()
 
 
+#: ``_text`` default meaning "the key must be there".
+_REQUIRED: Any = object()
+
+
+def _text(key: str, value: Any, default: Any) -> Any:
+    """The message's ``key`` as ``str``: bytes are decoded as UTF-8.
+
+    A missing or ``None`` value gives ``default`` (1.x read every optional
+    key with ``.get``); with ``_REQUIRED`` it is an ``InvalidMessage``.
+    Undecodable bytes raise ``UnicodeDecodeError`` (the handler answers 400).
+    """
+    if isinstance(value, str):
+        return value
+    if value is None:
+        if default is _REQUIRED:
+            raise InvalidMessage(f"http.request message lacks the required key {key!r}")
+        return default
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    raise InvalidMessage(
+        f"http.request key {key!r} must be str (or UTF-8 bytes), got {type(value).__name__}"
+    )
+
+
+def _query_string(value: Any) -> str:
+    """The query string for ``META``: bytes (the spec) or str (1.x); absent is empty."""
+    if type(value) is bytes:
+        return value.decode("utf-8")
+    return _text("query_string", value, "")
+
+
+def _body_bytes(value: Any) -> bytes:
+    """A request body that is not plain ``bytes``: absent is empty, str is refused."""
+    if value is None:
+        return b""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    raise InvalidMessage(f"http.request key 'body' must be bytes, got {type(value).__name__}")
+
+
+def _address(key: str, value: Any) -> tuple[str, Any]:
+    """``client``/``server`` as ``(host, port)``; anything but a pair is malformed."""
+    if isinstance(value, list | tuple) and len(value) == 2:
+        return str(value[0]), value[1]
+    raise InvalidMessage(f"http.request key {key!r} must be [host, port], got {value!r}")
+
+
+def _header_text(item: Any, part: Any) -> str:
+    """A header name or value given as ``str`` (legacy and hand-built messages)."""
+    if isinstance(part, str):
+        return part
+    raise InvalidMessage(f"http.request headers must be [name, value] pairs of bytes, got {item!r}")
+
+
+def _add_headers(meta: dict, headers: Any) -> None:
+    """Put the message's headers into ``meta`` as CGI-style keys.
+
+    Accepts the spec's list of ``[bytes, bytes]`` pairs, tuples, ``str``
+    names or values, a legacy dict and no headers at all. Repeated headers
+    are joined with "," (cookies with "; "); names containing "_" are dropped.
+    """
+    if not headers:
+        return
+    if isinstance(headers, dict):
+        headers = headers.items()
+    try:
+        for item in headers:
+            name, value = item
+            name = name.decode("latin1") if type(name) is bytes else _header_text(item, name)
+            value = value.decode("latin1") if type(value) is bytes else _header_text(item, value)
+            if "_" in name:
+                # Like Django's runserver and gunicorn: "x_forwarded" and
+                # "x-forwarded" would both become HTTP_X_FORWARDED.
+                continue
+            key = name.upper().replace("-", "_")
+            if key not in ("CONTENT_LENGTH", "CONTENT_TYPE"):
+                key = "HTTP_" + key
+            if key in meta:
+                separator = "; " if key in _SEMICOLON_JOINED else ","
+                value = meta[key] + separator + value
+            meta[key] = value
+    except (InvalidMessage, UnicodeDecodeError):
+        raise
+    except (TypeError, ValueError):
+        # Not iterable, or an item that is not a pair.
+        raise InvalidMessage(
+            f"http.request headers must be a list of [name, value] pairs, got {headers!r}"
+        ) from None
+
+
 class AsgiHandler(base.BaseHandler):
     """Runs Django's request machinery for one message; yields reply messages."""
 
@@ -206,10 +305,15 @@ class AsgiHandler(base.BaseHandler):
         self.load_middleware()
 
     def __call__(self, message: Any) -> Iterator[dict]:
-        set_script_prefix(message.get("root_path", "") or "")
+        root_path = message.get("root_path")
+        set_script_prefix(root_path if isinstance(root_path, str) else "")
         signals.request_started.send(sender=self.__class__, message=message)
         try:
             request = self.request_class(message)
+            if request.method is None:
+                # AsgiRequest reads method-less websocket messages too; a view can't.
+                request.close()
+                raise InvalidMessage("http.request message lacks the required key 'method'")
         except (UnicodeDecodeError, InvalidMessage) as exc:
             channels_logger.warning("Bad request message on %s: %s", message.channel, exc)
             response = http.HttpResponseBadRequest()
