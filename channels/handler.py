@@ -6,9 +6,12 @@ Django's own handler machinery (middleware, URL resolution, exception
 views) and turns the response into ``http.response`` messages;
 ``ViewConsumer`` is the consumer that sends them.
 
-A request message is read as leniently as 1.x read it (absent keys take
-their defaults, ``str`` stands in for ``bytes``; only undecodable input is
-a 400). Response message formats come from ``asgi.www``.
+Both ends follow 1.x rather than the letter of ``asgi.www``: a request
+message is read as leniently as 1.x read it (absent keys take their
+defaults, ``str`` stands in for ``bytes``; only undecodable input is a 400),
+and responses are framed exactly as 1.x framed them (tuple header pairs,
+status on the first content message, a bare ``{"more_content": False}``
+ending a stream). Every message sent still passes ``asgi.www.validate``.
 """
 
 from __future__ import annotations
@@ -40,6 +43,10 @@ __all__ = ["AsgiHandler", "AsgiRequest", "HttpResponseLater", "ViewConsumer"]
 
 logger = logging.getLogger("django.request")
 channels_logger = logging.getLogger("channels.handler")
+
+#: The block size ``FileResponse`` reads files in, as 1.x set it (whatever
+#: ``chunk_size`` a subclass picks: blocks larger than it are still cut).
+FILE_BLOCK_SIZE = 512 * 1024
 
 #: Headers whose repeats are joined with "; " (a cookie list), not ",".
 _SEMICOLON_JOINED = {"HTTP_COOKIE"}
@@ -331,7 +338,7 @@ class AsgiHandler(base.BaseHandler):
             if isinstance(response, HttpResponseLater):
                 return
             if isinstance(response, FileResponse):
-                response.block_size = self.chunk_size
+                response.block_size = FILE_BLOCK_SIZE
             yield from self.encode_response(response)
         finally:
             response.close()
@@ -364,28 +371,46 @@ class AsgiHandler(base.BaseHandler):
 
     @classmethod
     def encode_response(cls, response: HttpResponse) -> Iterator[dict]:
-        """Yield ``http.response`` and chunk messages for a Django response."""
-        headers = [
-            [str(name).encode("latin1"), str(value).encode("latin1")]
-            for name, value in response.items()
-        ]
-        for cookie in response.cookies.values():
-            headers.append([b"Set-Cookie", cookie.output(header="").strip().encode("latin1")])
+        """Yield the ``http.response`` message(s) for a Django response.
+
+        Framed as 1.x framed them, which code reading the messages relies on:
+        status and headers travel on the first message, which also carries the
+        first piece of content; header pairs are ``(bytes, bytes)`` tuples with
+        the case Django gave them (some clients want ``Content-Type`` as is),
+        one ``Set-Cookie`` pair per cookie.
+        """
+        first = {"status": response.status_code, "headers": cls._encode_headers(response)}
         if response.streaming:
-            yield www.http_response(response.status_code, headers, more_content=True)
-            for part in response:
-                for chunk, _last in cls.chunk_bytes(part):
-                    if chunk:
-                        yield www.http_response_chunk(chunk, more_content=True)
-            yield www.http_response_chunk(b"", more_content=False)
+            yield from cls._encode_stream(first, response)
             return
-        first = True
+        message = first
         for chunk, last in cls.chunk_bytes(response.content):
-            if first:
-                yield www.http_response(response.status_code, headers, chunk, more_content=not last)
-                first = False
-            else:
-                yield www.http_response_chunk(chunk, more_content=not last)
+            message["content"] = chunk
+            message["more_content"] = not last
+            yield message
+            message = {}
+
+    @classmethod
+    def _encode_headers(cls, response: HttpResponse) -> list[tuple[bytes, bytes]]:
+        headers = [(_latin1(name), _latin1(value)) for name, value in response.items()]
+        for cookie in response.cookies.values():
+            headers.append((b"Set-Cookie", cookie.output(header="").strip().encode("latin1")))
+        return headers
+
+    @classmethod
+    def _encode_stream(cls, first: dict, response: HttpResponse) -> Iterator[dict]:
+        """A streaming response: one message per part, then ``{"more_content": False}``.
+
+        Each part is one message (an empty part too; a part over
+        ``chunk_size`` is cut), all with ``more_content`` True, the first of
+        them carrying the status; a response with no parts is one message.
+        """
+        head = first
+        for part in response:
+            for chunk, _last in cls.chunk_bytes(part):
+                yield {**head, "content": chunk, "more_content": True}
+                head = {}
+        yield {**head, "more_content": False}
 
     @classmethod
     def chunk_bytes(cls, data: bytes) -> Iterator[tuple[bytes, bool]]:
@@ -396,6 +421,11 @@ class AsgiHandler(base.BaseHandler):
         size = cls.chunk_size
         for start in range(0, len(data), size):
             yield data[start : start + size], start + size >= len(data)
+
+
+def _latin1(text: Any) -> bytes:
+    """A response header name or value as bytes (Django gives ``str``)."""
+    return text if isinstance(text, bytes) else str(text).encode("latin1")
 
 
 def _without_forbidden_body(request: Any, response: HttpResponse) -> HttpResponse:
