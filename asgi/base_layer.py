@@ -14,7 +14,13 @@ import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .exceptions import ChannelFull, InvalidChannelName, InvalidMessage, MessageTooLarge
+from .exceptions import (
+    ChannelFull,
+    InvalidChannelName,
+    InvalidChannelNames,
+    InvalidMessage,
+    MessageTooLarge,
+)
 
 __all__ = ["BaseChannelLayer", "DEFAULT_MAX_MESSAGE_SIZE", "MAX_NAME_LENGTH"]
 
@@ -215,9 +221,14 @@ class BaseChannelLayer:
         return True
 
     def valid_channel_names(self, names: Any, receive: bool = False) -> bool:
-        """Check a non-empty list of channel names (as given to ``receive``)."""
+        """Check a non-empty list of channel names (as given to ``receive``).
+
+        No list, or an empty one, raises ``InvalidChannelNames`` (both a
+        ``TypeError`` and, as 1.x asserted, an ``AssertionError``); a bad
+        name in the list raises ``InvalidChannelName``.
+        """
         if not isinstance(names, list) or not names:
-            raise InvalidChannelName(f"Expected a non-empty list of channel names, got {names!r}")
+            raise InvalidChannelNames(f"Expected a non-empty list of channel names, got {names!r}")
         for name in names:
             self.valid_channel_name(name, receive=receive)
         return True

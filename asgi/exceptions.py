@@ -7,7 +7,13 @@ Every layer exposes these as ``layer.ChannelFull`` and
 
 from __future__ import annotations
 
-__all__ = ["ChannelFull", "InvalidChannelName", "InvalidMessage", "MessageTooLarge"]
+__all__ = [
+    "ChannelFull",
+    "InvalidChannelName",
+    "InvalidChannelNames",
+    "InvalidMessage",
+    "MessageTooLarge",
+]
 
 
 class ChannelFull(Exception):
@@ -27,6 +33,16 @@ class InvalidChannelName(TypeError):
 
     A ``TypeError`` subclass because the ASGI 1 reference layer raised
     ``TypeError`` here and callers catch that.
+    """
+
+
+class InvalidChannelNames(InvalidChannelName, AssertionError):
+    """Raised when ``receive`` (or ``valid_channel_names``) gets no list of
+    channel names, or an empty one.
+
+    Also an ``AssertionError``: the 1.x base layer asserted this, and 1.x
+    tests catch ``AssertionError`` (one bad name inside the list stays a
+    plain ``InvalidChannelName``, a ``TypeError``, as in 1.x).
     """
 
 
