@@ -3,12 +3,17 @@
 ``RedisChannelLayer`` serves one or more sharded servers,
 ``RedisSentinelChannelLayer`` the masters of Sentinel services.
 ``RedisLocalChannelLayer`` (which needed the shared-memory ``asgi_ipc``
-package) is not carried over: asking for it raises an ImportError that
-names ``RedisChannelLayer`` instead.
+package) is not carried over: ``from asgi_redis import
+RedisLocalChannelLayer`` raises an ImportError that names
+``RedisChannelLayer`` instead, while ``getattr(asgi_redis,
+"RedisLocalChannelLayer", None)`` (code that probes for it, as 1.x users
+did) gets None.
 """
 
 from __future__ import annotations
 
+import dis
+import sys
 from typing import Any
 
 from .core import BaseRedisChannelLayer, RedisChannelLayer
@@ -28,7 +33,35 @@ __all__ = [
 ]
 
 
+_IMPORT_FROM = dis.opmap.get("IMPORT_FROM")
+
+
 def __getattr__(name: str) -> Any:
+    """Answer for names the package does not have.
+
+    ``RedisLocalChannelLayer`` gets an ImportError naming the alternative
+    when asked for by ``from asgi_redis import ...`` (the import statement
+    would otherwise swallow our message into a bare "cannot import name"),
+    and an AttributeError with the same explanation otherwise, so that
+    ``getattr(..., None)`` and ``hasattr`` see it as simply absent.
+    """
     if name == "RedisLocalChannelLayer":
-        from . import local  # noqa: F401 - raises the ImportError naming the alternative
+        from ._local_error import local_layer_error
+
+        error = local_layer_error()
+        if _asked_by_from_import():
+            raise error
+        raise AttributeError(str(error), name=name, obj=sys.modules[__name__])
     raise AttributeError(f"module 'asgi_redis' has no attribute {name!r}")
+
+
+def _asked_by_from_import() -> bool:
+    """Whether the caller's current instruction is ``IMPORT_FROM``. CPython
+    only (``sys._getframe``, deoptimized ``co_code``, ``f_lasti`` in bytes,
+    as on 3.11-3.13); anywhere else it says False and the import statement
+    raises its own, plainer ImportError."""
+    try:
+        frame = sys._getframe(2)  # 0: this function, 1: __getattr__, 2: the asker
+        return frame.f_code.co_code[frame.f_lasti] == _IMPORT_FROM
+    except (AttributeError, IndexError, ValueError):
+        return False
