@@ -33,7 +33,9 @@ __all__ = [
     "websocket_reply",
 ]
 
-Headers = list[list[bytes]]
+#: Header pairs as 1.x built them: ``(name, value)`` tuples of bytes. (msgpack
+#: turns them into lists on a network layer's wire, as it did in 1.x.)
+Headers = list[tuple[bytes, bytes]]
 
 
 _ADDRESS = (list, tuple, type(None))
@@ -161,7 +163,20 @@ def normalize(format_name: str, message: Any) -> dict:
 
 
 def _headers(headers: Iterable) -> Headers:
-    return [[bytes(name).lower(), bytes(value)] for name, value in headers]
+    """Lowercased ``(name, value)`` tuples, order and repeats kept."""
+    return [(bytes(name).lower(), bytes(value)) for name, value in headers]
+
+
+def _joined_headers(headers: Iterable) -> Headers:
+    """One lowercased ``(name, value)`` tuple per header name, in the order
+    the names first appear; the values of a repeated header are joined with
+    ``b","`` (what 1.x daphne put in ``websocket.connect``)."""
+    joined: dict[bytes, bytes] = {}
+    for name, value in headers:
+        name = bytes(name).lower()
+        value = bytes(value)
+        joined[name] = joined[name] + b"," + value if name in joined else value
+    return list(joined.items())
 
 
 # -- HTTP ----------------------------------------------------------------------------
@@ -212,7 +227,7 @@ def http_response(
     """The first (or only) message of a response."""
     return {
         "status": status,
-        "headers": [[bytes(n), bytes(v)] for n, v in headers],
+        "headers": [(bytes(n), bytes(v)) for n, v in headers],
         "content": content,
         "more_content": more_content,
     }
@@ -224,7 +239,8 @@ def http_response_chunk(content: bytes, *, more_content: bool = False) -> dict:
 
 
 def http_disconnect(*, reply_channel: str, path: str) -> dict:
-    """Sent on ``http.disconnect`` when the client left before the response ended."""
+    """Sent on ``http.disconnect`` once the request is over: the response
+    completed, or the client left before it did (SPEC 1.6, 4.3)."""
     return {"reply_channel": reply_channel, "path": path}
 
 
@@ -241,15 +257,21 @@ def websocket_connect(
     root_path: str = "",
     client: list | None = None,
     server: list | None = None,
+    join_repeated_headers: bool = True,
 ) -> dict:
-    """``websocket.connect``, with the ``scheme`` and ``root_path`` 1.x omitted."""
+    """``websocket.connect``, with the ``scheme`` and ``root_path`` 1.x omitted.
+
+    As in 1.x, ``headers`` has one ``(name, value)`` tuple per header name, a
+    repeated header's values joined with ``b","``; ``join_repeated_headers=False``
+    keeps each occurrence as its own pair instead, in the order received.
+    """
     return {
         "reply_channel": reply_channel,
         "scheme": scheme,
         "path": path,
         "query_string": query_string,
         "root_path": root_path,
-        "headers": _headers(headers),
+        "headers": _joined_headers(headers) if join_repeated_headers else _headers(headers),
         "client": list(client) if client is not None else None,
         "server": list(server) if server is not None else None,
         "order": 0,

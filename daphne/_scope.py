@@ -15,7 +15,14 @@ from urllib.parse import unquote, unquote_to_bytes
 from .exceptions import BadRequest
 from .utils import parse_x_forwarded_for
 
-__all__ = ["ProxyHeaders", "RequestTarget", "clean_headers", "request_fields", "split_target"]
+__all__ = [
+    "NO_PROXY",
+    "ProxyHeaders",
+    "RequestTarget",
+    "clean_headers",
+    "request_fields",
+    "split_target",
+]
 
 ROOT_PATH_HEADER = b"daphne-root-path"
 
@@ -39,7 +46,11 @@ class ProxyHeaders:
 
     @property
     def enabled(self) -> bool:
-        return self.address is not None
+        return bool(self.address)
+
+
+#: Trust no proxy header (the default).
+NO_PROXY = ProxyHeaders()
 
 
 def split_target(target: bytes) -> RequestTarget:
@@ -66,13 +77,16 @@ def split_target(target: bytes) -> RequestTarget:
     return RequestTarget(path=path or "/", query_string=query)
 
 
-def clean_headers(raw: Iterable[tuple[bytes, bytes]]) -> tuple[list[list[bytes]], str | None]:
+def clean_headers(
+    raw: Iterable[tuple[bytes, bytes]],
+) -> tuple[list[tuple[bytes, bytes]], str | None]:
     """Lowercase header names, keep order and duplicates, drop names containing
     ``_`` (CVE-2015-0219), and take out ``Daphne-Root-Path``.
 
-    Returns the header list and the URL-unquoted root path header (or None).
+    Returns the header list, ``(name, value)`` tuples as 1.x made them, and
+    the URL-unquoted root path header (or None).
     """
-    headers: list[list[bytes]] = []
+    headers: list[tuple[bytes, bytes]] = []
     root_path = None
     for name, value in raw:
         lowered = bytes(name).lower()
@@ -81,7 +95,7 @@ def clean_headers(raw: Iterable[tuple[bytes, bytes]]) -> tuple[list[list[bytes]]
         if lowered == ROOT_PATH_HEADER:
             root_path = unquote(bytes(value).decode("latin-1"))
             continue
-        headers.append([lowered, bytes(value)])
+        headers.append((lowered, bytes(value)))
     return headers, root_path
 
 
@@ -107,7 +121,7 @@ def request_fields(
     client: list | None,
     server: list | None,
     root_path: str = "",
-    proxy: ProxyHeaders = ProxyHeaders(),
+    proxy: ProxyHeaders = NO_PROXY,
 ) -> RequestFields:
     """Everything an HTTP or WebSocket message needs from the request itself."""
     split = split_target(target)
@@ -135,7 +149,7 @@ def request_fields(
     )
 
 
-def _header_dict(headers: list[list[bytes]]) -> dict[bytes, list[bytes]]:
+def _header_dict(headers: list[tuple[bytes, bytes]]) -> dict[bytes, list[bytes]]:
     result: dict[bytes, list[bytes]] = {}
     for name, value in headers:
         result.setdefault(name, []).append(value)

@@ -21,7 +21,7 @@ def make_request(**overrides):
 @given(header_pairs)
 def test_request_headers_are_lowercased_and_keep_order_and_duplicates(pairs):
     message = make_request(headers=pairs)
-    assert message["headers"] == [[name.lower(), value] for name, value in pairs]
+    assert message["headers"] == [(name.lower(), value) for name, value in pairs]
     www.validate("http.request", message)
 
 

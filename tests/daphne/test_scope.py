@@ -51,7 +51,7 @@ def test_absolute_form_targets_keep_only_the_path():
 def test_clean_headers_lowercase_keep_order_and_duplicates_and_drop_underscores(pairs):
     headers, root = clean_headers(pairs)
     expected = [
-        [n.lower(), v]
+        (n.lower(), v)
         for n, v in pairs
         if b"_" not in n.lower() and n.lower() != b"daphne-root-path"
     ]
@@ -60,7 +60,7 @@ def test_clean_headers_lowercase_keep_order_and_duplicates_and_drop_underscores(
 
 def test_daphne_root_path_header_is_unquoted_and_removed_from_headers():
     headers, root = clean_headers([(b"Host", b"x"), (b"Daphne-Root-Path", b"/my%20app")])
-    assert headers == [[b"host", b"x"]]
+    assert headers == [(b"host", b"x")]
     assert root == "/my app"
 
 
