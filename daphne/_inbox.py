@@ -17,6 +17,8 @@ from typing import Any
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
+from .exceptions import InvalidReply
+
 __all__ = ["InboxReader"]
 
 logger = logging.getLogger(__name__)
@@ -141,5 +143,8 @@ class InboxReader:
             return
         try:
             self.dispatch(channel, message)
+        except InvalidReply as exc:
+            # the application's mistake, already answered (500 / close 1011)
+            logger.error("Invalid reply on %s: %s", channel, exc)
         except Exception:
             logger.exception("Error dispatching a reply on %s", channel)

@@ -29,7 +29,7 @@ from ._deadlines import DeadlineSet
 from ._http_channel import DaphneHTTPChannel, WriteBudget, raw_error_response
 from ._http_state import Finish, Phase, RequestBody, ResponseState, Start, Write, error_page
 from ._layer_errors import layer_unavailable
-from ._scope import ProxyHeaders, request_fields
+from ._scope import NO_PROXY, ProxyHeaders, request_fields
 from ._sender import DEFAULT_FULL_TIMEOUT, LayerSender
 from .exceptions import BadRequest, InvalidReply
 from .ws_protocol import WebSocketFactory, WebSocketProtocol
@@ -50,6 +50,10 @@ DEFAULT_MAX_HEADER_SIZE = 16 * 1024
 DEFAULT_REQUEST_HEAD_TIMEOUT = 20.0
 #: Seconds to wait before retrying a body chunk on a full channel.
 BODY_RETRY_DELAY = 0.05
+#: Seconds daphne sends no ``http.disconnect`` after the layer refused one
+#: (full, as it is when no consumer reads the channel): while it would only
+#: be refused again, that saves a command to the layer per request.
+HTTP_DISCONNECT_PAUSE = 1.0
 
 
 def _address(addr: Any) -> list | None:
@@ -65,6 +69,10 @@ class WebRequest(http.Request):
         super().__init__(*args, **kwargs)
         self.factory: HTTPFactory = self.channel.factory
         self.reply_channel: str | None = None
+        #: The client address after proxy headers (the access log's host).
+        self.client_addr: list | None = None
+        #: The application got ``http.request``, so ``http.disconnect`` is due once it ends.
+        self._disconnect_due = False
         self.response = ResponseState()
         self.path_text = ""
         self.start_time = self.factory.clock.seconds()
@@ -154,6 +162,7 @@ class WebRequest(http.Request):
         factory = self.factory
         fields = self._fields(websocket=False)
         self.path_text = fields.path
+        self.client_addr = fields.client
         length = self.content.seek(0, 2)
         self.content.seek(0)
         body = RequestBody(self.content, length, factory.body_inline_limit, factory.body_chunk_size)
@@ -184,6 +193,7 @@ class WebRequest(http.Request):
         if body.streamed:
             self._body, self._body_channel = body, body_channel
             self._body_call = factory.clock.callLater(0, self._pump_body)
+        self._disconnect_due = True
         factory.sender.send("http.request", message, self._request_not_sent)
 
     def _request_not_sent(self, exc: BaseException) -> None:
@@ -191,6 +201,7 @@ class WebRequest(http.Request):
         if self.reply_channel is None or self.finished or self._disconnected:
             return
         layer, factory = self.factory.channel_layer, self.factory
+        self._disconnect_due = False  # the application never heard of it
         self._unregister()
         self.reply_channel = None
         if self._body_call is not None and self._body_call.active():
@@ -289,13 +300,18 @@ class WebRequest(http.Request):
     # -- replies (called by HTTPFactory.dispatch_reply) ------------------------
 
     def serverResponse(self, message: Any) -> None:
-        """Apply one message from this request's reply channel."""
+        """Apply one message from this request's reply channel.
+
+        A malformed message (no ``status`` first, a second ``status``, bad
+        headers) is answered with 500, or cuts off a response already
+        started, and then raises ``InvalidReply``, a ``ValueError`` as in
+        1.x; the inbox reader logs it.
+        """
         try:
             actions = self.response.reply(message)
-        except InvalidReply as exc:
-            logger.error("Invalid HTTP reply for %s: %s", self.path_text, exc)
+        except InvalidReply:
             self._fail_request(500, "Daphne got an invalid response from the application.")
-            return
+            raise
         for action in actions:
             if isinstance(action, Start):
                 self.setResponseCode(action.status)
@@ -343,7 +359,7 @@ class WebRequest(http.Request):
         self._write_error(status, body)
 
     def _complete(self) -> None:
-        self._unregister()
+        self._end_exchange(completed=True)
         if not (self._disconnected or self.finished):
             self.finish()
         self.factory.log_action(
@@ -353,7 +369,7 @@ class WebRequest(http.Request):
                 "path": self.path_text or self.uri.decode("latin-1"),
                 "status": self.code,
                 "method": self.method.decode("ascii", "replace"),
-                "client": self.client_text(),
+                "client": self._address_text(self.client_addr) or self.client_text(),
                 "time_taken": self.duration(),
                 "size": self.sentLength,
             },
@@ -362,7 +378,7 @@ class WebRequest(http.Request):
     def _drop(self) -> None:
         """Cut this response off: abort an HTTP/1 connection (its buffered
         bytes are discarded), reset an HTTP/2 stream."""
-        self._unregister()
+        self._end_exchange(completed=False)
         if self.channel is None:
             return
         if isinstance(self.channel, http.HTTPChannel):
@@ -380,17 +396,24 @@ class WebRequest(http.Request):
             self.factory.request_deadlines.discard(self.reply_channel)
             self.factory.reply_protocols.pop(self.reply_channel, None)
 
+    def _end_exchange(self, completed: bool) -> None:
+        """The request is over: unregister its reply channel and send
+        ``http.disconnect`` once, as 1.x did after every request the
+        application saw, whether its response ``completed`` or not (unless
+        ``http_disconnect_after_response`` is off and it completed)."""
+        self._unregister()
+        if not self._disconnect_due:
+            return
+        self._disconnect_due = False
+        if completed and not self.factory.http_disconnect_after_response:
+            return
+        self.factory.send_http_disconnect(self.reply_channel, self.path_text)
+
     def connectionLost(self, reason: Failure) -> None:
         super().connectionLost(reason)
         if self.reply_channel is not None and self.response.client_gone():
             self._abandon_body()
-            reply_channel = self.reply_channel
-            self.factory.sender.send(
-                "http.disconnect",
-                www.http_disconnect(reply_channel=reply_channel, path=self.path_text),
-                lambda exc: logger.debug("Could not send http.disconnect for %s", reply_channel),
-            )
-        self._unregister()
+        self._end_exchange(completed=False)
 
     # -- WebSocket hand-over ---------------------------------------------------
 
@@ -423,8 +446,12 @@ class WebRequest(http.Request):
         return self.factory.clock.seconds() - self.start_time
 
     def client_text(self) -> str | None:
-        client = _address(self.client)
-        return f"{client[0]}:{client[1]}" if client else None
+        """The peer's ``host:port`` (the transport's, not a proxy header's)."""
+        return self._address_text(_address(self.client))
+
+    @staticmethod
+    def _address_text(address: list | None) -> str | None:
+        return f"{address[0]}:{address[1]}" if address else None
 
 
 @implementer(IProtocolNegotiationFactory)
@@ -464,6 +491,8 @@ class HTTPFactory(http.HTTPFactory):
         request_head_timeout: float | None = DEFAULT_REQUEST_HEAD_TIMEOUT,
         websocket_rate_limit: float | None = None,
         websocket_queue_timeout: float = DEFAULT_FULL_TIMEOUT,
+        http_disconnect_after_response: bool = True,
+        websocket_join_repeated_headers: bool = True,
     ) -> None:
         super().__init__(reactor=reactor)
         self.request_head_timeout = request_head_timeout
@@ -482,17 +511,26 @@ class HTTPFactory(http.HTTPFactory):
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.root_path = root_path
-        self.proxy_headers = ProxyHeaders(
-            proxy_forwarded_address_header,
-            proxy_forwarded_port_header,
-            proxy_forwarded_proto_header,
-        )
+        # Plain attributes read per request, as in 1.x (code may set them later).
+        self.proxy_forwarded_address_header = proxy_forwarded_address_header
+        self.proxy_forwarded_port_header = proxy_forwarded_port_header
+        self.proxy_forwarded_proto_header = proxy_forwarded_proto_header
+        #: Send ``http.disconnect`` after a completed response too (1.x); False
+        #: sends it only when the request ends otherwise (the client left,
+        #: daphne cut the response off).
+        self.http_disconnect_after_response = http_disconnect_after_response
+        #: Seconds without ``http.disconnect`` after the layer refused one.
+        self.http_disconnect_pause = HTTP_DISCONNECT_PAUSE
+        self._disconnect_paused_until = 0.0
         self.max_request_body_size = max_request_body_size
         self.body_inline_limit = body_inline_limit
         self.body_chunk_size = body_chunk_size
         self.max_header_size = max_header_size
         self.retry_after = retry_after
         self.http_buffer_limit = http_buffer_limit
+        #: One ``websocket.connect`` header per name, repeats joined with ``,``
+        #: (1.x); False keeps every occurrence as its own pair.
+        self.websocket_join_repeated_headers = websocket_join_repeated_headers
         self.reply_protocols: dict[str, Any] = {}
         #: Response deadlines of HTTP requests (``timeout``), by reply channel.
         self.request_deadlines = DeadlineSet(self.reactor, self._request_timed_out)
@@ -517,6 +555,41 @@ class HTTPFactory(http.HTTPFactory):
             buffer_limit=websocket_buffer_limit,
             handshake_timeout=websocket_handshake_timeout,
         )
+
+    @property
+    def proxy_headers(self) -> ProxyHeaders:
+        """The ``proxy_forwarded_*_header`` attributes as they are now (read
+        per request, so setting them on a running factory takes effect)."""
+        address = self.proxy_forwarded_address_header
+        if not address:
+            return NO_PROXY
+        return ProxyHeaders(
+            address, self.proxy_forwarded_port_header, self.proxy_forwarded_proto_header
+        )
+
+    def send_http_disconnect(self, reply_channel: str, path: str) -> None:
+        """Send ``http.disconnect`` through the non-blocking sender.
+
+        A refusal is dropped silently, as in 1.x (SPEC: on ChannelFull, give
+        up); after one, none is sent for ``http_disconnect_pause`` seconds, so
+        a channel nobody reads costs at most one refused command per pause,
+        not one per request.
+        """
+        if self.clock.seconds() < self._disconnect_paused_until:
+            return
+        self.sender.send(
+            "http.disconnect",
+            www.http_disconnect(reply_channel=reply_channel, path=path),
+            self._http_disconnect_failed,
+        )
+
+    def _http_disconnect_failed(self, exc: BaseException) -> None:
+        now = self.clock.seconds()
+        if now >= self._disconnect_paused_until and not isinstance(
+            exc, self.channel_layer.ChannelFull
+        ):
+            logger.debug("Could not send http.disconnect (pausing them): %s", exc)
+        self._disconnect_paused_until = now + self.http_disconnect_pause
 
     def make_sender(self, threaded: bool, on_reactor: bool = False) -> LayerSender:
         """A sender to the layer (``Server`` asks for a threaded one, or one

@@ -129,6 +129,7 @@ class WebSocketProtocol(SimpleFrameReader, WebSocketServerProtocol):
             root_path=fields.root_path,
             client=fields.client,
             server=fields.server,
+            join_repeated_headers=factory.websocket_join_repeated_headers,
         )
         layer = factory.channel_layer
         try:
