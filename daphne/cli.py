@@ -10,7 +10,7 @@ from typing import Any
 from ._protocol_cli import LayerImportError, import_channel_layer
 from ._sender import DEFAULT_FULL_TIMEOUT
 from .access import AccessLogGenerator
-from .exceptions import CannotListen
+from .exceptions import CannotListen, LayerUnreachable, NotAChannelLayer
 from .server import Server, build_endpoint_description_strings
 
 __all__ = ["CommandLineInterface", "LayerImportError"]
@@ -33,25 +33,12 @@ def positive_seconds(text: str) -> float:
 
 
 def import_layer(path: str) -> Any:
-    """Import ``"path.to.module:instance.path"`` and check it is a channel layer."""
-    return import_channel_layer(path, methods=("send", "receive", "new_channel"))
+    """Import ``"path.to.module:instance.path"`` and return what it names.
 
-
-#: A channel nobody uses: a non-blocking receive on it touches the layer's
-#: server without taking anyone's message.
-PROBE_CHANNEL = "daphne.startup-probe"
-
-
-def probe_layer(channel_layer: Any) -> None:
-    """Fail fast at start when the layer's server is unreachable or refuses us.
-
-    Raises ``LayerImportError`` naming the cause (host, refused password);
-    once running, daphne instead rides out outages (503 / close 1013).
+    Any object is accepted here, as in 1.x: ``Server.run()`` checks that it
+    is a channel layer (and, from the command line, that it can be reached).
     """
-    try:
-        channel_layer.receive([PROBE_CHANNEL], block=False)
-    except Exception as exc:
-        raise LayerImportError(f"Cannot reach the channel layer: {exc}") from exc
+    return import_channel_layer(path, methods=())
 
 
 class CommandLineInterface:
@@ -189,6 +176,14 @@ class CommandLineInterface:
             help="trust X-Forwarded-For/-Port/-Proto for the client address and scheme",
         )
         add(
+            "--no-http-disconnect-after-response",
+            dest="no_http_disconnect_after_response",
+            action="store_true",
+            default=False,
+            help="send http.disconnect only for requests that end without a complete "
+            "response (client gone, response cut off), not after every response as 1.x did",
+        )
+        add(
             "--force-sync",
             dest="force_sync",
             action="store_true",
@@ -223,10 +218,6 @@ class CommandLineInterface:
             channel_layer = import_layer(options.channel_layer)
         except LayerImportError as exc:
             self.parser.exit(2, f"daphne: error: {exc}\n")
-        try:
-            probe_layer(channel_layer)
-        except LayerImportError as exc:
-            self.parser.exit(1, f"daphne: error: {exc}\n")
         endpoints = self.endpoint_strings(options)
         logger.info(
             "Starting server at %s, channel layer %s.", ", ".join(endpoints), options.channel_layer
@@ -251,10 +242,14 @@ class CommandLineInterface:
             request_head_timeout=options.request_head_timeout or None,
             websocket_rate_limit=options.websocket_rate_limit,
             websocket_queue_timeout=options.websocket_queue_timeout,
+            http_disconnect_after_response=not options.no_http_disconnect_after_response,
+            probe_layer=True,
         )
         try:
             self.server.run()
-        except CannotListen as exc:
+        except NotAChannelLayer as exc:
+            self.parser.exit(2, f"daphne: error: {options.channel_layer!r}: {exc}\n")
+        except (CannotListen, LayerUnreachable) as exc:
             self.parser.exit(1, f"daphne: error: {exc}\n")
 
     @staticmethod

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["BadRequest", "CannotListen", "IllegalTransition", "InvalidReply"]
+__all__ = [
+    "BadRequest",
+    "CannotListen",
+    "IllegalTransition",
+    "InvalidReply",
+    "LayerUnreachable",
+    "NotAChannelLayer",
+]
 
 
 class InvalidReply(ValueError):
@@ -37,3 +44,17 @@ class BadRequest(ValueError):
 class CannotListen(RuntimeError):
     """``Server.run()`` could not listen on one of its endpoints (port in use,
     bad endpoint string, missing certificate); the message names it."""
+
+
+class NotAChannelLayer(TypeError):
+    """``Server.run()`` or ``Server.start()`` was given an object that lacks a
+    channel layer's ``send``, ``receive`` or ``new_channel``.
+
+    Checked when the server starts, not when it is built: as in 1.x, a
+    ``Server`` (and the command line) accept any object until then.
+    """
+
+
+class LayerUnreachable(RuntimeError):
+    """``Server.run()`` with ``probe_layer=True`` (the ``daphne`` command)
+    could not reach the channel layer's server; the message gives the cause."""

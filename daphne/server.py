@@ -20,7 +20,7 @@ from twisted.web import http
 
 from ._inbox import InboxReader
 from ._reactor import install_if_unset
-from .exceptions import CannotListen
+from .exceptions import CannotListen, LayerUnreachable, NotAChannelLayer
 from .http_protocol import HTTPFactory, make_process_channel
 
 __all__ = ["Server", "build_endpoint_description_strings"]
@@ -29,6 +29,33 @@ logger = logging.getLogger(__name__)
 
 #: Seconds that in-flight HTTP responses and closing WebSockets get on shutdown.
 DEFAULT_SHUTDOWN_TIMEOUT = 10.0
+
+#: What daphne calls on its channel layer.
+LAYER_METHODS = ("send", "receive", "new_channel")
+#: A channel nobody uses: a non-blocking receive on it touches the layer's
+#: server without taking anyone's message.
+PROBE_CHANNEL = "daphne.startup-probe"
+
+
+def check_layer(channel_layer: Any) -> None:
+    """Raise ``NotAChannelLayer`` unless ``channel_layer`` has the methods daphne calls."""
+    missing = [name for name in LAYER_METHODS if not callable(getattr(channel_layer, name, None))]
+    if missing:
+        raise NotAChannelLayer(
+            f"{channel_layer!r} is not a channel layer: it lacks "
+            f"{', '.join(name + '()' for name in missing)} (an ASGI 1 layer has "
+            f"{', '.join(name + '()' for name in LAYER_METHODS)})"
+        )
+
+
+def probe_layer(channel_layer: Any) -> None:
+    """Raise ``LayerUnreachable`` naming the cause (host, refused password)
+    when a non-blocking receive on the layer fails; once running, daphne
+    instead rides out outages (503 / close 1013)."""
+    try:
+        channel_layer.receive([PROBE_CHANNEL], block=False)
+    except Exception as exc:
+        raise LayerUnreachable(f"Cannot reach the channel layer: {exc}") from exc
 
 
 _twisted_logs_routed = False
@@ -100,6 +127,7 @@ class Server:
         *,
         reactor: Any = None,
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+        probe_layer: bool = False,
         **factory_options: Any,
     ) -> None:
         self.channel_layer = channel_layer
@@ -117,12 +145,8 @@ class Server:
             )
         if not self.endpoints:
             raise UserWarning("No endpoints. This server will not listen on anything.")
-        for name in ("send", "receive", "new_channel"):
-            if not callable(getattr(channel_layer, name, None)):
-                raise TypeError(
-                    f"channel_layer must be an ASGI 1 channel layer with a {name}() method, "
-                    f"got {channel_layer!r}"
-                )
+        # The layer is not checked here: as in 1.x any object is accepted
+        # until the server starts (tests build servers around placeholders).
         self.signal_handlers = signal_handlers
         self.action_logger = action_logger
         self.http_timeout = http_timeout
@@ -141,6 +165,9 @@ class Server:
         self.verbosity = verbosity
         self.websocket_handshake_timeout = websocket_handshake_timeout
         self.shutdown_timeout = shutdown_timeout
+        #: ``run()`` first makes one non-blocking receive, to fail fast on an
+        #: unreachable layer (the ``daphne`` command turns this on).
+        self.probe_layer = probe_layer
         self.factory_options = factory_options
         if reactor is None:
             install_if_unset()
@@ -156,7 +183,15 @@ class Server:
     # -- running -----------------------------------------------------------------
 
     def run(self) -> None:
-        """Listen, serve until SIGTERM/SIGINT (or ``stop()``), then return."""
+        """Listen, serve until SIGTERM/SIGINT (or ``stop()``), then return.
+
+        Raises ``NotAChannelLayer`` for an object that is not a channel layer,
+        ``LayerUnreachable`` if ``probe_layer`` is on and the layer's server
+        cannot be reached, and ``CannotListen`` if an endpoint cannot listen.
+        """
+        check_layer(self.channel_layer)
+        if self.probe_layer:
+            probe_layer(self.channel_layer)
         if self.signal_handlers and threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(signum, self._on_signal)
@@ -190,8 +225,10 @@ class Server:
         """Start serving inside the running reactor (call it in the reactor thread).
 
         Returns a Deferred firing with ``listening_ports`` once every
-        endpoint listens; it fails if any endpoint cannot listen.
+        endpoint listens; it fails if any endpoint cannot listen. Raises
+        ``NotAChannelLayer`` at once for an object that is not a channel layer.
         """
+        check_layer(self.channel_layer)
         self.send_channel = make_process_channel()
         self.factory = HTTPFactory(
             self.channel_layer,
