@@ -49,6 +49,9 @@ class Shard:
         self._push_heads: dict[str, bytes] = {}
         self._pop_commands: dict[tuple, bytes] = {}
         self.down_until = float("-inf")
+        #: The redis-py client ``layer.connection(index)`` hands out (made on
+        #: first use; the layer itself never uses it).
+        self.client: Any = None
 
     def __repr__(self) -> str:
         return f"<Shard {self.where}>"
@@ -274,7 +277,11 @@ class Shard:
         return now * 1000 + self._offset_ms
 
     def disconnect(self) -> None:
+        """Close the layer's links, and the connections of the client handed
+        out by ``layer.connection()`` (they reconnect on next use)."""
         self.links.disconnect()
+        if self.client is not None:
+            self.links.connection_pool.disconnect()
 
 
 def flat_pop_reply(reply: Any) -> Any:

@@ -189,8 +189,25 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
         """The shard index for a name: stable across processes (CRC32-based)."""
         return consistent_hash(value, self.ring_size)
 
-    def connection(self, index: int | None) -> Shard:
-        """The shard at ``index`` (None: a random one)."""
+    def connection(self, index: int | None) -> redis.Redis:
+        """A redis-py client for the server of shard ``index`` (None: a random
+        one), as 1.x returned, for running any command on it.
+
+        One client per shard, made on first use and kept; it shares the
+        shard's connection settings (URL, password, database, TLS, timeouts;
+        the current master for Sentinel). The layer's own traffic does not
+        go through it. An index out of range raises ValueError.
+        """
+        shard = self.shard(index)
+        client = shard.client
+        if client is None:
+            # A race makes a second client on the same pool: harmless.
+            client = shard.client = redis.Redis(connection_pool=shard.links.connection_pool)
+        return client
+
+    def shard(self, index: int | None) -> Shard:
+        """The layer's own handle on shard ``index`` (None: a random one):
+        its link pool, scripts and clock. An index out of range raises ValueError."""
         if index is None:
             index = self.random_index()
         if not isinstance(index, int) or not 0 <= index < self.ring_size:

@@ -204,7 +204,7 @@ def test_receive_async_awaits_a_message_without_blocking_the_loop(make_layer):
 
 def test_cancelling_a_blocking_pop_right_after_sending_it_never_hangs(make_layer, redis_url):
     layer = make_layer()
-    shard = layer.connection(0)
+    shard = layer.shard(0)
     with redis.Redis.from_url(redis_url) as client:
         for _ in range(20):
             started = time.monotonic()
@@ -219,7 +219,7 @@ def test_cancelling_a_blocking_pop_right_after_sending_it_never_hangs(make_layer
 
 def test_cancelling_returns_a_message_that_raced_in(make_layer):
     layer = make_layer()
-    shard = layer.connection(0)
+    shard = layer.shard(0)
     key = (layer.prefix + "race.chan").encode()
     link = shard.start_blpop([key], 3.0)
     try:
@@ -262,7 +262,7 @@ def test_receives_work_when_the_process_holds_more_than_1024_descriptors(shard_s
         timer = send_later(layer, "fds.chan", {"ok": 1}, 0.2)
         assert layer.receive(["fds.chan"], block=True) == ("fds.chan", {"ok": 1})
         timer.join()
-        assert layer.connection(0).links.acquire().sock.fileno() > 1024
+        assert layer.shard(0).links.acquire().sock.fileno() > 1024
     finally:
         for fd in held:
             os.close(fd)

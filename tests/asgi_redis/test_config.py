@@ -59,7 +59,7 @@ def test_host_tuples_become_urls_and_urls_pass_through():
 
 def test_error_messages_hide_the_password_in_host_urls():
     layer = RedisChannelLayer(hosts=["redis://:secret@10.0.0.2:6379/3"])
-    assert "secret" not in layer.connection(0).where
+    assert "secret" not in layer.shard(0).where
 
 
 @pytest.mark.parametrize(
@@ -151,6 +151,8 @@ def test_redis_local_channel_layer_is_gone_and_names_the_alternative():
         from asgi_redis import RedisLocalChannelLayer  # noqa: F401
     with pytest.raises(ImportError, match="asgi_ipc"):
         importlib.import_module("asgi_redis.local")
+    with pytest.raises(AttributeError, match="asgi_ipc"):
+        asgi_redis.RedisLocalChannelLayer  # noqa: B018
     with pytest.raises(AttributeError):
         asgi_redis.NoSuchThing  # noqa: B018
 
@@ -171,12 +173,14 @@ def test_items_round_trip_deadline_targets_and_payload():
     assert parse_item(b"%013d" % 5 + item_tail("", b"x")) == (5, [], b"x")
 
 
-def test_connection_index_out_of_range_raises_value_error():
+def test_shard_and_connection_index_out_of_range_raise_value_error():
     layer = RedisChannelLayer(hosts=[("localhost", 1), ("localhost", 2)])
-    assert layer.connection(1) is layer._shards[1]
-    assert layer.connection(None) in layer._shards
-    with pytest.raises(ValueError):
-        layer.connection(2)
+    assert layer.shard(1) is layer._shards[1]
+    assert layer.shard(None) in layer._shards
+    with pytest.raises(ValueError, match="only 2 shards"):
+        layer.shard(2)
+    with pytest.raises(ValueError, match="only 2 shards"):
+        layer.connection(-1)
 
 
 def test_new_channel_needs_a_question_mark_pattern():

@@ -120,7 +120,7 @@ def test_a_sharded_blocking_receive_fails_promptly_when_one_shard_dies(make_redi
 
 def test_links_busy_during_a_disconnect_are_retired_when_they_come_back(redis_url):
     layer = RedisChannelLayer(hosts=[redis_url])
-    pool = layer.connection(0).links
+    pool = layer.shard(0).links
     busy = pool.acquire()
     busy.open()
     idle = pool.acquire()
@@ -245,7 +245,7 @@ def test_a_server_without_lmpop_is_detected_and_served_by_the_fallback(make_redi
     for n in range(3):
         layer.send("old.proc!a", {"n": n})
     assert layer.receive(["old.proc!"], block=True) == ("old.proc!a", {"n": 0})
-    assert layer.connection(0).has_blmpop is False
+    assert layer.shard(0).has_blmpop is False
     assert [layer.receive(["old.proc!"])[1]["n"] for _ in range(2)] == [1, 2]
     layer.send("old.chan", {})
     assert layer.receive(["old.chan"]) == ("old.chan", {})
@@ -288,7 +288,7 @@ def test_normal_channels_keep_flowing_through_the_other_shards_while_one_is_down
     with pytest.raises(RedisUnavailable, match=str(servers[1].port)):
         layer.send(doomed + "x", {})
     servers[1].start()
-    time.sleep(layer.connection(1).retry_interval + 0.1)
+    time.sleep(layer.shard(1).retry_interval + 0.1)
     for n in range(6):
         layer.send("work.chan", {"n": n})
     with redis.Redis.from_url(servers[1].url) as client:
