@@ -4,9 +4,10 @@ Each process counts its own sends (:class:`SendCounts`) and adds the counts
 to the Redis counters once a second, a handful of commands per channel per
 second instead of four per message; group sends count inside their script.
 A process's counts therefore reach Redis within about a second (at once for
-the process that reads its statistics, and at exit). Beyond 1.x it reports
-the per-second rates (the mean over the last ten whole seconds, from
-per-second buckets) and global pending counts.
+the process that reads its statistics, and at exit). By default the two
+methods return exactly 1.x's keys; with ``detailed=True`` they add the
+per-second rates (the mean over the last ten whole seconds, from
+per-second buckets).
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ STAT_CHANNEL_FULL = "channel_full_count"
 
 #: Per-second rates average this many whole seconds.
 RATE_WINDOW = 10
+
+#: The counters every process adds to, in the order they are read.
+_COUNTED = (STAT_MESSAGES_COUNT, STAT_CHANNEL_FULL)
 
 
 #: Seconds between two additions of a process's counts to Redis.
@@ -212,45 +216,62 @@ class StatisticsMixin:
             return "", 0
         return f"{self.stats_prefix}{self.global_stats_key}:", self.global_statistics_expiry
 
-    def _read_counters(self, shards: list, base: str) -> dict[str, float]:
-        """Counters and per-second rates under ``base``, summed over ``shards``."""
-        stats = {
-            STAT_MESSAGES_COUNT: 0,
-            STAT_CHANNEL_FULL: 0,
-            f"{STAT_MESSAGES_COUNT}_per_second": 0.0,
-            f"{STAT_CHANNEL_FULL}_per_second": 0.0,
-        }
+    def _read_counters(self, shards: list, base: str, detailed: bool) -> dict[str, float]:
+        """``messages_count`` and ``channel_full_count`` under ``base``,
+        summed over ``shards``; with ``detailed``, their per-second rates too."""
+        stats: dict[str, float] = {STAT_MESSAGES_COUNT: 0, STAT_CHANNEL_FULL: 0}
+        if detailed:
+            for stat in _COUNTED:
+                stats[f"{stat}_per_second"] = 0.0
+        width = RATE_WINDOW + 1 if detailed else 1
         for shard in shards:
-            second = int(shard.server_time_ms() // 1000)
             keys = []
-            for stat in (STAT_MESSAGES_COUNT, STAT_CHANNEL_FULL):
+            second = int(shard.server_time_ms() // 1000) if detailed else 0
+            for stat in _COUNTED:
                 keys.append(f"{base}{stat}")
-                keys.extend(f"{base}{stat}@{second - n}" for n in range(1, RATE_WINDOW + 1))
+                if detailed:
+                    keys.extend(f"{base}{stat}@{second - n}" for n in range(1, RATE_WINDOW + 1))
             values = [int(v or 0) for v in shard.call("MGET", *keys)]
-            width = RATE_WINDOW + 1
-            for index, stat in enumerate((STAT_MESSAGES_COUNT, STAT_CHANNEL_FULL)):
+            for index, stat in enumerate(_COUNTED):
                 chunk = values[index * width : (index + 1) * width]
                 stats[stat] += chunk[0]
-                stats[f"{stat}_per_second"] += sum(chunk[1:]) / RATE_WINDOW
+                if detailed:
+                    stats[f"{stat}_per_second"] += sum(chunk[1:]) / RATE_WINDOW
         return stats
 
-    def global_statistics(self) -> dict[str, float]:
-        """Counts over all channels and shards: messages_count,
-        channel_full_count and their ``_per_second`` rates."""
-        self.flush_statistics()
-        return self._read_counters(self._shards, f"{self.stats_prefix}{self.global_stats_key}:")
+    def global_statistics(self, detailed: bool = False) -> dict[str, float]:
+        """Counts over all channels and shards, as 1.x returned them:
+        ``messages_count`` and ``channel_full_count``.
 
-    def channel_statistics(self, channel: str) -> dict[str, float]:
-        """Counts for one channel (for ``!`` channels: its process inbox):
-        messages_count, channel_full_count, their ``_per_second`` rates,
-        messages_pending and messages_max_age (seconds)."""
+        ``detailed=True`` (not in 1.x) adds ``messages_count_per_second`` and
+        ``channel_full_count_per_second``, the mean of the last ten whole seconds.
+        """
+        self.flush_statistics()
+        base = f"{self.stats_prefix}{self.global_stats_key}:"
+        return self._read_counters(self._shards, base, detailed)
+
+    def channel_statistics(self, channel: str, detailed: bool = False) -> dict[str, float]:
+        """Counts for one channel (for ``!`` channels: its process inbox), as
+        1.x returned them: ``messages_count``, ``messages_pending``,
+        ``messages_max_age`` (whole seconds) and ``channel_full_count``.
+
+        ``detailed=True`` (not in 1.x) adds the two ``_per_second`` rates and
+        gives ``messages_max_age`` to the millisecond.
+        """
         self.valid_channel_name(channel)
         self.flush_statistics()
         queue = self.non_local_name(channel)
         shards = self._queue_shards(queue)
-        stats = self._read_counters(shards, f"{self.stats_prefix}{queue}:")
+        stats = self._read_counters(shards, f"{self.stats_prefix}{queue}:", detailed)
+        pending, max_age = self._queue_backlog(shards, self.prefix + queue)
+        stats[STAT_MESSAGES_PENDING] = pending
+        stats[STAT_MESSAGES_MAX_AGE] = round(max_age, 3) if detailed else int(max_age)
+        return stats
+
+    def _queue_backlog(self, shards: list, key: str) -> tuple[int, float]:
+        """How many messages wait in the list ``key`` over ``shards``, and the
+        age in seconds of the oldest head among them."""
         pending, max_age = 0, 0.0
-        key = self.prefix + queue
         for shard in shards:
             pending += int(shard.call("LLEN", key))
             head = shard.call("LINDEX", key, 0)
@@ -258,6 +279,4 @@ class StatisticsMixin:
                 deadline, _, _ = parse_item(head)
                 age = (shard.server_time_ms() - (deadline - self._expiry_ms)) / 1000
                 max_age = max(max_age, age)
-        stats[STAT_MESSAGES_PENDING] = pending
-        stats[STAT_MESSAGES_MAX_AGE] = round(max(max_age, 0.0), 3)
-        return stats
+        return pending, max(max_age, 0.0)
