@@ -31,7 +31,7 @@ from twisted.internet import defer
 from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 
-from ._link import Link, reply_error
+from ._link import Link, readable, reply_error
 from ._shard import Shard, flat_pop_reply
 from .exceptions import RedisCommandError, RedisUnavailable
 
@@ -82,6 +82,14 @@ class ReactorConnection(Protocol):
     earliest still waiting (nearly every command is answered long before).
     A ``callLater`` and a ``cancel`` per command cost the reactor more than
     the command's own parsing.
+
+    A connection that ``park_when_idle`` (the blocking pops of
+    ``receive_twisted``) leaves nothing on the reactor once its last reply
+    has been handled and nobody wrote a new command meanwhile: its timer is
+    cancelled and its socket is no longer read (so a Twisted trial test's
+    clean-reactor checks pass, as they did with 1.x, which closed its
+    connection after each receive). A caller that receives again from its
+    callback, as daphne does, keeps the connection busy and pays nothing.
     """
 
     def __init__(self, where: str, reactor: Any) -> None:
@@ -91,6 +99,10 @@ class ReactorConnection(Protocol):
         self.waiting: deque[_Waiting] = deque()
         self.lost = False
         self._timer: Any = None
+        #: Whether to leave the reactor alone while no command waits.
+        self.park_when_idle = False
+        #: True while parked: no timer, the socket not read.
+        self.parked = False
 
     @property
     def busy(self) -> bool:
@@ -110,6 +122,9 @@ class ReactorConnection(Protocol):
     def _write(self, data: bytes, count: int | None, timeout: float) -> defer.Deferred:
         if self.lost:
             return defer.fail(RedisUnavailable(f"Lost the connection to Redis at {self.where}"))
+        if self.parked:
+            self.parked = False
+            self.transport.startReading()
         deadline = self.reactor.seconds() + timeout
         entry = _Waiting(defer.Deferred(), count, deadline)
         self.waiting.append(entry)
@@ -127,6 +142,8 @@ class ReactorConnection(Protocol):
         while True:
             reply = self.reader.gets()
             if reply is False:
+                if self.park_when_idle and not self.waiting and not self.lost:
+                    self._park()
                 return
             if not waiting:
                 # A reply nobody asked for: the stream is out of step.
@@ -155,6 +172,26 @@ class ReactorConnection(Protocol):
 
     def _finish(self, entry: _Waiting) -> None:
         self.waiting.popleft()
+
+    def _park(self) -> None:
+        """Nothing waits (and the callbacks wrote nothing new): cancel the
+        deadline timer and stop reading the socket until the next command."""
+        timer, self._timer = self._timer, None
+        if timer is not None and timer.active():
+            timer.cancel()
+        self.transport.stopReading()
+        self.parked = True
+
+    def reusable(self) -> bool:
+        """Whether this idle connection can take a command. A parked socket
+        that has anything to read (EOF from a restarted server, or a reply
+        nobody asked for) is closed instead: nobody was reading it."""
+        if self.lost:
+            return False
+        if self.parked and readable([self.transport.getHandle()], 0):
+            self.close()
+            return False
+        return True
 
     def connectionLost(self, reason: Any = None) -> None:  # noqa: N802 - Twisted's name
         why = getattr(reason, "value", reason)
@@ -242,7 +279,7 @@ class ReactorLinks:
         idle = self._idle
         while idle:
             connection = idle.pop()
-            if not connection.lost:
+            if connection.reusable():
                 return self._run(connection, keys, timeout, count)
         return self._dial().addCallback(self._run, keys, timeout, count)
 
@@ -250,6 +287,7 @@ class ReactorLinks:
         self, connection: ReactorConnection, keys: Sequence[bytes], timeout: float, count: int
     ) -> defer.Deferred:
         multi, command = self.shard.blocking_pop_command(keys, timeout, count)
+        connection.park_when_idle = True
         self._busy.add(connection)
         result = connection.command(command, timeout + GRACE)
 
