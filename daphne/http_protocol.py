@@ -577,11 +577,15 @@ class HTTPFactory(http.HTTPFactory):
         """
         if self.clock.seconds() < self._disconnect_paused_until:
             return
-        self.sender.send(
-            "http.disconnect",
-            www.http_disconnect(reply_channel=reply_channel, path=path),
-            self._http_disconnect_failed,
-        )
+        try:
+            self.sender.send(
+                "http.disconnect",
+                www.http_disconnect(reply_channel=reply_channel, path=path),
+                self._http_disconnect_failed,
+            )
+        except RuntimeError:
+            # the sender stopped (server shutting down): nothing more goes out
+            logger.debug("Sender stopped; http.disconnect for %s not sent", reply_channel)
 
     def _http_disconnect_failed(self, exc: BaseException) -> None:
         now = self.clock.seconds()

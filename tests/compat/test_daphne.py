@@ -267,6 +267,21 @@ def test_an_unreachable_layer_for_http_disconnect_is_logged_once_at_debug(caplog
     assert "redis down" in messages[0].getMessage()
 
 
+def test_a_request_ending_after_the_sender_stopped_is_closed_without_an_error(caplog):
+    caplog.set_level(logging.DEBUG, logger="daphne")
+    layer = RecordingLayer()
+    factory = make_factory(layer)
+    factory.sender = factory.make_sender(threaded=True)
+    protocol, transport = connect(factory)
+    protocol.dataReceived(get(b"/late/"))
+    factory.sender.stop(timeout=2)
+    with pytest.raises(RuntimeError, match="stopped"):
+        factory.sender.send("x", {})
+    lose(protocol)  # must not raise from Twisted's connectionLost
+    assert "http.disconnect for" in caplog.text and "not sent" in caplog.text
+    assert layer.built("http.disconnect") == []
+
+
 def test_http_disconnect_after_response_false_sends_it_only_when_the_request_ends_early():
     factory = make_factory(http_disconnect_after_response=False)
     protocol, _, message = start_request(factory, b"/done/")
