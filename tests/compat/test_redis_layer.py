@@ -246,11 +246,13 @@ def test_a_server_restart_while_parked_is_noticed_on_the_next_receive(make_redis
         layer.close()
 
 
-def test_a_twisted_trial_run_of_receive_twisted_passes_its_clean_reactor_checks(redis_url):
+def test_a_twisted_trial_run_of_receive_twisted_passes_its_clean_reactor_checks(
+    redis_url, tmp_path
+):
     env = dict(os.environ, COMPAT_REDIS_URL=redis_url, PYTHONPATH=str(ROOT))
     process = subprocess.run(
         [sys.executable, "-m", "twisted.trial", "tests.compat.trial_receive_twisted"],
-        cwd=ROOT,
+        cwd=tmp_path,  # trial writes its _trial_temp folder into the working directory
         env=env,
         capture_output=True,
         text=True,
