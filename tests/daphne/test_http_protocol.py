@@ -329,9 +329,9 @@ def test_with_a_reactor_layer_a_lost_layer_mid_upload_is_503_and_ends_the_upload
     assert out.startswith(b"HTTP/1.1 503 ") and b"Retry-After" in out
     assert b"10.1.2.3" not in out and "unavailable during the upload" in caplog.text
     harness.clock.advance(1)
-    assert not [
-        c for batch, _ in layer.written for c, _ in batch if c != "http.disconnect"
-    ], "no more chunks after the failure"
+    assert not [c for batch, _ in layer.written for c, _ in batch if c != "http.disconnect"], (
+        "no more chunks after the failure"
+    )
     harness.factory.dispatch_reply(message["reply_channel"], www.http_response(200))
     assert conn.output() == b"", "the application's late reply is dropped"
 

@@ -140,9 +140,7 @@ def test_invalid_reply_is_500_not_a_traceback(client, daphne):
     assert "Traceback" not in daphne.output()
 
 
-def test_client_leaving_early_and_completed_requests_each_send_one_http_disconnect(
-    client, daphne
-):
+def test_client_leaving_early_and_completed_requests_each_send_one_http_disconnect(client, daphne):
     with socket.create_connection((daphne.host, daphne.port)) as sock:
         sock.sendall(b"GET /early/silent HTTP/1.1\r\nHost: x\r\n\r\n")
         daphne.wait_for(r'EVENT \{"kind": "http.request".*"/early/silent"', timeout=15)
