@@ -10,7 +10,10 @@ the 500 / 1011 reserved for bugs.
 
 from __future__ import annotations
 
-__all__ = ["layer_unavailable"]
+__all__ = ["OUTAGE_NOTE", "LayerOutage", "layer_unavailable"]
+
+#: Added to the one WARNING of an outage: the next failures are logged at DEBUG.
+OUTAGE_NOTE = " (logged once per outage; the next ones at DEBUG)"
 
 _OUTAGE_NAMES = frozenset({"ConnectionError", "TimeoutError"})
 
@@ -20,3 +23,38 @@ def layer_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, OSError):
         return True
     return any(cls.__name__ in _OUTAGE_NAMES for cls in type(exc).__mro__)
+
+
+class LayerOutage:
+    """Whether the layer is in an outage, so that an outage is logged once.
+
+    Every request or frame that meets an unavailable layer is answered (503 /
+    close 1013), but a busy server would write a WARNING per request for as
+    long as Redis refuses writes. The first failure of an outage says so
+    (:meth:`failed` is True); the next send that lands ends it
+    (:meth:`recovered`). Plain attributes, read without a lock: a race costs
+    at most one extra log line.
+    """
+
+    __slots__ = ("down", "refused")
+
+    def __init__(self) -> None:
+        #: True from the first failed send to the next one that lands.
+        self.down = False
+        #: Sends that failed during the current outage.
+        self.refused = 0
+
+    def failed(self) -> bool:
+        """Note a send the unavailable layer refused; True for the first of an outage."""
+        self.refused += 1
+        if self.down:
+            return False
+        self.down = True
+        return True
+
+    def recovered(self) -> int:
+        """Note a send that landed; how many sends the outage it ends refused (0: none)."""
+        if not self.down:
+            return 0
+        refused, self.down, self.refused = self.refused, False, 0
+        return refused

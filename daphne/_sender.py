@@ -33,6 +33,7 @@ from twisted.internet import defer
 from twisted.python.failure import Failure
 
 from ._fair_queue import FairQueue, Job, Notice
+from ._layer_errors import LayerOutage
 
 __all__ = ["LayerSender"]
 
@@ -62,11 +63,14 @@ class LayerSender:
         threaded: bool = False,
         full_timeout: float = DEFAULT_FULL_TIMEOUT,
         on_reactor: bool = False,
+        outage: LayerOutage | None = None,
     ) -> None:
         if threaded and on_reactor:
             raise ValueError("a LayerSender is threaded or on the reactor, not both")
         self.layer = layer
         self.reactor = reactor
+        #: Shared with the protocols: a send that lands ends an outage.
+        self.outage = outage or LayerOutage()
         self.threaded = threaded
         #: Sends through the layer's ``send_batch_twisted`` (no thread).
         self.on_reactor = on_reactor
@@ -124,6 +128,9 @@ class LayerSender:
                     self._log_failure(job, exc, full)
                     _run_all(queue.first_try_failed(job, self._now(), exc, full))
                     self._pump()
+                else:
+                    if self.outage.down:
+                        self.layer_recovered()
                 return
             queue.push(Job(channel, message, owner, on_error, retry_full), self._now())
             self._pump()
@@ -176,6 +183,14 @@ class LayerSender:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
 
+    def layer_recovered(self) -> None:
+        """A send landed: end the layer's outage, if there was one, with an INFO line."""
+        refused = self.outage.recovered()
+        if refused:
+            logger.info(
+                "Channel layer available again (%d send(s) refused during the outage)", refused
+            )
+
     def _log_failure(self, job: Job, exc: BaseException, full: bool) -> None:
         if job.on_error is None and not (full and job.retry_full):
             logger.info("Could not send on %s: %s", job.channel, exc)
@@ -223,6 +238,8 @@ class LayerSender:
         """Tell the queue how ``job`` went (logging a failure nobody handles);
         the notices to run."""
         if error is None:
+            if self.outage.down:
+                self.layer_recovered()
             return self._queue.done(job, now)
         full = isinstance(error, self.layer.ChannelFull)
         self._log_failure(job, error, full)

@@ -28,7 +28,7 @@ from asgi import www
 from ._deadlines import DeadlineSet
 from ._http_channel import DaphneHTTPChannel, WriteBudget, raw_error_response
 from ._http_state import Finish, Phase, RequestBody, ResponseState, Start, Write, error_page
-from ._layer_errors import layer_unavailable
+from ._layer_errors import OUTAGE_NOTE, LayerOutage, layer_unavailable
 from ._scope import NO_PROXY, ProxyHeaders, request_fields
 from ._sender import DEFAULT_FULL_TIMEOUT, LayerSender
 from .exceptions import BadRequest, InvalidReply
@@ -267,8 +267,14 @@ class WebRequest(http.Request):
         503 with ``Retry-After`` while the layer is unreachable, else 500
         (logged with its traceback)."""
         if layer_unavailable(exc):
-            logger.warning(
-                "Channel layer unavailable %s; answering 503 to %s: %s", when, self.path_text, exc
+            first = self.factory.layer_outage.failed()
+            logger.log(
+                logging.WARNING if first else logging.DEBUG,
+                "Channel layer unavailable %s; answering 503 to %s%s: %s",
+                when,
+                self.path_text,
+                OUTAGE_NOTE if first else "",
+                exc,
             )
             self._retry_after = b"%d" % self.factory.retry_after
             self._fail_request(503, "Channel layer unavailable.")
@@ -532,6 +538,8 @@ class HTTPFactory(http.HTTPFactory):
         #: (1.x); False keeps every occurrence as its own pair.
         self.websocket_join_repeated_headers = websocket_join_repeated_headers
         self.reply_protocols: dict[str, Any] = {}
+        #: Whether the layer is refusing sends now (one WARNING per outage).
+        self.layer_outage = LayerOutage()
         #: Response deadlines of HTTP requests (``timeout``), by reply channel.
         self.request_deadlines = DeadlineSet(self.reactor, self._request_timed_out)
         #: Idle and request-head deadlines of HTTP/1.x connections.
@@ -604,6 +612,7 @@ class HTTPFactory(http.HTTPFactory):
             threaded=threaded,
             full_timeout=self.websocket_queue_timeout,
             on_reactor=on_reactor,
+            outage=self.layer_outage,
         )
 
     # twisted.web's own access log ticks a clock every second; daphne logs

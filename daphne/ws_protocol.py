@@ -27,7 +27,7 @@ from twisted.internet import defer
 
 from asgi import www
 
-from ._layer_errors import layer_unavailable
+from ._layer_errors import OUTAGE_NOTE, layer_unavailable
 from ._rate_limit import TokenBucket
 from ._scope import request_fields
 from ._ws_reading import SimpleFrameReader
@@ -144,12 +144,19 @@ class WebSocketProtocol(SimpleFrameReader, WebSocketServerProtocol):
             self.ws_state.disconnect_reported = True
             self.reply_channel = None
             if layer_unavailable(exc):
-                logger.warning(
-                    "Channel layer unavailable; refusing %s with 503: %s", self.path, exc
+                first = factory.layer_outage.failed()
+                logger.log(
+                    logging.WARNING if first else logging.DEBUG,
+                    "Channel layer unavailable; refusing %s with 503%s: %s",
+                    self.path,
+                    OUTAGE_NOTE if first else "",
+                    exc,
                 )
                 raise ConnectionDeny(503, "Service unavailable") from None
             logger.exception("Sending websocket.connect failed; refusing %s with 500", self.path)
             raise ConnectionDeny(500, "Internal server error") from None
+        if factory.layer_outage.down:
+            factory.sender.layer_recovered()
         factory.reply_protocols[self.reply_channel] = self
         self.factory.protocols_alive.add(self)
         self._handshake = defer.Deferred()
@@ -303,7 +310,14 @@ class WebSocketProtocol(SimpleFrameReader, WebSocketServerProtocol):
             )
             self._apply(self.ws_state.close(1013))
         elif layer_unavailable(exc):
-            logger.warning("Channel layer unavailable; closing %s with 1013: %s", self.path, exc)
+            first = self.main_factory.layer_outage.failed()
+            logger.log(
+                logging.WARNING if first else logging.DEBUG,
+                "Channel layer unavailable; closing %s with 1013%s: %s",
+                self.path,
+                OUTAGE_NOTE if first else "",
+                exc,
+            )
             self._apply(self.ws_state.close(1013))
         else:
             logger.error(
