@@ -242,10 +242,18 @@ def reply_error(where: str, reply: Exception) -> tuple[Exception, bool]:
     """The exception for an error reply of the server at ``where``, and
     whether the connection must be dropped (a demoted master or a server
     still loading: reconnecting asks Sentinel for the current master; bad
-    credentials)."""
+    credentials).
+
+    A server that refuses writes for a while (``OOM`` under ``maxmemory``
+    with ``noeviction``, ``MISCONF`` after a failed save) is unavailable
+    too, not a bug: callers retry later (daphne answers 503 / 1013). Its
+    connection stays good, so it is kept.
+    """
     text = str(reply)
     if text.startswith(("READONLY", "MASTERDOWN", "LOADING")):
         return RedisUnavailable(f"Redis at {where} cannot serve writes now: {text}"), True
+    if text.startswith(("OOM", "MISCONF")):
+        return RedisUnavailable(f"Redis at {where} refuses writes now: {text}"), False
     if text.startswith("NOAUTH") or text.startswith("WRONGPASS"):
         return RedisUnavailable(f"Redis at {where} refused the credentials: {text}"), True
     return RedisCommandError(text), False

@@ -10,7 +10,9 @@ __all__ = ["RedisCommandError", "RedisUnavailable", "UnsupportedRedis"]
 
 class RedisUnavailable(redis.ConnectionError):
     """Raised promptly when a Redis server cannot be reached, drops the
-    connection, refuses the credentials, or cannot take writes (a failover).
+    connection, refuses the credentials, or cannot take writes (``READONLY``
+    after a failover, ``LOADING``, ``MASTERDOWN``, ``OOM`` under
+    ``maxmemory`` with ``noeviction``, ``MISCONF`` after a failed save).
 
     A ``redis.ConnectionError`` subclass, so code that caught redis-py's
     errors keeps working. The layer reconnects by itself on the next call.
