@@ -17,6 +17,7 @@ from typing import Any
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
+from ._layer_errors import OUTAGE_NOTE, RECOVERED, LayerOutage, layer_unavailable
 from .exceptions import InvalidReply
 
 __all__ = ["InboxReader"]
@@ -42,8 +43,13 @@ class InboxReader:
         dispatch: Callable[[str, Any], None],
         reactor: Any,
         force_sync: bool = False,
+        outage: LayerOutage | None = None,
     ) -> None:
         self.layer = layer
+        #: Shared with the sender: an outage is logged once, whichever side meets it.
+        self.outage = outage or LayerOutage()
+        #: True from a receive that met an outage to the next one that works.
+        self._receive_failing = False
         self.inbox = inbox
         self.dispatch = dispatch
         self.reactor = reactor
@@ -85,10 +91,12 @@ class InboxReader:
         while not self._stopping.is_set():
             try:
                 channel, message = self.layer.receive([self.inbox], block=True)
-            except Exception:
-                logger.exception("Receiving from the inbox %s failed; retrying", self.inbox)
+            except Exception as exc:
+                self._receive_failed(exc)
                 self._stopping.wait(ERROR_BACKOFF)
                 continue
+            if self._receive_failing:
+                self._receive_worked()
             if channel is not None and not self._stopping.is_set():
                 try:
                     self.reactor.callFromThread(self._deliver, channel, message)
@@ -115,6 +123,8 @@ class InboxReader:
             if isinstance(outcome[0], Failure):
                 self._failed(outcome[0])
                 return
+            if self._receive_failing:
+                self._receive_worked()
             channel, message = outcome[0]
             if channel is None:
                 break  # an immediate "nothing": wait a reactor turn, never spin
@@ -123,6 +133,8 @@ class InboxReader:
 
     def _got(self, result: Any) -> None:
         self._pending = None
+        if self._receive_failing:
+            self._receive_worked()
         channel, message = result
         if channel is not None:
             self._deliver(channel, message)
@@ -133,8 +145,38 @@ class InboxReader:
         self._pending = None
         if self._stopping.is_set():
             return
-        logger.error("Receiving from the inbox %s failed: %s", self.inbox, failure.value)
+        self._receive_failed(failure.value)
         self.reactor.callLater(ERROR_BACKOFF, self._receive_twisted)
+
+    def _receive_failed(self, exc: BaseException) -> None:
+        """Log a failed receive: an unavailable layer once per outage (a
+        WARNING, then DEBUG while it lasts: the retry comes every
+        ``ERROR_BACKOFF`` seconds), anything else (a bug) every time."""
+        if not layer_unavailable(exc):
+            logger.error(
+                "Receiving from the inbox %s failed; retrying",
+                self.inbox,
+                exc_info=(type(exc), exc, exc.__traceback__),
+            )
+            return
+        self._receive_failing = True
+        first = self.outage.failed()
+        logger.log(
+            logging.WARNING if first else logging.DEBUG,
+            "Channel layer unavailable; receiving from the inbox %s failed, retrying every %gs%s: %s",
+            self.inbox,
+            ERROR_BACKOFF,
+            OUTAGE_NOTE if first else "",
+            exc,
+        )
+
+    def _receive_worked(self) -> None:
+        """A receive worked after some met an outage: the layer is back
+        (its reads, and for READONLY / MISCONF / LOADING its writes too)."""
+        self._receive_failing = False
+        refused = self.outage.recovered()
+        if refused:
+            logger.info(RECOVERED, refused)
 
     # -- both ------------------------------------------------------------------------
 

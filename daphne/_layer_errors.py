@@ -10,10 +10,12 @@ the 500 / 1011 reserved for bugs.
 
 from __future__ import annotations
 
-__all__ = ["OUTAGE_NOTE", "LayerOutage", "layer_unavailable"]
+__all__ = ["OUTAGE_NOTE", "RECOVERED", "LayerOutage", "layer_unavailable"]
 
 #: Added to the one WARNING of an outage: the next failures are logged at DEBUG.
 OUTAGE_NOTE = " (logged once per outage; the next ones at DEBUG)"
+#: The INFO line that ends an outage (with the number of failures in it).
+RECOVERED = "Channel layer available again (%d send(s) or receive(s) failed during the outage)"
 
 _OUTAGE_NAMES = frozenset({"ConnectionError", "TimeoutError"})
 

@@ -33,7 +33,7 @@ from twisted.internet import defer
 from twisted.python.failure import Failure
 
 from ._fair_queue import FairQueue, Job, Notice
-from ._layer_errors import LayerOutage
+from ._layer_errors import RECOVERED, LayerOutage
 
 __all__ = ["LayerSender"]
 
@@ -187,9 +187,7 @@ class LayerSender:
         """A send landed: end the layer's outage, if there was one, with an INFO line."""
         refused = self.outage.recovered()
         if refused:
-            logger.info(
-                "Channel layer available again (%d send(s) refused during the outage)", refused
-            )
+            logger.info(RECOVERED, refused)
 
     def _log_failure(self, job: Job, exc: BaseException, full: bool) -> None:
         if job.on_error is None and not (full and job.retry_full):

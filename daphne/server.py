@@ -258,6 +258,7 @@ class Server:
             self.factory.dispatch_reply,
             self.reactor,
             force_sync=self.force_sync,
+            outage=self.factory.layer_outage,
         )
         logger.debug("Reading the inbox %s in %s mode", self.send_channel, self.reader.mode)
         if self.reader.mode == "twisted":

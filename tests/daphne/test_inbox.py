@@ -1,5 +1,6 @@
 """The process inbox reader: a blocking thread or a receive_twisted chain, no polling."""
 
+import logging
 import queue
 
 import pytest
@@ -145,3 +146,42 @@ def test_stop_wakes_a_blocking_receive_at_once():
     reader.start()
     reader.stop(timeout=10)
     assert not reader._thread.is_alive()
+
+
+def inbox_log(caplog, level):
+    return [r.getMessage() for r in caplog.records if r.levelno == level]
+
+
+def test_receives_failing_through_an_outage_log_one_warning_then_one_recovery_line(caplog):
+    caplog.set_level(logging.DEBUG, logger="daphne")
+    layer = TwistedLayer()
+    clock = task.Clock()
+    reader = InboxReader(layer, "daphne.response.t!", lambda c, m: None, clock)
+    reader.start()
+    for attempt in range(3):
+        layer.pending[attempt].errback(ConnectionError("READONLY replica"))
+        clock.advance(ERROR_BACKOFF)
+    (warning,) = inbox_log(caplog, logging.WARNING)
+    assert warning.startswith("Channel layer unavailable; receiving from the inbox")
+    assert "logged once per outage" in warning and "READONLY replica" in warning
+    assert not inbox_log(caplog, logging.ERROR)
+    layer.pending[3].callback((None, None))
+    assert inbox_log(caplog, logging.INFO) == [
+        "Channel layer available again (3 send(s) or receive(s) failed during the outage)"
+    ]
+    assert not reader.outage.down
+    reader.stop()
+
+
+def test_a_receive_failing_with_a_bug_is_an_error_every_time(caplog):
+    layer = TwistedLayer()
+    clock = task.Clock()
+    reader = InboxReader(layer, "daphne.response.t!", lambda c, m: None, clock)
+    reader.start()
+    for attempt in range(2):
+        layer.pending[attempt].errback(RuntimeError("bug in the layer"))
+        clock.advance(ERROR_BACKOFF)
+    errors = inbox_log(caplog, logging.ERROR)
+    assert errors == ["Receiving from the inbox daphne.response.t! failed; retrying"] * 2
+    assert not reader.outage.down
+    reader.stop()

@@ -111,7 +111,7 @@ def test_the_first_send_after_an_outage_logs_recovery_and_a_new_outage_warns_aga
     assert answer == b""  # the request went to the application, which has not answered yet
     assert harness.receive("http.request")["path"] == "/"
     assert recovery_lines(caplog) == [
-        "Channel layer available again (3 send(s) refused during the outage)"
+        "Channel layer available again (3 send(s) or receive(s) failed during the outage)"
     ]
     assert not harness.factory.layer_outage.down
     layer.broken = {"http.request"}
@@ -132,7 +132,7 @@ def test_websocket_handshakes_refused_in_one_outage_log_one_warning(caplog):
     harness.connect().upgrade(b"/ws/", b"")
     assert harness.receive("websocket.connect")["path"] == "/ws/"
     assert recovery_lines(caplog) == [
-        "Channel layer available again (3 send(s) refused during the outage)"
+        "Channel layer available again (3 send(s) or receive(s) failed during the outage)"
     ]
 
 
