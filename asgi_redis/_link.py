@@ -240,9 +240,9 @@ class Link:
 
 def reply_error(where: str, reply: Exception) -> tuple[Exception, bool]:
     """The exception for an error reply of the server at ``where``, and
-    whether the connection must be dropped (a demoted master or a server
-    still loading: reconnecting asks Sentinel for the current master; bad
-    credentials).
+    whether the connection must be dropped (a demoted master, whose blocked
+    pops end with ``UNBLOCKED``, or a server still loading: reconnecting
+    asks Sentinel for the current master; bad credentials).
 
     A server that refuses writes for a while (``OOM`` under ``maxmemory``
     with ``noeviction``, ``MISCONF`` after a failed save) is unavailable
@@ -250,7 +250,9 @@ def reply_error(where: str, reply: Exception) -> tuple[Exception, bool]:
     connection stays good, so it is kept.
     """
     text = str(reply)
-    if text.startswith(("READONLY", "MASTERDOWN", "LOADING")):
+    # UNBLOCKED: a blocking pop cut short because the master became a
+    # replica (the layer's own CLIENT UNBLOCK never asks for this error).
+    if text.startswith(("READONLY", "MASTERDOWN", "LOADING", "UNBLOCKED")):
         return RedisUnavailable(f"Redis at {where} cannot serve writes now: {text}"), True
     if text.startswith(("OOM", "MISCONF")):
         return RedisUnavailable(f"Redis at {where} refuses writes now: {text}"), False

@@ -4,9 +4,11 @@ writes, without a new layer. Each state is a real redis-server in it."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
+import redis
 
 from asgi_redis import RedisChannelLayer, RedisUnavailable
 from tests.support.redis_refusals import REFUSALS
@@ -46,3 +48,24 @@ def test_a_redis_refusing_writes_raises_redis_unavailable_then_recovers(
     refusal.end(server)
     layer.send("refused.chan", {"n": 3})
     assert layer.receive(["refused.chan"])[1] == {"n": 3}
+
+
+def test_a_blocking_receive_cut_short_by_a_demotion_raises_redis_unavailable(make_redis_server):
+    server, master = make_redis_server(), make_redis_server()
+    layer = RedisChannelLayer(hosts=[server.url], prefix="refused:")
+    outcome = []
+
+    def receive():
+        try:
+            outcome.append(layer.receive(["refused.blocked"], block=True))
+        except Exception as exc:  # noqa: BLE001 - the test looks at it
+            outcome.append(exc)
+
+    receiver = threading.Thread(target=receive)
+    receiver.start()
+    time.sleep(0.3)  # blocked in BLPOP by now
+    redis.Redis(host="127.0.0.1", port=server.port).replicaof("127.0.0.1", master.port)
+    receiver.join(10)
+    (error,) = outcome
+    assert isinstance(error, RedisUnavailable)
+    assert "UNBLOCKED" in str(error) and str(error).startswith(f"Redis at {server.url} ")
