@@ -33,7 +33,12 @@ class EchoApp:
 
     def serve(self, stop: threading.Event) -> None:
         while not stop.is_set():
-            channel, message = self.layer.receive(CHANNELS, block=True)
+            try:
+                channel, message = self.layer.receive(CHANNELS, block=True)
+            except Exception as exc:  # a layer outage: ride it out, as runworker does
+                print(f"receive error: {exc!r}", flush=True)
+                stop.wait(0.2)
+                continue
             if channel is None:
                 continue
             try:
