@@ -17,7 +17,7 @@ import sys
 from typing import Any
 
 from .core import BaseRedisChannelLayer, RedisChannelLayer
-from .exceptions import RedisCommandError, RedisUnavailable, UnsupportedRedis
+from .exceptions import RedisCommandError, RedisUnavailable, RedisWritesRefused, UnsupportedRedis
 from .sentinel import RedisSentinelChannelLayer
 
 __version__ = "1.4.3"
@@ -28,6 +28,7 @@ __all__ = [
     "RedisCommandError",
     "RedisSentinelChannelLayer",
     "RedisUnavailable",
+    "RedisWritesRefused",
     "UnsupportedRedis",
     "__version__",
 ]

@@ -23,7 +23,7 @@ import hiredis
 import redis
 from redis.exceptions import AuthenticationError
 
-from .exceptions import RedisCommandError, RedisUnavailable
+from .exceptions import RedisCommandError, RedisUnavailable, RedisWritesRefused
 
 __all__ = ["Link", "LinkPool", "pack", "readable", "reply_error"]
 
@@ -255,7 +255,7 @@ def reply_error(where: str, reply: Exception) -> tuple[Exception, bool]:
     if text.startswith(("READONLY", "MASTERDOWN", "LOADING", "UNBLOCKED")):
         return RedisUnavailable(f"Redis at {where} cannot serve writes now: {text}"), True
     if text.startswith(("OOM", "MISCONF")):
-        return RedisUnavailable(f"Redis at {where} refuses writes now: {text}"), False
+        return RedisWritesRefused(f"Redis at {where} refuses writes now: {text}"), False
     if text.startswith("NOAUTH") or text.startswith("WRONGPASS"):
         return RedisUnavailable(f"Redis at {where} refused the credentials: {text}"), True
     return RedisCommandError(text), False

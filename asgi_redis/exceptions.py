@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import redis
 
-__all__ = ["RedisCommandError", "RedisUnavailable", "UnsupportedRedis"]
+__all__ = ["RedisCommandError", "RedisUnavailable", "RedisWritesRefused", "UnsupportedRedis"]
 
 
 class RedisUnavailable(redis.ConnectionError):
@@ -21,6 +21,18 @@ class RedisUnavailable(redis.ConnectionError):
 
 class RedisCommandError(redis.ResponseError):
     """Raised when Redis answers a command with an error the layer did not expect."""
+
+
+class RedisWritesRefused(RedisUnavailable, RedisCommandError):
+    """Raised when a reachable Redis refuses writes for a while: ``OOM``
+    (``maxmemory`` reached with the ``noeviction`` policy) or ``MISCONF`` (a
+    failed background save with ``stop-writes-on-bgsave-error``).
+
+    A :class:`RedisUnavailable`, since it is an outage to wait out (daphne
+    answers 503 / close 1013), and still a :class:`RedisCommandError` (a
+    ``redis.ResponseError``), as these replies were before, for code that
+    catches those.
+    """
 
 
 class UnsupportedRedis(Exception):

@@ -10,7 +10,7 @@ import time
 import pytest
 import redis
 
-from asgi_redis import RedisChannelLayer, RedisUnavailable
+from asgi_redis import RedisChannelLayer, RedisCommandError, RedisUnavailable, RedisWritesRefused
 from tests.support.redis_refusals import REFUSALS
 
 pytestmark = pytest.mark.integration
@@ -44,6 +44,11 @@ def test_a_redis_refusing_writes_raises_redis_unavailable_then_recovers(
     assert refusal.reply in str(error)
     (batch_error,) = layer.send_batch([("refused.chan", {"n": 2})])
     assert isinstance(batch_error, RedisUnavailable)
+
+    if refusal.reply in ("OOM", "MISCONF"):
+        # still what these replies raised before, for code that catches it
+        assert isinstance(error, RedisWritesRefused)
+        assert isinstance(error, RedisCommandError) and isinstance(error, redis.ResponseError)
 
     refusal.end(server)
     layer.send("refused.chan", {"n": 3})
