@@ -5,7 +5,7 @@ import logging
 import pytest
 
 from asgi import www
-from daphne._layer_errors import layer_unavailable
+from daphne._layer_errors import LayerOutage, layer_unavailable
 from tests.daphne.wire import BrokenLayer, Harness, frame, request, server_frames
 
 pytestmark = pytest.mark.protocol
@@ -154,3 +154,12 @@ def test_frames_refused_in_one_outage_close_each_socket_1013_with_one_warning(ca
         ((opcode, payload),) = server_frames(conn.output())
         assert opcode == 8 and payload[:2] == (1013).to_bytes(2, "big")
     assert len(outage_warnings(caplog)) == 1
+
+
+def test_layer_outage_starts_on_the_first_failure_and_ends_on_the_first_success():
+    outage = LayerOutage()
+    assert outage.recovered() == 0 and not outage.down  # up + success: nothing to end
+    assert outage.failed() is True and outage.down  # up + failure: the outage starts
+    assert outage.failed() is False and outage.failed() is False  # down + failure
+    assert outage.recovered() == 3 and not outage.down  # down + success: ends, with its count
+    assert outage.failed() is True  # a new outage warns again
