@@ -1,7 +1,9 @@
 """twisted.web's HTTP/1.x channel, adjusted for daphne (SPEC 4.3).
 
-``DaphneHTTPChannel`` answers 431 for oversized request heads and keeps the
-raw header order (with duplicates) for the ``http.request`` message;
+``DaphneHTTPChannel`` answers 431 for oversized request heads, refuses the
+heads ``_http_head`` says to refuse (obsolete line folding, control
+characters, ``Transfer-Encoding`` on HTTP/1.0, too many fields, and with
+``strict_http`` a missing ``Host``) and keeps the raw header order (with duplicates) for the ``http.request`` message;
 ``WriteBudget`` bounds what a streaming response may queue for a client that
 does not read; ``raw_error_response`` is an error answer written straight to
 the transport, before twisted.web has a request to answer through.
@@ -14,6 +16,7 @@ import logging
 from twisted.web import http
 
 from ._deadlines import DeadlineSet
+from ._http_head import Refusal, field_count_refusal, field_line_refusal, head_refusal
 from ._http_state import STATUS_PHRASES, error_page
 
 __all__ = ["DaphneHTTPChannel", "WriteBudget", "raw_error_response"]
@@ -76,6 +79,15 @@ class DaphneHTTPChannel(http.HTTPChannel):
 
     #: Seconds for a whole request head; None: no limit.
     head_timeout: float | None = None
+    #: Refuse an HTTP/1.1 request without exactly one ``Host`` (RFC 9112);
+    #: off by default, as 1.x accepted such requests.
+    strict_http: bool = False
+    #: The next non-empty line is a request line (not a header field line).
+    _awaiting_request_line = True
+    #: The version from the current request line, e.g. ``b"HTTP/1.1"``.
+    _request_version = b""
+    #: This connection's request was refused and answered already.
+    _refused = False
     #: The factory's sets (``HTTPFactory.buildProtocol`` gives them).
     idle_deadlines: DeadlineSet
     head_deadlines: DeadlineSet
@@ -108,7 +120,22 @@ class DaphneHTTPChannel(http.HTTPChannel):
 
     def allHeadersReceived(self):
         self.head_deadlines.discard(self)
+        headers = self.requests[-1].requestHeaders
+        refusal = head_refusal(
+            version=self._request_version,
+            count_fields=lambda name: len(headers.getRawHeaders(name, ())),
+            strict=self.strict_http,
+        )
+        if refusal is not None:
+            self._refuse(refusal)
+            return
         super().allHeadersReceived()
+
+    def allContentReceived(self):
+        self._awaiting_request_line = True
+        if self._refused:
+            return  # twisted.web ends a bodiless head here; it was answered
+        super().allContentReceived()
 
     def _idle_timed_out(self) -> None:
         self.timeoutConnection()
@@ -133,12 +160,29 @@ class DaphneHTTPChannel(http.HTTPChannel):
         if self._receivedHeaderSize + len(line) > self.totalHeadersSize:
             self._respond_431()
             return
+        if self._awaiting_request_line:
+            if line:  # an empty line before a request line is tolerated (RFC 9112 2.2)
+                self._awaiting_request_line = False
+                self._request_version = line.rpartition(b" ")[2]
+        elif line:
+            # checked here, before twisted.web unfolds continuation lines
+            refusal = field_line_refusal(line)
+            if refusal is not None:
+                self._refuse(refusal)
+                return
         super().lineReceived(line)
 
     def lineLengthExceeded(self, line: bytes) -> None:
         self._respond_431()
 
     def headerReceived(self, line: bytes) -> bool:
+        if self.requests:
+            # counted before twisted.web does, whose own limit answers 400
+            fields = self.requests[-1].raw_header_list
+            refusal = field_count_refusal(len(fields) + 1, self.maxHeaders)
+            if refusal is not None:
+                self._refuse(refusal)
+                return False
         ok = super().headerReceived(line)
         if ok and self.requests:
             name, _, value = line.partition(b":")
@@ -147,6 +191,14 @@ class DaphneHTTPChannel(http.HTTPChannel):
 
     def _respond_431(self) -> None:
         logger.info("Request headers larger than %d bytes: 431", self.totalHeadersSize)
-        self.transport.write(raw_error_response(431, "Request headers are too large."))
+        self._answer_and_close(431, "Request headers are too large.")
+
+    def _refuse(self, refusal: Refusal) -> None:
+        logger.info("Refused a request (%s): %d", refusal.reason, refusal.status)
+        self._answer_and_close(refusal.status, refusal.detail)
+
+    def _answer_and_close(self, status: int, detail: str) -> None:
+        self._refused = True
+        self.transport.write(raw_error_response(status, detail))
         self.dataReceived = lambda data: None
         self.loseConnection()

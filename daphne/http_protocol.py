@@ -25,8 +25,10 @@ from zope.interface import implementer
 
 from asgi import www
 
+from ._compat import watch_chunk_sizes
 from ._deadlines import DeadlineSet
 from ._http_channel import DaphneHTTPChannel, WriteBudget, raw_error_response
+from ._http_head import chunk_refusal
 from ._http_state import Finish, Phase, RequestBody, ResponseState, Start, Write, error_page
 from ._layer_errors import OUTAGE_NOTE, LayerOutage, layer_unavailable
 from ._scope import NO_PROXY, ProxyHeaders, request_fields
@@ -93,7 +95,16 @@ class WebRequest(http.Request):
         if limit is not None and length is not None and length > limit:
             self._reject_body_too_large()
             length = 0
+        elif limit is not None and length is None and isinstance(self.channel, http.HTTPChannel):
+            # chunked: refuse a chunk when its size line says it is too big
+            watch_chunk_sizes(self.channel, self._chunk_announced)
         super().gotLength(length)
+
+    def _chunk_announced(self, size: int) -> None:
+        refusal = chunk_refusal(self._received_body, size, self.factory.max_request_body_size)
+        if refusal is not None and not self._too_large:
+            logger.info("Refused a request (%s): %d", refusal.reason, refusal.status)
+            self._reject_body_too_large()
 
     def handleContentChunk(self, data: bytes) -> None:
         if self._too_large:
@@ -499,6 +510,7 @@ class HTTPFactory(http.HTTPFactory):
         websocket_queue_timeout: float = DEFAULT_FULL_TIMEOUT,
         http_disconnect_after_response: bool = True,
         websocket_join_repeated_headers: bool = True,
+        strict_http: bool = False,
     ) -> None:
         super().__init__(reactor=reactor)
         self.request_head_timeout = request_head_timeout
@@ -537,6 +549,9 @@ class HTTPFactory(http.HTTPFactory):
         #: One ``websocket.connect`` header per name, repeats joined with ``,``
         #: (1.x); False keeps every occurrence as its own pair.
         self.websocket_join_repeated_headers = websocket_join_repeated_headers
+        #: Refuse HTTP/1.1 requests without exactly one ``Host`` with 400 (RFC
+        #: 9112 3.2); off by default because 1.x accepted them.
+        self.strict_http = strict_http
         self.reply_protocols: dict[str, Any] = {}
         #: Whether the layer is refusing sends now (one WARNING per outage).
         self.layer_outage = LayerOutage()
@@ -635,6 +650,7 @@ class HTTPFactory(http.HTTPFactory):
         protocol._channel.totalHeadersSize = self.max_header_size
         protocol._channel.MAX_LENGTH = self.max_header_size + 2
         protocol._channel.head_timeout = self.request_head_timeout
+        protocol._channel.strict_http = self.strict_http
         protocol._channel.idle_deadlines = self.idle_deadlines
         protocol._channel.head_deadlines = self.head_deadlines
         self.connections.add(protocol)
