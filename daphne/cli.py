@@ -184,6 +184,14 @@ class CommandLineInterface:
             "response (client gone, response cut off), not after every response as 1.x did",
         )
         add(
+            "--strict-http",
+            dest="strict_http",
+            action="store_true",
+            default=False,
+            help="refuse HTTP/1.1 requests without exactly one Host header with 400, as "
+            "RFC 9112 asks (1.x accepted them, so this is off by default)",
+        )
+        add(
             "--force-sync",
             dest="force_sync",
             action="store_true",
@@ -243,6 +251,7 @@ class CommandLineInterface:
             websocket_rate_limit=options.websocket_rate_limit,
             websocket_queue_timeout=options.websocket_queue_timeout,
             http_disconnect_after_response=not options.no_http_disconnect_after_response,
+            strict_http=options.strict_http,
             probe_layer=True,
         )
         try:

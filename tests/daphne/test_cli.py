@@ -46,6 +46,7 @@ def test_every_flag_parses_with_its_1x_default():
     assert options.root_path == "" and options.socket_strings == []
     assert options.verbosity == 1 and not options.proxy_headers and not options.force_sync
     assert options.websocket_queue_timeout == 10
+    assert options.strict_http is False  # 1.x accepted HTTP/1.1 without Host
     options = CommandLineInterface().parser.parse_args(
         ["--ws-protocol", "a", "b", "--fd", "3", "-t", "7", "--websocket_timeout", "-1", "m:l"]
     )
@@ -108,6 +109,7 @@ def test_cli_passes_every_option_to_the_server(monkeypatch):
         [
             "--proxy-headers",
             "--force-sync",
+            "--strict-http",
             "--root-path",
             "/r",
             "--ws-protocol",
@@ -128,6 +130,7 @@ def test_cli_passes_every_option_to_the_server(monkeypatch):
     assert captured["ws_protocols"] == ["chat"]
     assert captured["websocket_connect_timeout"] == 9
     assert captured["websocket_queue_timeout"] == 2.5
+    assert captured["strict_http"] is True
     assert captured["action_logger"] is None  # verbosity 0 and no --access-log
 
 
