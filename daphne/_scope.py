@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import unquote, unquote_to_bytes
 
+from ._proxy import TrustedProxies
 from .exceptions import BadRequest
 from .utils import parse_x_forwarded_for
 
@@ -38,15 +39,25 @@ class RequestTarget:
 @dataclass(frozen=True)
 class ProxyHeaders:
     """Which headers carry the client address, port and scheme behind a proxy
-    (all None = do not trust any)."""
+    (all None = do not trust any), and which peers may send them (``trusted``;
+    None = any peer, as in 1.x)."""
 
     address: str | None = None
     port: str | None = None
     proto: str | None = None
+    trusted: TrustedProxies | None = None
 
     @property
     def enabled(self) -> bool:
         return bool(self.address)
+
+    def believes(self, peer: list | None) -> bool:
+        """Whether headers from ``peer`` (``[host, port]``) count.
+
+        A peer without an IP address (a UNIX socket) is a proxy on this host,
+        so it is believed, as gunicorn does.
+        """
+        return self.trusted is None or peer is None or peer[0] in self.trusted
 
 
 #: Trust no proxy header (the default).
@@ -127,7 +138,7 @@ def request_fields(
     split = split_target(target)
     headers, header_root_path = clean_headers(raw_headers)
     scheme = ("wss" if secure else "ws") if websocket else ("https" if secure else "http")
-    if proxy.enabled:
+    if proxy.enabled and proxy.believes(client):
         client, scheme = parse_x_forwarded_for(
             _header_dict(headers),
             address_header_name=proxy.address,
@@ -135,6 +146,7 @@ def request_fields(
             proto_header_name=proxy.proto,
             original_addr=client,
             original_scheme=scheme,
+            trusted_proxies=proxy.trusted,
         )
         if websocket and scheme in ("http", "https"):
             scheme = "ws" if scheme == "http" else "wss"

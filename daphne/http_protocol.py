@@ -15,6 +15,7 @@ import operator
 import random
 import string
 import weakref
+from collections.abc import Iterable
 from typing import Any
 
 from twisted.internet import address
@@ -31,6 +32,7 @@ from ._http_channel import DaphneHTTPChannel, WriteBudget, raw_error_response
 from ._http_head import chunk_refusal
 from ._http_state import Finish, Phase, RequestBody, ResponseState, Start, Write, error_page
 from ._layer_errors import OUTAGE_NOTE, LayerOutage, layer_unavailable
+from ._proxy import TrustedProxies
 from ._scope import NO_PROXY, ProxyHeaders, request_fields
 from ._sender import DEFAULT_FULL_TIMEOUT, LayerSender
 from .exceptions import BadRequest, InvalidReply
@@ -511,6 +513,7 @@ class HTTPFactory(http.HTTPFactory):
         http_disconnect_after_response: bool = True,
         websocket_join_repeated_headers: bool = True,
         strict_http: bool = False,
+        proxy_trusted_ips: TrustedProxies | str | Iterable[str] | None = None,
     ) -> None:
         super().__init__(reactor=reactor)
         self.request_head_timeout = request_head_timeout
@@ -533,6 +536,7 @@ class HTTPFactory(http.HTTPFactory):
         self.proxy_forwarded_address_header = proxy_forwarded_address_header
         self.proxy_forwarded_port_header = proxy_forwarded_port_header
         self.proxy_forwarded_proto_header = proxy_forwarded_proto_header
+        self.proxy_trusted_ips = proxy_trusted_ips
         #: Send ``http.disconnect`` after a completed response too (1.x); False
         #: sends it only when the request ends otherwise (the client left,
         #: daphne cut the response off).
@@ -580,14 +584,36 @@ class HTTPFactory(http.HTTPFactory):
         )
 
     @property
+    def proxy_trusted_ips(self) -> TrustedProxies | None:
+        """The peers whose proxy headers count (None: every peer, as in 1.x).
+
+        Set it to a ``TrustedProxies``, a comma-separated string or a list of
+        addresses and networks; it is parsed once here, not per request.
+        Raises ``ValueError`` for an entry that is not an address or network.
+        """
+        return self._proxy_trusted_ips
+
+    @proxy_trusted_ips.setter
+    def proxy_trusted_ips(self, value: TrustedProxies | str | Iterable[str] | None) -> None:
+        if isinstance(value, str):
+            value = TrustedProxies.parse(value)
+        elif value is not None and not isinstance(value, TrustedProxies):
+            value = TrustedProxies(value)
+        self._proxy_trusted_ips = value
+
+    @property
     def proxy_headers(self) -> ProxyHeaders:
-        """The ``proxy_forwarded_*_header`` attributes as they are now (read
-        per request, so setting them on a running factory takes effect)."""
+        """The ``proxy_forwarded_*_header`` and ``proxy_trusted_ips`` attributes
+        as they are now (read per request, so setting them on a running factory
+        takes effect)."""
         address = self.proxy_forwarded_address_header
         if not address:
             return NO_PROXY
         return ProxyHeaders(
-            address, self.proxy_forwarded_port_header, self.proxy_forwarded_proto_header
+            address,
+            self.proxy_forwarded_port_header,
+            self.proxy_forwarded_proto_header,
+            self._proxy_trusted_ips,
         )
 
     def send_http_disconnect(self, reply_channel: str, path: str) -> None:

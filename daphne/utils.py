@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ._proxy import TrustedProxies, pick_forwarded_entry, split_host_port
+
 __all__ = ["header_value", "parse_x_forwarded_for"]
 
 
@@ -45,30 +47,24 @@ def parse_x_forwarded_for(
     proto_header_name: str = "X-Forwarded-Proto",
     original_addr: list | None = None,
     original_scheme: str | None = None,
+    *,
+    trusted_proxies: TrustedProxies | None = None,
 ) -> tuple[list | None, str | None]:
     """Return ``(client address, scheme)`` as a proxy in front reports them.
 
     The leftmost address of ``address_header_name`` wins (IPv6 understood,
-    brackets stripped); its port is ``port_header_name`` or 0. The port and
+    brackets stripped), or with ``trusted_proxies`` the rightmost one that is
+    not a trusted proxy; its port is ``port_header_name`` or 0. The port and
     proto headers are only read when the address header is present; without
-    it the originals come back unchanged.
+    it the originals come back unchanged. Whether the peer itself may be
+    believed is the caller's question (``ProxyHeaders.believes``).
     """
     if not address_header_name:
         return original_addr, original_scheme
     raw_address = header_value(headers, address_header_name)
     if raw_address is None:
         return original_addr, original_scheme
-    host = raw_address.split(",")[0].strip()
-    port = 0
-    if host.startswith("["):
-        # "[::1]:8080" or "[::1]"
-        host, _, rest = host[1:].partition("]")
-        if rest.startswith(":") and rest[1:].isdigit():
-            port = int(rest[1:])
-    elif host.count(":") == 1:
-        name, _, maybe_port = host.partition(":")
-        if maybe_port.isdigit():
-            host, port = name, int(maybe_port)
+    host, port = split_host_port(pick_forwarded_entry(raw_address, trusted_proxies))
     if port_header_name:
         raw_port = header_value(headers, port_header_name)
         if raw_port is not None and raw_port.strip().isdigit():

@@ -373,6 +373,44 @@ def test_proxy_headers_are_used_only_when_configured():
     assert message["client"] == ["9.9.9.9", 0] and message["scheme"] == "https"
 
 
+PROXY_OPTIONS = dict(
+    proxy_forwarded_address_header="X-Forwarded-For",
+    proxy_forwarded_port_header="X-Forwarded-Port",
+    proxy_forwarded_proto_header="X-Forwarded-Proto",
+)
+FORGED = [(b"X-Forwarded-For", b"6.6.6.6, 9.9.9.9"), (b"X-Forwarded-Proto", b"https")]
+
+
+def test_a_trusted_proxy_peer_gives_the_rightmost_untrusted_forwarded_client():
+    harness = Harness(proxy_trusted_ips="10.0.0.0/8", **PROXY_OPTIONS)
+    harness.connect().send(request(headers=FORGED))
+    message = harness.receive("http.request")
+    assert message["client"] == ["9.9.9.9", 0] and message["scheme"] == "https"
+
+
+def test_proxy_headers_from_a_peer_outside_the_trusted_list_are_ignored():
+    harness = Harness(proxy_trusted_ips=["127.0.0.1"], **PROXY_OPTIONS)
+    harness.connect().send(request(headers=FORGED))
+    message = harness.receive("http.request")
+    assert message["client"] == ["10.0.0.1", 5555] and message["scheme"] == "http"
+
+
+def test_the_trusted_list_applies_to_websocket_connects_too():
+    harness = Harness(proxy_trusted_ips="10.0.0.1", **PROXY_OPTIONS)
+    harness.connect().upgrade(extra=b"X-Forwarded-For: 6.6.6.6, 9.9.9.9\r\n")
+    assert harness.receive("websocket.connect")["client"] == ["9.9.9.9", 0]
+
+
+def test_setting_the_trusted_list_on_a_running_factory_parses_it_once():
+    harness = Harness(**PROXY_OPTIONS)
+    assert harness.factory.proxy_trusted_ips is None
+    harness.factory.proxy_trusted_ips = "10.0.0.1, 10.1.0.0/16"
+    assert "10.1.2.3" in harness.factory.proxy_trusted_ips
+    assert harness.factory.proxy_headers.trusted is harness.factory.proxy_trusted_ips
+    with pytest.raises(ValueError, match="got 'proxy.local'"):
+        harness.factory.proxy_trusted_ips = "proxy.local"
+
+
 def test_http_10_request_gets_http_version_10(harness):
     conn = harness.connect()
     conn.send(b"GET /old HTTP/1.0\r\n\r\n")

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from daphne._proxy import TrustedProxies
 from daphne._scope import ProxyHeaders, clean_headers, request_fields, split_target
 from daphne.exceptions import BadRequest
 from daphne.utils import parse_x_forwarded_for
@@ -105,6 +106,46 @@ def test_proxy_headers_set_client_and_scheme_only_when_enabled():
     assert (trusted.client, trusted.scheme) == (["1.2.3.4", 443], "https")
     ws = fields(raw_headers=raw, proxy=PROXY, websocket=True)
     assert ws.scheme == "wss"
+
+
+FORWARDED = [
+    (b"X-Forwarded-For", b"6.6.6.6, 1.2.3.4"),
+    (b"X-Forwarded-Port", b"443"),
+    (b"X-Forwarded-Proto", b"https"),
+]
+GUARDED = ProxyHeaders(
+    "X-Forwarded-For",
+    "X-Forwarded-Port",
+    "X-Forwarded-Proto",
+    TrustedProxies.parse("10.0.0.0/24"),
+)
+
+
+def test_without_trusted_proxies_the_leftmost_forwarded_address_is_the_client_as_in_1x():
+    assert fields(raw_headers=FORWARDED, proxy=PROXY).client == ["6.6.6.6", 443]
+
+
+def test_a_trusted_peer_gives_the_rightmost_forwarded_address_not_a_trusted_proxy():
+    result = fields(raw_headers=FORWARDED, proxy=GUARDED, client=["10.0.0.1", 1234])
+    assert (result.client, result.scheme) == (["1.2.3.4", 443], "https")
+
+
+def test_headers_from_a_peer_not_in_the_trusted_list_are_ignored_entirely():
+    result = fields(raw_headers=FORWARDED, proxy=GUARDED, client=["192.0.2.9", 1234])
+    assert (result.client, result.scheme) == (["192.0.2.9", 1234], "http")
+    ws = fields(raw_headers=FORWARDED, proxy=GUARDED, client=["192.0.2.9", 1234], websocket=True)
+    assert (ws.client, ws.scheme) == (["192.0.2.9", 1234], "ws")
+
+
+def test_a_peer_on_a_unix_socket_is_believed_with_a_trusted_list():
+    result = fields(raw_headers=FORWARDED, proxy=GUARDED, client=None)
+    assert result.client == ["1.2.3.4", 443]
+
+
+def test_parse_x_forwarded_for_takes_trusted_proxies_for_the_rightmost_choice():
+    headers = {b"x-forwarded-for": [b"6.6.6.6, 1.2.3.4:99, 10.0.0.7"]}
+    trusted = TrustedProxies.parse("10.0.0.7")
+    assert parse_x_forwarded_for(headers, trusted_proxies=trusted) == (["1.2.3.4", 99], None)
 
 
 def test_parse_x_forwarded_for_understands_ipv6_and_defaults_port_to_zero():

@@ -1,0 +1,145 @@
+"""Which proxies to believe and which forwarded address is the client (SPEC 4.3).
+
+1.x took the leftmost ``X-Forwarded-For`` entry. Behind a proxy that
+*appends* the address it saw (nginx's ``$proxy_add_x_forwarded_for``, most
+load balancers), that entry is whatever the client sent, so anyone can pick
+their own address. With a trusted-proxy list (``--proxy-trusted-ips``, like
+gunicorn's ``forwarded_allow_ips``) the headers count only when the peer is
+one of the listed proxies, and the client is the rightmost entry that is
+not: the last address a proxy we trust vouched for.
+
+Pure values in, pure values out; ``_scope.request_fields`` calls it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+
+__all__ = ["TrustedProxies", "pick_forwarded_entry", "split_host_port"]
+
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class TrustedProxies:
+    """A set of proxy addresses and networks (``"10.0.0.1"``, ``"10.0.0.0/8"``,
+    ``"::1"``; ``"*"`` trusts every address).
+
+    Answers are remembered per host string (at most ``MEMO_SIZE`` of them),
+    so the proxies' own addresses, which come back on every request, cost a
+    dict lookup rather than an ``ipaddress`` parse.
+    """
+
+    MEMO_SIZE = 4096
+
+    def __init__(self, entries: Iterable[str]) -> None:
+        self.trust_all = False
+        self._exact: set[str] = set()
+        self._networks: list[_Network] = []
+        for raw in entries:
+            entry = raw.strip()
+            if not entry:
+                continue
+            if entry == "*":
+                self.trust_all = True
+            elif "/" in entry:
+                self._networks.append(_network(entry))
+            else:
+                self._exact.add(str(_address(entry)))
+        self._memo: dict[str, bool] = {}
+
+    @classmethod
+    def parse(cls, text: str) -> TrustedProxies:
+        """Build from a comma-separated list, as ``--proxy-trusted-ips`` takes it.
+
+        Raises ``ValueError`` naming the first entry that is neither an IP
+        address, a network, nor ``*``.
+        """
+        return cls(text.split(","))
+
+    def __contains__(self, host: object) -> bool:
+        if self.trust_all:
+            return True
+        if not isinstance(host, str):
+            return False
+        known = self._memo.get(host)
+        if known is None:
+            if len(self._memo) >= self.MEMO_SIZE:
+                # many distinct clients: start again rather than grow without bound
+                self._memo.clear()
+            known = self._memo[host] = self._lookup(host)
+        return known
+
+    def _lookup(self, host: str) -> bool:
+        if host in self._exact:
+            return True
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            # "unknown", an obfuscated name (RFC 7239), garbage: never a proxy of ours
+            return False
+        if ip.version == 6 and ip.ipv4_mapped is not None:
+            # a dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d
+            ip = ip.ipv4_mapped
+        if str(ip) in self._exact:
+            return True
+        return any(ip in network for network in self._networks)
+
+    def __repr__(self) -> str:
+        entries = (["*"] if self.trust_all else []) + sorted(self._exact)
+        entries += [str(network) for network in self._networks]
+        return f"TrustedProxies({', '.join(entries)!r})"
+
+
+def _address(entry: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    try:
+        return ipaddress.ip_address(entry)
+    except ValueError:
+        raise ValueError(
+            f"expected an IP address, a network (10.0.0.0/8) or '*', got {entry!r}"
+        ) from None
+
+
+def _network(entry: str) -> _Network:
+    try:
+        return ipaddress.ip_network(entry, strict=False)
+    except ValueError:
+        raise ValueError(
+            f"expected an IP address, a network (10.0.0.0/8) or '*', got {entry!r}"
+        ) from None
+
+
+def split_host_port(entry: str) -> tuple[str, int]:
+    """Split one forwarded entry into host and port (0 if it has none).
+
+    ``"1.2.3.4:80"``, ``"[::1]:80"`` and ``"[::1]"`` carry brackets or a
+    single colon; a bare IPv6 address (several colons) has no port.
+    """
+    host, port = entry, 0
+    if host.startswith("["):
+        host, _, rest = host[1:].partition("]")
+        if rest.startswith(":") and rest[1:].isdigit():
+            port = int(rest[1:])
+    elif host.count(":") == 1:
+        name, _, maybe_port = host.partition(":")
+        if maybe_port.isdigit():
+            host, port = name, int(maybe_port)
+    return host, port
+
+
+def pick_forwarded_entry(value: str, trusted: TrustedProxies | None) -> str:
+    """The entry of an ``X-Forwarded-For`` value that names the client.
+
+    Without ``trusted`` it is the leftmost entry (1.x). With it, the
+    rightmost entry whose host is not a trusted proxy: entries to its left
+    were written by the client or by proxies we do not know. If every entry
+    is a trusted proxy, the leftmost one is the best there is.
+    """
+    entries = value.split(",")
+    if trusted is None or len(entries) == 1:
+        return entries[0].strip()
+    for entry in reversed(entries):
+        entry = entry.strip()
+        if entry and split_host_port(entry)[0] not in trusted:
+            return entry
+    return entries[0].strip()

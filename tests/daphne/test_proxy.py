@@ -1,0 +1,99 @@
+"""Trusted proxies and the choice of the client among forwarded addresses (SPEC 4.3)."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from daphne._proxy import TrustedProxies, pick_forwarded_entry, split_host_port
+
+TRUSTED = TrustedProxies.parse("10.0.0.0/8, 127.0.0.1, 2001:db8::/32")
+
+untrusted_ipv4 = st.ip_addresses(v=4).map(str).filter(lambda host: host not in TRUSTED)
+trusted_ipv4 = st.ip_addresses(v=4, network="10.0.0.0/8").map(str)
+
+
+def test_an_exact_address_and_a_network_member_are_trusted():
+    assert "127.0.0.1" in TRUSTED
+    assert "10.200.3.4" in TRUSTED
+    assert "2001:db8::7" in TRUSTED
+    assert "127.0.0.2" not in TRUSTED
+    assert "192.168.1.1" not in TRUSTED
+
+
+def test_other_spellings_of_a_trusted_address_are_trusted():
+    proxies = TrustedProxies.parse("::1, 192.0.2.1")
+    assert "0:0:0:0:0:0:0:1" in proxies
+    assert "::ffff:192.0.2.1" in proxies  # dual-stack listener's view of an IPv4 peer
+
+
+def test_names_and_garbage_are_never_trusted():
+    assert "unknown" not in TRUSTED
+    assert "_hidden" not in TRUSTED
+    assert "" not in TRUSTED
+    assert None not in TRUSTED
+
+
+def test_a_star_trusts_every_address():
+    everyone = TrustedProxies.parse("*")
+    assert "203.0.113.9" in everyone and "unknown" in everyone
+
+
+@pytest.mark.parametrize("entry", ["localhost", "10.0.0.0/33", "1.2.3"])
+def test_an_entry_that_is_no_address_or_network_is_a_value_error(entry):
+    with pytest.raises(ValueError, match=rf"expected an IP address.*got '{entry}'"):
+        TrustedProxies.parse(f"127.0.0.1, {entry}")
+
+
+def test_the_memo_of_answers_is_bounded_and_stays_right_after_a_reset():
+    proxies = TrustedProxies.parse("10.0.0.0/8")
+    proxies.MEMO_SIZE = 3
+    for i in range(10):
+        assert f"192.0.2.{i}" not in proxies
+        assert len(proxies._memo) <= 3
+    assert "10.1.1.1" in proxies
+
+
+@pytest.mark.parametrize(
+    "entry, expected",
+    [
+        ("1.2.3.4", ("1.2.3.4", 0)),
+        ("1.2.3.4:80", ("1.2.3.4", 80)),
+        ("[::1]:8080", ("::1", 8080)),
+        ("[::1]", ("::1", 0)),
+        ("2001:db8::2", ("2001:db8::2", 0)),
+    ],
+)
+def test_split_host_port_reads_ipv4_and_ipv6_entries(entry, expected):
+    assert split_host_port(entry) == expected
+
+
+def test_without_a_trusted_list_the_leftmost_entry_names_the_client_as_in_1x():
+    assert pick_forwarded_entry("6.6.6.6, 1.2.3.4, 10.0.0.2", None) == "6.6.6.6"
+
+
+def test_with_a_trusted_list_a_forged_leftmost_entry_is_skipped():
+    # the client sent "X-Forwarded-For: 6.6.6.6", our proxy appended the real peer
+    assert pick_forwarded_entry("6.6.6.6, 1.2.3.4", TRUSTED) == "1.2.3.4"
+
+
+def test_trusted_proxies_on_the_right_are_skipped_with_or_without_ports():
+    value = "6.6.6.6, 1.2.3.4:5678, 10.0.0.2, [2001:db8::1]:443"
+    assert pick_forwarded_entry(value, TRUSTED) == "1.2.3.4:5678"
+
+
+def test_when_every_entry_is_a_trusted_proxy_the_leftmost_is_taken():
+    assert pick_forwarded_entry("10.0.0.3, 10.0.0.2", TRUSTED) == "10.0.0.3"
+
+
+def test_empty_entries_are_not_mistaken_for_the_client():
+    assert pick_forwarded_entry("1.2.3.4, , 10.0.0.2", TRUSTED) == "1.2.3.4"
+
+
+@given(
+    st.lists(untrusted_ipv4 | trusted_ipv4, max_size=4),
+    untrusted_ipv4,
+    st.lists(trusted_ipv4, max_size=4),
+)
+def test_the_client_is_the_rightmost_address_no_trusted_proxy_vouches_past(forged, client, chain):
+    value = ", ".join([*forged, client, *chain])
+    assert pick_forwarded_entry(value, TRUSTED) == client
