@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from ._protocol_cli import LayerImportError, import_channel_layer
+from ._proxy import TrustedProxies
 from ._sender import DEFAULT_FULL_TIMEOUT
 from .access import AccessLogGenerator
 from .exceptions import CannotListen, LayerUnreachable, NotAChannelLayer
@@ -30,6 +31,14 @@ def positive_seconds(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
     return value
+
+
+def trusted_proxies(text: str) -> TrustedProxies:
+    """An argparse type: comma-separated proxy addresses and networks, or ``*``."""
+    try:
+        return TrustedProxies.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def import_layer(path: str) -> Any:
@@ -176,6 +185,16 @@ class CommandLineInterface:
             help="trust X-Forwarded-For/-Port/-Proto for the client address and scheme",
         )
         add(
+            "--proxy-trusted-ips",
+            dest="proxy_trusted_ips",
+            type=trusted_proxies,
+            default=None,
+            help="with --proxy-headers: the proxies (comma-separated addresses and networks, "
+            "e.g. 127.0.0.1,10.0.0.0/8) whose headers count; the client is then the "
+            "rightmost X-Forwarded-For address not in the list (default: every peer, and "
+            "the leftmost address, as 1.x did)",
+        )
+        add(
             "--no-http-disconnect-after-response",
             dest="no_http_disconnect_after_response",
             action="store_true",
@@ -212,6 +231,8 @@ class CommandLineInterface:
     def run(self, args: list[str]) -> None:
         """Parse ``args`` and serve until a shutdown signal."""
         options = self.parser.parse_args(args)
+        if options.proxy_trusted_ips is not None and not options.proxy_headers:
+            self.parser.error("--proxy-trusted-ips needs --proxy-headers")
         level = {0: logging.WARNING, 1: logging.INFO}.get(options.verbosity, logging.DEBUG)
         logging.basicConfig(level=level, format="%(asctime)-15s %(levelname)-8s %(message)s")
         access_log_stream = None
@@ -245,6 +266,7 @@ class CommandLineInterface:
             proxy_forwarded_address_header="X-Forwarded-For" if options.proxy_headers else None,
             proxy_forwarded_port_header="X-Forwarded-Port" if options.proxy_headers else None,
             proxy_forwarded_proto_header="X-Forwarded-Proto" if options.proxy_headers else None,
+            proxy_trusted_ips=options.proxy_trusted_ips,
             force_sync=options.force_sync,
             verbosity=options.verbosity,
             request_head_timeout=options.request_head_timeout or None,

@@ -211,3 +211,64 @@ def test_access_log_write_entry_formats_the_date_ncsa_style():
         "h", datetime.datetime(2024, 3, 5, 6, 7, 8), "GET /", 404, 3, ident="i", user="u"
     )
     assert stream.getvalue() == 'h i u [05/Mar/2024:06:07:08] "GET /" 404 3\n'
+
+
+def run_capturing_server_options(monkeypatch, args):
+    captured = {}
+
+    class FakeServer:
+        def __init__(self, **kwargs):
+            captured.update(kwargs)
+
+        def run(self):
+            pass
+
+    cli = CommandLineInterface()
+    cli.server_class = FakeServer
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    cli.run([*args, "-v", "0", "tests.daphne.test_cli:test_layer"])
+    return captured
+
+
+def test_proxy_trusted_ips_reach_the_server_parsed(monkeypatch):
+    captured = run_capturing_server_options(
+        monkeypatch, ["--proxy-headers", "--proxy-trusted-ips", "127.0.0.1,10.0.0.0/8"]
+    )
+    trusted = captured["proxy_trusted_ips"]
+    assert "127.0.0.1" in trusted and "10.9.9.9" in trusted and "192.0.2.1" not in trusted
+
+
+def test_without_proxy_trusted_ips_every_peer_is_believed_as_in_1x(monkeypatch):
+    captured = run_capturing_server_options(monkeypatch, ["--proxy-headers"])
+    assert captured["proxy_trusted_ips"] is None
+
+
+def test_proxy_trusted_ips_without_proxy_headers_is_refused(capsys):
+    with pytest.raises(SystemExit) as exited:
+        CommandLineInterface().run(["--proxy-trusted-ips", "127.0.0.1", "m:l"])
+    assert exited.value.code == 2
+    assert "--proxy-trusted-ips needs --proxy-headers" in capsys.readouterr().err
+
+
+def test_a_proxy_trusted_ip_that_is_no_address_is_refused(capsys):
+    with pytest.raises(SystemExit) as exited:
+        CommandLineInterface().parser.parse_args(
+            ["--proxy-headers", "--proxy-trusted-ips", "127.0.0.1,proxy.local", "m:l"]
+        )
+    assert exited.value.code == 2
+    error = capsys.readouterr().err
+    assert "--proxy-trusted-ips" in error and "got 'proxy.local'" in error
+
+
+def test_proxy_trusted_ips_reach_the_factory_a_started_server_builds():
+    server = Server(
+        test_layer,
+        endpoints=["tcp:0"],
+        reactor=MemoryReactorClock(),
+        signal_handlers=False,
+        proxy_forwarded_address_header="X-Forwarded-For",
+        proxy_trusted_ips="10.0.0.1",
+    )
+    server.start()
+    assert "10.0.0.1" in server.factory.proxy_headers.trusted
+    assert "10.0.0.2" not in server.factory.proxy_headers.trusted
