@@ -123,3 +123,32 @@ def test_a_layer_path_that_does_not_import_fails_with_a_clear_message(env):
     process = Process("-m", "daphne", "tests.daphne.nothing_here:layer", env=env)
     assert process.popen.wait(30) == 2
     assert "Could not import module 'tests.daphne.nothing_here'" in process.output()
+
+
+FORGED_THEN_APPENDED = {"X-Forwarded-For": "6.6.6.6, 203.0.113.5", "X-Forwarded-Proto": "https"}
+
+
+def test_behind_a_trusted_proxy_the_forged_leftmost_address_is_not_the_client(env, worker):
+    process = start_daphne(env, "--proxy-headers", "--proxy-trusted-ips", "127.0.0.1")
+    try:
+        with httpx.Client(base_url=process.url, timeout=20) as client:
+            report = client.get("/who", headers=FORGED_THEN_APPENDED).json()
+        assert report["client"] == ["203.0.113.5", 0] and report["scheme"] == "https"
+        with ws_connect(f"{process.ws_url}/echo", additional_headers=FORGED_THEN_APPENDED) as ws:
+            ws.send("x")
+            assert ws.recv() == "x"
+        # the access log names the same client, for the request and the socket
+        log = process.wait_for(r'203\.0\.113\.5:0 - - \[[^]]*\] "WSCONNECT /echo')
+        assert "6.6.6.6" not in log.string
+    finally:
+        assert process.terminate() == 0, process.output()
+
+
+def test_proxy_headers_from_a_peer_not_in_the_trusted_list_are_ignored(env, worker):
+    process = start_daphne(env, "--proxy-headers", "--proxy-trusted-ips", "10.0.0.0/8")
+    try:
+        with httpx.Client(base_url=process.url, timeout=20) as client:
+            report = client.get("/who", headers=FORGED_THEN_APPENDED).json()
+        assert report["client"][0] == "127.0.0.1" and report["scheme"] == "http"
+    finally:
+        assert process.terminate() == 0, process.output()
