@@ -14,11 +14,13 @@ Pure values in, pure values out; ``_scope.request_fields`` calls it.
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Iterable
 
-__all__ = ["TrustedProxies", "pick_forwarded_entry", "split_host_port"]
+__all__ = ["TrustedProxies", "address_key", "pick_forwarded_entry", "split_host_port"]
 
-_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+#: ``(4 or 6, the address as an int)``: what membership compares.
+_Key = tuple[int, int]
 
 
 class TrustedProxies:
@@ -27,25 +29,30 @@ class TrustedProxies:
 
     Answers are remembered per host string (at most ``MEMO_SIZE`` of them),
     so the proxies' own addresses, which come back on every request, cost a
-    dict lookup rather than an ``ipaddress`` parse.
+    dict lookup; a new address costs one ``inet_pton`` and integer masks.
     """
 
     MEMO_SIZE = 4096
 
     def __init__(self, entries: Iterable[str]) -> None:
         self.trust_all = False
-        self._exact: set[str] = set()
-        self._networks: list[_Network] = []
+        self._entries: list[str] = []
+        self._exact: set[_Key] = set()
+        self._networks: list[tuple[int, int, int]] = []  # (version, network, netmask)
         for raw in entries:
             entry = raw.strip()
             if not entry:
                 continue
+            self._entries.append(entry)
             if entry == "*":
                 self.trust_all = True
             elif "/" in entry:
-                self._networks.append(_network(entry))
+                network = _network(entry)
+                self._networks.append(
+                    (network.version, int(network.network_address), int(network.netmask))
+                )
             else:
-                self._exact.add(str(_address(entry)))
+                self._exact.add(_key_of(_address(entry)))
         self._memo: dict[str, bool] = {}
 
     @classmethod
@@ -71,24 +78,47 @@ class TrustedProxies:
         return known
 
     def _lookup(self, host: str) -> bool:
-        if host in self._exact:
-            return True
-        try:
-            ip = ipaddress.ip_address(host)
-        except ValueError:
+        key = address_key(host)
+        if key is None:
             # "unknown", an obfuscated name (RFC 7239), garbage: never a proxy of ours
             return False
-        if ip.version == 6 and ip.ipv4_mapped is not None:
-            # a dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d
-            ip = ip.ipv4_mapped
-        if str(ip) in self._exact:
+        if key in self._exact:
             return True
-        return any(ip in network for network in self._networks)
+        version, value = key
+        return any(
+            version == net_version and value & netmask == network
+            for net_version, network, netmask in self._networks
+        )
 
     def __repr__(self) -> str:
-        entries = (["*"] if self.trust_all else []) + sorted(self._exact)
-        entries += [str(network) for network in self._networks]
-        return f"TrustedProxies({', '.join(entries)!r})"
+        return f"TrustedProxies({', '.join(self._entries)!r})"
+
+
+def address_key(host: str) -> _Key | None:
+    """``(4 or 6, the address as an int)`` for an IP address string, else None.
+
+    ``inet_pton`` rather than ``ipaddress``, because it runs for every new
+    client address: a few hundred nanoseconds instead of microseconds. An
+    IPv4-mapped IPv6 address (``::ffff:a.b.c.d``, how a dual-stack listener
+    reports IPv4 peers) is its IPv4 address.
+    """
+    try:
+        return 4, int.from_bytes(socket.inet_pton(socket.AF_INET, host))
+    except (OSError, ValueError):
+        pass
+    try:
+        value = int.from_bytes(socket.inet_pton(socket.AF_INET6, host))
+    except (OSError, ValueError):
+        return None
+    if value >> 32 == 0xFFFF:
+        return 4, value & 0xFFFFFFFF
+    return 6, value
+
+
+def _key_of(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> _Key:
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.version, int(ip)
 
 
 def _address(entry: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
@@ -100,7 +130,7 @@ def _address(entry: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
         ) from None
 
 
-def _network(entry: str) -> _Network:
+def _network(entry: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     try:
         return ipaddress.ip_network(entry, strict=False)
     except ValueError:
@@ -140,6 +170,8 @@ def pick_forwarded_entry(value: str, trusted: TrustedProxies | None) -> str:
         return entries[0].strip()
     for entry in reversed(entries):
         entry = entry.strip()
-        if entry and split_host_port(entry)[0] not in trusted:
+        # only entries with a colon can carry a port (or be IPv6)
+        host = split_host_port(entry)[0] if ":" in entry else entry
+        if host and host not in trusted:
             return entry
     return entries[0].strip()

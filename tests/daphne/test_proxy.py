@@ -1,10 +1,12 @@
 """Trusted proxies and the choice of the client among forwarded addresses (SPEC 4.3)."""
 
+import ipaddress
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daphne._proxy import TrustedProxies, pick_forwarded_entry, split_host_port
+from daphne._proxy import TrustedProxies, address_key, pick_forwarded_entry, split_host_port
 
 TRUSTED = TrustedProxies.parse("10.0.0.0/8, 127.0.0.1, 2001:db8::/32")
 
@@ -97,3 +99,24 @@ def test_empty_entries_are_not_mistaken_for_the_client():
 def test_the_client_is_the_rightmost_address_no_trusted_proxy_vouches_past(forged, client, chain):
     value = ", ".join([*forged, client, *chain])
     assert pick_forwarded_entry(value, TRUSTED) == client
+
+
+def not_ipv4_mapped(ip):
+    return ip.version == 4 or ip.ipv4_mapped is None
+
+
+@given(
+    st.ip_addresses().filter(not_ipv4_mapped),
+    st.ip_addresses().filter(not_ipv4_mapped),
+    st.integers(min_value=0, max_value=128),
+)
+def test_membership_agrees_with_the_ipaddress_module(host, base, prefix):
+    network = ipaddress.ip_network(f"{base}/{min(prefix, base.max_prefixlen)}", strict=False)
+    proxies = TrustedProxies([str(network)])
+    assert (str(host) in proxies) == (host.version == network.version and host in network)
+    assert (host.exploded in proxies) == (str(host) in proxies)
+
+
+@pytest.mark.parametrize("host", ["1.2.3", "01.2.3.4", "1.2.3.4\x00", "fe80::1%eth0", ""])
+def test_address_key_is_none_for_what_is_not_a_plain_ip_address(host):
+    assert address_key(host) is None
