@@ -12,6 +12,7 @@ from ._proxy import TrustedProxies
 from ._sender import DEFAULT_FULL_TIMEOUT
 from .access import AccessLogGenerator
 from .exceptions import CannotListen, LayerUnreachable, NotAChannelLayer
+from .http_protocol import DEFAULT_BODY_SEND_TIMEOUT
 from .server import Server, build_endpoint_description_strings
 
 __all__ = ["CommandLineInterface", "LayerImportError"]
@@ -165,6 +166,15 @@ class CommandLineInterface:
             "channel before its socket is closed with 1013 (default: %(default)s)",
         )
         add(
+            "--body-send-timeout",
+            type=positive_seconds,
+            default=DEFAULT_BODY_SEND_TIMEOUT,
+            dest="body_send_timeout",
+            help="seconds a request body chunk may wait for room on a full body channel "
+            "before the upload is abandoned with 503 and the worker told closed "
+            "(default: %(default)s)",
+        )
+        add(
             "--ws-protocol",
             nargs="*",
             dest="ws_protocols",
@@ -272,6 +282,7 @@ class CommandLineInterface:
             request_head_timeout=options.request_head_timeout or None,
             websocket_rate_limit=options.websocket_rate_limit,
             websocket_queue_timeout=options.websocket_queue_timeout,
+            body_send_timeout=options.body_send_timeout,
             http_disconnect_after_response=not options.no_http_disconnect_after_response,
             strict_http=options.strict_http,
             probe_layer=True,

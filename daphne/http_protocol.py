@@ -26,6 +26,7 @@ from zope.interface import implementer
 
 from asgi import www
 
+from ._body_upload import BodyUpload, Retry, Step
 from ._compat import watch_chunk_sizes
 from ._deadlines import DeadlineSet
 from ._http_channel import DaphneHTTPChannel, WriteBudget, raw_error_response
@@ -52,8 +53,9 @@ DEFAULT_MAX_REQUEST_BODY_SIZE = 100 * 1024 * 1024
 DEFAULT_MAX_HEADER_SIZE = 16 * 1024
 #: Seconds to receive a whole request head before answering 408 (slowloris, idle sockets).
 DEFAULT_REQUEST_HEAD_TIMEOUT = 20.0
-#: Seconds to wait before retrying a body chunk on a full channel.
-BODY_RETRY_DELAY = 0.05
+#: Seconds daphne keeps retrying one body chunk the layer refuses as full
+#: (and, after that, the ``closed`` chunk) before it abandons the upload.
+DEFAULT_BODY_SEND_TIMEOUT = 10.0
 #: Seconds daphne sends no ``http.disconnect`` after the layer refused one
 #: (full, as it is when no consumer reads the channel): while it would only
 #: be refused again, that saves a command to the layer per request.
@@ -83,9 +85,8 @@ class WebRequest(http.Request):
         self.raw_header_list: list[tuple[bytes, bytes]] = []
         self._received_body = 0
         self._too_large = False
-        self._body: RequestBody | None = None
+        self._upload: BodyUpload | None = None
         self._body_channel: str | None = None
-        self._pending_chunk: dict | None = None
         self._body_call = None
         self._retry_after: bytes | None = None
         self._budget: WriteBudget | None = None
@@ -204,7 +205,8 @@ class WebRequest(http.Request):
         factory.reply_protocols[self.reply_channel] = self
         factory.request_deadlines.add(self.reply_channel, factory.timeout)
         if body.streamed:
-            self._body, self._body_channel = body, body_channel
+            self._upload = BodyUpload(body, factory.body_send_timeout)
+            self._body_channel = body_channel
             self._body_call = factory.clock.callLater(0, self._pump_body)
         self._disconnect_due = True
         factory.sender.send("http.request", message, self._request_not_sent)
@@ -219,7 +221,7 @@ class WebRequest(http.Request):
         self.reply_channel = None
         if self._body_call is not None and self._body_call.active():
             self._body_call.cancel()
-        self._body_call = self._body = None
+        self._body_call = self._upload = None
         if isinstance(exc, layer.ChannelFull):
             self._retry_after = b"%d" % factory.retry_after
             self.basic_error(503, b"Service Unavailable", "Request queue full.")
@@ -231,48 +233,69 @@ class WebRequest(http.Request):
     # -- request body streaming ------------------------------------------------
 
     def _pump_body(self) -> None:
-        """Send the next body chunk; the one after goes once it has landed.
+        """Send the body-channel message ``BodyUpload`` says is due now.
 
         With a layer daphne sends to from the reactor (``send_batch_twisted``)
-        the chunk is written without blocking the reactor; otherwise it is a
-        plain ``send``. A full channel is retried after ``BODY_RETRY_DELAY``; a
-        layer that fails ends the upload with a 503.
+        it is written without blocking the reactor; otherwise it is a plain
+        ``send``. ``_body_sent`` applies the outcome.
         """
         self._body_call = None
-        if self._body is None:
+        upload = self._upload
+        message = upload.message() if upload is not None else None
+        if message is None:
             return
-        chunk = self._pending_chunk or self._body.next_chunk()
-        if chunk is None:
-            self._body = None
-            return
-        self._pending_chunk = chunk
         factory = self.factory
         layer = factory.channel_layer
         if factory.sender.on_reactor:
-            landing = layer.send_batch_twisted([(self._body_channel, chunk)])
+            landing = layer.send_batch_twisted([(self._body_channel, message)])
             landing.addCallbacks(
-                lambda outcomes: self._body_chunk_landed(outcomes[0]),
-                lambda failure: self._body_chunk_landed(failure.value),
+                lambda outcomes: self._body_sent(upload, outcomes[0]),
+                lambda failure: self._body_sent(upload, failure.value),
             )
             return
         try:
-            layer.send(self._body_channel, chunk)
+            layer.send(self._body_channel, message)
         except Exception as exc:  # noqa: BLE001 - every failure is answered below
-            self._body_chunk_landed(exc)
+            self._body_sent(upload, exc)
         else:
-            self._body_chunk_landed(None)
+            self._body_sent(upload, None)
 
-    def _body_chunk_landed(self, error: BaseException | None) -> None:
-        if self._body is None:
-            return  # the upload was abandoned meanwhile
+    def _body_sent(self, upload: BodyUpload, error: BaseException | None) -> None:
+        if upload is not self._upload:
+            return  # the request was given up without a closed chunk (never delivered)
         clock = self.factory.clock
+        now = clock.seconds()
         if error is None:
-            self._pending_chunk = None
-            self._body_call = clock.callLater(0, self._pump_body)
-        elif isinstance(error, self.factory.channel_layer.ChannelFull):
-            self._body_call = clock.callLater(BODY_RETRY_DELAY, self._pump_body)
+            step = upload.landed(now)
         else:
-            self._body = self._pending_chunk = None
+            full = isinstance(error, self.factory.channel_layer.ChannelFull)
+            step = upload.refused(now, full=full)
+        if isinstance(step, Retry):
+            self._body_call = clock.callLater(step.delay, self._pump_body)
+            return
+        if step is Step.ABORTED:
+            self._body_not_delivered(error)
+        elif step is Step.GAVE_UP:
+            logger.warning(
+                "Could not tell %s that the body of %s is incomplete: %s",
+                self._body_channel,
+                self.path_text,
+                error,
+            )
+        if step is not Step.FINISHED and step is not Step.GAVE_UP:
+            self._body_call = clock.callLater(0, self._pump_body)
+
+    def _body_not_delivered(self, error: BaseException | None) -> None:
+        """The body cannot be completed: answer the client (the worker gets ``closed``)."""
+        if isinstance(error, self.factory.channel_layer.ChannelFull):
+            logger.warning(
+                "Body channel of %s stayed full for %gs; abandoning the upload",
+                self.path_text,
+                self.factory.body_send_timeout,
+            )
+            self._retry_after = b"%d" % self.factory.retry_after
+            self._fail_request(503, "Request body could not be delivered.")
+        else:
             self._layer_failed(error, "during the upload", "a request body chunk")
 
     def _layer_failed(self, exc: BaseException, when: str, what: str) -> None:
@@ -304,17 +327,16 @@ class WebRequest(http.Request):
             self._drop()
 
     def _abandon_body(self) -> None:
+        """The client left mid-upload: the worker gets a ``closed`` chunk,
+        retried like any body message until it lands or ``body_send_timeout``."""
+        upload = self._upload
+        if upload is None or not upload.abandon(self.factory.clock.seconds()):
+            return
+        if upload.in_flight:
+            return  # the outcome of the chunk on its way sends the closed chunk
         if self._body_call is not None and self._body_call.active():
             self._body_call.cancel()
-        self._body_call = None
-        if self._body is not None:
-            self._body = None
-            try:
-                self.factory.channel_layer.send(
-                    self._body_channel, www.http_request_body_chunk(closed=True)
-                )
-            except Exception:
-                logger.debug("Could not tell the body channel the client left")
+        self._body_call = self.factory.clock.callLater(0, self._pump_body)
 
     # -- replies (called by HTTPFactory.dispatch_reply) ------------------------
 
@@ -502,6 +524,7 @@ class HTTPFactory(http.HTTPFactory):
         max_request_body_size: int | None = DEFAULT_MAX_REQUEST_BODY_SIZE,
         body_inline_limit: int = DEFAULT_BODY_INLINE_LIMIT,
         body_chunk_size: int = DEFAULT_BODY_CHUNK_SIZE,
+        body_send_timeout: float = DEFAULT_BODY_SEND_TIMEOUT,
         max_header_size: int = DEFAULT_MAX_HEADER_SIZE,
         websocket_max_message_size: int | None = None,
         websocket_buffer_limit: int = 4 * 1024 * 1024,
@@ -547,6 +570,8 @@ class HTTPFactory(http.HTTPFactory):
         self.max_request_body_size = max_request_body_size
         self.body_inline_limit = body_inline_limit
         self.body_chunk_size = body_chunk_size
+        #: Seconds one refused body chunk (or the closed chunk) is retried.
+        self.body_send_timeout = body_send_timeout
         self.max_header_size = max_header_size
         self.retry_after = retry_after
         self.http_buffer_limit = http_buffer_limit

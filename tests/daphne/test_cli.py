@@ -47,6 +47,7 @@ def test_every_flag_parses_with_its_1x_default():
     assert options.verbosity == 1 and not options.proxy_headers and not options.force_sync
     assert options.websocket_queue_timeout == 10
     assert options.strict_http is False  # 1.x accepted HTTP/1.1 without Host
+    assert options.body_send_timeout == 10
     options = CommandLineInterface().parser.parse_args(
         ["--ws-protocol", "a", "b", "--fd", "3", "-t", "7", "--websocket_timeout", "-1", "m:l"]
     )
@@ -118,6 +119,8 @@ def test_cli_passes_every_option_to_the_server(monkeypatch):
             "9",
             "--websocket-queue-timeout",
             "2.5",
+            "--body-send-timeout",
+            "4",
             "-v",
             "0",
             "tests.daphne.test_cli:test_layer",
@@ -131,6 +134,7 @@ def test_cli_passes_every_option_to_the_server(monkeypatch):
     assert captured["websocket_connect_timeout"] == 9
     assert captured["websocket_queue_timeout"] == 2.5
     assert captured["strict_http"] is True
+    assert captured["body_send_timeout"] == 4
     assert captured["action_logger"] is None  # verbosity 0 and no --access-log
 
 
@@ -156,6 +160,15 @@ def test_the_queue_timeout_reaches_the_factory_a_started_server_builds():
     assert server.factory.websocket_queue_timeout == 2.5
     # the frame queue that enforces it
     assert server.factory.sender._queue.full_timeout == 2.5
+
+
+def test_the_body_send_timeout_reaches_the_factory_a_started_server_builds():
+    reactor = MemoryReactorClock()
+    server = Server(
+        test_layer, endpoints=["tcp:0"], reactor=reactor, signal_handlers=False, body_send_timeout=3
+    )
+    server.start()
+    assert server.factory.body_send_timeout == 3
 
 
 def test_server_without_endpoints_raises_user_warning():

@@ -329,8 +329,11 @@ def test_with_a_reactor_layer_a_lost_layer_mid_upload_is_503_and_ends_the_upload
     assert out.startswith(b"HTTP/1.1 503 ") and b"Retry-After" in out
     assert b"10.1.2.3" not in out and "unavailable during the upload" in caplog.text
     harness.clock.advance(1)
-    assert not [c for batch, _ in layer.written for c, _ in batch if c != "http.disconnect"], (
-        "no more chunks after the failure"
+    body_messages = [
+        m for batch, _ in layer.written for c, m in batch if c == message["body_channel"]
+    ]
+    assert body_messages == [www.http_request_body_chunk(closed=True)], (
+        "no more data chunks after the failure, only the closed chunk"
     )
     harness.factory.dispatch_reply(message["reply_channel"], www.http_response(200))
     assert conn.output() == b"", "the application's late reply is dropped"
@@ -342,6 +345,7 @@ def test_client_leaving_mid_body_tells_the_body_channel_closed():
     conn.send(request(b"POST", body=b"y" * 50))
     message = harness.receive("http.request")
     conn.lose()
+    harness.clock.advance(0)
     assert harness.receive(message["body_channel"])["closed"] is True
     assert harness.receive("http.disconnect")["reply_channel"] == message["reply_channel"]
 
@@ -535,3 +539,82 @@ def test_requests_arriving_during_shutdown_get_503_and_connection_close(harness)
     out = conn.output()
     assert out.startswith(b"HTTP/1.1 503") and b"Connection: close" in out
     assert harness.nothing_on("http.request")
+
+
+def stalled_upload(body_send_timeout=1.0):
+    """A 30-byte upload onto a body channel of capacity 1 that nobody reads."""
+    harness = Harness(
+        layer=ChannelLayer(capacity=100, channel_capacity={"http.request.body?*": 1}),
+        body_inline_limit=10,
+        body_chunk_size=10,
+        body_send_timeout=body_send_timeout,
+    )
+    conn = harness.connect()
+    conn.send(request(b"POST", b"/up", body=b"x" * 30))
+    message = harness.receive("http.request")
+    harness.clock.advance(0)  # the first chunk lands, the second finds the channel full
+    return harness, conn, message
+
+
+def advance_in_steps(clock, seconds, step=0.05):
+    for _ in range(round(seconds / step)):
+        clock.advance(step)
+
+
+def test_body_channel_full_past_the_send_timeout_answers_503_and_sends_closed(caplog):
+    harness, conn, message = stalled_upload(body_send_timeout=1.0)
+    advance_in_steps(harness.clock, 0.9)
+    assert conn.output() == b"", "still retrying within body_send_timeout"
+    advance_in_steps(harness.clock, 0.2)
+    out = conn.output()
+    assert out.startswith(b"HTTP/1.1 503 ") and b"Retry-After" in out
+    assert "stayed full for 1s; abandoning the upload" in caplog.text
+    channel = message["body_channel"]
+    assert harness.receive(channel)["content"] == b"x" * 10  # the reader wakes up
+    advance_in_steps(harness.clock, 1.0)
+    assert harness.receive(channel) == www.http_request_body_chunk(closed=True)
+    advance_in_steps(harness.clock, 2.0)
+    assert harness.nothing_on(channel), "no data chunk after the closed one"
+
+
+def test_closed_chunk_refused_past_the_send_timeout_is_given_up_with_a_warning(caplog):
+    harness, conn, message = stalled_upload(body_send_timeout=0.5)
+    advance_in_steps(harness.clock, 0.6)
+    assert conn.output().startswith(b"HTTP/1.1 503 ")
+    advance_in_steps(harness.clock, 0.6)
+    assert "Could not tell http.request.body?" in caplog.text
+    assert "that the body of /up is incomplete" in caplog.text
+    harness.receive(message["body_channel"])
+    advance_in_steps(harness.clock, 2.0)
+    assert harness.nothing_on(message["body_channel"]), "no more tries once given up"
+
+
+def test_a_failed_body_chunk_send_sends_closed_once_the_layer_is_back(caplog):
+    layer = BrokenLayer(broken=set())
+    harness = Harness(layer=layer, body_inline_limit=10, body_chunk_size=10)
+    conn = harness.connect()
+    conn.send(request(b"POST", b"/up", body=b"w" * 30))
+    message = harness.receive("http.request")
+    layer.broken.add(message["body_channel"])
+    harness.clock.advance(0)
+    out = conn.output()
+    assert out.startswith(b"HTTP/1.1 503 ") and b"Retry-After" in out
+    assert "Channel layer unavailable during the upload" in caplog.text
+    advance_in_steps(harness.clock, 0.5)
+    assert harness.nothing_on(message["body_channel"])
+    layer.broken.clear()  # the Redis blip is over
+    advance_in_steps(harness.clock, 1.0)
+    assert harness.receive(message["body_channel"]) == www.http_request_body_chunk(closed=True)
+    assert harness.nothing_on(message["body_channel"])
+
+
+def test_client_leaving_while_a_chunk_is_in_flight_sends_closed_after_it_lands():
+    layer = ReactorSendLayer(capacity=100)
+    harness, conn, message = body_upload(layer)
+    harness.clock.advance(0)
+    conn.lose()
+    layer.land()  # the chunk that was on its way
+    harness.clock.advance(0)
+    channel = message["body_channel"]
+    sent = [m for batch, _ in layer.written for c, m in batch if c == channel]
+    assert sent == [www.http_request_body_chunk(closed=True)]
