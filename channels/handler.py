@@ -23,7 +23,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Iterator
-from typing import Any
+from typing import IO, Any
 
 from django import http
 from django.conf import settings
@@ -72,8 +72,16 @@ class AsgiRequest(http.HttpRequest):
 
     ResponseLater = ResponseLater
 
-    #: Seconds to wait for the next body chunk before answering 408.
+    #: Seconds reading the body channel may take in all before the request is
+    #: answered 408 (1.x's limit, counted from the first read as 1.x did).
     body_receive_timeout = 60
+    #: Seconds to wait for any one body chunk before answering 408. daphne
+    #: has the whole body before it sends ``http.request`` and, when it cannot
+    #: deliver the next chunk within its ``--body-send-timeout`` (10 s), sends
+    #: a ``closed`` chunk within that time again; so with daphne's default
+    #: nothing is coming after 2 x 10 s (plus 5 s of slack). None: no limit
+    #: but ``body_receive_timeout``.
+    body_chunk_timeout: float | None = 25
 
     def __init__(self, message: Any) -> None:
         # Reads the message as 1.x did: only ``path`` is needed (``method`` too
@@ -153,28 +161,43 @@ class AsgiRequest(http.HttpRequest):
             return stream
         stream = tempfile.SpooledTemporaryFile(max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE)
         stream.write(body)
-        layer = self.message.channel_layer
-        deadline = time.monotonic() + self.body_receive_timeout
-        while True:
-            _, chunk = layer.receive([body_channel], block=True)
-            if chunk is None:
-                if time.monotonic() > deadline:
-                    stream.close()
-                    raise RequestTimeout(
-                        f"No request body chunk on {body_channel} for {self.body_receive_timeout}s"
-                    )
-                continue
-            chunk = www.normalize("http.request.body", chunk)
-            if chunk["closed"]:
-                stream.close()
-                raise RequestAborted("Client closed the request while its body was read")
-            stream.write(chunk["content"])
-            deadline = time.monotonic() + self.body_receive_timeout
-            if not chunk["more_content"]:
-                break
+        try:
+            self._read_body_channel(self.message.channel_layer, body_channel, stream)
+        except BaseException:
+            stream.close()
+            raise
         self._content_length = stream.tell()
         stream.seek(0)
         return stream
+
+    def _read_body_channel(self, layer: Any, body_channel: str, stream: IO[bytes]) -> None:
+        """Append the body channel's chunks to ``stream`` until the last one.
+
+        Raises ``RequestAborted`` at once on a ``closed`` chunk (the body will
+        not be completed), and ``RequestTimeout`` when no chunk came within
+        ``body_chunk_timeout`` or the whole read passed ``body_receive_timeout``.
+        """
+        waited_since = time.monotonic()
+        give_up = waited_since + self.body_receive_timeout
+        limit = self.body_chunk_timeout
+        while True:
+            now = time.monotonic()
+            if now > give_up:
+                raise RequestTimeout(
+                    f"Body of {body_channel} not read within {self.body_receive_timeout}s"
+                )
+            if limit is not None and now - waited_since > limit:
+                raise RequestTimeout(f"No request body chunk on {body_channel} for {limit}s")
+            _, chunk = layer.receive([body_channel], block=True)
+            if chunk is None:
+                continue
+            chunk = www.normalize("http.request.body", chunk)
+            if chunk["closed"]:
+                raise RequestAborted("Client closed the request while its body was read")
+            stream.write(chunk["content"])
+            if not chunk["more_content"]:
+                return
+            waited_since = time.monotonic()
 
     def _get_scheme(self) -> str:
         return self._scheme

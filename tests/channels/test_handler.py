@@ -7,6 +7,7 @@ and through ``django.test.Client``, and the two responses must agree.
 import hashlib
 import json
 import threading
+import time
 
 import pytest
 from django.contrib.auth.models import User
@@ -275,6 +276,43 @@ def test_slow_body_gets_408(layer, consumer, monkeypatch):
     ours = serve(layer, consumer, method="POST", path="/raw/", body=b"x", body_chunks=[])
     assert ours.status == 408
     assert ours.body == b"408 Request Timeout (upload too slow)"
+
+
+def test_a_body_chunk_not_coming_within_body_chunk_timeout_gets_408_before_the_total_limit(
+    layer, consumer, monkeypatch
+):
+    monkeypatch.setattr(AsgiRequest, "body_chunk_timeout", 0.3)
+    started = time.monotonic()
+    chunks = [www.http_request_body_chunk(b"part", more_content=True)]
+    ours = serve(layer, consumer, method="POST", path="/raw/", body=b"x", body_chunks=chunks)
+    assert ours.status == 408 and ours.body == b"408 Request Timeout (upload too slow)"
+    assert time.monotonic() - started < 5, "not the 60 s of body_receive_timeout"
+
+
+class TricklingLayer(ChannelLayer):
+    """Body chunks come every 50 ms and the 40th is the last: each one in
+    time, the whole body in 2 s."""
+
+    def __init__(self):
+        super().__init__(capacity=100)
+        self.chunks = 0
+
+    def receive(self, channels, block=False):
+        if not channels[0].startswith("http.request.body?"):
+            return super().receive(channels, block)
+        time.sleep(0.05)
+        self.chunks += 1
+        return channels[0], www.http_request_body_chunk(b"t", more_content=self.chunks < 40)
+
+
+def test_reading_the_body_channel_longer_than_body_receive_timeout_in_all_gets_408(
+    consumer, monkeypatch
+):
+    monkeypatch.setattr(AsgiRequest, "body_receive_timeout", 0.5)
+    layer = ChannelLayerWrapper(TricklingLayer(), "default", [])
+    ours = serve(layer, consumer, method="POST", path="/raw/", body=b"x", body_chunks=[])
+    assert ours.status == 408
+    assert layer.channel_layer.chunks < 40, "given up while chunks still trickled in"
 
 
 def test_aborted_body_sends_no_response(layer, consumer):
