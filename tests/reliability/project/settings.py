@@ -3,8 +3,9 @@
 ``REL_REDIS_HOSTS`` holds comma-separated Redis URLs (one per shard),
 ``REL_PREFIX`` a key prefix private to the test, ``REL_CAPACITY`` the
 per-channel capacity, ``REL_KEYS`` comma-separated symmetric encryption keys,
-``REL_EVENTS`` the directory where consumers record what they saw, and
-``REL_TLS_CA`` a CA file for ``rediss://`` hosts.
+``REL_EVENTS`` the directory where consumers record what they saw,
+``REL_TLS_CA`` a CA file for ``rediss://`` hosts, and ``REL_BODY_CAPACITY``
+the capacity of the ``http.request.body?`` channels.
 """
 
 import os
@@ -35,6 +36,8 @@ def _layer_config() -> dict:
     }
     if os.environ.get("REL_KEYS"):
         config["symmetric_encryption_keys"] = os.environ["REL_KEYS"].split(",")
+    if os.environ.get("REL_BODY_CAPACITY"):
+        config["channel_capacity"] = {"http.request.body?*": int(os.environ["REL_BODY_CAPACITY"])}
     if os.environ.get("REL_TLS_CA"):
         config["connection_kwargs"] = {"ssl_ca_certs": os.environ["REL_TLS_CA"]}
     return config
