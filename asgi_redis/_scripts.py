@@ -25,6 +25,11 @@ Data layout (all keys under the layer's ``prefix``; every key has a TTL):
   counters; ``...:<stat>@<unix second>``: per-second buckets kept 12 s.
   Sends count in the sending process and add their counts every second
   (:mod:`asgi_redis._stats`); group sends count inside their script.
+* ``<prefix>leases``: sorted set, member = lease owner (a daphne's inbox
+  name), score = server time in ms when its lease runs out.
+  ``<prefix>lease:<owner>``: hash, reply channel -> lease entry (see
+  :mod:`asgi._leases`); it expires a grace period after its deadline, so an
+  owner nobody reaps leaves nothing behind (the ``leases`` extension).
 
 Expiry is judged against the Redis server's clock (``TIME`` in scripts, an
 offset measured every few minutes in clients), so clients on different
@@ -37,6 +42,8 @@ __all__ = [
     "GROUP_ADD",
     "GROUP_CHANNELS",
     "GROUP_DISCARD",
+    "LEASE_CLAIM",
+    "LEASE_RENEW",
     "RECEIVE",
     "SEND_FULL",
     "SEND_GROUP",
@@ -242,3 +249,54 @@ if sent > 0 then bump(ARGV[9], 'messages_count', sent, ARGV[10]) end
 return sent
 """
 )
+
+#: LEASE_RENEW: write the changes to one owner's lease and push its deadline.
+#: KEYS[1] the lease index (sorted set)  KEYS[2] the owner's lease hash
+#: ARGV[1] owner   ARGV[2] lease TTL (ms)   ARGV[3] grace (ms) the hash and
+#: the index outlive the deadline   ARGV[4] "1": the changes are the whole
+#: lease (the hash is replaced), "0": they are changes since the last renewal
+#: ARGV[5] n, the number of fields to remove, then n fields, then
+#: field, value pairs to set.
+#: Returns 1 when the owner held a lease before the call, 0 when it did not
+#: (its first renewal, or its lease ran out and a survivor reaped it).
+LEASE_RENEW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local index, lease, owner = KEYS[1], KEYS[2], ARGV[1]
+local ttl, grace = tonumber(ARGV[2]), tonumber(ARGV[3])
+local held = redis.call('ZSCORE', index, owner) and 1 or 0
+if ARGV[4] == '1' then redis.call('DEL', lease) end
+local removed = tonumber(ARGV[5])
+for i = 6, 5 + removed, 500 do
+  redis.call('HDEL', lease, unpack(ARGV, i, math.min(i + 499, 5 + removed)))
+end
+for i = 6 + removed, #ARGV, 1000 do
+  redis.call('HSET', lease, unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+redis.call('ZADD', index, now + ttl, owner)
+redis.call('PEXPIRE', lease, ttl + grace)
+if redis.call('PTTL', index) < ttl + grace then redis.call('PEXPIRE', index, ttl + grace) end
+return held
+"""
+
+#: LEASE_CLAIM: take the leases that ran out, so exactly one caller gets each.
+#: KEYS[1] the lease index (sorted set)
+#: ARGV[1] the prefix of lease hashes ("<prefix>lease:")  ARGV[2] most leases
+#: to take in one call
+#: Each lease taken leaves the index and its hash is deleted in the same
+#: atomic step, so two reapers never both get it.
+#: Returns {{owner, {field, value, ...}}, ...}: one pair per lease taken
+#: (fields empty when the hash had already expired).
+LEASE_CLAIM = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local owners = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
+local taken = {}
+for _, owner in ipairs(owners) do
+  redis.call('ZREM', KEYS[1], owner)
+  local lease = ARGV[1] .. owner
+  table.insert(taken, {owner, redis.call('HGETALL', lease)})
+  redis.call('DEL', lease)
+end
+return taken
+"""

@@ -37,6 +37,7 @@ from ._async import AsyncReceiveMixin
 from ._buffer import ReceiveBuffer
 from ._codec import Encryptor, consistent_hash, item_tail, parse_item
 from ._groups import GroupsMixin
+from ._leases import LeasesMixin
 from ._link import DEFAULT_SPIN, readable
 from ._shard import Script, Shard
 from ._stats import (
@@ -72,7 +73,9 @@ _URL_SCHEMES = ("redis", "rediss", "unix")
 MAX_SPIN_WAIT = 0.001
 
 
-class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, BaseChannelLayer):
+class BaseRedisChannelLayer(
+    GroupsMixin, LeasesMixin, AsyncReceiveMixin, StatisticsMixin, BaseChannelLayer
+):
     """Everything but the choice of servers (plain hosts or Sentinel services)."""
 
     #: Seconds a blocking receive waits before returning ``(None, None)``.
@@ -84,7 +87,7 @@ class BaseRedisChannelLayer(GroupsMixin, AsyncReceiveMixin, StatisticsMixin, Bas
     global_statistics_expiry = 86400
     channel_statistics_expiry = 3600
 
-    extensions = ["groups", "flush", "statistics", "twisted", "asyncio"]
+    extensions = ["groups", "flush", "statistics", "twisted", "asyncio", "leases"]
 
     def __init__(
         self,

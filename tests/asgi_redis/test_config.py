@@ -29,13 +29,14 @@ def test_defaults_match_asgi_redis_1_4_3():
     assert str(layer) == "RedisChannelLayer(hosts=['redis://localhost:6379/0'])"
 
 
-def test_extensions_list_groups_flush_statistics_and_async_receive():
+def test_extensions_list_groups_flush_statistics_async_receive_and_leases():
     assert set(RedisChannelLayer.extensions) == {
         "groups",
         "flush",
         "statistics",
         "twisted",
         "asyncio",
+        "leases",
     }
 
 

@@ -1,0 +1,92 @@
+"""The ``leases`` extension of the Redis layer (docs/asgi/layers.rst).
+
+A protocol server's lease is one hash per owner beside an index of
+deadlines, on the shard the owner's name hashes to; renewing it is one
+script call, claiming the leases that ran out is one script call per shard,
+and the claim removes each lease in the same atomic step, so exactly one
+reaper gets it. :mod:`asgi_redis._scripts` has the scripts' contracts and
+:mod:`asgi._leases` the entries' meaning.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+
+from . import _scripts
+from ._shard import Script, Shard
+
+__all__ = ["LEASE_GRACE", "LeasesMixin"]
+
+LEASE_RENEW = Script(_scripts.LEASE_RENEW)
+LEASE_CLAIM = Script(_scripts.LEASE_CLAIM)
+
+#: Seconds a lease's keys outlive its deadline when no survivor claims it:
+#: long enough for a survivor renewing every few seconds to reap it, short
+#: enough that a cluster with no survivor is not left with it for long.
+LEASE_GRACE = 60
+
+
+class LeasesMixin:
+    """``lease_renew``, ``lease_release``, ``lease_claim``."""
+
+    def _lease_keys(self, owner: str) -> tuple[str, str]:
+        return f"{self.prefix}leases", f"{self.prefix}lease:{owner}"
+
+    def _lease_shard(self, owner: str) -> Shard:
+        return self._shards[self.consistent_hash(owner)]
+
+    def lease_renew(
+        self,
+        owner: str,
+        ttl: float,
+        changed: Mapping[str, str],
+        removed: Iterable[str] = (),
+        full: bool = False,
+    ) -> bool:
+        """Write ``owner``'s lease and make it last ``ttl`` seconds from now.
+
+        ``changed`` maps reply channels to entries to set, ``removed`` lists
+        reply channels to drop; with ``full`` the lease becomes exactly
+        ``changed``. Returns whether the owner held a lease before: False on
+        its first renewal, or when its lease ran out and may have been
+        reaped (the caller should then write the whole lease again).
+        """
+        if ttl <= 0:
+            raise ValueError(f"lease ttl must be positive, got {ttl!r}")
+        removed = list(removed)
+        pairs = [item for pair in changed.items() for item in pair]
+        args = (
+            owner,
+            math.ceil(ttl * 1000),
+            LEASE_GRACE * 1000,
+            "1" if full else "0",
+            len(removed),
+            *removed,
+            *pairs,
+        )
+        held = self._lease_shard(owner).run(LEASE_RENEW, self._lease_keys(owner), args)
+        return bool(held)
+
+    def lease_release(self, owner: str) -> None:
+        """Drop ``owner``'s lease (a clean shutdown: its disconnects were sent)."""
+        index, lease = self._lease_keys(owner)
+        self._lease_shard(owner).call_many((("ZREM", index, owner), ("DEL", lease)))
+
+    def lease_claim(self, limit: int = 16) -> list[tuple[str, dict[str, str]]]:
+        """Take up to ``limit`` leases per shard that ran out: a list of
+        ``(owner, {reply channel: entry})``. Each lease is handed to exactly
+        one caller, whoever else claims at the same time."""
+        index, _ = self._lease_keys("")
+        replies = self._run_everywhere(
+            LEASE_CLAIM, (index,), (f"{self.prefix}lease:", limit), partial=True
+        )
+        claimed = []
+        for reply in replies:
+            for owner, flat in reply:
+                entries = {
+                    flat[i].decode(): flat[i + 1].decode("utf-8", "surrogateescape")
+                    for i in range(0, len(flat), 2)
+                }
+                claimed.append((owner.decode(), entries))
+        return claimed
