@@ -7,6 +7,7 @@ import logging
 import sys
 from typing import Any
 
+from ._lease import DEFAULT_LEASE_TTL
 from ._protocol_cli import LayerImportError, import_channel_layer
 from ._proxy import TrustedProxies
 from ._sender import DEFAULT_FULL_TIMEOUT
@@ -40,6 +41,19 @@ def trusted_proxies(text: str) -> TrustedProxies:
         return TrustedProxies.parse(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def lease_seconds(text: str) -> float:
+    """An argparse type: 0 (no lease), or a lease TTL of at least one second."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if value != 0 and not value >= 1:
+        raise argparse.ArgumentTypeError(
+            f"expected 0 (no lease) or at least 1 second, got {text!r}"
+        )
+    return value
 
 
 def import_layer(path: str) -> Any:
@@ -221,6 +235,16 @@ class CommandLineInterface:
             "RFC 9112 asks (1.x accepted them, so this is off by default)",
         )
         add(
+            "--lease-ttl",
+            type=lease_seconds,
+            default=DEFAULT_LEASE_TTL,
+            dest="lease_ttl",
+            help="seconds this server's lease of its WebSockets lasts unless renewed "
+            "(renewed every third of it); when it runs out, a surviving daphne sends "
+            "their websocket.disconnect (code 1006). Only with a layer offering the "
+            "leases extension; 0 turns it off (default: %(default)s)",
+        )
+        add(
             "--force-sync",
             dest="force_sync",
             action="store_true",
@@ -286,6 +310,7 @@ class CommandLineInterface:
             http_disconnect_after_response=not options.no_http_disconnect_after_response,
             strict_http=options.strict_http,
             probe_layer=True,
+            lease_ttl=options.lease_ttl,
         )
         try:
             self.server.run()

@@ -18,7 +18,10 @@ from typing import Any
 from twisted.internet import defer, endpoints, task
 from twisted.web import http
 
+from asgi import _leases
+
 from ._inbox import InboxReader
+from ._lease import DEFAULT_LEASE_TTL, LeaseKeeper
 from ._reactor import install_if_unset
 from .exceptions import CannotListen, LayerUnreachable, NotAChannelLayer
 from .http_protocol import HTTPFactory, make_process_channel
@@ -128,6 +131,8 @@ class Server:
         reactor: Any = None,
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
         probe_layer: bool = False,
+        lease_ttl: float = DEFAULT_LEASE_TTL,
+        lease_interval: float | None = None,
         **factory_options: Any,
     ) -> None:
         self.channel_layer = channel_layer
@@ -168,6 +173,12 @@ class Server:
         #: ``run()`` first makes one non-blocking receive, to fail fast on an
         #: unreachable layer (the ``daphne`` command turns this on).
         self.probe_layer = probe_layer
+        #: Seconds this server's socket lease lasts unless renewed (0: keep
+        #: no lease), and how often it is renewed (default a third of it);
+        #: used only with a layer that lists the ``leases`` extension.
+        self.lease_ttl = lease_ttl
+        self.lease_interval = lease_interval
+        self.lease: LeaseKeeper | None = None
         self.factory_options = factory_options
         if reactor is None:
             install_if_unset()
@@ -273,6 +284,7 @@ class Server:
                 "Sending to the layer %s", "from the reactor" if on_reactor else "from a thread"
             )
         self.reader.start()
+        self._start_lease()
         listening = []
         for description in self.endpoints:
             logger.info("Starting server at %s", description)
@@ -284,6 +296,24 @@ class Server:
         done.addCallback(lambda _: self.listening_ports)
         done.addErrback(lambda failure: failure.value.subFailure)
         return done
+
+    def _start_lease(self) -> None:
+        if not self.lease_ttl or not _leases.has_leases(self.channel_layer):
+            return
+        self.lease = LeaseKeeper(
+            self.channel_layer,
+            self.send_channel,
+            self.factory.websockets,
+            self.reactor,
+            ttl=self.lease_ttl,
+            interval=self.lease_interval,
+        )
+        self.lease.start()
+        logger.info(
+            "Leasing this server's sockets for %g s, renewed every %g s",
+            self.lease.ttl,
+            self.lease.interval,
+        )
 
     def _endpoint(self, description: str) -> Any:
         if description.startswith("fd:"):
@@ -364,6 +394,9 @@ class Server:
         stopped = factory.sender.stop(timeout=2.0)
         if isinstance(stopped, defer.Deferred):
             await stopped
+        if self.lease is not None:
+            # only now: survivors must not send the disconnects sent above again
+            await self.lease.stop()
         logger.info("Server stopped")
 
     # -- 1.x helpers -----------------------------------------------------------

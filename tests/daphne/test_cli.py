@@ -121,6 +121,8 @@ def test_cli_passes_every_option_to_the_server(monkeypatch):
             "2.5",
             "--body-send-timeout",
             "4",
+            "--lease-ttl",
+            "6",
             "-v",
             "0",
             "tests.daphne.test_cli:test_layer",
@@ -135,6 +137,7 @@ def test_cli_passes_every_option_to_the_server(monkeypatch):
     assert captured["websocket_queue_timeout"] == 2.5
     assert captured["strict_http"] is True
     assert captured["body_send_timeout"] == 4
+    assert captured["lease_ttl"] == 6
     assert captured["action_logger"] is None  # verbosity 0 and no --access-log
 
 
@@ -145,6 +148,21 @@ def test_a_queue_timeout_that_is_not_positive_seconds_is_refused(value, capsys):
     assert exited.value.code == 2
     error = capsys.readouterr().err
     assert "--websocket-queue-timeout" in error and repr(value) in error
+
+
+def test_the_lease_ttl_defaults_to_15_seconds_and_0_turns_leases_off():
+    parse = CommandLineInterface().parser.parse_args
+    assert parse(["m:l"]).lease_ttl == 15
+    assert parse(["--lease-ttl", "0", "m:l"]).lease_ttl == 0
+
+
+@pytest.mark.parametrize("value", ["0.5", "-1", "soon"])
+def test_a_lease_ttl_under_one_second_is_refused(value, capsys):
+    with pytest.raises(SystemExit) as exited:
+        CommandLineInterface().parser.parse_args(["--lease-ttl", value, "m:l"])
+    assert exited.value.code == 2
+    error = capsys.readouterr().err
+    assert "--lease-ttl" in error and repr(value) in error
 
 
 def test_the_queue_timeout_reaches_the_factory_a_started_server_builds():
