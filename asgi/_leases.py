@@ -15,6 +15,7 @@ values out, plus :func:`reap`, which a survivor calls in a thread.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -24,6 +25,7 @@ from . import www
 __all__ = [
     "ABNORMAL_CLOSURE",
     "LEASE_EXTENSION",
+    "Reaper",
     "decode_entry",
     "disconnects",
     "encode_entry",
@@ -39,6 +41,8 @@ LEASE_EXTENSION = "leases"
 ABNORMAL_CLOSURE = 1006
 #: Most leases one :func:`reap` call claims at once.
 REAP_BATCH = 16
+#: Seconds between a :class:`Reaper`'s rounds.
+REAP_INTERVAL = 5.0
 #: Seconds a reaper keeps retrying disconnects refused with ChannelFull,
 #: and its pause between tries.
 FULL_RETRY_SECONDS = 10.0
@@ -138,3 +142,30 @@ def _send_all(layer: Any, owner: str, messages: Iterable[tuple[str, dict]]) -> i
         owner,
     )
     return len(messages) - len(failed)
+
+
+class Reaper:
+    """A daemon thread that calls :func:`reap` every ``interval`` seconds,
+    for survivors with no timer of their own (``runworker``). A thread, so
+    that retrying a full ``websocket.disconnect`` channel never holds up
+    the consumers that empty it."""
+
+    def __init__(self, layer: Any, interval: float = REAP_INTERVAL) -> None:
+        self.layer = layer
+        self.interval = interval
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lease-reaper", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        self._stopped.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self.interval):
+            try:
+                reap(self.layer)
+            except Exception as exc:  # noqa: BLE001 - the next round tries again
+                logger.warning("Reaping dead servers' leases failed: %s", exc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 from hypothesis import given
@@ -85,3 +86,36 @@ def test_disconnects_refused_for_another_reason_are_logged_as_lost(caplog, monke
     with caplog.at_level(logging.WARNING, logger="asgi._leases"):
         assert _leases.reap(layer) == 0
     assert "Lost 1 of 1 disconnects of the dead server d!: down" in caplog.text
+
+
+def test_a_reaper_thread_reaps_every_interval_until_stopped():
+    layer = FakeLeasingLayer([("d!", {"d!a": "1 /a"})])
+    reaper = _leases.Reaper(layer, interval=0.01)
+    reaper.start()
+    channel = None
+    for _ in range(200):
+        channel, message = layer.receive(["websocket.disconnect"])
+        if channel:
+            break
+        time.sleep(0.01)
+    reaper.stop(timeout=2)
+    assert channel == "websocket.disconnect" and message["code"] == 1006
+    assert not reaper._thread.is_alive()
+
+
+def test_a_reaper_logs_a_failed_round_and_keeps_going(caplog):
+    layer = FakeLeasingLayer([])
+    calls = []
+
+    def claim(limit=16):
+        calls.append(limit)
+        raise ConnectionError("redis down")
+
+    layer.lease_claim = claim
+    reaper = _leases.Reaper(layer, interval=0.01)
+    with caplog.at_level(logging.WARNING, logger="asgi._leases"):
+        reaper.start()
+        while len(calls) < 2:
+            time.sleep(0.01)
+        reaper.stop(timeout=2)
+    assert "Reaping dead servers' leases failed: redis down" in caplog.text

@@ -175,3 +175,28 @@ def test_runworker_refuses_the_in_memory_layer_in_process(quiet_setup_logger):
 
     with pytest.raises(CommandError, match="only works inside one process"):
         call_command("runworker")
+
+
+def test_runworker_reaps_dead_servers_leases_only_on_a_layer_with_the_extension():
+    import logging
+
+    from asgi.inmemory import ChannelLayer
+    from channels.asgi import ChannelLayerWrapper
+
+    class LeasingLayer(ChannelLayer):
+        extensions = ["groups", "flush", "leases"]
+
+        def lease_claim(self, limit=16):
+            return []
+
+    command = runworker.Command()
+    command.logger = logging.getLogger("test")
+    command.channel_layer = ChannelLayerWrapper(ChannelLayer(), "default", [])
+    assert command._start_reaper() is None
+    command.channel_layer = ChannelLayerWrapper(LeasingLayer(), "default", [])
+    reaper = command._start_reaper()
+    try:
+        assert reaper.layer is command.channel_layer.channel_layer
+        assert reaper._thread.is_alive()
+    finally:
+        reaper.stop(timeout=2)

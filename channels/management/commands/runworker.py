@@ -9,6 +9,7 @@ from django.apps import apps
 from django.conf import settings
 from django.core.management import BaseCommand, CommandError
 
+from asgi import _leases
 from channels import DEFAULT_CHANNEL_LAYER
 from channels.asgi import InvalidChannelLayerError, channel_layers
 from channels.log import setup_logger
@@ -82,12 +83,26 @@ class Command(BaseCommand):
         )
         worker_process_ready.send(sender=worker)
         worker.ready()
+        reaper = self._start_reaper()
         try:
             worker.run()
         except StopWorkerGroupLoop:
             # A second signal while threads were finishing their messages.
             raise CommandError("Worker stopped before every thread finished its message") from None
+        finally:
+            if reaper is not None:
+                reaper.stop(timeout=1)
         self.logger.info("Worker stopped")
+
+    def _start_reaper(self) -> Any:
+        """On a layer with the ``leases`` extension, send the disconnects of
+        interface servers that died (a thread; see the reliability topic)."""
+        if not _leases.has_leases(self.channel_layer):
+            return None
+        reaper = _leases.Reaper(self.channel_layer.channel_layer)
+        reaper.start()
+        self.logger.debug("Reaping dead interface servers' leases every %g s", reaper.interval)
+        return reaper
 
     def _probe(self, alias: str) -> None:
         """Fail at start, in one line, when the layer's server is unreachable or refuses us.
