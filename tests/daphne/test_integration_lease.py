@@ -28,6 +28,9 @@ def start_daphne(env):
         "tcp:port=0:interface=127.0.0.1",
         "--lease-ttl",
         str(LEASE_TTL),
+        # 100 handshakes answered by the test on a busy machine
+        "--websocket_connect_timeout",
+        "30",
         "-v",
         "1",
         "tests.daphne.redis_layer:channel_layer",
