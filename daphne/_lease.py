@@ -125,6 +125,7 @@ class LeaseKeeper:
         self._loop = task.LoopingCall(self.tick)
         self._loop.clock = reactor
         self._busy: defer.Deferred | None = None
+        self._reaping: defer.Deferred | None = None
 
     def _default_in_thread(self, function: Callable, *args: Any) -> defer.Deferred:
         return threads.deferToThreadPool(
@@ -135,25 +136,35 @@ class LeaseKeeper:
         self._loop.start(self.interval, now=True)
 
     def tick(self) -> defer.Deferred | None:
-        """Renew and reap once, unless the previous round is still running
-        (a slow layer must not pile up threads)."""
+        """Renew, and reap, unless the previous round of each is still
+        running (a slow layer must not pile up threads). They run apart, so
+        a reap waiting for room on a full channel never delays the renewal."""
+        if self._reaping is None:
+            self._reaping = self._in_thread(self._reap)
+            self._reaping.addBoth(self._reaped)
         if self._busy is not None:
             return None
         renewal = self.book.renewal(snapshot(self.websockets()))
-        self._busy = self._in_thread(self._renew_and_reap, renewal)
+        self._busy = self._in_thread(self._renew, renewal)
         self._busy.addCallbacks(self._renewed, self._failed, callbackArgs=(renewal,))
         return self._busy
 
-    def _renew_and_reap(self, renewal: Renewal) -> bool:
-        """In a thread: one script call to renew, then one per shard to reap."""
-        held = self.layer.lease_renew(
+    def _renew(self, renewal: Renewal) -> bool:
+        """In a thread: one script call."""
+        return self.layer.lease_renew(
             self.owner, self.ttl, renewal.changed, renewal.removed, full=renewal.full
         )
+
+    def _reap(self) -> None:
+        """In a thread: one script call per shard, then the disconnects."""
         try:
             _leases.reap(self.layer)
         except Exception as exc:  # noqa: BLE001 - the next round tries again
             logger.warning("Reaping dead servers' leases failed: %s", exc)
-        return held
+
+    def _reaped(self, result: Any) -> Any:
+        self._reaping = None
+        return result
 
     def _renewed(self, held: bool, renewal: Renewal) -> None:
         self._busy = None
@@ -169,8 +180,9 @@ class LeaseKeeper:
         disconnect went out, or survivors would send a second one)."""
         if self._loop.running:
             self._loop.stop()
-        if self._busy is not None:
-            await self._busy
+        for running in (self._busy, self._reaping):
+            if running is not None:
+                await running
         try:
             await self._in_thread(self.layer.lease_release, self.owner)
         except Exception as exc:  # noqa: BLE001 - it runs out by itself

@@ -108,18 +108,35 @@ def test_the_keeper_renews_every_third_of_the_ttl_and_reaps_each_time():
     assert layer.claims == 2
 
 
-def test_a_renewal_still_running_is_not_started_again():
+def test_a_renewal_or_reap_still_running_is_not_started_again():
     layer = FakeLayer()
-    pending = defer.Deferred()
     clock = task.Clock()
     calls = []
-    keeper = LeaseKeeper(
-        layer, "d!", list, clock, ttl=3, in_thread=lambda *a: calls.append(a) or pending
-    )
+
+    def in_thread(function, *args):
+        calls.append(function.__name__)
+        return defer.Deferred()  # never finishes
+
+    keeper = LeaseKeeper(layer, "d!", list, clock, ttl=3, in_thread=in_thread)
     keeper.start()
     clock.advance(1)
     clock.advance(1)
-    assert len(calls) == 1
+    assert sorted(calls) == ["_reap", "_renew"]
+
+
+def test_a_slow_reap_never_holds_up_the_renewals():
+    layer, clock = FakeLayer(), task.Clock()
+
+    def in_thread(function, *args):
+        if function.__name__ == "_reap":
+            return defer.Deferred()  # stuck retrying a full channel
+        return defer.maybeDeferred(function, *args)
+
+    keeper = LeaseKeeper(layer, "d!", list, clock, ttl=3, in_thread=in_thread)
+    keeper.start()
+    clock.advance(1)
+    clock.advance(1)
+    assert len(layer.renewals) == 3
 
 
 def test_a_failed_renewal_is_logged_and_retried_whole(caplog):
