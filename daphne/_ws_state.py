@@ -4,7 +4,7 @@
 
     CONNECTING --accept / data--> OPEN --close--> CLOSING --socket closed--> CLOSED
         |                          |                                          ^
-        +--reject / close / timeout--> REJECTED -------socket closed-----------+
+        +--reject / close / timeout / connect not sent--> REJECTED -------socket closed-----------+
 
 It turns reply messages (Send/Close/Accept) into actions for the Autobahn
 protocol, counts ``order`` for ``websocket.receive`` / ``websocket.disconnect``
@@ -125,6 +125,24 @@ class WebSocketState:
             if code in (1001, 1013):
                 return self._reject(503, "Server unavailable")
             return self._reject(403, "Access denied")
+        return []
+
+    def connect_not_sent(self, status: int, reason: str) -> list[Action]:
+        """The layer refused ``websocket.connect`` (full, unreachable, or a bug):
+        the application never heard of this socket, so no disconnect is
+        reported for it, and a handshake still pending is refused with ``status``.
+
+        The send is made off the reactor's critical path, so its failure can
+        come after the client left or the connect timeout refused it: then
+        there is nothing left to refuse.
+        """
+        if self.phase is Phase.CONNECTING:
+            self.disconnect_reported = True
+            return self._reject(status, reason)
+        if self.phase is Phase.REJECTED:
+            self.disconnect_reported = True
+        # OPEN / CLOSING: the application answered, so it did get the connect
+        # (only the reply was lost); CLOSED: the disconnect is already queued.
         return []
 
     def connect_timed_out(self) -> list[Action]:

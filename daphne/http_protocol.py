@@ -592,6 +592,11 @@ class HTTPFactory(http.HTTPFactory):
         #: Makes the hot-path sends; ``Server`` swaps in a threaded one for
         #: network layers so the reactor never waits on the broker.
         self.sender = self.make_sender(threaded=False)
+        #: Sends ``websocket.connect`` (and the disconnect of a socket that
+        #: never opened, which must follow its connect): a lane of its own, so
+        #: handshakes waiting on a layer that does not answer hold up no
+        #: frames or requests; ``Server`` swaps it like ``sender``.
+        self.connect_sender = self.make_sender(threaded=False)
         #: Set by ``Server.stop()``: requests on open connections get 503.
         self.shutting_down = False
         self.connections: weakref.WeakSet = weakref.WeakSet()

@@ -280,6 +280,9 @@ class Server:
             self.factory.sender = self.factory.make_sender(
                 threaded=not on_reactor, on_reactor=on_reactor
             )
+            self.factory.connect_sender = self.factory.make_sender(
+                threaded=not on_reactor, on_reactor=on_reactor
+            )
             logger.debug(
                 "Sending to the layer %s", "from the reactor" if on_reactor else "from a thread"
             )
@@ -391,9 +394,10 @@ class Server:
         if self.reader is not None:
             self.reader.stop(timeout=0)
         # the disconnects of the sockets closed above are still queued
-        stopped = factory.sender.stop(timeout=2.0)
-        if isinstance(stopped, defer.Deferred):
-            await stopped
+        stopped = [factory.sender.stop(timeout=2.0), factory.connect_sender.stop(timeout=2.0)]
+        for lane in stopped:
+            if isinstance(lane, defer.Deferred):
+                await lane
         if self.lease is not None:
             # only now: survivors must not send the disconnects sent above again
             await self.lease.stop()

@@ -131,39 +131,52 @@ class WebSocketProtocol(SimpleFrameReader, WebSocketServerProtocol):
             server=fields.server,
             join_repeated_headers=factory.websocket_join_repeated_headers,
         )
-        layer = factory.channel_layer
-        try:
-            layer.send("websocket.connect", message)
-        except layer.ChannelFull:
-            # the application never heard of this socket: no disconnect either
-            self.ws_state.disconnect_reported = True
-            self.reply_channel = None
-            logger.warning("websocket.connect is full; refusing %s with 503", self.path)
-            raise ConnectionDeny(503, "Connection queue at capacity") from None
-        except Exception as exc:
-            self.ws_state.disconnect_reported = True
-            self.reply_channel = None
-            if layer_unavailable(exc):
-                first = factory.layer_outage.failed()
-                logger.log(
-                    logging.WARNING if first else logging.DEBUG,
-                    "Channel layer unavailable; refusing %s with 503%s: %s",
-                    self.path,
-                    OUTAGE_NOTE if first else "",
-                    exc,
-                )
-                raise ConnectionDeny(503, "Service unavailable") from None
-            logger.exception("Sending websocket.connect failed; refusing %s with 500", self.path)
-            raise ConnectionDeny(500, "Internal server error") from None
-        if factory.layer_outage.down:
-            factory.sender.layer_recovered()
+        # Registered before the send: with a threaded sender the answer can
+        # come back before the send call has even been made.
         factory.reply_protocols[self.reply_channel] = self
         self.factory.protocols_alive.add(self)
         self._handshake = defer.Deferred()
         self._schedule("connect", factory.websocket_connect_timeout, self._connect_timed_out)
         self._schedule("lifetime", factory.websocket_timeout, self._lifetime_over)
         self._log("connecting")
-        return self._handshake
+        handshake = self._handshake
+        # Through the handshake lane, never a blocking send here: on a layer
+        # that does not answer, a send on the reactor thread froze every
+        # other socket (and in the frames' lane it would hold up their frames).
+        # (A direct sender may refuse at once, settling ``handshake`` already.)
+        try:
+            factory.connect_sender.send("websocket.connect", message, self._connect_not_sent)
+        except RuntimeError:
+            logger.info("Server stopping; refusing %s with 503", self.path)
+            self._apply(self.ws_state.connect_not_sent(503, "Server shutting down"))
+        return handshake
+
+    def _connect_not_sent(self, exc: BaseException) -> None:
+        """The layer refused ``websocket.connect``: refuse the handshake with
+        503 when the layer is full or unreachable, 500 for anything else (a
+        bug); the application never heard of the socket, so no disconnect."""
+        factory = self.main_factory
+        if isinstance(exc, factory.channel_layer.ChannelFull):
+            logger.warning("websocket.connect is full; refusing %s with 503", self.path)
+            status, reason = 503, "Connection queue at capacity"
+        elif layer_unavailable(exc):
+            first = factory.layer_outage.failed()
+            logger.log(
+                logging.WARNING if first else logging.DEBUG,
+                "Channel layer unavailable; refusing %s with 503%s: %s",
+                self.path,
+                OUTAGE_NOTE if first else "",
+                exc,
+            )
+            status, reason = 503, "Service unavailable"
+        else:
+            logger.error(
+                "Sending websocket.connect failed; refusing %s with 500",
+                self.path,
+                exc_info=(type(exc), exc, exc.__traceback__),
+            )
+            status, reason = 500, "Internal server error"
+        self._apply(self.ws_state.connect_not_sent(status, reason))
 
     def _connect_timed_out(self) -> None:
         self._timers.pop("connect", None)
@@ -385,9 +398,13 @@ class WebSocketProtocol(SimpleFrameReader, WebSocketServerProtocol):
             return
         self.main_factory.reply_protocols.pop(self.reply_channel, None)
         if disconnect is not None:
-            # Through the sender, so it follows this socket's queued frames.
+            # Through the sender, so it follows this socket's queued frames;
+            # a socket that never opened has none, but its connect may still
+            # be on its way in the handshake lane: follow that instead.
             reply_channel = self.reply_channel
-            self.main_factory.sender.send(
+            factory = self.main_factory
+            sender = factory.sender if was_open else factory.connect_sender
+            sender.send(
                 "websocket.disconnect",
                 www.websocket_disconnect(reply_channel=reply_channel, path=self.path, **disconnect),
                 lambda exc: logger.info(

@@ -5,6 +5,7 @@ import pytest
 
 from asgi import www
 from asgi.inmemory import ChannelLayer
+from tests.daphne.test_http_protocol import ReactorSendLayer
 from tests.daphne.wire import BrokenLayer, Harness, close_frame, frame, server_frames
 
 pytestmark = pytest.mark.protocol
@@ -375,3 +376,112 @@ def test_a_message_above_the_size_limit_is_refused_not_forwarded():
     assert opcode == 8 and payload[:2] == (1009).to_bytes(2, "big")
     conn.lose()
     assert [m["code"] for m in disconnects(harness)] == [1006]
+
+
+# -- websocket.connect goes through the sender's handshake lane ------------------
+
+
+def reactor_harness():
+    """A harness whose senders write with ``send_batch_twisted`` and land
+    only when the test says so (a network layer that answers later, or never)."""
+    layer = ReactorSendLayer(capacity=100)
+    harness = make(layer=layer)
+    factory = harness.factory
+    factory.sender = factory.make_sender(threaded=False, on_reactor=True)
+    factory.connect_sender = factory.make_sender(threaded=False, on_reactor=True)
+    return harness, layer
+
+
+def written_channels(layer):
+    return [channel for messages, _ in layer.written for channel, _ in messages]
+
+
+def test_websocket_connect_is_written_without_a_blocking_send_and_the_handshake_waits():
+    harness, layer = reactor_harness()
+    conn = harness.connect()
+    conn.upgrade()
+    assert layer.blocking_sends == []
+    assert written_channels(layer) == ["websocket.connect"]
+    assert conn.output() == b"", "the handshake waits for the application"
+    layer.land()
+    reply = harness.receive("websocket.connect")["reply_channel"]
+    harness.factory.dispatch_reply(reply, www.websocket_reply(accept=True))
+    assert conn.output().startswith(b"HTTP/1.1 101 ")
+
+
+def test_an_open_socket_keeps_echoing_while_a_websocket_connect_hangs_in_the_layer():
+    harness, layer = reactor_harness()
+    conn = harness.connect()
+    conn.upgrade()
+    layer.land()
+    reply = harness.receive("websocket.connect")["reply_channel"]
+    harness.factory.dispatch_reply(reply, www.websocket_reply(accept=True))
+    conn.output()
+    pending = harness.connect()
+    pending.upgrade()  # its connect is written, and never lands
+    conn.send(frame(b"ping"))
+    assert written_channels(layer) == ["websocket.connect", "websocket.receive"]
+    layer.written.append(layer.written.pop(0))  # land the frame, not the connect
+    layer.land()
+    assert harness.receive("websocket.receive")["text"] == "ping"
+    harness.factory.dispatch_reply(reply, www.websocket_reply(text="pong"))
+    assert server_frames(conn.output()) == [(1, b"pong")]
+    assert pending.output() == b""
+
+
+def test_a_websocket_connect_the_layer_times_out_is_503_with_one_warning_and_no_disconnect(
+    caplog,
+):
+    harness, layer = reactor_harness()
+    first, second = harness.connect(), harness.connect()
+    first.upgrade()
+    second.upgrade()
+    with caplog.at_level("DEBUG", logger="daphne.ws_protocol"):
+        while layer.written:
+            layer.land(TimeoutError("Timeout reading from 10.1.2.3:6379"))
+    for conn in (first, second):
+        out = conn.output()
+        assert out.startswith(b"HTTP/1.1 503") and b"10.1.2.3" not in out
+        conn.lose()
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "Channel layer unavailable; refusing /ws/ with 503" in warnings[0].getMessage()
+    assert "logged once per outage" in warnings[0].getMessage()
+    assert layer.written == [] and disconnects(harness) == []
+
+
+def test_a_websocket_connect_that_fails_with_a_bug_is_500_with_the_traceback_logged(caplog):
+    harness, layer = reactor_harness()
+    conn = harness.connect()
+    conn.upgrade()
+    with caplog.at_level("ERROR", logger="daphne.ws_protocol"):
+        layer.land(ValueError("a layer bug"))
+    assert conn.output().startswith(b"HTTP/1.1 500")
+    (record,) = caplog.records
+    assert record.getMessage() == "Sending websocket.connect failed; refusing /ws/ with 500"
+    assert record.exc_info[0] is ValueError
+
+
+def test_a_client_leaving_mid_handshake_has_its_disconnect_sent_after_its_connect():
+    harness, layer = reactor_harness()
+    conn = harness.connect()
+    conn.upgrade()
+    conn.lose()  # before the connect landed
+    assert written_channels(layer) == ["websocket.connect"], "the disconnect waits behind it"
+    layer.land()
+    assert written_channels(layer) == ["websocket.disconnect"]
+    layer.land()
+    connect = harness.receive("websocket.connect")
+    (disconnect,) = disconnects(harness)
+    assert disconnect["reply_channel"] == connect["reply_channel"]
+
+
+def test_a_connect_refused_after_the_connect_timeout_sends_no_disconnect():
+    harness, layer = reactor_harness()
+    conn = harness.connect()
+    conn.upgrade()
+    harness.clock.advance(5)  # websocket_connect_timeout: refused with 403
+    assert conn.output().startswith(b"HTTP/1.1 403")
+    layer.land(ConnectionError("layer unreachable"))
+    conn.lose()
+    assert layer.written == [] and disconnects(harness) == []

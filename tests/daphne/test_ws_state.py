@@ -126,3 +126,23 @@ def test_a_socket_closed_without_code_reports_1006():
 def test_opened_is_illegal_before_accept():
     with pytest.raises(IllegalTransition, match="CONNECTING"):
         WebSocketState().opened()
+
+
+CONNECT_NOT_SENT_CASES = [
+    (Phase.CONNECTING, [Reject(503, "Service unavailable")], Phase.REJECTED, True),
+    (Phase.REJECTED, [], Phase.REJECTED, True),
+    (Phase.OPEN, [], Phase.OPEN, False),
+    (Phase.CLOSING, [], Phase.CLOSING, False),
+    (Phase.CLOSED, [], Phase.CLOSED, True),
+]
+
+
+@pytest.mark.parametrize("phase, actions, after, reported", CONNECT_NOT_SENT_CASES)
+def test_a_connect_the_layer_refused_rejects_a_pending_handshake_and_reports_no_disconnect(
+    phase, actions, after, reported
+):
+    state = in_phase(phase)
+    assert state.connect_not_sent(503, "Service unavailable") == actions
+    assert state.phase is after
+    # True: no websocket.disconnect will be (or was already) reported
+    assert state.disconnect_reported is reported
