@@ -31,10 +31,10 @@ class EchoApp:
         self.events: list[dict] = []
         self.lock = threading.Lock()
 
-    def serve(self, stop: threading.Event) -> None:
+    def serve(self, stop: threading.Event, channels: list[str] = CHANNELS) -> None:
         while not stop.is_set():
             try:
-                channel, message = self.layer.receive(CHANNELS, block=True)
+                channel, message = self.layer.receive(channels, block=True)
             except Exception as exc:  # a layer outage: ride it out, as runworker does
                 print(f"receive error: {exc!r}", flush=True)
                 stop.wait(0.2)
