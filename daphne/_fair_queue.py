@@ -20,6 +20,15 @@ the connection that carries an ``order`` (``websocket.disconnect``) is
 renumbered to follow the last one delivered (SPEC 1.7: the disconnect comes
 after the last receive).
 
+A job marked ``deliver`` (``websocket.disconnect``: the application must hear
+of every socket's end) is never given up for a full channel: refused with
+``ChannelFull``, or failing because the layer is unreachable, it is *held*,
+waiting in its channel's line (so the held ones go in the order they came)
+and probed with the same backoff, with no ``full_timeout``. At most
+``max_held`` connections are held; past that a refused job fails as any
+other. Held jobs fail only once the layer has stayed unreachable for
+``deliver_timeout`` seconds; they are counted in ``gave_up``.
+
 The caller passes the time in and makes the sends itself: ``take`` gives
 the next job due, ``done`` reports its outcome and returns the notices
 (error handlers, drain callbacks) to run on the reactor thread.
@@ -45,6 +54,11 @@ MAX_BACKOFF = 0.1
 #: Connections remembered as broken (a failed ordered job) at most; the
 #: oldest are forgotten first (each is normally cleared by its disconnect).
 MAX_BROKEN = 10_000
+#: Connections whose ``deliver`` job may be held at once (a disconnect
+#: message is a few hundred bytes: a few MB at most).
+MAX_HELD = 50_000
+#: Seconds of layer outage after which held ``deliver`` jobs are given up.
+DEFAULT_DELIVER_TIMEOUT = 60.0
 
 
 @dataclass(eq=False)
@@ -57,6 +71,8 @@ class Job:
     on_error: ErrorHandler | None = None
     #: Wait and retry on ChannelFull (up to ``full_timeout``) instead of failing.
     retry_full: bool = False
+    #: Retried until sent while the layer answers (see the module docstring).
+    deliver: bool = False
     #: Taken from the line of a full channel (rather than from the ready ring).
     waited: bool = field(default=False, repr=False)
 
@@ -70,8 +86,18 @@ class FairQueue:
         full_error: Callable[[str], BaseException] = lambda channel: RuntimeError(
             f"{channel} is full"
         ),
+        *,
+        deliver_timeout: float = DEFAULT_DELIVER_TIMEOUT,
+        max_held: int = MAX_HELD,
     ) -> None:
         self.full_timeout = full_timeout
+        #: Seconds of outage after which held ``deliver`` jobs fail.
+        self.deliver_timeout = deliver_timeout
+        self.max_held = max_held
+        #: Connections whose ``deliver`` head waits in a line, unbounded by time.
+        self._held: set[Hashable] = set()
+        #: When a ``deliver`` job first met the unreachable layer (None: it answers).
+        self._unreachable_since: float | None = None
         #: Makes the error of a job that waited ``full_timeout`` in vain.
         self.full_error = full_error
         self._queues: dict[Hashable, deque[Job]] = {}
@@ -90,6 +116,10 @@ class FairQueue:
         self._watches: dict[Hashable, tuple[int, Notice]] = {}
         #: Ordered jobs dropped after a failure, for the log.
         self.dropped = 0
+        #: ``deliver`` jobs failed after the layer stayed unreachable, for the log.
+        self.gave_up = 0
+        #: ``deliver`` jobs failed because ``max_held`` were held already, for the log.
+        self.overflowed = 0
 
     # -- queueing ------------------------------------------------------------------
 
@@ -114,6 +144,10 @@ class FairQueue:
         if head.retry_full and line is not None:
             line.append(owner)
             self._since[owner] = now
+        elif head.deliver and line is not None and len(self._held) < self.max_held:
+            # behind the ones held already: they go in the order they came
+            line.append(owner)
+            self._held.add(owner)
         else:
             self._ready.append(owner)
 
@@ -127,13 +161,22 @@ class FairQueue:
         )
 
     def first_try_failed(
-        self, job: Job, now: float, error: BaseException, full: bool = False
+        self,
+        job: Job,
+        now: float,
+        error: BaseException,
+        full: bool = False,
+        unavailable: bool = False,
     ) -> list[Notice]:
         """``job`` was sent at once, because ``idle`` said so, and failed: handle
         it as if it had been queued and taken. Returns the notices to run."""
         self._queues[job.owner] = deque([job])
         job.waited = False
-        return self.done(job, now, error, full)
+        return self.done(job, now, error, full, unavailable)
+
+    def held(self) -> int:
+        """Connections whose ``deliver`` job waits to be retried."""
+        return len(self._held)
 
     def backlog(self, owner: Hashable) -> int:
         """Jobs of ``owner`` not yet done (the one being sent included)."""
@@ -187,15 +230,30 @@ class FairQueue:
         for channel, line in self._lines.items():
             if line:
                 times.append(self._probe_at.get(channel, now))
-                times.append(self._since[line[0]] + self.full_timeout)
+                if line[0] in self._since:
+                    times.append(self._since[line[0]] + self.full_timeout)
+        if self._held and self._unreachable_since is not None:
+            times.append(self._unreachable_since + self.deliver_timeout)
         return max(0.0, min(times) - now) if times else None
 
     def done(
-        self, job: Job, now: float, error: BaseException | None = None, full: bool = False
+        self,
+        job: Job,
+        now: float,
+        error: BaseException | None = None,
+        full: bool = False,
+        unavailable: bool = False,
     ) -> list[Notice]:
         """Report the outcome of a job from ``take``: sent (no ``error``), refused
-        because its channel is full (``full``), or failed. Returns the notices to run."""
+        because its channel is full (``full``), failed because the layer is
+        unreachable (``unavailable``), or failed. Returns the notices to run."""
         owner, channel = job.owner, job.channel
+        if error is None or full:
+            self._unreachable_since = None  # the layer answered
+        if error is not None and job.deliver and (full or unavailable):
+            if self._hold(job, now, unavailable):
+                return []
+        self._held.discard(owner)
         if error is None:
             self._queues[owner].popleft()
             self._since.pop(owner, None)
@@ -225,12 +283,62 @@ class FairQueue:
         self._since.pop(owner, None)
         return self._fail(owner, error, now)
 
-    def expire(self, now: float) -> list[Notice]:
-        """Fail the heads that have waited ``full_timeout`` in line; their notices."""
+    def _hold(self, job: Job, now: float, unavailable: bool) -> bool:
+        """Keep a refused ``deliver`` job in its channel's line, to be probed
+        again after a backoff; False when it must fail instead (the layer
+        stayed unreachable past ``deliver_timeout``, or ``max_held`` are held)."""
+        owner = job.owner
+        if unavailable:
+            if self._unreachable_since is None:
+                self._unreachable_since = now
+            elif now - self._unreachable_since >= self.deliver_timeout:
+                self.gave_up += 1
+                return False
+        if owner not in self._held and len(self._held) >= self.max_held:
+            self.overflowed += 1
+            return False
+        self._held.add(owner)
+        line = self._lines.setdefault(job.channel, deque())
+        if job.waited:
+            line.appendleft(owner)  # keeps its place
+        else:
+            line.append(owner)
+        backoff = self._backoff.get(job.channel, MIN_BACKOFF)
+        self._probe_at[job.channel] = now + backoff
+        self._backoff[job.channel] = min(backoff * 2, MAX_BACKOFF)
+        return True
+
+    def _give_up_held(self, now: float) -> list[Notice]:
+        """The layer stayed unreachable ``deliver_timeout`` s: fail every held job."""
         notices: list[Notice] = []
+        error = TimeoutError(f"the channel layer stayed unreachable for {self.deliver_timeout:g}s")
         for channel in list(self._lines):
             line = self._lines[channel]
-            while line and now - self._since[line[0]] >= self.full_timeout:
+            for owner in [owner for owner in line if owner in self._held]:
+                line.remove(owner)
+                self._held.discard(owner)
+                self.gave_up += 1
+                notices.extend(self._fail(owner, error, now))
+            self._tidy(channel)
+        return notices
+
+    def expire(self, now: float) -> list[Notice]:
+        """Fail the heads that have waited ``full_timeout`` in line, and the
+        held jobs once the layer stayed unreachable ``deliver_timeout``; their notices."""
+        notices: list[Notice] = []
+        if (
+            self._held
+            and self._unreachable_since is not None
+            and now - self._unreachable_since >= self.deliver_timeout
+        ):
+            notices = self._give_up_held(now)
+        for channel in list(self._lines):
+            line = self._lines[channel]
+            # a held head has no deadline (and lines are per channel: frames and
+            # disconnects never share one)
+            while (
+                line and line[0] in self._since and now - self._since[line[0]] >= self.full_timeout
+            ):
                 owner = line.popleft()
                 del self._since[owner]
                 notices.extend(self._fail(owner, self.full_error(channel), now))

@@ -19,6 +19,10 @@ others by one send at a time; ``websocket.receive`` frames refused with
 ``ChannelFull`` wait their turn for room (up to ``full_timeout``) instead of
 failing. ``backlog`` and ``when_drained`` let a connection stop reading its
 socket while too many of its frames wait, and start again once they are in.
+``websocket.disconnect`` is sent with ``deliver``: refused because its channel
+is full or the layer is unreachable, it is held and retried (no
+``full_timeout``) until it lands, or until the layer has stayed unreachable
+for ``deliver_timeout`` seconds (one WARNING with the count given up).
 """
 
 from __future__ import annotations
@@ -32,8 +36,8 @@ from typing import Any
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
-from ._fair_queue import FairQueue, Job, Notice
-from ._layer_errors import RECOVERED, LayerOutage
+from ._fair_queue import DEFAULT_DELIVER_TIMEOUT, FairQueue, Job, Notice
+from ._layer_errors import RECOVERED, LayerOutage, layer_unavailable
 
 __all__ = ["LayerSender"]
 
@@ -64,6 +68,7 @@ class LayerSender:
         full_timeout: float = DEFAULT_FULL_TIMEOUT,
         on_reactor: bool = False,
         outage: LayerOutage | None = None,
+        deliver_timeout: float = DEFAULT_DELIVER_TIMEOUT,
     ) -> None:
         if threaded and on_reactor:
             raise ValueError("a LayerSender is threaded or on the reactor, not both")
@@ -79,7 +84,9 @@ class LayerSender:
             raise TypeError(f"{layer!r} has no send_batch_twisted; use threaded mode")
         self._in_flight = False
         self._drained: Any = None
-        self._queue = FairQueue(full_timeout, full_error=self._full_error)
+        self._queue = FairQueue(
+            full_timeout, full_error=self._full_error, deliver_timeout=deliver_timeout
+        )
         self._lock = threading.Condition(threading.Lock())
         self._send_batch = getattr(layer, "send_batch", None)
         self._thread: threading.Thread | None = None
@@ -89,6 +96,8 @@ class LayerSender:
         self._pumping = False
         self._timer: Any = None
         self._dropped_logged = 0
+        self._gave_up_logged = 0
+        self._overflowed_logged = 0
 
     def _full_error(self, channel: str) -> BaseException:
         return self.layer.ChannelFull(f"{channel} stayed full for {self._queue.full_timeout:g}s")
@@ -104,17 +113,20 @@ class LayerSender:
         on_error: ErrorHandler | None = None,
         *,
         retry_full: bool = False,
+        deliver: bool = False,
     ) -> None:
         """Queue ``message`` behind the earlier ones of its connection (its
         ``reply_channel``). A failure goes to ``on_error`` on the reactor thread
         (logged without one). With ``retry_full`` a ``ChannelFull`` refusal
-        waits for room in turn with the other connections, up to ``full_timeout``."""
+        waits for room in turn with the other connections, up to ``full_timeout``;
+        with ``deliver`` it (or an unreachable layer) is retried until the
+        message lands or the layer stays unreachable for ``deliver_timeout``."""
         owner: Hashable = message.get("reply_channel") or object()
         queue = self._queue
         if self.on_reactor:
-            if self._stopping:
+            if self._stopping and not deliver:
                 raise RuntimeError("LayerSender is stopped; no more sends")
-            queue.push(Job(channel, message, owner, on_error, retry_full), self._now())
+            queue.push(Job(channel, message, owner, on_error, retry_full, deliver), self._now())
             self._kick()
             return
         if not self.threaded:
@@ -123,19 +135,21 @@ class LayerSender:
                 try:
                     self.layer.send(channel, message)
                 except Exception as exc:
-                    job = Job(channel, message, owner, on_error, retry_full)
+                    job = Job(channel, message, owner, on_error, retry_full, deliver)
                     full = isinstance(exc, self.layer.ChannelFull)
                     self._log_failure(job, exc, full)
-                    _run_all(queue.first_try_failed(job, self._now(), exc, full))
+                    _run_all(
+                        queue.first_try_failed(job, self._now(), exc, full, layer_unavailable(exc))
+                    )
                     self._pump()
                 else:
                     if self.outage.down:
                         self.layer_recovered()
                 return
-            queue.push(Job(channel, message, owner, on_error, retry_full), self._now())
+            queue.push(Job(channel, message, owner, on_error, retry_full, deliver), self._now())
             self._pump()
             return
-        job = Job(channel, message, owner, on_error, retry_full)
+        job = Job(channel, message, owner, on_error, retry_full, deliver)
         with self._lock:
             if self._stopping:
                 raise RuntimeError("LayerSender is stopped; no more sends")
@@ -190,10 +204,27 @@ class LayerSender:
             logger.info(RECOVERED, refused)
 
     def _log_failure(self, job: Job, exc: BaseException, full: bool) -> None:
-        if job.on_error is None and not (full and job.retry_full):
+        if job.on_error is None and not (full and job.retry_full) and not job.deliver:
             logger.info("Could not send on %s: %s", job.channel, exc)
 
     def _log_dropped(self) -> None:
+        queue = self._queue
+        if queue.gave_up != self._gave_up_logged:
+            logger.warning(
+                "Gave up on %d message(s) that must be delivered (websocket.disconnect): "
+                "the channel layer stayed unreachable for %gs",
+                queue.gave_up - self._gave_up_logged,
+                queue.deliver_timeout,
+            )
+            self._gave_up_logged = queue.gave_up
+        if queue.overflowed != self._overflowed_logged:
+            logger.warning(
+                "Could not hold %d more message(s) that must be delivered "
+                "(websocket.disconnect): %d already wait for room",
+                queue.overflowed - self._overflowed_logged,
+                queue.max_held,
+            )
+            self._overflowed_logged = queue.overflowed
         dropped = self._queue.dropped
         if dropped != self._dropped_logged:
             logger.warning(
@@ -241,7 +272,7 @@ class LayerSender:
             return self._queue.done(job, now)
         full = isinstance(error, self.layer.ChannelFull)
         self._log_failure(job, error, full)
-        return self._queue.done(job, now, error, full)
+        return self._queue.done(job, now, error, full, layer_unavailable(error))
 
     def _retry_in(self, delay: float | None, function: Callable[[], None]) -> None:
         """Call ``function`` on the reactor clock in ``delay`` seconds (None:
@@ -354,8 +385,7 @@ class LayerSender:
                     self._sleeping = True
                     lock.wait(delay)
                     self._sleeping = False
-                if queue.dropped != self._dropped_logged:
-                    self._log_dropped()
+                self._log_dropped()
             if notices:
                 self._notify(notices)
             last = self._send_jobs(jobs) if jobs else []

@@ -7,6 +7,7 @@ import logging
 import sys
 from typing import Any
 
+from ._fair_queue import DEFAULT_DELIVER_TIMEOUT
 from ._lease import DEFAULT_LEASE_TTL
 from ._protocol_cli import LayerImportError, import_channel_layer
 from ._proxy import TrustedProxies
@@ -189,6 +190,14 @@ class CommandLineInterface:
             "(default: %(default)s)",
         )
         add(
+            "--disconnect-retry-timeout",
+            type=positive_seconds,
+            default=DEFAULT_DELIVER_TIMEOUT,
+            dest="disconnect_retry_timeout",
+            help="seconds websocket.disconnect messages are held and retried while the "
+            "channel layer is unreachable before they are dropped (default: %(default)s)",
+        )
+        add(
             "--ws-protocol",
             nargs="*",
             dest="ws_protocols",
@@ -307,6 +316,7 @@ class CommandLineInterface:
             websocket_rate_limit=options.websocket_rate_limit,
             websocket_queue_timeout=options.websocket_queue_timeout,
             body_send_timeout=options.body_send_timeout,
+            disconnect_retry_timeout=options.disconnect_retry_timeout,
             http_disconnect_after_response=not options.no_http_disconnect_after_response,
             strict_http=options.strict_http,
             probe_layer=True,

@@ -29,6 +29,7 @@ from asgi import www
 from ._body_upload import BodyUpload, Retry, Step
 from ._compat import watch_chunk_sizes
 from ._deadlines import DeadlineSet
+from ._fair_queue import DEFAULT_DELIVER_TIMEOUT
 from ._http_channel import DaphneHTTPChannel, WriteBudget, raw_error_response
 from ._http_head import chunk_refusal
 from ._http_state import Finish, Phase, RequestBody, ResponseState, Start, Write, error_page
@@ -537,6 +538,7 @@ class HTTPFactory(http.HTTPFactory):
         websocket_join_repeated_headers: bool = True,
         strict_http: bool = False,
         proxy_trusted_ips: TrustedProxies | str | Iterable[str] | None = None,
+        disconnect_retry_timeout: float = DEFAULT_DELIVER_TIMEOUT,
     ) -> None:
         super().__init__(reactor=reactor)
         self.request_head_timeout = request_head_timeout
@@ -545,6 +547,9 @@ class HTTPFactory(http.HTTPFactory):
         #: Seconds a WebSocket frame may wait for room on a full
         #: ``websocket.receive`` before its socket is closed with 1013.
         self.websocket_queue_timeout = websocket_queue_timeout
+        #: Seconds ``websocket.disconnect`` messages are held and retried while
+        #: the layer is unreachable before they are dropped (with a WARNING).
+        self.disconnect_retry_timeout = disconnect_retry_timeout
         self.clock = self.reactor
         self.channel_layer = channel_layer
         self.action_logger = action_logger
@@ -684,6 +689,7 @@ class HTTPFactory(http.HTTPFactory):
             full_timeout=self.websocket_queue_timeout,
             on_reactor=on_reactor,
             outage=self.layer_outage,
+            deliver_timeout=self.disconnect_retry_timeout,
         )
 
     # twisted.web's own access log ticks a clock every second; daphne logs

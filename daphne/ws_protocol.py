@@ -399,8 +399,10 @@ class WebSocketProtocol(SimpleFrameReader, WebSocketServerProtocol):
         self.main_factory.reply_protocols.pop(self.reply_channel, None)
         if disconnect is not None:
             # Through the sender, so it follows this socket's queued frames;
-            # a socket that never opened has none, but its connect may still
-            # be on its way in the handshake lane: follow that instead.
+            # held and retried while the channel is full or the layer is down
+            # (the application must hear of every socket's end). A socket that
+            # never opened has no frames, but its connect may still be on its
+            # way in the handshake lane: follow that instead.
             reply_channel = self.reply_channel
             factory = self.main_factory
             sender = factory.sender if was_open else factory.connect_sender
@@ -410,6 +412,7 @@ class WebSocketProtocol(SimpleFrameReader, WebSocketServerProtocol):
                 lambda exc: logger.info(
                     "Could not send websocket.disconnect for %s", reply_channel
                 ),
+                deliver=True,
             )
         if was_open:
             self._log("disconnected")
