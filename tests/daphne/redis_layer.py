@@ -11,5 +11,5 @@ from asgi_redis import RedisChannelLayer
 channel_layer = RedisChannelLayer(
     hosts=[os.environ["DAPHNE_TEST_REDIS_URL"]],
     prefix=os.environ.get("DAPHNE_TEST_PREFIX", "daphne-test:"),
-    capacity=1000,
+    capacity=int(os.environ.get("DAPHNE_TEST_CAPACITY", "1000")),
 )

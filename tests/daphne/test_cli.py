@@ -48,6 +48,7 @@ def test_every_flag_parses_with_its_1x_default():
     assert options.websocket_queue_timeout == 10
     assert options.strict_http is False  # 1.x accepted HTTP/1.1 without Host
     assert options.body_send_timeout == 10
+    assert options.disconnect_retry_timeout == 60
     options = CommandLineInterface().parser.parse_args(
         ["--ws-protocol", "a", "b", "--fd", "3", "-t", "7", "--websocket_timeout", "-1", "m:l"]
     )
@@ -123,6 +124,8 @@ def test_cli_passes_every_option_to_the_server(monkeypatch):
             "4",
             "--lease-ttl",
             "6",
+            "--disconnect-retry-timeout",
+            "90",
             "-v",
             "0",
             "tests.daphne.test_cli:test_layer",
@@ -138,6 +141,7 @@ def test_cli_passes_every_option_to_the_server(monkeypatch):
     assert captured["strict_http"] is True
     assert captured["body_send_timeout"] == 4
     assert captured["lease_ttl"] == 6
+    assert captured["disconnect_retry_timeout"] == 90
     assert captured["action_logger"] is None  # verbosity 0 and no --access-log
 
 

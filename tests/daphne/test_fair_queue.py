@@ -144,3 +144,108 @@ def test_a_drain_watch_fires_once_when_the_backlog_falls_to_its_mark():
     assert fired == [True]
     assert queue.done(queue.take(0), 0) == []
     assert queue.watch("a", 2, lambda: fired.append(True)) is False
+
+
+# -- deliver: disconnects are held and retried, never given up while the layer answers
+
+
+class Unreachable(ConnectionError):
+    pass
+
+
+def must_deliver(owner, errors=None):
+    message = {"reply_channel": owner, "order": 1, "code": 1000}
+    on_error = None if errors is None else errors.append
+    return Job("websocket.disconnect", message, owner, on_error, deliver=True)
+
+
+def serve_disconnects(queue, now, room, error=None):
+    """Take every job due at ``now``: refuse it with ``error`` (full when None
+    and ``room[0]`` is 0), else send it. Returns the owners sent, in order."""
+    sent = []
+    while (job := queue.take(now)) is not None:
+        if error is not None:
+            queue.done(job, now, error, unavailable=True)
+        elif room[0] == 0:
+            queue.done(job, now, Full(), full=True)
+        else:
+            room[0] -= 1
+            queue.done(job, now)
+            sent.append(job.owner)
+    return sent
+
+
+def test_a_disconnect_refused_as_full_is_held_past_the_full_timeout_until_there_is_room():
+    queue = FairQueue(full_timeout=10)
+    errors = []
+    room = [0]
+    queue.push(must_deliver("a", errors), 0)
+    assert serve_disconnects(queue, 0, room) == []
+    assert queue.held() == 1
+    assert queue.expire(60) == [] and errors == []
+    room[0] = 1
+    assert serve_disconnects(queue, 60, room) == ["a"]
+    assert queue.held() == 0 and len(queue) == 0 and errors == []
+
+
+def test_held_disconnects_are_retried_in_the_order_they_came_with_backoff():
+    queue = FairQueue()
+    room = [0]
+    for owner in "abc":
+        queue.push(must_deliver(owner), 0)
+    assert serve_disconnects(queue, 0, room) == []
+    queue.push(must_deliver("d"), 0.001)
+    # d queues behind the held ones rather than jumping the line
+    assert queue.take(0.001) is None and queue.held() == 4
+    assert queue.next_due(0) == pytest.approx(MIN_BACKOFF * 4)  # backed off after 3 refusals
+    room[0] = 4
+    assert serve_disconnects(queue, 1, room) == ["a", "b", "c", "d"]
+
+
+def test_held_disconnects_are_given_up_only_after_the_layer_stays_unreachable_past_the_limit():
+    queue = FairQueue(deliver_timeout=30)
+    errors = []
+    queue.push(must_deliver("a", errors), 0)
+    queue.push(must_deliver("b", errors), 0)
+    assert serve_disconnects(queue, 0, [0], error=Unreachable("refused")) == []
+    assert queue.next_due(0) == pytest.approx(MIN_BACKOFF * 2)  # two refusals
+    assert serve_disconnects(queue, 20, [0], error=Unreachable("refused")) == []
+    assert queue.expire(29.9) == [] and queue.held() == 2
+    notices = queue.expire(30)
+    for notice in notices:
+        notice()
+    assert queue.gave_up == 2 and queue.held() == 0 and len(queue) == 0
+    assert [str(e) for e in errors] == ["the channel layer stayed unreachable for 30s"] * 2
+
+
+def test_a_layer_that_answers_again_restarts_the_outage_clock():
+    queue = FairQueue(deliver_timeout=30)
+    queue.push(must_deliver("a"), 0)
+    assert serve_disconnects(queue, 0, [0], error=Unreachable()) == []
+    # at 20 s the layer answers "full": reachable, so no deadline any more
+    assert serve_disconnects(queue, 20, [0]) == []
+    assert queue.expire(100) == [] and queue.held() == 1
+    assert serve_disconnects(queue, 100, [1]) == ["a"]
+
+
+def test_a_disconnect_that_fails_for_another_reason_is_not_held():
+    queue = FairQueue()
+    errors = []
+    queue.push(must_deliver("a", errors), 0)
+    job = queue.take(0)
+    for notice in queue.done(job, 0, ValueError("too large")):
+        notice()
+    assert queue.held() == 0 and len(queue) == 0 and [str(e) for e in errors] == ["too large"]
+
+
+def test_no_more_than_max_held_disconnects_are_held_the_next_fail_and_are_counted():
+    queue = FairQueue(max_held=2)
+    errors = []
+    for owner in "abc":
+        queue.push(must_deliver(owner, errors), 0)
+    notices = []
+    while (job := queue.take(0)) is not None:
+        notices += queue.done(job, 0, Full(), full=True)
+    for notice in notices:
+        notice()
+    assert queue.held() == 2 and queue.overflowed == 1 and len(errors) == 1

@@ -340,3 +340,88 @@ def test_on_the_reactor_needs_a_layer_with_send_batch_twisted():
         LayerSender(ChannelLayer(), task.Clock(), on_reactor=True)
     with pytest.raises(ValueError):
         LayerSender(DeferredLayer(), task.Clock(), on_reactor=True, threaded=True)
+
+
+class DownLayer(DeferredLayer):
+    """Lands each batch at once; while ``down`` every send fails as unreachable."""
+
+    def __init__(self, **kwargs):
+        super().__init__(immediate=True, **kwargs)
+        self.down = False
+
+    def send(self, channel, message):
+        if self.down:
+            raise ConnectionError("Connection refused")
+        super().send(channel, message)
+
+
+def send_disconnects(sender, count, errors):
+    for n in range(count):
+        sender.send(
+            "websocket.disconnect", {"n": n, "reply_channel": f"w!{n}"}, errors.append, deliver=True
+        )
+
+
+def test_on_the_reactor_a_disconnect_refused_as_full_is_retried_past_the_frame_deadline():
+    clock = task.Clock()
+    layer = DownLayer(refuse={"websocket.disconnect"}, refuse_times=150)
+    sender = LayerSender(layer, clock, on_reactor=True, full_timeout=10)
+    errors = []
+    send_disconnects(sender, 3, errors)
+    for _ in range(200):
+        clock.advance(0.1)  # 20 s: twice the frame deadline
+    assert sender.pending() == 0 and errors == []
+    assert [m["n"] for m in drain(layer, "websocket.disconnect")] == [0, 1, 2]
+
+
+def test_on_the_reactor_disconnects_wait_out_an_outage_shorter_than_the_limit(caplog):
+    clock = task.Clock()
+    layer = DownLayer()
+    sender = LayerSender(layer, clock, on_reactor=True, deliver_timeout=30)
+    errors = []
+    layer.down = True
+    send_disconnects(sender, 3, errors)
+    for _ in range(250):
+        clock.advance(0.1)
+    assert sender.pending() == 3
+    layer.down = False
+    clock.advance(0.1)
+    assert sender.pending() == 0 and errors == []
+    assert [m["n"] for m in drain(layer, "websocket.disconnect")] == [0, 1, 2]
+    assert "Gave up" not in caplog.text
+
+
+def test_on_the_reactor_disconnects_are_dropped_with_one_warning_after_the_outage_limit(caplog):
+    clock = task.Clock()
+    layer = DownLayer()
+    sender = LayerSender(layer, clock, on_reactor=True, deliver_timeout=30)
+    errors = []
+    layer.down = True
+    send_disconnects(sender, 3, errors)
+    with caplog.at_level("WARNING", logger="daphne._sender"):
+        for _ in range(310):
+            clock.advance(0.1)
+    assert sender.pending() == 0 and len(errors) == 3
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        "Gave up on 3 message(s) that must be delivered (websocket.disconnect): "
+        "the channel layer stayed unreachable for 30s"
+    ]
+
+
+def test_on_the_reactor_stop_still_takes_disconnects_and_waits_for_them():
+    clock = task.Clock()
+    layer = DownLayer(refuse={"websocket.disconnect"}, refuse_times=5)
+    sender = LayerSender(layer, clock, on_reactor=True)
+    errors = []
+    send_disconnects(sender, 1, errors)
+    stopped = sender.stop(timeout=5)
+    # a socket aborted at shutdown reports its end after the stop
+    sender.send(
+        "websocket.disconnect", {"n": 1, "reply_channel": "w!1"}, errors.append, deliver=True
+    )
+    assert not stopped.called
+    for _ in range(20):
+        clock.advance(0.1)
+    assert stopped.called and errors == []
+    assert [m["n"] for m in drain(layer, "websocket.disconnect")] == [0, 1]
