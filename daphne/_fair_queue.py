@@ -174,6 +174,10 @@ class FairQueue:
         job.waited = False
         return self.done(job, now, error, full, unavailable)
 
+    def undelivered(self) -> int:
+        """``deliver`` jobs not yet sent (held, or queued behind other jobs)."""
+        return sum(job.deliver for queue in self._queues.values() for job in queue)
+
     def held(self) -> int:
         """Connections whose ``deliver`` job waits to be retried."""
         return len(self._held)

@@ -196,6 +196,17 @@ class LayerSender:
             self._timer.cancel()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
+            if thread.is_alive():
+                with self._lock:
+                    self._log_not_sent()
+
+    def _log_not_sent(self) -> None:
+        """The one WARNING of a stop that ran out of time, with the counts."""
+        logger.warning(
+            "Stopped with %d send(s) not made (%d websocket.disconnect not sent)",
+            len(self._queue),
+            self._queue.undelivered(),
+        )
 
     def layer_recovered(self) -> None:
         """A send landed: end the layer's outage, if there was one, with an INFO line."""
@@ -358,7 +369,7 @@ class LayerSender:
 
     def _give_up_draining(self) -> None:
         if self._drained is not None and not self._drained.called:
-            logger.warning("Stopped with %d send(s) not made", len(self._queue))
+            self._log_not_sent()
             self._drained.callback(None)
 
     # -- threaded mode -------------------------------------------------------------

@@ -15,7 +15,7 @@ from ._sender import DEFAULT_FULL_TIMEOUT
 from .access import AccessLogGenerator
 from .exceptions import CannotListen, LayerUnreachable, NotAChannelLayer
 from .http_protocol import DEFAULT_BODY_SEND_TIMEOUT
-from .server import Server, build_endpoint_description_strings
+from .server import DEFAULT_SHUTDOWN_TIMEOUT, Server, build_endpoint_description_strings
 
 __all__ = ["CommandLineInterface", "LayerImportError"]
 
@@ -54,6 +54,17 @@ def lease_seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(
             f"expected 0 (no lease) or at least 1 second, got {text!r}"
         )
+    return value
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a number of seconds, zero or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, 0 or more, got {text!r}")
     return value
 
 
@@ -198,6 +209,15 @@ class CommandLineInterface:
             "channel layer is unreachable before they are dropped (default: %(default)s)",
         )
         add(
+            "--shutdown-timeout",
+            type=seconds,
+            default=DEFAULT_SHUTDOWN_TIMEOUT,
+            dest="shutdown_timeout",
+            help="seconds that responses in flight and the disconnects of closing "
+            "WebSockets get on SIGTERM/SIGINT; what is left then is cut off and "
+            "counted in a WARNING (default: %(default)s)",
+        )
+        add(
             "--ws-protocol",
             nargs="*",
             dest="ws_protocols",
@@ -317,6 +337,7 @@ class CommandLineInterface:
             websocket_queue_timeout=options.websocket_queue_timeout,
             body_send_timeout=options.body_send_timeout,
             disconnect_retry_timeout=options.disconnect_retry_timeout,
+            shutdown_timeout=options.shutdown_timeout,
             http_disconnect_after_response=not options.no_http_disconnect_after_response,
             strict_http=options.strict_http,
             probe_layer=True,

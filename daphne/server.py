@@ -30,8 +30,12 @@ __all__ = ["Server", "build_endpoint_description_strings"]
 
 logger = logging.getLogger(__name__)
 
-#: Seconds that in-flight HTTP responses and closing WebSockets get on shutdown.
+#: Seconds that in-flight HTTP responses, closing WebSockets and the sends of
+#: their disconnects get on shutdown.
 DEFAULT_SHUTDOWN_TIMEOUT = 10.0
+#: Seconds the disconnects always get, even when responses used the whole
+#: shutdown timeout (what 1.x-era daphne gave them; never more than the timeout).
+MIN_DRAIN = 2.0
 
 #: What daphne calls on its channel layer.
 LAYER_METHODS = ("send", "receive", "new_channel")
@@ -356,7 +360,9 @@ class Server:
         handshake gets 503), lets HTTP responses in flight finish for up to
         ``timeout`` seconds (default ``shutdown_timeout``), then aborts what
         is left (each WebSocket still reports its ``websocket.disconnect``)
-        and stops reading the inbox. The Deferred fires when all is done.
+        and stops reading the inbox. The disconnects not yet sent get what is
+        left of ``timeout`` (at least 2 s); a WARNING counts those that are
+        still not sent then. The Deferred fires when all is done.
         """
         if self._stopping is not None:
             return self._stopping
@@ -393,8 +399,10 @@ class Server:
                 transport.loseConnection()
         if self.reader is not None:
             self.reader.stop(timeout=0)
-        # the disconnects of the sockets closed above are still queued
-        stopped = [factory.sender.stop(timeout=2.0), factory.connect_sender.stop(timeout=2.0)]
+        # the disconnects of the sockets closed above may still be queued (or
+        # held for a full channel): wait for them until the deadline
+        drain = max(deadline - self.reactor.seconds(), min(MIN_DRAIN, timeout))
+        stopped = [factory.sender.stop(timeout=drain), factory.connect_sender.stop(timeout=drain)]
         for lane in stopped:
             if isinstance(lane, defer.Deferred):
                 await lane
