@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 import time
 from typing import Any
@@ -208,3 +209,5 @@ class EchoApp:
 
     def websocket_disconnect(self, message: dict) -> None:
         self.record("websocket.disconnect", message)
+        # a slow consumer, for the shutdown drain tests
+        time.sleep(float(os.environ.get("DAPHNE_TEST_DISCONNECT_DELAY", "0")))

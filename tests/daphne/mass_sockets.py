@@ -66,12 +66,14 @@ async def wait_for_closes(clients: list[Client], timeout: float = 30) -> list[in
 
     async def one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> int | None:
         try:
-            data = await asyncio.wait_for(reader.read(), timeout)
-        except (TimeoutError, OSError):
-            data = b""
+            head = await asyncio.wait_for(reader.readexactly(4), timeout)
+        except (TimeoutError, OSError, asyncio.IncompleteReadError):
+            head = b""
+        code = struct.unpack("!H", head[2:4])[0] if head[:1] == b"\x88" else None
+        if code is not None:
+            # answer the close, as a browser does, so the server may hang up
+            writer.write(_masked_close(code))
         writer.close()
-        if len(data) >= 4 and data[0] == 0x88:
-            return struct.unpack("!H", data[2:4])[0]
-        return None
+        return code
 
     return await asyncio.gather(*(one(r, w) for r, w in clients))

@@ -49,6 +49,7 @@ def test_every_flag_parses_with_its_1x_default():
     assert options.strict_http is False  # 1.x accepted HTTP/1.1 without Host
     assert options.body_send_timeout == 10
     assert options.disconnect_retry_timeout == 60
+    assert options.shutdown_timeout == 10
     options = CommandLineInterface().parser.parse_args(
         ["--ws-protocol", "a", "b", "--fd", "3", "-t", "7", "--websocket_timeout", "-1", "m:l"]
     )
@@ -126,6 +127,8 @@ def test_cli_passes_every_option_to_the_server(monkeypatch):
             "6",
             "--disconnect-retry-timeout",
             "90",
+            "--shutdown-timeout",
+            "0",
             "-v",
             "0",
             "tests.daphne.test_cli:test_layer",
@@ -142,6 +145,7 @@ def test_cli_passes_every_option_to_the_server(monkeypatch):
     assert captured["body_send_timeout"] == 4
     assert captured["lease_ttl"] == 6
     assert captured["disconnect_retry_timeout"] == 90
+    assert captured["shutdown_timeout"] == 0
     assert captured["action_logger"] is None  # verbosity 0 and no --access-log
 
 
@@ -307,3 +311,12 @@ def test_proxy_trusted_ips_reach_the_factory_a_started_server_builds():
     server.start()
     assert "10.0.0.1" in server.factory.proxy_headers.trusted
     assert "10.0.0.2" not in server.factory.proxy_headers.trusted
+
+
+@pytest.mark.parametrize("value", ["-1", "later"])
+def test_a_shutdown_timeout_that_is_not_seconds_is_refused(value, capsys):
+    with pytest.raises(SystemExit) as exited:
+        CommandLineInterface().parser.parse_args(["--shutdown-timeout", value, "m:l"])
+    assert exited.value.code == 2
+    error = capsys.readouterr().err
+    assert "--shutdown-timeout" in error and repr(value) in error
