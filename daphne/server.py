@@ -105,6 +105,17 @@ def build_endpoint_description_strings(
     return strings
 
 
+def cut_off_message(timeout: float, paths: list[str], sockets: int) -> str:
+    """The one WARNING of a shutdown that reached its timeout: how many HTTP
+    responses are cut off (and the first few paths) and WebSockets aborted."""
+    shown = ", ".join(paths[:5]) + (", ..." if len(paths) > 5 else "")
+    return (
+        f"Shutdown timeout ({timeout:g}s) reached: cutting off {len(paths)} unfinished "
+        f"HTTP response(s){f' ({shown})' if paths else ''} and aborting {sockets} "
+        "WebSocket(s) still closing"
+    )
+
+
 class Server:
     """An interface server bound to one channel layer."""
 
@@ -356,10 +367,12 @@ class Server:
     def stop(self, timeout: float | None = None) -> defer.Deferred:
         """Shut down gracefully (call it in the reactor thread).
 
-        Stops accepting, closes every WebSocket with 1001 (a pending
+        Answers every new request with 503 (listening goes on while
+        something is in flight), closes every WebSocket with 1001 (a pending
         handshake gets 503), lets HTTP responses in flight finish for up to
-        ``timeout`` seconds (default ``shutdown_timeout``), then aborts what
-        is left (each WebSocket still reports its ``websocket.disconnect``)
+        ``timeout`` seconds (default ``shutdown_timeout``), then stops
+        listening and aborts what is left, counted in one WARNING (each
+        WebSocket still reports its ``websocket.disconnect``)
         and stops reading the inbox. The disconnects not yet sent get what is
         left of ``timeout`` (at least 2 s); a WARNING counts those that are
         still not sent then. The Deferred fires when all is done.
@@ -371,14 +384,12 @@ class Server:
 
     async def _stop(self, timeout: float | None) -> None:
         timeout = self.shutdown_timeout if timeout is None else timeout
-        await defer.gatherResults(
-            [defer.maybeDeferred(listener.stopListening) for listener in self.listeners],
-            consumeErrors=True,
-        ).addErrback(lambda failure: None)
-        self.listeners = []
         factory = self.factory
         if factory is None:
+            await self._stop_listening()
             return
+        # From here every new request (on a new or a kept-alive connection)
+        # is answered 503 with "Connection: close" while the drain runs.
         factory.shutting_down = True
         for protocol in factory.websockets():
             protocol.close_for_shutdown()
@@ -388,10 +399,14 @@ class Server:
             factory.websockets() or factory.http_requests_in_flight()
         ):
             await task.deferLater(self.reactor, 0.05, lambda: None)
-        for protocol in factory.websockets():
+        await self._stop_listening()
+        sockets = factory.websockets()
+        requests = factory.http_requests_in_flight()
+        if sockets or requests:
+            logger.warning(cut_off_message(timeout, [r.path_text for r in requests], len(sockets)))
+        for protocol in sockets:
             protocol.dropConnection(abort=True)
-        for request in factory.http_requests_in_flight():
-            logger.warning("Response to %s unfinished at shutdown; closing", request.path_text)
+        for request in requests:
             request._drop()
         for connection in list(factory.connections):
             transport = getattr(connection, "transport", None)
@@ -410,6 +425,13 @@ class Server:
             # only now: survivors must not send the disconnects sent above again
             await self.lease.stop()
         logger.info("Server stopped")
+
+    async def _stop_listening(self) -> None:
+        await defer.gatherResults(
+            [defer.maybeDeferred(listener.stopListening) for listener in self.listeners],
+            consumeErrors=True,
+        ).addErrback(lambda failure: None)
+        self.listeners = []
 
     # -- 1.x helpers -----------------------------------------------------------
 
