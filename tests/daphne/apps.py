@@ -104,6 +104,17 @@ class EchoApp:
                     return
             self.send_patiently(message, www.http_response_chunk(b""))
             return
+        if path.endswith("/big"):
+            # ?mb=N megabytes in 128 KB chunks, paced
+            megabytes = int(message["query_string"].decode().partition("mb=")[2] or 1)
+            self.send_patiently(message, www.http_response(200, more_content=True))
+            for _ in range(megabytes * 8):
+                chunk = www.http_response_chunk(b"x" * 131072, more_content=True)
+                if not self.send_patiently(message, chunk, patience=60):
+                    return
+                time.sleep(0.004)  # ~30 MB/s: a client in Python keeps up
+            self.send_patiently(message, www.http_response_chunk(b""))
+            return
         if path.endswith("/slow"):
             self.record("http.request", message)
 
