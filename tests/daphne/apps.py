@@ -104,7 +104,7 @@ class EchoApp:
                     return
             self.send_patiently(message, www.http_response_chunk(b""))
             return
-        if path.endswith("/big"):
+        if path.endswith("/paced-stream"):
             # ?mb=N megabytes in 128 KB chunks, paced
             megabytes = int(message["query_string"].decode().partition("mb=")[2] or 1)
             self.send_patiently(message, www.http_response(200, more_content=True))

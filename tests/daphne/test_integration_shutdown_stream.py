@@ -44,7 +44,7 @@ def start_daphne(env, *flags):
 
 
 def stream_then_sigterm(daphne):
-    """Read ``/big`` in a thread, SIGTERM once 1 MB is in, then make a new
+    """Read ``/paced-stream`` in a thread, SIGTERM once 1 MB is in, then make a new
     request. Returns (bytes read, whether the stream ended cleanly, new status)."""
     result = {"read": 0, "complete": False}
     started = threading.Event()
@@ -52,7 +52,7 @@ def stream_then_sigterm(daphne):
     def read():
         try:
             with httpx.Client(timeout=30) as client:
-                with client.stream("GET", f"{daphne.url}/big?mb={MEGABYTES}") as response:
+                with client.stream("GET", f"{daphne.url}/paced-stream?mb={MEGABYTES}") as response:
                     for chunk in response.iter_bytes(65536):
                         result["read"] += len(chunk)
                         if result["read"] > 1_000_000:
@@ -95,5 +95,5 @@ def test_a_response_cut_off_at_the_shutdown_timeout_is_counted_in_one_warning(en
     assert not complete and read < MEGABYTES * 1024 * 1024
     assert (
         "WARNING  Shutdown timeout (1s) reached: cutting off 1 unfinished HTTP response(s) "
-        "(/big) and aborting 0 WebSocket(s) still closing" in daphne.output()
+        "(/paced-stream) and aborting 0 WebSocket(s) still closing" in daphne.output()
     )
