@@ -9,8 +9,12 @@ worker.
 import os
 import time
 
+from asgi import www
 from channels import Group
 from channels.security.websockets import allowed_hosts_only
+
+#: The group long-poll requests wait in until ``/longpoll-release/`` answers them all.
+LONG_POLL_GROUP = "longpoll"
 
 
 def record(kind: str, path: str) -> None:
@@ -55,3 +59,22 @@ def ws_disconnect(message):
 def ws_connect_checked(message):
     """A handshake that only pages served from ALLOWED_HOSTS may open."""
     ws_connect(message)
+
+
+def http_long_poll(message):
+    """Hold an HTTP request: its reply channel waits in a group until a release answers it."""
+    Group(LONG_POLL_GROUP).add(message.reply_channel)
+
+
+def http_long_poll_release(message):
+    """Answer every waiting long-poll (one group send), then this request."""
+    Group(LONG_POLL_GROUP).send(
+        www.http_response(200, [(b"content-type", b"text/plain")], b"released")
+    )
+    message.reply_channel.send(www.http_response(200, [(b"content-type", b"text/plain")], b"done"))
+
+
+def http_disconnect(message):
+    """Daphne sends ``http.disconnect`` after every request: a long-poll leaves its group."""
+    if message.content["path"].startswith("/longpoll/"):
+        Group(LONG_POLL_GROUP).discard(message.reply_channel)

@@ -1,10 +1,14 @@
-"""Routing of the reliability project: Django views for HTTP, echo and group consumers for WebSockets."""
+"""Routing of the reliability project: Django views for HTTP (long-polls aside), echo and
+group consumers for WebSockets."""
 
 from channels.routing import route
 
 from . import consumers
 
 channel_routing = [
+    route("http.request", consumers.http_long_poll, path=r"^/longpoll/"),
+    route("http.request", consumers.http_long_poll_release, path=r"^/longpoll-release/$"),
+    route("http.disconnect", consumers.http_disconnect),
     route("websocket.connect", consumers.ws_connect_checked, path=r"^/origin/"),
     route("websocket.connect", consumers.ws_connect),
     route("websocket.receive", consumers.ws_group, path=r"^/group/"),

@@ -2,7 +2,9 @@
 
 ``REL_REDIS_HOSTS`` holds comma-separated Redis URLs (one per shard),
 ``REL_PREFIX`` a key prefix private to the test, ``REL_CAPACITY`` the
-per-channel capacity, ``REL_KEYS`` comma-separated symmetric encryption keys,
+per-channel capacity, ``REL_EXPIRY`` the message expiry (seconds, default
+30), ``REL_GROUP_EXPIRY`` the group membership expiry
+(seconds), ``REL_KEYS`` comma-separated symmetric encryption keys,
 ``REL_EVENTS`` the directory where consumers record what they saw,
 ``REL_TLS_CA`` a CA file for ``rediss://`` hosts, and ``REL_BODY_CAPACITY``
 the capacity of the ``http.request.body?`` channels.
@@ -32,8 +34,10 @@ def _layer_config() -> dict:
         "hosts": [h for h in os.environ.get("REL_REDIS_HOSTS", "").split(",") if h],
         "prefix": os.environ.get("REL_PREFIX", "rel:"),
         "capacity": int(os.environ.get("REL_CAPACITY", "100")),
-        "expiry": 30,
+        "expiry": int(os.environ.get("REL_EXPIRY", "30")),
     }
+    if os.environ.get("REL_GROUP_EXPIRY"):
+        config["group_expiry"] = int(os.environ["REL_GROUP_EXPIRY"])
     if os.environ.get("REL_KEYS"):
         config["symmetric_encryption_keys"] = os.environ["REL_KEYS"].split(",")
     if os.environ.get("REL_BODY_CAPACITY"):
