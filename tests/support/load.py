@@ -3,8 +3,11 @@
 ``HttpLoad`` sends GET requests in a loop and keeps ``(started, seconds,
 status or exception name)`` for each; ``WsEchoLoad`` keeps WebSocket clients
 sending numbered frames and checking each echo, and records how each client's
-connection ended. Both stop when asked and are bounded by their timeouts, so
-a test that forgets to stop them still ends.
+connection ended; ``ChurnLoad`` opens short-lived WebSockets one after the
+other and records which ones the client itself closed (and when), so the
+disconnects daphne should have sent can be matched against those the
+consumers saw. All stop when asked and are bounded by their timeouts, so a
+test that forgets to stop them still ends.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import httpx
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-__all__ = ["HttpLoad", "HttpResult", "WsClientRecord", "WsEchoLoad"]
+__all__ = ["ChurnLoad", "ChurnRecord", "HttpLoad", "HttpResult", "WsClientRecord", "WsEchoLoad"]
 
 
 @dataclass
@@ -131,3 +134,66 @@ class WsEchoLoad:
     def dropped(self) -> list[WsClientRecord]:
         """Clients whose socket ended other than by the client's own close, or lost an echo."""
         return [r for r in self.records if r.closed != "closed by client" or r.mismatches]
+
+
+@dataclass
+class ChurnRecord:
+    path: str
+    outcome: str = "open failed"
+    closed_at: float | None = None  # monotonic time the client sent its close frame
+
+
+class ChurnLoad:
+    """``threads`` loops of: open ``base/echo/<tag><t>-<n>/``, one echo, close, pause."""
+
+    def __init__(self, base: str, threads: int = 2, pause: float = 0.05, tag: str = "churn"):
+        self.base = base
+        self.pause = pause
+        self.tag = tag
+        self.records: list[ChurnRecord] = []
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._run, args=(n,), daemon=True) for n in range(threads)
+        ]
+
+    def _run(self, thread: int) -> None:
+        count = 0
+        while not self._stop.is_set():
+            record = ChurnRecord(f"/echo/{self.tag}{thread}-{count}/")
+            count += 1
+            self.records.append(record)
+            self._one(record)
+            time.sleep(self.pause)
+
+    def _one(self, record: ChurnRecord) -> None:
+        try:
+            ws = connect(self.base + record.path, open_timeout=10, close_timeout=10)
+        except Exception as exc:  # noqa: BLE001 - recorded for the report
+            record.outcome = f"open failed: {type(exc).__name__}"
+            return
+        with ws:  # leaving the block sends the client's close frame
+            try:
+                ws.send("churn")
+                ws.recv(timeout=10)
+                record.outcome = "closed by client"
+            except ConnectionClosed as exc:
+                record.outcome = f"closed by server {exc.rcvd.code if exc.rcvd else None}"
+                return
+            except TimeoutError:
+                record.outcome = "echo timeout, closed by client"
+            record.closed_at = time.monotonic()
+
+    def start(self) -> ChurnLoad:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> list[ChurnRecord]:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(60)
+        return self.records
+
+    def client_closed(self) -> list[ChurnRecord]:
+        """The sockets whose close the client sent: each owes the consumers a disconnect."""
+        return [r for r in self.records if r.closed_at is not None]
