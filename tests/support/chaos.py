@@ -116,9 +116,7 @@ class ChaosLoop:
 
     def _run(self) -> None:
         while not self._stop.wait(self.random.uniform(self.every / 2, self.every * 1.5)):
-            if not self._bag:
-                self._bag = self.random.sample(self.kinds, len(self.kinds))
-            kind = self._bag.pop()
+            kind = self.next_kind()
             event = ChaosEvent(kind, time.monotonic())
             self.events.append(event)
             pause = self.random.uniform(self.hold / 2, self.hold)
@@ -127,6 +125,12 @@ class ChaosLoop:
             except Exception as exc:  # noqa: BLE001 - a chaos step that failed is reported
                 event.detail = f"failed: {exc!r}"
             event.ended = time.monotonic()
+
+    def next_kind(self) -> str:
+        """The next event's kind, from the shuffled bag (refilled when empty)."""
+        if not self._bag:
+            self._bag = self.random.sample(self.kinds, len(self.kinds))
+        return self._bag.pop()
 
     def _kill_worker(self, pause: float) -> str:
         worker = self.random.choice(self.stack.workers)
