@@ -55,8 +55,10 @@ def test_under_chaos_answers_are_200_or_503_no_disconnect_is_lost_outside_outage
     make_redis_server, make_stack
 ):
     redis = make_redis_server("--maxmemory", "32mb", "--maxmemory-policy", "noeviction")
-    # -t 5: a request whose message Redis lost in a restart gets its 503 within the run
-    stack = make_stack([redis.url], workers=2, env=CHAOS_ENV, daphne_args=("-t", "5"))
+    # -t 5: a request whose message Redis lost in a restart gets its 503 within the run;
+    # --websocket_timeout -1: the short group expiry must not close the soak's sockets
+    daphne_args = ("-t", "5", "--websocket_timeout", "-1")
+    stack = make_stack([redis.url], workers=2, env=CHAOS_ENV, daphne_args=daphne_args)
     # seed 149 draws a worker kill at ~2 s, a fill at ~6 s and a Redis restart at ~10 s
     chaos = ChaosLoop(stack, redis, seed=149, every=4, hold=2)
     report = run_soak(stack, redis.url, CHAOS_SECONDS, chaos=chaos, settle=20)

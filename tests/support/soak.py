@@ -45,6 +45,10 @@ class SoakReport:
     http_failures: list = field(default_factory=list)
     #: ``{"hello": {"200": n, "503": m, "ReadTimeout": k}, "longpoll": ..., "release": ...}``
     http_by_status: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Non-200 answers to requests started outside Redis outages (margins included), per kind.
+    http_failed_outside: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Non-200 answers per 10 s of the run (by the request's start), every kind together.
+    http_failed_timeline: list[int] = field(default_factory=list)
     ws_echoes: int = 0
     ws_dropped: list = field(default_factory=list)
     group_sent: int = 0
@@ -109,7 +113,14 @@ class SoakReport:
         for kind, outcomes in self.http_by_status.items():
             counts = ", ".join(f"{k}: {v}" for k, v in sorted(outcomes.items()))
             lines.append(f"  {kind:<9} {counts}")
+        outside = "; ".join(
+            f"{kind} " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
+            for kind, counts in self.http_failed_outside.items()
+            if counts
+        )
         lines += [
+            f"  not 200 outside Redis outages: {outside or 'none'}",
+            "  not 200 per 10 s: " + " ".join(str(n) for n in self.http_failed_timeline),
             "",
             f"WebSocket echoes: {self.ws_echoes} ({len(self.ws_dropped)} clients dropped)",
             f"Group broadcasts: {self.group_sent} sent, received {self.group_received}",
@@ -258,6 +269,7 @@ def run_soak(
     report.http_by_status = {kind: _tally(r) for kind, r in results.items()}
     report.http_requests = sum(len(r) for r in results.values())
     report.http_failures = [r for rs in results.values() for r in rs if r.outcome != 200]
+    _sort_http_failures(report, results, origin, chaos)
     records = echo.stop()
     report.ws_echoes = sum(r.echoed for r in records)
     report.ws_dropped = echo.dropped()
@@ -282,6 +294,23 @@ def _drive(members: list[_GroupMember], sampler: _Sampler, seconds: float, every
             sampler.sample()
             next_sample += every
         time.sleep(0.1)
+
+
+def _sort_http_failures(
+    report: SoakReport, results: dict[str, list], origin: float, chaos: ChaosLoop | None
+) -> None:
+    buckets = [0] * (int(report.seconds // 10) + 1)
+    for kind, kind_results in results.items():
+        outside: Counter = Counter()
+        for result in kind_results:
+            if result.outcome == 200:
+                continue
+            bucket = int((result.started - origin) // 10)
+            buckets[min(max(bucket, 0), len(buckets) - 1)] += 1
+            if chaos is None or not chaos.in_outage(result.started):
+                outside[str(result.outcome)] += 1
+        report.http_failed_outside[kind] = dict(outside)
+    report.http_failed_timeline = buckets
 
 
 def _drain_group(report: SoakReport, members: list[_GroupMember]) -> None:
@@ -322,14 +351,18 @@ def _match_disconnects(
     chaos: ChaosLoop | None,
     wait: float = 15.0,
 ) -> None:
-    """Wait (up to ``wait`` s) for the consumers to record every owed disconnect; sort the rest."""
+    """Wait for the consumers to record every owed disconnect (up to ``wait`` s, or until
+    none arrived for 3 s: a lost one never will); sort the missing ones by when they were sent."""
     deadline = time.monotonic() + wait
+    last, still_since = -1, time.monotonic()
     while True:
         received = {
             line.split(" ", 1)[1] for line in stack.events() if line.startswith("disconnect ")
         }
         missing = [path for path in owed if path not in received]
-        if not missing or time.monotonic() > deadline:
+        if len(missing) != last:
+            last, still_since = len(missing), time.monotonic()
+        if not missing or time.monotonic() > deadline or time.monotonic() - still_since > 3:
             break
         time.sleep(0.5)
     report.disconnects_sent = len(owed)
