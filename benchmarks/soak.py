@@ -15,8 +15,9 @@ clients vs received by the consumers (lost ones during Redis outages apart
 from the rest), RSS of each process at start and end, Redis keys at start and
 end, the chaos events with their times, and the targets. Exits 1 if a target
 is missed: a disconnect lost outside a Redis outage, RSS growth of 5 % or
-more after warm-up, or more keys at the end than at the start (after up to
-``--settle`` seconds for what the outages left to expire). CI runs short
+more after warm-up, more keys at the end than at the start (after up to
+``--settle`` seconds for what the outages left to expire), or an answer
+other than 200 outside outages and worker kills. CI runs short
 versions (tests/reliability/test_soak.py).
 """
 

@@ -78,3 +78,11 @@ def test_keys_above_the_baseline_miss_the_target_and_are_listed():
     assert not report.targets()["Redis keys back to baseline"]
     assert "[MISSED] Redis keys back to baseline" in report.report()
     assert "left: rel:daphne.response.x! (ttl 27 s)" in report.report()
+
+
+def test_a_503_outside_outages_and_worker_kills_misses_the_http_target():
+    report = SoakReport(seconds=10, http_failed_outside={"hello": {}, "longpoll": {}})
+    assert report.targets()["HTTP all 200 outside Redis outages and worker kills"]
+    report.http_failed_outside["hello"] = {"503": 7}
+    assert not report.targets()["HTTP all 200 outside Redis outages and worker kills"]
+    assert "not 200 outside Redis outages and worker kills: hello 503: 7" in report.report()
