@@ -17,7 +17,8 @@ end, the chaos events with their times, and the targets. Exits 1 if a target
 is missed: a disconnect lost outside a Redis outage, RSS growth of 5 % or
 more after warm-up, more keys at the end than at the start (after up to
 ``--settle`` seconds for what the outages left to expire), or an answer
-other than 200 outside outages and worker kills. CI runs short
+other than 200 outside outages and worker kills; or if a process did not
+exit 0 when stopped at the end. CI runs short
 versions (tests/reliability/test_soak.py).
 """
 
@@ -70,7 +71,8 @@ def main() -> int:
             codes = stack.stop()
     print(report.report())
     print(f"\nExit codes: {codes}")
-    return 0 if all(report.targets().values()) else 1
+    # a process that did not stop cleanly at the end fails the run too
+    return 0 if all(report.targets().values()) and not any(codes.values()) else 1
 
 
 if __name__ == "__main__":
