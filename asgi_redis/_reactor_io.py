@@ -332,7 +332,13 @@ class ReactorLinks:
 
     def _connect(self) -> tuple[int, int]:
         shard = self.shard
-        link = Link(shard.links.connection_pool.make_connection(), shard.where)
+        pool = shard.links.connection_pool
+        # Built outside the pool's count (not make_connection): the reactor
+        # keeps this connection, so it is never released to the pool, and a
+        # counted one would use up max_connections after enough dials (every
+        # request during a Redis outage dials once), after which no dial
+        # could succeed even with Redis back.
+        link = Link(pool.connection_class(**pool.connection_kwargs), shard.where)
         link.open()
         try:
             shard.server_time_ms()  # the clock check, here rather than on the reactor

@@ -304,6 +304,30 @@ def test_a_batch_to_a_dead_server_fails_each_message_and_the_layer_recovers(
         layer.close()
 
 
+def test_dials_during_an_outage_do_not_use_up_the_connection_pool(make_redis_server, reactor):
+    # Every send during an outage dials a new reactor connection. Those must
+    # not count against redis-py's max_connections (100 by default): the
+    # reactor never hands them back, so once the count was used up no dial
+    # could succeed again and daphne answered 503 for ever after Redis
+    # returned.
+    server = make_redis_server()
+    layer = on(
+        RedisChannelLayer(hosts=[server.url], connection_kwargs={"max_connections": 3}), reactor
+    )
+    try:
+        assert settle(reactor, layer.send_batch_twisted([("dial.chan", {"n": 0})])) == [None]
+        server.kill()
+        for n in range(10):
+            outcome = settle(reactor, layer.send_batch_twisted([("dial.chan", {"n": n})]))
+            assert isinstance(outcome[0], RedisUnavailable), outcome
+        server.start()
+        time.sleep(0.3)  # blocking calls trust a link used in the last 0.25 s (see test_faults)
+        assert settle(reactor, layer.send_batch_twisted([("dial.chan", {"n": 99})])) == [None]
+        assert settle(reactor, layer.receive_twisted(["dial.chan"])) == ("dial.chan", {"n": 99})
+    finally:
+        layer.close()
+
+
 def test_a_batch_over_several_shards_goes_through_the_thread_pool(shard_servers, reactor):
     layer = on(RedisChannelLayer(hosts=[s.url for s in shard_servers], prefix="sbs:"), reactor)
     try:
