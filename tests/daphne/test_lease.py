@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -182,6 +183,11 @@ class LeasingInMemoryLayer(FakeLayer):
         pass
 
     def receive(self, channels, block=False):
+        # A blocking receive waits, as a real layer's does: the inbox threads
+        # of the servers these tests start would otherwise spin for the rest
+        # of the test session (and skew every CPU-time test after them).
+        if block:
+            time.sleep(0.5)
         return None, None
 
     def new_channel(self, pattern):
