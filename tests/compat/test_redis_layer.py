@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import redis
 from twisted.internet.epollreactor import EPollReactor
-from twisted.python.failure import Failure
 
 from asgi_redis import RedisChannelLayer
+from tests.asgi_redis.test_reactor_io import settle
 
 pytestmark = pytest.mark.integration
 
@@ -39,19 +39,6 @@ def reactor():
     instance = EPollReactor()
     yield instance
     instance.disconnectAll()
-
-
-def settle(reactor, deferred, timeout: float = 10.0):
-    """Step ``reactor`` until ``deferred`` fires; its result (a failure raises)."""
-    results: list = []
-    deferred.addBoth(results.append)
-    deadline = time.monotonic() + timeout
-    while not results and time.monotonic() < deadline:
-        reactor.iterate(0.01)
-    assert results, f"the Deferred did not fire within {timeout} s"
-    if isinstance(results[0], Failure):
-        results[0].raiseException()
-    return results[0]
 
 
 def on_reactor(layer: RedisChannelLayer, reactor) -> RedisChannelLayer:

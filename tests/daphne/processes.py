@@ -77,3 +77,14 @@ class Daphne(Process):
     @property
     def ws_url(self) -> str:
         return f"ws://{self.host}:{self.port}"
+
+
+def wait_count(process: Process, pattern: re.Pattern, count: int, timeout: float) -> int:
+    """How many times ``pattern`` is in ``process``'s output once it reaches
+    ``count`` or ``timeout`` passes (whichever comes first)."""
+    deadline = time.monotonic() + timeout
+    seen = len(pattern.findall(process.output()))
+    while seen < count and time.monotonic() < deadline:
+        time.sleep(0.1)
+        seen = len(pattern.findall(process.output()))
+    return seen

@@ -9,13 +9,12 @@ room, instead of dropping what does not fit.
 import asyncio
 import os
 import re
-import time
 import uuid
 
 import pytest
 
 from tests.daphne.mass_sockets import close_sockets, open_sockets
-from tests.daphne.processes import Daphne, Process
+from tests.daphne.processes import Daphne, Process, wait_count
 
 pytestmark = pytest.mark.integration
 
@@ -23,17 +22,6 @@ pytestmark = pytest.mark.integration
 SOCKETS = int(os.environ.get("DAPHNE_MASS_CLOSE_SOCKETS", "600"))
 CONNECTS = re.compile(r'"kind": "websocket\.connect"')
 DISCONNECTS = re.compile(r'"kind": "websocket\.disconnect"')
-
-
-def wait_count(process: Process, pattern: re.Pattern, count: int, timeout: float) -> int:
-    """How many times ``pattern`` is in the output once it reaches ``count``
-    or ``timeout`` passes (whichever comes first)."""
-    deadline = time.monotonic() + timeout
-    seen = len(pattern.findall(process.output()))
-    while seen < count and time.monotonic() < deadline:
-        time.sleep(0.2)
-        seen = len(pattern.findall(process.output()))
-    return seen
 
 
 @pytest.fixture

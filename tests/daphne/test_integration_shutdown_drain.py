@@ -5,28 +5,18 @@ import asyncio
 import os
 import re
 import signal
-import time
 import uuid
 
 import pytest
 
 from tests.daphne.mass_sockets import open_sockets, wait_for_closes
-from tests.daphne.processes import Daphne, Process
+from tests.daphne.processes import Daphne, Process, wait_count
 
 pytestmark = pytest.mark.integration
 
 SOCKETS = 200
 CONNECTS = re.compile(r'"kind": "websocket\.connect"')
 DISCONNECTS = re.compile(r'"kind": "websocket\.disconnect".*"code": 1001')
-
-
-def wait_count(process: Process, pattern: re.Pattern, count: int, timeout: float) -> int:
-    deadline = time.monotonic() + timeout
-    seen = len(pattern.findall(process.output()))
-    while seen < count and time.monotonic() < deadline:
-        time.sleep(0.1)
-        seen = len(pattern.findall(process.output()))
-    return seen
 
 
 @pytest.fixture
