@@ -17,7 +17,14 @@ import ipaddress
 import socket
 from collections.abc import Iterable
 
-__all__ = ["TrustedProxies", "address_key", "pick_forwarded_entry", "split_host_port"]
+__all__ = [
+    "TrustedProxies",
+    "address_key",
+    "pick_companion",
+    "pick_forwarded",
+    "pick_forwarded_entry",
+    "split_host_port",
+]
 
 #: ``(4 or 6, the address as an int)``: what membership compares.
 _Key = tuple[int, int]
@@ -165,13 +172,39 @@ def pick_forwarded_entry(value: str, trusted: TrustedProxies | None) -> str:
     were written by the client or by proxies we do not know. If every entry
     is a trusted proxy, the leftmost one is the best there is.
     """
+    return pick_forwarded(value, trusted)[0]
+
+
+def pick_forwarded(value: str, trusted: TrustedProxies | None) -> tuple[str, int, int]:
+    """``(entry, its position counted from the right, number of entries)``
+    for the ``X-Forwarded-For`` entry :func:`pick_forwarded_entry` picks.
+
+    The position lets :func:`pick_companion` read the ``X-Forwarded-Proto``
+    and ``-Port`` entries that the same proxy hop wrote.
+    """
     entries = value.split(",")
-    if trusted is None or len(entries) == 1:
-        return entries[0].strip()
-    for entry in reversed(entries):
-        entry = entry.strip()
-        # only entries with a colon can carry a port (or be IPv6)
-        host = split_host_port(entry)[0] if ":" in entry else entry
-        if host and host not in trusted:
-            return entry
-    return entries[0].strip()
+    count = len(entries)
+    if trusted is not None and count > 1:
+        for from_right, entry in enumerate(reversed(entries)):
+            entry = entry.strip()
+            # only entries with a colon can carry a port (or be IPv6)
+            host = split_host_port(entry)[0] if ":" in entry else entry
+            if host and host not in trusted:
+                return entry, from_right, count
+    return entries[0].strip(), count - 1, count
+
+
+def pick_companion(value: str, from_right: int, count: int) -> str:
+    """The entry of an ``X-Forwarded-Proto`` or ``-Port`` value that goes
+    with the ``X-Forwarded-For`` entry at ``from_right`` of ``count``.
+
+    A proxy chain that appends to all three headers keeps them in step, so
+    when this header has ``count`` entries too, the one at the same place
+    is the client's. Otherwise the header was set rather than appended (or
+    a hop skipped it) and only its rightmost entry, written by the proxy
+    nearest to us, which is one we trust, can be believed.
+    """
+    entries = value.split(",")
+    if len(entries) == count:
+        return entries[count - 1 - from_right].strip()
+    return entries[-1].strip()

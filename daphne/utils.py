@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ._proxy import TrustedProxies, pick_forwarded_entry, split_host_port
+from ._proxy import TrustedProxies, pick_companion, pick_forwarded, split_host_port
 
 __all__ = ["header_value", "parse_x_forwarded_for"]
 
@@ -54,24 +54,37 @@ def parse_x_forwarded_for(
 
     The leftmost address of ``address_header_name`` wins (IPv6 understood,
     brackets stripped), or with ``trusted_proxies`` the rightmost one that is
-    not a trusted proxy; its port is ``port_header_name`` or 0. The port and
-    proto headers are only read when the address header is present; without
-    it the originals come back unchanged. Whether the peer itself may be
-    believed is the caller's question (``ProxyHeaders.believes``).
+    not a trusted proxy; its port is ``port_header_name`` or 0. Without
+    ``trusted_proxies`` the port and proto headers' first values count (1.x);
+    with it, the values the same proxy hop wrote (see ``pick_companion``).
+    The port and proto headers are only read when the address header is
+    present; without it the originals come back unchanged. Whether the peer
+    itself may be believed is the caller's question (``ProxyHeaders.believes``).
     """
     if not address_header_name:
         return original_addr, original_scheme
     raw_address = header_value(headers, address_header_name)
     if raw_address is None:
         return original_addr, original_scheme
-    host, port = split_host_port(pick_forwarded_entry(raw_address, trusted_proxies))
+    entry, from_right, count = pick_forwarded(raw_address, trusted_proxies)
+    host, port = split_host_port(entry)
     if port_header_name:
         raw_port = header_value(headers, port_header_name)
-        if raw_port is not None and raw_port.strip().isdigit():
-            port = int(raw_port.strip())
+        if raw_port is not None:
+            # 1.x read the whole value: "80, 443" is no port at all
+            if trusted_proxies is None:
+                raw_port = raw_port.strip()
+            else:
+                raw_port = pick_companion(raw_port, from_right, count)
+            if raw_port.isdigit():
+                port = int(raw_port)
     scheme = original_scheme
     if proto_header_name:
         raw_proto = header_value(headers, proto_header_name)
         if raw_proto:
-            scheme = raw_proto.split(",")[0].strip().lower() or original_scheme
+            if trusted_proxies is None:
+                proto = raw_proto.split(",")[0]
+            else:
+                proto = pick_companion(raw_proto, from_right, count)
+            scheme = proto.strip().lower() or original_scheme
     return [host, port], scheme

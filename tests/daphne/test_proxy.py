@@ -6,7 +6,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daphne._proxy import TrustedProxies, address_key, pick_forwarded_entry, split_host_port
+from daphne._proxy import (
+    TrustedProxies,
+    address_key,
+    pick_companion,
+    pick_forwarded,
+    pick_forwarded_entry,
+    split_host_port,
+)
+from daphne.utils import parse_x_forwarded_for
 
 TRUSTED = TrustedProxies.parse("10.0.0.0/8, 127.0.0.1, 2001:db8::/32")
 
@@ -120,3 +128,84 @@ def test_membership_agrees_with_the_ipaddress_module(host, base, prefix):
 @pytest.mark.parametrize("host", ["1.2.3", "01.2.3.4", "1.2.3.4\x00", "fe80::1%eth0", ""])
 def test_address_key_is_none_for_what_is_not_a_plain_ip_address(host):
     assert address_key(host) is None
+
+
+# X-Forwarded-Proto and -Port with a trusted list: the values the same hop wrote.
+
+
+def forwarded(headers, trusted=TRUSTED):
+    return parse_x_forwarded_for(
+        {name.lower(): value for name, value in headers.items()},
+        original_addr=["10.0.0.2", 5000],
+        original_scheme="http",
+        trusted_proxies=trusted,
+    )
+
+
+def test_appended_proto_and_port_are_read_at_the_client_entrys_place():
+    # the client forged all three; our proxy appended what it saw to each
+    headers = {
+        "X-Forwarded-For": "6.6.6.6, 1.2.3.4",
+        "X-Forwarded-Proto": "http, https",
+        "X-Forwarded-Port": "1, 443",
+    }
+    assert forwarded(headers) == (["1.2.3.4", 443], "https")
+
+
+def test_a_chain_of_trusted_proxies_keeps_the_headers_in_step():
+    headers = {
+        "X-Forwarded-For": "6.6.6.6, 1.2.3.4, 10.0.0.9",
+        "X-Forwarded-Proto": "ftp, https, http",
+        "X-Forwarded-Port": "1, 8443, 80",
+    }
+    assert forwarded(headers) == (["1.2.3.4", 8443], "https")
+
+
+def test_a_proto_set_rather_than_appended_is_read_from_its_rightmost_entry():
+    # the client sent a proto list; a proxy that sets the header would have
+    # replaced it, one that appends once leaves it longer than the address list
+    headers = {"X-Forwarded-For": "1.2.3.4", "X-Forwarded-Proto": "http, https"}
+    assert forwarded(headers) == (["1.2.3.4", 0], "https")
+    headers = {"X-Forwarded-For": "6.6.6.6, 1.2.3.4", "X-Forwarded-Proto": "HTTPS"}
+    assert forwarded(headers) == (["1.2.3.4", 0], "https")
+
+
+def test_a_port_entry_that_is_no_number_leaves_the_address_port():
+    headers = {"X-Forwarded-For": "6.6.6.6, 1.2.3.4:99", "X-Forwarded-Port": "1, http"}
+    assert forwarded(headers) == (["1.2.3.4", 99], "http")
+
+
+def test_without_a_trusted_list_the_first_proto_and_the_whole_port_count_as_before():
+    headers = {
+        "X-Forwarded-For": "6.6.6.6, 1.2.3.4",
+        "X-Forwarded-Proto": "HTTP, https",
+        "X-Forwarded-Port": "1, 443",
+    }
+    # leftmost address, first proto; "1, 443" is no number, so no port (1.x)
+    assert forwarded(headers, trusted=None) == (["6.6.6.6", 0], "http")
+    headers["X-Forwarded-Port"] = " 8080 "
+    assert forwarded(headers, trusted=None) == (["6.6.6.6", 8080], "http")
+
+
+@pytest.mark.parametrize(
+    ("value", "from_right", "count", "expected"),
+    [
+        ("a, b, c", 0, 3, "c"),
+        ("a, b, c", 2, 3, "a"),
+        ("a, b, c", 1, 3, "b"),
+        ("a, b", 1, 3, "b"),  # out of step: rightmost
+        ("a,b,c,d", 3, 3, "d"),
+        (" x ", 0, 1, "x"),
+    ],
+)
+def test_pick_companion_matches_the_place_or_falls_back_to_the_rightmost(
+    value, from_right, count, expected
+):
+    assert pick_companion(value, from_right, count) == expected
+
+
+def test_pick_forwarded_reports_the_place_of_the_chosen_entry():
+    assert pick_forwarded("6.6.6.6, 1.2.3.4, 10.0.0.2", TRUSTED) == ("1.2.3.4", 1, 3)
+    assert pick_forwarded("10.0.0.3, 10.0.0.2", TRUSTED) == ("10.0.0.3", 1, 2)
+    assert pick_forwarded("6.6.6.6, 1.2.3.4", None) == ("6.6.6.6", 1, 2)
+    assert pick_forwarded("1.2.3.4", TRUSTED) == ("1.2.3.4", 0, 1)
