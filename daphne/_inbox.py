@@ -18,6 +18,7 @@ from twisted.internet import defer
 from twisted.python.failure import Failure
 
 from ._layer_errors import OUTAGE_NOTE, RECOVERED, LayerOutage, layer_unavailable
+from ._offload import send_in_background
 from .exceptions import InvalidReply
 
 __all__ = ["InboxReader"]
@@ -74,11 +75,10 @@ class InboxReader:
     def stop(self, timeout: float = 5.0) -> None:
         """Stop reading; waits up to ``timeout`` for the thread's last receive."""
         self._stopping.set()
-        try:
-            # wake the blocking receive now rather than at its internal timeout
-            self.layer.send(self.inbox + "stop", {"stop": True})
-        except Exception:
-            logger.debug("Could not send the wake-up message to %s", self.inbox)
+        # wake the blocking receive now rather than at its internal timeout;
+        # from a thread of its own, so a layer that does not answer cannot
+        # hold up the reactor
+        send_in_background(self.layer, self.inbox + "stop", {"stop": True})
         if self._pending is not None:
             pending, self._pending = self._pending, None
             pending.addErrback(lambda failure: None)

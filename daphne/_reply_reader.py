@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ._offload import send_in_background
+
 __all__ = ["ReplyReader"]
 
 logger = logging.getLogger(__name__)
@@ -79,10 +81,9 @@ class ReplyReader:
             return
         self._stopping.set()
         if self.running:
-            try:
-                self.channel_layer.send(self.prefix + _WAKEUP, {"wakeup": True})
-            except Exception:
-                logger.debug("Could not send the wake-up message to %s", self.prefix)
+            # from a thread of its own: a layer that does not answer costs
+            # the join's timeout below, not its socket timeout on top
+            send_in_background(self.channel_layer, self.prefix + _WAKEUP, {"wakeup": True})
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
 

@@ -34,6 +34,7 @@ from ._http_channel import DaphneHTTPChannel, WriteBudget, raw_error_response
 from ._http_head import chunk_refusal
 from ._http_state import Finish, Phase, RequestBody, ResponseState, Start, Write, error_page
 from ._layer_errors import OUTAGE_NOTE, LayerOutage, layer_unavailable
+from ._offload import OffReactorSend
 from ._proxy import TrustedProxies
 from ._scope import NO_PROXY, ProxyHeaders, request_fields
 from ._sender import DEFAULT_FULL_TIMEOUT, LayerSender
@@ -236,30 +237,19 @@ class WebRequest(http.Request):
     def _pump_body(self) -> None:
         """Send the body-channel message ``BodyUpload`` says is due now.
 
-        With a layer daphne sends to from the reactor (``send_batch_twisted``)
-        it is written without blocking the reactor; otherwise it is a plain
-        ``send``. ``_body_sent`` applies the outcome.
+        It goes through ``factory.offload``, so a layer that is slow to
+        answer never holds up the reactor; ``_body_sent`` applies the outcome.
         """
         self._body_call = None
         upload = self._upload
         message = upload.message() if upload is not None else None
         if message is None:
             return
-        factory = self.factory
-        layer = factory.channel_layer
-        if factory.sender.on_reactor:
-            landing = layer.send_batch_twisted([(self._body_channel, message)])
-            landing.addCallbacks(
-                lambda outcomes: self._body_sent(upload, outcomes[0]),
-                lambda failure: self._body_sent(upload, failure.value),
-            )
-            return
-        try:
-            layer.send(self._body_channel, message)
-        except Exception as exc:  # noqa: BLE001 - every failure is answered below
-            self._body_sent(upload, exc)
-        else:
-            self._body_sent(upload, None)
+        landing = self.factory.offload.send(self._body_channel, message)
+        landing.addCallbacks(
+            lambda _: self._body_sent(upload, None),
+            lambda failure: self._body_sent(upload, failure.value),
+        )
 
     def _body_sent(self, upload: BodyUpload, error: BaseException | None) -> None:
         if upload is not self._upload:
@@ -602,6 +592,9 @@ class HTTPFactory(http.HTTPFactory):
         #: handshakes waiting on a layer that does not answer hold up no
         #: frames or requests; ``Server`` swaps it like ``sender``.
         self.connect_sender = self.make_sender(threaded=False)
+        #: Makes the sends whose outcome matters before the next step (request
+        #: body chunks) off the reactor thread; ``Server`` swaps it like ``sender``.
+        self.offload = OffReactorSend(channel_layer, self.reactor, "inline")
         #: Set by ``Server.stop()``: requests on open connections get 503.
         self.shutting_down = False
         self.connections: weakref.WeakSet = weakref.WeakSet()

@@ -22,6 +22,7 @@ from asgi import _leases
 
 from ._inbox import InboxReader
 from ._lease import DEFAULT_LEASE_TTL, LeaseKeeper
+from ._offload import OffReactorSend
 from ._reactor import install_if_unset
 from .exceptions import CannotListen, LayerUnreachable, NotAChannelLayer
 from .http_protocol import HTTPFactory, make_process_channel
@@ -301,6 +302,7 @@ class Server:
             logger.debug(
                 "Sending to the layer %s", "from the reactor" if on_reactor else "from a thread"
             )
+            self.factory.offload = OffReactorSend(self.channel_layer, self.reactor)
         self.reader.start()
         self._start_lease()
         listening = []
@@ -421,6 +423,9 @@ class Server:
         for lane in stopped:
             if isinstance(lane, defer.Deferred):
                 await lane
+        # idle by now (body chunks stop with their requests); a send still
+        # waiting on the layer holds this up to the layer's socket timeout
+        factory.offload.stop()
         if self.lease is not None:
             # only now: survivors must not send the disconnects sent above again
             await self.lease.stop()

@@ -10,6 +10,7 @@ from twisted.python.failure import Failure
 
 from asgi import www
 from asgi.inmemory import ChannelLayer
+from daphne._offload import OffReactorSend
 from tests.daphne.wire import BrokenLayer, Harness, request
 
 pytestmark = pytest.mark.protocol
@@ -282,6 +283,7 @@ class ReactorSendLayer(ChannelLayer):
 def body_upload(layer, body=b"z" * 35):
     harness = Harness(layer=layer, body_inline_limit=10, body_chunk_size=10)
     harness.factory.sender = harness.factory.make_sender(threaded=False, on_reactor=True)
+    harness.factory.offload = OffReactorSend(layer, harness.clock)
     conn = harness.connect()
     conn.send(request(b"POST", b"/up", body=body))
     layer.land()  # the http.request itself, sent by the sender
