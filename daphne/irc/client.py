@@ -30,11 +30,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from twisted.internet import defer, protocol, task
+from twisted.python.failure import Failure
 from twisted.words.protocols import irc
 
 from asgi import irc as asgi_irc
 from asgi.exceptions import InvalidMessage
 
+from .._offload import OffReactorSend
 from .._reply_reader import ReplyReader
 from ._throttle import LineThrottle
 
@@ -163,6 +165,7 @@ class IRCClientFactory(protocol.ReconnectingClientFactory):
         self.channel_layer = channel_layer
         self.server = (server[0], int(server[1]))
         self.reactor = self.clock = reactor
+        self.offload = OffReactorSend(channel_layer, reactor)
         self.nickname = nickname
         self.channels = [channel_name(c) for c in channels]
         self.password = password
@@ -271,12 +274,17 @@ class IRCClientFactory(protocol.ReconnectingClientFactory):
             client.describe(control.channel, control.body)
 
     def _send(self, channel: str, message: dict) -> None:
+        # off the reactor thread, in order: a slow layer must not stall the
+        # IRC connection (and its PING answers)
+        self.offload.send(channel, message).addErrback(self._send_failed, channel)
+
+    def _send_failed(self, failure: Failure, channel: str) -> None:
+        self.dropped += 1
         layer = self.channel_layer
-        try:
-            layer.send(channel, message)
-        except (layer.ChannelFull, layer.MessageTooLarge) as exc:
-            self.dropped += 1
-            logger.warning("Dropped a message for %s: %s", channel, type(exc).__name__)
+        if failure.check(layer.ChannelFull, layer.MessageTooLarge):
+            logger.warning("Dropped a message for %s: %s", channel, type(failure.value).__name__)
+        else:
+            logger.warning("Dropped a message for %s: the layer failed: %s", channel, failure.value)
 
 
 class IRCInterface:
@@ -324,6 +332,7 @@ class IRCInterface:
         """
         self.factory.stopTrying()
         self._reader.stop()
+        self.factory.offload.stop()
         client, connector = self.factory.client, self._connector
         self._connector = None
         if client is None:

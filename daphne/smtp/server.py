@@ -23,12 +23,14 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from twisted.internet import protocol
+from twisted.internet import defer, protocol
 from twisted.mail import smtp
+from twisted.python.failure import Failure
 
 from asgi import email as asgi_email
 from asgi.exceptions import InvalidMessage
 
+from .._offload import OffReactorSend
 from ._mail import MailData, RecipientPolicy, declared_size
 
 __all__ = ["SMTPFactory", "SMTPProtocol", "SMTPServer"]
@@ -52,6 +54,8 @@ class SMTPProtocol(smtp.ESMTP):
         self.callLater = factory.reactor.callLater
         self._data: MailData | None = None
         self._envelope: tuple[str | None, list[str]] = (None, [])
+        #: Lines read while a mail's reply is awaited (None: not waiting).
+        self._held: list[bytes] | None = None
 
     def extensions(self) -> dict:
         extensions = super().extensions()
@@ -88,6 +92,11 @@ class SMTPProtocol(smtp.ESMTP):
             )
         return user
 
+    def do_NOOP(self, rest: bytes) -> None:
+        # RFC 5321 4.5.1 lists NOOP among the commands every server must take;
+        # Twisted's ESMTP answers it 500
+        self.sendCode(250, b"2.0.0 OK")
+
     def do_DATA(self, rest: bytes) -> None:
         if self._from is None or not self._to:
             self.sendCode(503, b"5.5.1 Must have valid receiver and originator")
@@ -119,8 +128,31 @@ class SMTPProtocol(smtp.ESMTP):
     def _finish_mail(self, data: MailData) -> None:
         sender, recipients = self._envelope
         self._envelope = (None, [])
-        code, text = self.factory.deliver(sender, recipients, data)
+        # handle no further command (a pipelining client may have sent one in
+        # the same read) until this mail's reply is out, so replies stay in
+        # order; lines already read wait in _held
+        self._held = []
+        self.transport.pauseProducing()
+        self.factory.deliver(sender, recipients, data).addCallback(self._reply_to_mail)
+
+    def _reply_to_mail(self, reply: tuple[int, str]) -> None:
+        code, text = reply
         self.sendCode(code, text.encode("utf-8"))
+        held, self._held = self._held, None
+        if self.transport is None or self.transport.disconnecting:
+            return
+        self.transport.resumeProducing()
+        for number, line in enumerate(held or ()):
+            self.lineReceived(line)
+            if self._held is not None:  # that line finished another mail
+                self._held.extend(held[number + 1 :])
+                return
+
+    def lineReceived(self, line: bytes) -> Any:
+        if self._held is not None:
+            self._held.append(line)
+            return None
+        return super().lineReceived(line)
 
 
 class SMTPFactory(protocol.ServerFactory):
@@ -147,38 +179,60 @@ class SMTPFactory(protocol.ServerFactory):
         self.timeout = timeout
         self.max_recipients = max_recipients
         self.delivered = 0
+        self.offload = OffReactorSend(channel_layer, reactor)
 
     def buildProtocol(self, addr: Any) -> SMTPProtocol:
         return SMTPProtocol(self)
 
-    def deliver(self, sender: str | None, recipients: list[str], data: MailData) -> tuple[int, str]:
-        """Send one mail to ``email.receive``; return the SMTP reply for it."""
+    def deliver(self, sender: str | None, recipients: list[str], data: MailData) -> defer.Deferred:
+        """Send one mail to ``email.receive``; a Deferred firing with the
+        SMTP reply ``(code, text)`` for it once the layer took it (or not).
+
+        The send is made off the reactor thread, so a slow layer holds up
+        this mail's reply, not the other sessions.
+        """
         if data.too_large:
             logger.info("Refused a %d-byte mail from %s: over the limit", data.size, sender)
-            return 552, (
-                f"5.3.4 Message size exceeds fixed maximum message size of {self.max_size} bytes"
+            return defer.succeed(
+                (
+                    552,
+                    f"5.3.4 Message size exceeds fixed maximum message size of {self.max_size} bytes",
+                )
             )
         try:
             message = asgi_email.email_receive_from_bytes(sender, recipients, data.raw())
         except InvalidMessage as exc:
             logger.warning("Refused a mail from %s: %s", sender, exc)
-            return 554, f"5.6.0 Message cannot be parsed: {exc}"
+            return defer.succeed((554, f"5.6.0 Message cannot be parsed: {exc}"))
+        landing = self.offload.send(asgi_email.RECEIVE_CHANNEL, message)
+        return landing.addCallbacks(
+            self._accepted,
+            self._refused,
+            callbackArgs=(sender, recipients, data.size),
+            errbackArgs=(sender,),
+        )
+
+    def _accepted(
+        self, _: None, sender: str | None, recipients: list[str], size: int
+    ) -> tuple[int, str]:
+        self.delivered += 1
+        logger.info("Accepted mail from %s to %s (%d bytes)", sender, ", ".join(recipients), size)
+        return 250, "2.0.0 Message accepted for delivery"
+
+    def _refused(self, failure: Failure, sender: str | None) -> tuple[int, str]:
         layer = self.channel_layer
-        try:
-            layer.send(asgi_email.RECEIVE_CHANNEL, message)
-        except layer.ChannelFull:
+        if failure.check(layer.ChannelFull):
             logger.warning(
                 "Deferred a mail from %s: %s is full", sender, asgi_email.RECEIVE_CHANNEL
             )
             return 451, "4.3.1 Mail system busy (channel layer full); try again later"
-        except layer.MessageTooLarge:
+        if failure.check(layer.MessageTooLarge):
             logger.warning("Refused a mail from %s: too large for the channel layer", sender)
             return 552, "5.3.4 Message too large for this server's channel layer"
-        self.delivered += 1
-        logger.info(
-            "Accepted mail from %s to %s (%d bytes)", sender, ", ".join(recipients), data.size
+        logger.warning(
+            "Deferred a mail from %s: the channel layer failed: %s", sender, failure.value
         )
-        return 250, "2.0.0 Message accepted for delivery"
+        return 451, "4.3.0 Channel layer unavailable; try again later"
 
 
 class SMTPServer:
@@ -217,5 +271,6 @@ class SMTPServer:
         listening, self._listening = self._listening, None
         if listening is None:
             return None
+        self.factory.offload.stop()
         logger.info("SMTP server on %s:%d stopping", *self.address)
         return listening.stopListening()

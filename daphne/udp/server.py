@@ -16,10 +16,12 @@ import secrets
 from typing import Any
 
 from twisted.internet.protocol import DatagramProtocol
+from twisted.python.failure import Failure
 
 from asgi import udp
 from asgi.exceptions import InvalidMessage
 
+from .._offload import OffReactorSend
 from .._reply_reader import ReplyReader
 from ._clients import ClientTable
 
@@ -69,6 +71,7 @@ class UDPServer:
         self._protocol = _DatagramProtocol(self)
         self._listening: Any = None
         self._reader = ReplyReader(channel_layer, self.reply_prefix, reactor, self.reply_received)
+        self._offload = OffReactorSend(channel_layer, reactor)
 
     def start(self) -> None:
         """Bind the port and start reading replies. Call in the reactor thread."""
@@ -81,6 +84,7 @@ class UDPServer:
     def stop(self) -> Any:
         """Stop reading replies and close the port; may return a Deferred."""
         self._reader.stop()
+        self._offload.stop()
         listening, self._listening = self._listening, None
         if listening is not None:
             logger.info("UDP server on %s:%d stopping", *self.address)
@@ -95,17 +99,26 @@ class UDPServer:
             client=list(client),
             server=list(self.address) if self.address else None,
         )
-        try:
-            self.channel_layer.send(udp.RECEIVE_CHANNEL, message)
-        except self.channel_layer.ChannelFull:
-            self.dropped += 1
+        # off the reactor thread: a slow layer must not hold up the datagrams
+        # (and replies) of every other client
+        self._offload.send(udp.RECEIVE_CHANNEL, message).addErrback(
+            self._datagram_refused, client, len(data)
+        )
+
+    def _datagram_refused(self, failure: Failure, client: tuple[str, int], size: int) -> None:
+        self.dropped += 1
+        layer = self.channel_layer
+        if failure.check(layer.ChannelFull):
             logger.warning(
                 "Dropped a datagram from %s:%d: %s is full", *client, udp.RECEIVE_CHANNEL
             )
-        except self.channel_layer.MessageTooLarge:
-            self.dropped += 1
+        elif failure.check(layer.MessageTooLarge):
             logger.warning(
-                "Dropped a %d-byte datagram from %s:%d: too large for the layer", len(data), *client
+                "Dropped a %d-byte datagram from %s:%d: too large for the layer", size, *client
+            )
+        else:
+            logger.warning(
+                "Dropped a datagram from %s:%d: the layer failed: %s", *client, failure.value
             )
 
     def reply_received(self, channel: str, message: dict) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import smtplib
+import threading
 from email.headerregistry import Address
 from email.message import EmailMessage
 
@@ -208,3 +209,85 @@ def test_a_mime_structure_nested_too_deep_gets_554(make_server, layer):
             client.sendmail("a@example.org", ["b@example.com"], mail)
         assert refused.value.smtp_code == 554
     assert layer.receive([asgi_email.RECEIVE_CHANNEL]) == (None, None)
+
+
+class SlowNetworkLayer(ChannelLayer):
+    """A network layer (the ``twisted`` extension, no ``send_batch_twisted``)
+    whose sends wait until the test lets them go, or fail when told to."""
+
+    extensions = [*ChannelLayer.extensions, "twisted"]
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.go = threading.Event()
+        self.waiting = threading.Event()
+        self.error = None
+
+    def send(self, channel, message):
+        self.waiting.set()
+        assert self.go.wait(TIMEOUT), "the test never let the send go"
+        if self.error is not None:
+            raise self.error
+        super().send(channel, message)
+
+
+def test_a_slow_layer_holds_up_only_the_mail_being_delivered(make_server, reactor_thread):
+    layer = SlowNetworkLayer()
+    server = make_server(layer)
+    mail = b"Subject: slow\r\n\r\nbody\r\n"
+    delivered = []
+
+    def send_mail():
+        with connect(server) as client:
+            delivered.append(client.sendmail("a@example.org", ["b@example.com"], mail))
+
+    sender = threading.Thread(target=send_mail)
+    sender.start()
+    try:
+        assert layer.waiting.wait(TIMEOUT), "the mail never reached the layer"
+        # the send waits on the layer, off the reactor: another session is served
+        with connect(server) as other:
+            assert other.noop()[0] == 250
+            assert other.ehlo()[0] == 250
+        assert delivered == []
+    finally:
+        layer.go.set()
+        sender.join(TIMEOUT)
+    assert delivered == [{}]
+    assert receive(layer, [asgi_email.RECEIVE_CHANNEL])[1]["headers"]["subject"] == "slow"
+
+
+def test_a_layer_failure_gets_a_temporary_451_so_the_mail_is_not_lost(make_server):
+    layer = SlowNetworkLayer()
+    layer.error = ConnectionError("Redis went away")
+    layer.go.set()
+    server = make_server(layer)
+    with connect(server) as client:
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            client.sendmail("a@example.org", ["b@example.com"], b"Subject: x\r\n\r\nbody\r\n")
+        assert refused.value.smtp_code == 451
+        assert refused.value.smtp_error == b"4.3.0 Channel layer unavailable; try again later"
+        # the session goes on: the client can retry on it
+        layer.error = None
+        client.sendmail("a@example.org", ["b@example.com"], b"Subject: again\r\n\r\nbody\r\n")
+    assert receive(layer, [asgi_email.RECEIVE_CHANNEL])[1]["headers"]["subject"] == "again"
+
+
+def test_commands_pipelined_behind_a_mail_are_answered_after_its_reply(make_server):
+    layer = SlowNetworkLayer()
+    server = make_server(layer)
+    client = connect(server)
+    try:
+        client.ehlo()
+        client.mail("a@example.org")
+        client.rcpt("b@example.com")
+        client.putcmd("DATA")
+        assert client.getreply()[0] == 354
+        # the end of the mail and a NOOP in one write, before the layer answers
+        client.send(b"Subject: p\r\n\r\nbody\r\n.\r\nNOOP\r\n")
+        assert layer.waiting.wait(TIMEOUT)
+        layer.go.set()
+        assert client.getreply()[0] == 250  # the mail's reply comes first
+        assert client.getreply() == (250, b"2.0.0 OK")  # then the NOOP's
+    finally:
+        client.close()

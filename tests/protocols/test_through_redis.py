@@ -23,12 +23,15 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def redis_layer(redis_url):
+def redis_layer(redis_url, reactor_thread):
     tag = uuid.uuid4().hex[:8]
     # private prefixes so that flush() touches only this test's keys
     layer = RedisChannelLayer(
         hosts=[redis_url], prefix=f"asgi-proto-{tag}:", stats_prefix=f"asgi-proto-meta-{tag}:"
     )
+    # the servers send from the reactor (send_batch_twisted): the test's own
+    # reactor, where a daphne process would use the global one
+    layer.twisted_reactor = lambda: reactor_thread.reactor
     yield layer
     layer.flush()
 

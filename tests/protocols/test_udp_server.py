@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 
 import pytest
 
@@ -149,6 +150,58 @@ def test_ipv6_clients_are_received_and_answered(reactor_thread, layer):
         assert message["client"] == ["::1", sock.getsockname()[1]]
         layer.send(message["reply_channel"], udp.udp_send(b"six"))
         assert sock.recvfrom(100)[0] == b"six"
+        sock.close()
+    finally:
+        reactor_thread.call(server.stop)
+
+
+def test_a_slow_network_layer_holds_up_neither_replies_nor_later_datagrams(reactor_thread):
+    class SlowNetworkLayer(ChannelLayer):
+        # the twisted extension without send_batch_twisted: sends go to a thread
+        extensions = [*ChannelLayer.extensions, "twisted"]
+        go = threading.Event()
+
+        def send(self, channel, message):
+            if channel == udp.RECEIVE_CHANNEL:
+                assert self.go.wait(TIMEOUT)
+            super().send(channel, message)
+
+    layer = SlowNetworkLayer()
+    server = UDPServer(layer, "127.0.0.1", 0, reactor=reactor_thread.reactor)
+    reactor_thread.call(server.start)
+    try:
+        sock = client_socket()
+        sock.sendto(b"first", server.address)
+        # the reactor is free while that send waits: a reply to a known
+        # client still goes out
+        wait_until(lambda: len(server.clients) == 1, what="the client to be known")
+        reply_channel = server.reply_prefix + server.clients.token_for(sock.getsockname())
+        layer.send(reply_channel, udp.udp_send(b"reply"))
+        assert sock.recvfrom(100) == (b"reply", server.address)
+        sock.sendto(b"second", server.address)
+        layer.go.set()
+        got = [receive(layer, [udp.RECEIVE_CHANNEL])[1]["data"] for _ in range(2)]
+        assert got == [b"first", b"second"]  # in order
+        sock.close()
+    finally:
+        layer.go.set()
+        reactor_thread.call(server.stop)
+
+
+def test_a_failing_layer_drops_the_datagram_counts_it_and_says_why(reactor_thread, caplog):
+    class DownLayer(ChannelLayer):
+        def send(self, channel, message):
+            if channel == udp.RECEIVE_CHANNEL:
+                raise ConnectionError("layer at 10.9.9.9 unreachable")
+            super().send(channel, message)
+
+    server = UDPServer(DownLayer(), "127.0.0.1", 0, reactor=reactor_thread.reactor)
+    reactor_thread.call(server.start)
+    try:
+        sock = client_socket()
+        sock.sendto(b"lost", server.address)
+        wait_until(lambda: server.dropped == 1, what="the datagram to be dropped")
+        assert "the layer failed: layer at 10.9.9.9 unreachable" in caplog.text
         sock.close()
     finally:
         reactor_thread.call(server.stop)
