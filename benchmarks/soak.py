@@ -2,6 +2,7 @@
 
     python benchmarks/soak.py [--seconds 600] [--workers 2] [--seed 1] [--chaos-every 30]
                               [--no-chaos] [--maxmemory 64mb] [--settle 90]
+                              [--rss-samples FILE]
 
 Starts a private redis-server (``maxmemory``, ``noeviction``), daphne
 (``-t 10 --websocket_timeout -1``) and runworker processes (the reliability test project), and drives
@@ -25,6 +26,7 @@ versions (tests/reliability/test_soak.py).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -49,6 +51,11 @@ def main() -> int:
     parser.add_argument(
         "--settle", type=float, default=90, help="seconds to wait for leftover keys to expire"
     )
+    parser.add_argument(
+        "--rss-samples",
+        metavar="FILE",
+        help="also write every RSS sample (KiB, every 10 s) as JSON",
+    )
     args = parser.parse_args()
     redis_args = ("--maxmemory", args.maxmemory, "--maxmemory-policy", "noeviction")
     with RedisServer(*redis_args) as redis:
@@ -70,6 +77,8 @@ def main() -> int:
         finally:
             codes = stack.stop()
     print(report.report())
+    if args.rss_samples:
+        Path(args.rss_samples).write_text(json.dumps(report.rss_kib, indent=1))
     print(f"\nExit codes: {codes}")
     # a process that did not stop cleanly at the end fails the run too
     return 0 if all(report.targets().values()) and not any(codes.values()) else 1
