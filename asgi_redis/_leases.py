@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from . import _scripts
 from ._shard import Script, Shard
 
-__all__ = ["LEASE_GRACE", "LeasesMixin"]
+__all__ = ["LEASE_GRACE", "LEASE_REAPED_KEEP", "LeasesMixin"]
 
 LEASE_RENEW = Script(_scripts.LEASE_RENEW)
 LEASE_CLAIM = Script(_scripts.LEASE_CLAIM)
@@ -26,12 +26,20 @@ LEASE_CLAIM = Script(_scripts.LEASE_CLAIM)
 #: enough that a cluster with no survivor is not left with it for long.
 LEASE_GRACE = 60
 
+#: Seconds the record of a claimed lease is kept for its owner: an owner cut
+#: off from Redis for longer than its TTL learns, when it gets through again
+#: within this time, which of its sockets a survivor reported gone.
+LEASE_REAPED_KEEP = 600
+
 
 class LeasesMixin:
-    """``lease_renew``, ``lease_release``, ``lease_claim``."""
+    """``lease_renew``, ``lease_release``, ``lease_claim``, ``lease_reaped``."""
 
     def _lease_keys(self, owner: str) -> tuple[str, str]:
         return f"{self.prefix}leases", f"{self.prefix}lease:{owner}"
+
+    def _reaped_key(self, owner: str) -> str:
+        return f"{self.prefix}lease-reaped:{owner}"
 
     def _lease_shard(self, owner: str) -> Shard:
         return self._shards[self.consistent_hash(owner)]
@@ -79,7 +87,10 @@ class LeasesMixin:
         one caller, whoever else claims at the same time."""
         index, _ = self._lease_keys("")
         replies = self._run_everywhere(
-            LEASE_CLAIM, (index,), (f"{self.prefix}lease:", limit), partial=True
+            LEASE_CLAIM,
+            (index,),
+            (f"{self.prefix}lease:", limit, self._reaped_key(""), LEASE_REAPED_KEEP * 1000),
+            partial=True,
         )
         claimed = []
         for reply in replies:
@@ -90,3 +101,14 @@ class LeasesMixin:
                 }
                 claimed.append((owner.decode(), entries))
         return claimed
+
+    def lease_reaped(self, owner: str) -> list[str]:
+        """The reply channels of ``owner``'s lease that a survivor claimed
+        (and so sent disconnects for), or ``[]``; the record is removed.
+
+        For an owner whose renewal found its lease gone: its sockets listed
+        here are open but the application was told they closed.
+        """
+        key = self._reaped_key(owner)
+        fields, _ = self._lease_shard(owner).call_many((("HKEYS", key), ("DEL", key)))
+        return sorted(field.decode() for field in fields)

@@ -30,6 +30,9 @@ Data layout (all keys under the layer's ``prefix``; every key has a TTL):
   ``<prefix>lease:<owner>``: hash, reply channel -> lease entry (see
   :mod:`asgi._leases`); it expires a grace period after its deadline, so an
   owner nobody reaps leaves nothing behind (the ``leases`` extension).
+  ``<prefix>lease-reaped:<owner>``: the hash of a lease a survivor claimed,
+  kept for ``LEASE_REAPED_KEEP`` seconds so that an owner that was only cut
+  off learns which of its sockets were reported gone.
 
 Expiry is judged against the Redis server's clock (``TIME`` in scripts, an
 offset measured every few minutes in clients), so clients on different
@@ -282,9 +285,12 @@ return held
 #: LEASE_CLAIM: take the leases that ran out, so exactly one caller gets each.
 #: KEYS[1] the lease index (sorted set)
 #: ARGV[1] the prefix of lease hashes ("<prefix>lease:")  ARGV[2] most leases
-#: to take in one call
-#: Each lease taken leaves the index and its hash is deleted in the same
-#: atomic step, so two reapers never both get it.
+#: to take in one call  ARGV[3] the prefix of reaped-lease records
+#: ("<prefix>lease-reaped:")  ARGV[4] how long (ms) a record is kept
+#: Each lease taken leaves the index in the same atomic step, so two reapers
+#: never both get it; its hash becomes the owner's reaped-lease record, which
+#: tells an owner that was only cut off which of its sockets were reported
+#: gone (lease_reaped).
 #: Returns {{owner, {field, value, ...}}, ...}: one pair per lease taken
 #: (fields empty when the hash had already expired).
 LEASE_CLAIM = """
@@ -295,8 +301,13 @@ local taken = {}
 for _, owner in ipairs(owners) do
   redis.call('ZREM', KEYS[1], owner)
   local lease = ARGV[1] .. owner
-  table.insert(taken, {owner, redis.call('HGETALL', lease)})
-  redis.call('DEL', lease)
+  local entries = redis.call('HGETALL', lease)
+  table.insert(taken, {owner, entries})
+  if #entries > 0 then
+    local record = ARGV[3] .. owner
+    redis.call('RENAME', lease, record)
+    redis.call('PEXPIRE', record, tonumber(ARGV[4]))
+  end
 end
 return taken
 """

@@ -77,10 +77,12 @@ class LeaseBook:
         removed = [name for name in written if name not in entries]
         return Renewal(entries, changed, removed)
 
-    def written_ok(self, renewal: Renewal, held: bool) -> None:
+    def written_ok(self, renewal: Renewal, held: bool) -> bool:
         """The layer took ``renewal``; ``held`` says whether the lease was
-        still there before it."""
-        if not held and self.renewals:
+        still there before it. Returns True when the lease had been lost
+        (it ran out, and a survivor may have reaped it)."""
+        lost = not held and self.renewals > 0
+        if lost:
             logger.warning(
                 "This server's lease ran out before it was renewed (layer unreachable "
                 "or the reactor stalled); survivors may have sent disconnects for "
@@ -91,6 +93,7 @@ class LeaseBook:
         self.written = renewal.entries
         # A partial write onto a lost lease leaves the rest missing.
         self.full_due = not held and not renewal.full
+        return lost
 
     def write_failed(self) -> None:
         """The write may or may not have landed: write it all next time."""
@@ -109,6 +112,7 @@ class LeaseKeeper:
         ttl: float = DEFAULT_LEASE_TTL,
         interval: float | None = None,
         in_thread: Callable[..., defer.Deferred] | None = None,
+        on_reaped: Callable[[list[str]], None] | None = None,
     ) -> None:
         if ttl <= 0:
             raise ValueError(f"lease ttl must be positive, got {ttl!r}")
@@ -121,6 +125,9 @@ class LeaseKeeper:
         if not 0 < self.interval < ttl:
             raise ValueError(f"lease interval must be in (0, ttl={ttl}), got {interval!r}")
         self.book = LeaseBook()
+        #: Called on the reactor with the reply channels of open sockets a
+        #: survivor reported gone while this server's lease was lost.
+        self.on_reaped = on_reaped
         self._in_thread = in_thread or self._default_in_thread
         self._loop = task.LoopingCall(self.tick)
         self._loop.clock = reactor
@@ -168,7 +175,27 @@ class LeaseKeeper:
 
     def _renewed(self, held: bool, renewal: Renewal) -> None:
         self._busy = None
-        self.book.written_ok(renewal, held)
+        if self.book.written_ok(renewal, held):
+            self._find_reaped()
+
+    def _find_reaped(self) -> None:
+        """The lease was lost: ask the layer which sockets a survivor
+        claimed (layers without ``lease_reaped`` cannot tell)."""
+        lease_reaped = getattr(self.layer, "lease_reaped", None)
+        if lease_reaped is None or self.on_reaped is None:
+            return
+        finding = self._in_thread(lease_reaped, self.owner)
+        finding.addCallbacks(self._reaped_found, self._reaped_not_found)
+
+    def _reaped_found(self, reply_channels: list[str]) -> None:
+        if reply_channels and self.on_reaped is not None:
+            self.on_reaped(reply_channels)
+
+    def _reaped_not_found(self, failure: Any) -> None:
+        logger.warning(
+            "Could not learn which sockets survivors reported gone: %s",
+            failure.getErrorMessage(),
+        )
 
     def _failed(self, failure: Any) -> None:
         self._busy = None

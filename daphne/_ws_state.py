@@ -145,6 +145,13 @@ class WebSocketState:
         # (only the reply was lost); CLOSED: the disconnect is already queued.
         return []
 
+    def reaped(self) -> list[Action]:
+        """Another server already reported this socket gone (its disconnect
+        was sent from this server's lost lease): close it with 1013 (try
+        again later), and report no disconnect of our own."""
+        self.disconnect_reported = True
+        return self.close(1013)
+
     def connect_timed_out(self) -> list[Action]:
         """Nobody answered ``websocket.connect`` in time: refuse the handshake."""
         if self.phase is Phase.CONNECTING:

@@ -327,12 +327,28 @@ class Server:
             self.reactor,
             ttl=self.lease_ttl,
             interval=self.lease_interval,
+            on_reaped=self._close_reaped,
         )
         self.lease.start()
         logger.info(
             "Leasing this server's sockets for %g s, renewed every %g s",
             self.lease.ttl,
             self.lease.interval,
+        )
+
+    def _close_reaped(self, reply_channels: list[str]) -> None:
+        """Close (1013) the open sockets whose disconnect a survivor sent
+        while this server was cut off: the application already let them go,
+        and a client that reconnects gets a fresh start. No second
+        disconnect is sent for them."""
+        reaped = set(reply_channels)
+        closing = [p for p in self.factory.websockets() if p.reply_channel in reaped]
+        for protocol in closing:
+            protocol.close_reaped()
+        logger.warning(
+            "Closed %d sockets with 1013 whose disconnects survivors sent while this "
+            "server's lease was lost",
+            len(closing),
         )
 
     def _endpoint(self, description: str) -> Any:

@@ -366,6 +366,11 @@ class WebSocketProtocol(SimpleFrameReader, WebSocketServerProtocol):
         logger.info("WebSocket %s reached websocket_timeout; closing", self.path)
         self._apply(self.ws_state.close(1000))
 
+    def close_reaped(self) -> None:
+        """A survivor already sent this socket's disconnect (this server's
+        lease was lost): close with 1013 and send no disconnect of our own."""
+        self._apply(self.ws_state.reaped())
+
     def close_for_shutdown(self) -> None:
         """Server shutdown: close with 1001 (or refuse a pending handshake with 503)."""
         self._apply(self.ws_state.close(1001))

@@ -140,3 +140,29 @@ def test_a_reaper_retries_disconnects_refused_while_the_channel_is_full(make_lay
     assert _leases.reap(layer) == 8
     drainer.join()
     assert len(got) == 8
+
+
+def test_a_claimed_lease_leaves_its_owner_a_record_of_the_reaped_sockets(make_layer):
+    from asgi_redis._leases import LEASE_REAPED_KEEP
+
+    layer = make_layer()
+    layer.lease_renew("d1!", 0.2, {"d1!b": "1 /b", "d1!a": "3 /a"})
+    wait_until_claimed(layer)
+    record = f"{layer.prefix}lease-reaped:d1!"
+    ttl_ms = layer.connection(0).pttl(record)
+    assert LEASE_REAPED_KEEP * 1000 - 5000 < ttl_ms <= LEASE_REAPED_KEEP * 1000
+    assert layer.lease_reaped("d1!") == ["d1!a", "d1!b"]
+    assert layer.lease_reaped("d1!") == []  # read once
+    assert layer.connection(0).exists(record) == 0
+
+
+def test_no_record_is_left_for_a_released_or_never_reaped_lease(make_layer):
+    layer = make_layer()
+    layer.lease_renew("d2!", 5, {"d2!a": "1 /a"})
+    assert layer.lease_reaped("d2!") == []  # live lease: nothing reaped
+    layer.lease_release("d2!")
+    assert layer.lease_reaped("d2!") == []
+    # an empty lease that runs out is claimed but leaves no record
+    layer.lease_renew("d3!", 0.2, {})
+    assert wait_until_claimed(layer) == [("d3!", {})]
+    assert layer.connection(0).exists(f"{layer.prefix}lease-reaped:d3!") == 0

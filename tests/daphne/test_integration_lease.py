@@ -4,13 +4,16 @@ disconnects once its lease runs out (real processes, real Redis)."""
 from __future__ import annotations
 
 import contextlib
+import signal
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
+from asgi import _leases
 from asgi_redis import RedisChannelLayer
 from tests.daphne.processes import Daphne
 
@@ -146,3 +149,36 @@ def test_a_daphne_stopped_cleanly_drops_its_lease_so_nothing_is_sent_twice(layer
     finally:
         leaving.kill()
         assert survivor.terminate() == 0, survivor.output()
+
+
+def test_a_daphne_whose_lease_was_reaped_while_frozen_closes_those_sockets_1013(layer_env, stack):
+    layer, env = layer_env
+    frozen = start_daphne(env)
+    try:
+        paths = [f"/f/{i}/" for i in range(SOCKETS)]
+        sockets = open_sockets(frozen, layer, paths, stack)
+        wait_for_lease(layer, {b"1 /f/0/"})
+
+        frozen.popen.send_signal(signal.SIGSTOP)  # cut off: no renewal
+        time.sleep(LEASE_TTL + 0.5)
+        _leases.reap(layer)  # a survivor reaps it: the application lets them go
+        reaped = receive_all(layer, "websocket.disconnect", SOCKETS, 10)
+        assert len(reaped) == SOCKETS
+        assert {message["code"] for _, message in reaped} == {1006}
+        frozen.popen.send_signal(signal.SIGCONT)
+
+        # back: its next renewal finds the lease gone and closes those sockets
+        codes = []
+        for ws in sockets:
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=LEASE_TTL + 10)
+            codes.append(closed.value.rcvd.code)
+        assert codes == [1013] * SOCKETS
+        frozen.wait_for(f"Closed {SOCKETS} sockets with 1013 whose disconnects survivors sent")
+        # and sends no second disconnect for them
+        time.sleep(1)
+        assert layer.receive(["websocket.disconnect"]) == (None, None)
+    finally:
+        with contextlib.suppress(OSError):
+            frozen.popen.send_signal(signal.SIGCONT)
+        assert frozen.terminate() == 0, frozen.output()

@@ -57,9 +57,9 @@ def test_after_a_failed_write_the_next_one_is_whole():
 
 def test_a_lease_found_gone_is_logged_and_written_whole_next(caplog):
     book = LeaseBook()
-    book.written_ok(book.renewal({"d!a": "1 /a"}), held=False)
+    assert book.written_ok(book.renewal({"d!a": "1 /a"}), held=False) is False  # first write
     with caplog.at_level(logging.WARNING, logger="daphne._lease"):
-        book.written_ok(book.renewal({"d!a": "1 /a", "d!b": "1 /b"}), held=False)
+        assert book.written_ok(book.renewal({"d!a": "1 /a", "d!b": "1 /b"}), held=False) is True
     assert "lease ran out before it was renewed" in caplog.text
     assert "disconnects for 1 sockets" in caplog.text
     assert book.renewal({"d!a": "1 /a"}).full is True
@@ -94,6 +94,63 @@ def make_keeper(layer, sockets, **kwargs):
         layer, "d!", lambda: sockets, clock, in_thread=defer.maybeDeferred, **kwargs
     )
     return keeper, clock
+
+
+class ReapedLayer(FakeLayer):
+    """Its second renewal finds the lease gone, claimed by a survivor."""
+
+    def __init__(self, reaped):
+        super().__init__()
+        self.reaped = reaped
+        self.asked = []
+
+    def lease_renew(self, owner, ttl, changed, removed=(), full=False):
+        super().lease_renew(owner, ttl, changed, removed, full)
+        return False
+
+    def lease_reaped(self, owner):
+        self.asked.append(owner)
+        return self.reaped
+
+
+def test_a_lost_lease_hands_the_sockets_survivors_reported_gone_to_on_reaped():
+    layer, told = ReapedLayer(["d!a", "d!b"]), []
+    keeper, clock = make_keeper(layer, [make_socket("d!a")], ttl=3, on_reaped=told.append)
+    keeper.start()  # first renewal: nothing was held, nothing was lost
+    assert layer.asked == [] and told == []
+    clock.advance(1)  # second renewal finds the lease gone
+    assert layer.asked == ["d!"]
+    assert told == [["d!a", "d!b"]]
+    assert layer.renewals[-1][4] is False  # the lost write is followed by a whole one
+    clock.advance(1)
+    assert layer.renewals[-1][4] is True
+
+
+def test_nothing_is_closed_when_no_socket_was_reaped_or_the_layer_cannot_tell(caplog):
+    layer, told = ReapedLayer([]), []
+    keeper, clock = make_keeper(layer, [], ttl=3, on_reaped=told.append)
+    keeper.start()
+    clock.advance(1)
+    assert layer.asked == ["d!"] and told == []
+
+    class Unaware(ReapedLayer):
+        lease_reaped = None  # a leases layer without the record
+
+    keeper, clock = make_keeper(Unaware(["d!a"]), [], ttl=3, on_reaped=told.append)
+    keeper.start()
+    clock.advance(1)
+    assert told == []
+
+    class Failing(ReapedLayer):
+        def lease_reaped(self, owner):
+            raise ConnectionError("gone again")
+
+    keeper, clock = make_keeper(Failing(["d!a"]), [], ttl=3, on_reaped=told.append)
+    keeper.start()
+    with caplog.at_level(logging.WARNING, logger="daphne._lease"):
+        clock.advance(1)
+    assert told == []
+    assert "Could not learn which sockets survivors reported gone: gone again" in caplog.text
 
 
 def test_the_keeper_renews_every_third_of_the_ttl_and_reaps_each_time():

@@ -146,3 +146,18 @@ def test_a_connect_the_layer_refused_rejects_a_pending_handshake_and_reports_no_
     assert state.phase is after
     # True: no websocket.disconnect will be (or was already) reported
     assert state.disconnect_reported is reported
+
+
+def test_a_socket_reported_gone_by_a_survivor_closes_1013_and_reports_no_disconnect():
+    state = in_phase(Phase.OPEN)
+    state.frame_received()
+    assert state.reaped() == [Close(1013)]
+    assert state.phase is Phase.CLOSING and state.close_code == 1013
+    assert state.closed(1013) is None  # the survivor's 1006 was the one disconnect
+
+
+@pytest.mark.parametrize("phase", [Phase.CLOSING, Phase.CLOSED])
+def test_a_reaped_socket_already_closing_reports_no_disconnect_either(phase):
+    state = in_phase(phase)
+    assert state.reaped() == []
+    assert state.closed(1000) is None
