@@ -1,5 +1,7 @@
 """channels.test: test cases, Client, WSClient and apply_routes."""
 
+import unittest
+
 import pytest
 from django.test import override_settings
 
@@ -20,11 +22,21 @@ class ChannelTestCaseTests(ChannelTestCase):
         assert self.get_next_message("fresh.test", require=True)["n"] == 1
         assert self.get_next_message("fresh.test") is None
 
-    def test_messages_do_not_leak_into_the_next_test_part_one(self):
-        Channel("leak.test").send({"n": 1}, immediately=True)
+    def test_messages_do_not_leak_into_the_next_test(self):
+        seen = []
 
-    def test_messages_do_not_leak_into_the_next_test_part_two(self):
-        assert self.get_next_message("leak.test") is None
+        class Probe(ChannelTestCase):
+            def test_1_sends_and_leaves_it(self):
+                Channel("leak.test").send({"n": 1}, immediately=True)
+                Channel("leak.test").send({"n": 2}, immediately=True)
+
+            def test_2_looks(self):
+                seen.append(self.get_next_message("leak.test"))
+
+        result = unittest.TestResult()
+        unittest.defaultTestLoader.loadTestsFromTestCase(Probe).run(result)
+        assert result.wasSuccessful(), result.errors + result.failures
+        assert seen == [None]  # the second test ran and found the channel empty
 
     def test_require_fails_the_test_when_nothing_came(self):
         with pytest.raises(AssertionError, match="Expected a message on channel 'nothing.here'"):

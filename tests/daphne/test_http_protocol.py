@@ -1,5 +1,6 @@
 """HTTP over a fake transport and clock: messages out, bytes back, every timeout."""
 
+import logging
 import string
 
 import pytest
@@ -441,8 +442,18 @@ def test_completed_request_is_logged_through_the_action_logger():
     assert details["time_taken"] == pytest.approx(0.25) and details["size"] == 3
 
 
-def test_reply_for_an_unknown_channel_is_dropped(harness):
-    harness.factory.dispatch_reply("daphne.response.test!nobody", www.http_response(200))
+def test_reply_for_an_unknown_channel_is_dropped(harness, caplog):
+    conn = harness.connect()
+    conn.send(request(path=b"/waiting"))
+    message = harness.receive("http.request")
+    with caplog.at_level(logging.DEBUG, logger="daphne.http_protocol"):
+        harness.factory.dispatch_reply("daphne.response.test!nobody", www.http_response(200))
+    assert "Reply for unknown channel daphne.response.test!nobody dropped" in caplog.text
+    # it reached no connection: the pending request still waits for its own
+    assert conn.output() == b""
+    assert harness.factory.reply_protocols.keys() == {message["reply_channel"]}
+    harness.factory.dispatch_reply(message["reply_channel"], www.http_response(204))
+    assert conn.output().startswith(b"HTTP/1.1 204 ")
 
 
 def test_alpn_offers_h2_and_http11(harness):

@@ -27,7 +27,9 @@ def test_builders_make_messages_that_validate():
 
 @pytest.mark.parametrize("kind", ["message", "action", "notice"])
 def test_receive_accepts_each_spec_type(kind):
-    irc.irc_receive(reply_channel=REPLY, type=kind, user="u", channel="#c", body="b")
+    message = irc.irc_receive(reply_channel=REPLY, type=kind, user="u", channel="#c", body="b")
+    assert message["type"] == kind
+    assert irc.validate("irc-client.receive", message) is message
 
 
 def test_receive_rejects_an_unknown_type():
