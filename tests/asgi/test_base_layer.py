@@ -11,6 +11,8 @@ from asgi.base_layer import MAX_NAME_LENGTH, BaseChannelLayer
 from asgi.exceptions import ChannelFull, InvalidChannelName, MessageTooLarge
 from asgi.inmemory import ChannelLayer
 
+pytestmark = pytest.mark.unit
+
 layer = BaseChannelLayer()
 name_chars = st.text(alphabet="abcXYZ019-_.", min_size=1, max_size=40)
 

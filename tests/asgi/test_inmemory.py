@@ -3,7 +3,11 @@
 import threading
 import time
 
+import pytest
+
 from asgi.inmemory import ChannelLayer
+
+pytestmark = pytest.mark.unit
 
 
 class FakeClock:

@@ -1,7 +1,11 @@
 """The in-memory layer passes the conformance suite."""
 
+import pytest
+
 from asgi import conformance
 from asgi.inmemory import ChannelLayer
+
+pytestmark = pytest.mark.unit
 
 
 def make_layer(**options):

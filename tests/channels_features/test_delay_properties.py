@@ -10,6 +10,8 @@ from asgi.inmemory import ChannelLayer
 from channels.delay.models import decode_content, encode_content
 from channels.delay.worker import InvalidDelayMessage, parse_delay_message
 
+pytestmark = pytest.mark.unit
+
 # Keys include the codec's own tag names, which user content may also use.
 keys = st.sampled_from(["__bytes__", "__escaped__"]) | st.text(max_size=8)
 scalars = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text() | st.binary()

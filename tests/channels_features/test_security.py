@@ -18,6 +18,8 @@ from channels.security.websockets import (
 
 from .conftest import Socket
 
+pytestmark = pytest.mark.unit
+
 
 @allowed_hosts_only
 def guarded_connect(message):

@@ -13,6 +13,8 @@ from channels.test import ChannelTestCase, Client, HttpClient, WSClient, apply_r
 
 from . import consumers
 
+pytestmark = pytest.mark.unit
+
 
 class ChannelTestCaseTests(ChannelTestCase):
     def test_each_test_gets_a_fresh_in_memory_layer(self):

@@ -1,11 +1,14 @@
 """WSClient's session and log-in helpers reach the channels auth decorators."""
 
+import pytest
 from django.contrib.auth import get_user_model
 
 from channels.routing import route
 from channels.test import ChannelTestCase, WSClient, apply_routes
 
 from . import consumers
+
+pytestmark = pytest.mark.unit
 
 ROUTES = [
     route("websocket.connect", consumers.user_connect),

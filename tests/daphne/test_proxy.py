@@ -16,6 +16,8 @@ from daphne._proxy import (
 )
 from daphne.utils import parse_x_forwarded_for
 
+pytestmark = pytest.mark.unit
+
 TRUSTED = TrustedProxies.parse("10.0.0.0/8, 127.0.0.1, 2001:db8::/32")
 
 untrusted_ipv4 = st.ip_addresses(v=4).map(str).filter(lambda host: host not in TRUSTED)

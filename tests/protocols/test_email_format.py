@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 from asgi import email as asgi_email
 from asgi.exceptions import InvalidMessage
 
+pytestmark = pytest.mark.unit
+
 
 def leaf(body: bytes = b"hi", content_type: str = "text/plain") -> dict:
     return asgi_email.content_object(content_type, body=body)

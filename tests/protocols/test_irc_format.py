@@ -7,6 +7,8 @@ import pytest
 from asgi import irc
 from asgi.exceptions import InvalidMessage
 
+pytestmark = pytest.mark.unit
+
 REPLY = "irc-client.send.abc!client"
 
 

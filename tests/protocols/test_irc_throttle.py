@@ -10,6 +10,8 @@ from asgi.inmemory import ChannelLayer
 from daphne.irc._throttle import LineThrottle
 from daphne.irc.client import IRCClientFactory
 
+pytestmark = pytest.mark.unit
+
 
 class FakeClock:
     def __init__(self) -> None:

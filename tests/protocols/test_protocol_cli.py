@@ -10,6 +10,8 @@ import pytest
 
 from daphne._protocol_cli import LayerImportError, configure_logging, import_channel_layer
 
+pytestmark = pytest.mark.unit
+
 MODULES = ("proj_layers", "broken_layers")
 
 

@@ -6,6 +6,8 @@ import pytest
 
 from daphne.smtp._mail import MailData, RecipientPolicy, declared_size
 
+pytestmark = pytest.mark.unit
+
 
 def test_no_domain_list_accepts_every_recipient():
     assert RecipientPolicy(None).allows("anyone@anywhere.example")

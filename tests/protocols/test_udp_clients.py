@@ -6,6 +6,8 @@ import pytest
 
 from daphne.udp._clients import ClientTable
 
+pytestmark = pytest.mark.unit
+
 
 class FakeClock:
     def __init__(self) -> None:

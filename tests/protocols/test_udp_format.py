@@ -7,6 +7,8 @@ import pytest
 from asgi import udp
 from asgi.exceptions import InvalidMessage
 
+pytestmark = pytest.mark.unit
+
 REPLY = "udp.send.abc!def"
 
 

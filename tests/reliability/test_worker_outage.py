@@ -12,6 +12,8 @@ from channels.channel import Channel
 from channels.message import PendingMessageStore
 from channels.worker import StopWorkerGroupLoop, Worker
 
+pytestmark = pytest.mark.unit
+
 
 class FlakyLayer:
     """Fails ``failures`` receives, then hands out one message, then stops the worker."""
