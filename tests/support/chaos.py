@@ -93,6 +93,11 @@ class ChaosLoop:
         self._thread.join(60)
         return self.events
 
+    def ran_every_kind(self) -> bool:
+        """Whether an event of each kind has started and ended."""
+        done = {event.kind for event in self.events if event.ended is not None}
+        return done >= set(self.kinds)
+
     def in_outage(self, moment: float) -> bool:
         """Whether ``moment`` (monotonic) falls in a Redis outage, margins included."""
         return any(

@@ -242,9 +242,14 @@ def run_soak(
     sample_every: float = 2.0,
     chaos: ChaosLoop | None = None,
     settle: float = 30.0,
+    chaos_grace: float = 0.0,
 ) -> SoakReport:
     """Drive ``stack`` for ``seconds`` (with ``chaos`` running, if given); stop the traffic,
-    let it drain, wait up to ``settle`` seconds for the keys to expire; report."""
+    let it drain, wait up to ``settle`` seconds for the keys to expire; report.
+
+    With ``chaos_grace`` the traffic goes on, up to that many seconds more, until
+    the chaos loop has run every kind of event once (a slow machine may not get
+    through them all in a short run)."""
     report = SoakReport(seconds=seconds)
     client = redis_py.Redis.from_url(redis_url)
     sampler = _Sampler([stack.daphne, *stack.workers], report, client, stack.prefix)
@@ -266,6 +271,9 @@ def run_soak(
         chaos.start()
     _drive(members, sampler, seconds, sample_every)
     if chaos is not None:
+        grace_over = time.monotonic() + chaos_grace
+        while not chaos.ran_every_kind() and time.monotonic() < grace_over:
+            _drive(members, sampler, 0.5, sample_every)
         chaos.stop()
         report.chaos_log = chaos.log()
 
