@@ -5,13 +5,12 @@ Nothing here reads settings, so ``asgi.py`` files may import it before
 ``DJANGO_SETTINGS_MODULE`` is set.
 """
 
+from ._aliases import DEFAULT_CHANNEL_LAYER
+
 __version__ = "1.1.8"
 
 #: Kept for 1.x projects that read it; modern Django finds the config itself.
 default_app_config = "channels.apps.ChannelsConfig"
-
-#: The alias used when code does not name a channel layer.
-DEFAULT_CHANNEL_LAYER = "default"
 
 try:
     import django  # noqa: F401

@@ -1,7 +1,10 @@
 """Consumer atomicity: sends made inside a consumer wait for its end (SPEC 5.4).
 
 ``channels.message`` re-exports these names; they live here so that
-``channels.channel`` can use the store without an import cycle.
+``channels.channel`` can use the store without an import cycle. The store
+keeps plain ``(sender, message)`` tuples and never imports ``Channel``: a
+sender whose ``batchable`` attribute is true is a channel whose sends may
+ride in one ``send_batch`` round trip.
 """
 
 from __future__ import annotations
@@ -188,13 +191,12 @@ class PendingMessageStore:
     def _send_all(messages: list[tuple[Any, dict]]) -> list[BaseException | None]:
         """Try every buffered send once, in order; each one's error or None.
 
-        Consecutive channel sends on a layer with ``send_batch`` go together
-        (one round trip); that layer refuses every later message to a channel
+        Consecutive sends of batchable senders (a ``Channel``: it sends
+        ``(name, message)`` with ``layer.send``) on a layer with
+        ``send_batch`` go together (one round trip); that layer refuses every later message to a channel
         once one is refused, so retrying the refused ones in order keeps each
         channel's order.
         """
-        from .channel import Channel  # imports this module
-
         errors: list[BaseException | None] = []
         run: list[tuple[str, dict]] = []
         run_layer: Any = None
@@ -208,7 +210,7 @@ class PendingMessageStore:
 
         for sender, message in messages:
             layer = sender.channel_layer
-            if not isinstance(sender, Channel) or not hasattr(layer, "send_batch"):
+            if not getattr(sender, "batchable", False) or not hasattr(layer, "send_batch"):
                 end_run()
                 errors.append(_try(sender.send, message, immediately=True))
                 continue

@@ -14,7 +14,7 @@ from typing import Any
 import django
 from django.utils.module_loading import import_string
 
-from . import DEFAULT_CHANNEL_LAYER
+from ._aliases import DEFAULT_CHANNEL_LAYER
 
 __all__ = [
     "ChannelLayerManager",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import DEFAULT_CHANNEL_LAYER
+from ._aliases import DEFAULT_CHANNEL_LAYER
 from ._pending import pending_message_store
 
 __all__ = ["Channel", "Group"]
@@ -48,6 +48,10 @@ class Channel:
     ``name`` may be None (1.x allowed it): such a channel can be compared and
     printed, but sending to it fails in the layer's name check.
     """
+
+    #: Sends buffered inside a consumer may go out together in one
+    #: ``layer.send_batch`` (the pending store reads this, not the class).
+    batchable = True
 
     def __init__(
         self,

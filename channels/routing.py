@@ -10,14 +10,18 @@ groups become consumer keyword arguments.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from .message import Message
+if TYPE_CHECKING:
+    # Only for annotations: message -> channel -> asgi -> routing would
+    # otherwise be an import circle.
+    from .message import Message
 
 __all__ = [
     "Include",
@@ -56,6 +60,10 @@ class Router:
         ``http.request`` goes to Django views (``ViewConsumer``) and
         ``websocket.connect`` is accepted; receive and disconnect are ignored.
         Routes that only catch some paths keep priority: the defaults go last.
+
+        Our commands pass the consumer for ``http.request`` (``ViewConsumer``
+        or ``StaticFilesConsumer``), as 1.x's ``runserver`` did; the import
+        below only serves 1.x code that calls ``check_default()`` bare.
         """
         if not self._catches("http.request"):
             if http_consumer is None:
@@ -73,7 +81,7 @@ class Router:
         """Whether ``channel`` already has a catch-all: a bare message is
         routed both for the root path and for an unlikely one."""
         for path in ("/", "/channels-default-probe/x.y"):
-            probe = Message({"path": path}, channel, channel_layer=_NO_LAYER)
+            probe = _Probe({"path": path}, channel)
             if self.match(probe) is None:
                 return False
         return True
@@ -112,6 +120,27 @@ class _NoLayer:
 
 
 _NO_LAYER = _NoLayer()
+
+
+class _ProbeChannel:
+    """The ``channel`` of a probe: a name, nothing to send with."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+class _Probe:
+    """A stand-in ``Message`` that routing entries match but no consumer gets.
+
+    It has what matching reads (``content``, ``channel.name``) and a layer
+    that refuses use, so routing needs no ``Message`` (and no import of it).
+    """
+
+    def __init__(self, content: dict[str, Any], channel: str) -> None:
+        self.content = content
+        self.channel = _ProbeChannel(channel)
+        self.reply_channel = None
+        self.channel_layer = _NO_LAYER
 
 
 def _compile_filters(filters: dict[str, Any], owner: str) -> dict[str, re.Pattern]:
@@ -259,10 +288,9 @@ def _stripped(message: Message, matches: dict[str, re.Match]) -> Message:
     content = dict(message.content)
     for key, found in matches.items():
         content[key] = Router.normalise_re_arg(content[key])[found.end() :]
-    copy = Message.__new__(Message)
-    copy.__dict__.update(message.__dict__)
-    copy.content = content
-    return copy
+    stripped = copy.copy(message)  # same class and attributes, no __init__ run
+    stripped.content = content
+    return stripped
 
 
 def null_consumer(*args: Any, **kwargs: Any) -> None:

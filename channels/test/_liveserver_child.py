@@ -55,7 +55,9 @@ def run_worker(spec: dict) -> None:
     from channels.worker import Worker, WorkerGroup
 
     layer = channel_layers[spec["alias"]]
-    http_consumer = None
+    from channels.handler import ViewConsumer
+
+    http_consumer: object = ViewConsumer()
     if spec["serve_static"] and apps.is_installed("django.contrib.staticfiles"):
         from channels.staticfiles import StaticFilesConsumer
 

@@ -21,7 +21,7 @@ from django.test.testcases import TestCase, TransactionTestCase
 from asgi import www
 from asgi.inmemory import ChannelLayer as InMemoryChannelLayer
 
-from .. import DEFAULT_CHANNEL_LAYER
+from .._aliases import DEFAULT_CHANNEL_LAYER
 from ..asgi import ChannelLayerWrapper, channel_layers
 from ..channel import Group
 from ..exceptions import ChannelSocketException, ConsumeLater, DenyConnection

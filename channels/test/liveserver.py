@@ -25,7 +25,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from django.test.testcases import TransactionTestCase
 
-from .. import DEFAULT_CHANNEL_LAYER
+from .._aliases import DEFAULT_CHANNEL_LAYER
 from ..asgi import InvalidChannelLayerError, channel_layers
 from ._liveserver_child import ENVIRONMENT_KEY
 

@@ -18,7 +18,7 @@ from django.conf import settings
 
 from asgi import www
 
-from .. import DEFAULT_CHANNEL_LAYER
+from .._aliases import DEFAULT_CHANNEL_LAYER
 from .base import Client
 
 __all__ = ["WSClient"]

@@ -8,6 +8,7 @@ from django.contrib.staticfiles.management.commands import runserver as static_r
 from django.core.management import get_commands, load_command_class
 
 from channels import checks
+from channels.handler import ViewConsumer
 from channels.management.commands import runserver, runworker
 from channels.staticfiles import StaticFilesConsumer
 from channels.utils import name_that_thing
@@ -67,13 +68,15 @@ def test_runserver_serves_static_files_under_debug_or_insecure(settings, debug, 
     settings.DEBUG = debug
     consumer = runserver.Command().get_consumer(**options)
     assert isinstance(consumer, StaticFilesConsumer) is static
+    # Otherwise Django's views, handed to check_default as 1.x's runserver did.
+    assert (type(consumer) is ViewConsumer) is not static
 
 
 def test_runworker_serves_static_files_only_under_debug(settings):
     settings.DEBUG = True
     assert isinstance(runworker.Command().get_consumer(), StaticFilesConsumer)
     settings.DEBUG = False
-    assert runworker.Command().get_consumer() is None
+    assert type(runworker.Command().get_consumer()) is ViewConsumer
 
 
 def test_runworker_options_and_defaults():

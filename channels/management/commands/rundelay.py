@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management import BaseCommand, CommandError
 
-from channels import DEFAULT_CHANNEL_LAYER
+from channels._aliases import DEFAULT_CHANNEL_LAYER
 from channels.asgi import channel_layers
 from channels.delay.worker import Worker
 from channels.log import setup_logger

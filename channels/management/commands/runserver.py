@@ -22,8 +22,9 @@ from django.core.servers.basehttp import WSGIServer
 from django.db import connections
 from django.utils import autoreload
 
-from channels import DEFAULT_CHANNEL_LAYER
+from channels._aliases import DEFAULT_CHANNEL_LAYER
 from channels.asgi import channel_layers
+from channels.handler import ViewConsumer
 from channels.log import setup_logger
 from channels.worker import Worker
 
@@ -193,7 +194,7 @@ class Command(RunserverCommand):
         server.run()
 
     def get_consumer(self, *args: Any, **options: Any) -> Any:
-        """StaticFilesConsumer when staticfiles should serve, else None (views)."""
+        """StaticFilesConsumer when staticfiles should serve, else ViewConsumer (as in 1.x)."""
         use_static = options.get("use_static_handler", True)
         insecure = options.get("insecure_serving", False)
         if (
@@ -204,7 +205,7 @@ class Command(RunserverCommand):
             from channels.staticfiles import StaticFilesConsumer
 
             return StaticFilesConsumer()
-        return None
+        return ViewConsumer()
 
     def log_action(self, protocol: str, action: str, details: dict) -> None:
         """One coloured line on stderr per request or WebSocket event."""

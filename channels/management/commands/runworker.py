@@ -10,8 +10,9 @@ from django.conf import settings
 from django.core.management import BaseCommand, CommandError
 
 from asgi import _leases
-from channels import DEFAULT_CHANNEL_LAYER
+from channels._aliases import DEFAULT_CHANNEL_LAYER
 from channels.asgi import InvalidChannelLayerError, channel_layers
+from channels.handler import ViewConsumer
 from channels.log import setup_logger
 from channels.signals import worker_process_ready
 from channels.worker import StopWorkerGroupLoop, Worker, WorkerGroup
@@ -129,12 +130,12 @@ class Command(BaseCommand):
         return layer
 
     def get_consumer(self) -> Any:
-        """StaticFilesConsumer under DEBUG with staticfiles, else the default."""
+        """StaticFilesConsumer under DEBUG with staticfiles, else ViewConsumer (Django views)."""
         if settings.DEBUG and apps.is_installed("django.contrib.staticfiles"):
             from channels.staticfiles import StaticFilesConsumer
 
             return StaticFilesConsumer()
-        return None
+        return ViewConsumer()
 
     def check_channels(self, worker: Worker, only_patterns: list[str]) -> list[str]:
         """The channels to listen on; warns about filters that route nothing."""
