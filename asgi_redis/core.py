@@ -765,7 +765,7 @@ class BaseRedisChannelLayer(
         for name in names:
             self._buffer.put(queue, local_deadline, name, payload)
 
-    def _watch(
+    def _watch(  # noqa: C901 - moves with the receiving split of core.py (issue 22, 3)
         self, plan: list[tuple[Shard, list[bytes]]], timeout: float
     ) -> tuple[str | None, Any]:
         """Block on several shards at once: BLPOP on each, take the first

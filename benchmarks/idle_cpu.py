@@ -35,7 +35,7 @@ from types import SimpleNamespace
 def _harness(bench_dir: str):
     """Import ``run_bench`` from the shared harness directory."""
     sys.path.insert(0, os.path.abspath(bench_dir))
-    import run_bench  # noqa: PLC0415  (a sibling tree, located at run time)
+    import run_bench  # a sibling tree, located at run time
 
     return run_bench
 

@@ -56,7 +56,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from asgi_redis import RedisChannelLayer  # noqa: E402
+from asgi_redis import RedisChannelLayer
 
 MSG = {
     "reply_channel": "daphne.response.benchABCDEF!ghijklmnopqr",

@@ -455,10 +455,10 @@ def write_report(a: argparse.Namespace, m: dict, command: str) -> str:
 def write_chart(a: argparse.Namespace, m: dict) -> str | None:
     """chart.png: throughput, latency, memory and Redis commands per stack."""
     try:
-        import matplotlib  # noqa: PLC0415  (optional: the bench extra)
+        import matplotlib  # optional: the bench extra
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt  # noqa: PLC0415
+        import matplotlib.pyplot as plt
     except ImportError:
         log("matplotlib is missing (pip install -e '.[bench]'): no chart")
         return None

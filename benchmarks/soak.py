@@ -32,10 +32,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.chaos import ChaosLoop  # noqa: E402
-from tests.support.redis import RedisServer  # noqa: E402
-from tests.support.soak import run_soak  # noqa: E402
-from tests.support.stack import Stack  # noqa: E402
+from tests.support.chaos import ChaosLoop
+from tests.support.redis import RedisServer
+from tests.support.soak import run_soak
+from tests.support.stack import Stack
 
 
 def main() -> int:

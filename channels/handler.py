@@ -203,7 +203,7 @@ class AsgiRequest(http.HttpRequest):
         return self._scheme
 
     @cached_property
-    def GET(self) -> http.QueryDict:
+    def GET(self) -> http.QueryDict:  # noqa: N802 - Django's HttpRequest attribute
         return http.QueryDict(self.META["QUERY_STRING"], encoding=self._encoding)
 
     def _get_post(self) -> http.QueryDict:
@@ -217,13 +217,13 @@ class AsgiRequest(http.HttpRequest):
     POST = property(_get_post, _set_post)
 
     @property
-    def FILES(self):
+    def FILES(self):  # noqa: N802 - Django's HttpRequest attribute
         if not hasattr(self, "_files"):
             self._load_post_and_files()
         return self._files
 
     @cached_property
-    def COOKIES(self) -> dict:
+    def COOKIES(self) -> dict:  # noqa: N802 - Django's HttpRequest attribute
         return http.parse_cookie(self.META.get("HTTP_COOKIE", ""))
 
     def close(self) -> None:
@@ -369,7 +369,7 @@ class AsgiHandler(base.BaseHandler):
     def _response_for(self, request: AsgiRequest) -> HttpResponse:
         try:
             response = self.get_response(request)
-        except Exception:
+        except Exception:  # noqa: BLE001 - whatever a broken handler500 raises
             # Django's own 500 handling failed too (a broken handler500).
             response = self.handle_uncaught_exception(request, None, sys.exc_info())
         return _without_forbidden_body(request, response)

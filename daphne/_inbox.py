@@ -91,7 +91,7 @@ class InboxReader:
         while not self._stopping.is_set():
             try:
                 channel, message = self.layer.receive([self.inbox], block=True)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any layer's errors
                 self._receive_failed(exc)
                 self._stopping.wait(ERROR_BACKOFF)
                 continue
@@ -100,7 +100,7 @@ class InboxReader:
             if channel is not None and not self._stopping.is_set():
                 try:
                     self.reactor.callFromThread(self._deliver, channel, message)
-                except Exception:
+                except Exception:  # noqa: BLE001 - the reactor is gone
                     # the reactor is gone (process shutting down)
                     return
 

@@ -61,12 +61,12 @@ class DaphneReactor(EPollReactor):
 
     # -- writers -------------------------------------------------------------------
 
-    def addWriter(self, writer: Any) -> None:  # noqa: N802 - Twisted's name
+    def addWriter(self, writer: Any) -> None:
         if writer.fileno() in self._writes or self._continuousPolling.isWriting(writer):
             return
         self._unflushed[writer] = None
 
-    def removeWriter(self, writer: Any) -> None:  # noqa: N802 - Twisted's name
+    def removeWriter(self, writer: Any) -> None:
         if writer is self._flushing:
             self._flushed_stopped = True
         waiting = self._unflushed.pop(writer, 0) is None
@@ -75,10 +75,10 @@ class DaphneReactor(EPollReactor):
             return  # never handed to epoll
         super().removeWriter(writer)
 
-    def getWriters(self) -> list[Any]:  # noqa: N802 - Twisted's name
+    def getWriters(self) -> list[Any]:
         return super().getWriters() + list(self._flush_batch) + list(self._unflushed)
 
-    def removeAll(self) -> list[Any]:  # noqa: N802 - Twisted's name
+    def removeAll(self) -> list[Any]:
         unflushed = list(self._flush_batch) + list(self._unflushed)
         self._flush_batch.clear()
         self._unflushed.clear()
@@ -109,7 +109,7 @@ class DaphneReactor(EPollReactor):
 
     # -- polling -------------------------------------------------------------------
 
-    def doPoll(self, timeout: float | None) -> None:  # noqa: N802 - Twisted's name
+    def doPoll(self, timeout: float | None) -> None:
         if self._unflushed:
             self._flush()
             if self._unflushed:

@@ -134,7 +134,7 @@ class LayerSender:
                 # nothing to wait behind: the plain send, as fast as before
                 try:
                     self.layer.send(channel, message)
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - any layer's errors, reported per job
                     job = Job(channel, message, owner, on_error, retry_full, deliver)
                     full = isinstance(exc, self.layer.ChannelFull)
                     self._log_failure(job, exc, full)
@@ -261,7 +261,7 @@ class LayerSender:
                 if job is not None:
                     try:
                         self.layer.send(job.channel, job.message)
-                    except Exception as exc:
+                    except Exception as exc:  # noqa: BLE001 - any layer's errors, reported per job
                         notices += self._report(job, exc, self._now())
                     else:
                         notices += self._report(job, None, self._now())
@@ -439,7 +439,7 @@ class LayerSender:
     def _notify(self, notices: list[Notice]) -> None:
         try:
             self.reactor.callFromThread(_run_all, notices)
-        except Exception:
+        except Exception:  # noqa: BLE001 - the reactor is gone
             logger.debug("The reactor is gone; dropping %d notice(s)", len(notices))
 
 

@@ -303,7 +303,7 @@ class CommandLineInterface:
             if options.access_log == "-":
                 access_log_stream = sys.stdout
             else:
-                access_log_stream = open(options.access_log, "a", 1)  # noqa: SIM115
+                access_log_stream = open(options.access_log, "a", 1)
         elif options.verbosity >= 1:
             access_log_stream = sys.stdout
         try:

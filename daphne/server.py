@@ -418,18 +418,7 @@ class Server:
         ):
             await task.deferLater(self.reactor, 0.05, lambda: None)
         await self._stop_listening()
-        sockets = factory.websockets()
-        requests = factory.http_requests_in_flight()
-        if sockets or requests:
-            logger.warning(cut_off_message(timeout, [r.path_text for r in requests], len(sockets)))
-        for protocol in sockets:
-            protocol.dropConnection(abort=True)
-        for request in requests:
-            request._drop()
-        for connection in list(factory.connections):
-            transport = getattr(connection, "transport", None)
-            if transport is not None:
-                transport.loseConnection()
+        self._cut_off(factory, timeout)
         if self.reader is not None:
             self.reader.stop(timeout=0)
         # the disconnects of the sockets closed above may still be queued (or
@@ -446,6 +435,23 @@ class Server:
             # only now: survivors must not send the disconnects sent above again
             await self.lease.stop()
         logger.info("Server stopped")
+
+    @staticmethod
+    def _cut_off(factory: HTTPFactory, timeout: float) -> None:
+        """Abort the WebSockets and HTTP requests the drain left, then close
+        every connection, counting what was cut off in one WARNING."""
+        sockets = factory.websockets()
+        requests = factory.http_requests_in_flight()
+        if sockets or requests:
+            logger.warning(cut_off_message(timeout, [r.path_text for r in requests], len(sockets)))
+        for protocol in sockets:
+            protocol.dropConnection(abort=True)
+        for request in requests:
+            request._drop()
+        for connection in list(factory.connections):
+            transport = getattr(connection, "transport", None)
+            if transport is not None:
+                transport.loseConnection()
 
     async def _stop_listening(self) -> None:
         await defer.gatherResults(

@@ -64,11 +64,11 @@ class BindingMetaclass(type):
         return klass
 
     @classmethod
-    def register_all(mcs) -> None:
+    def register_all(cls) -> None:
         """Register every binding defined so far, and later ones as they are defined."""
-        for binding_class in mcs.binding_classes:
+        for binding_class in cls.binding_classes:
             binding_class.register()
-        mcs.register_immediately = True
+        cls.register_immediately = True
 
 
 def _call_flexibly(method: Any, *args: Any) -> Any:

@@ -268,11 +268,11 @@ class apply_routes:  # noqa: N801 - the 1.x name
         original_setup, original_teardown = cls.setUp, cls.tearDown
         routes = self
 
-        def setUp(test: Any) -> None:  # noqa: N802 - unittest's name
+        def setUp(test: Any) -> None:
             routes.enter()
             original_setup(test)
 
-        def tearDown(test: Any) -> None:  # noqa: N802
+        def tearDown(test: Any) -> None:
             try:
                 original_teardown(test)
             finally:

@@ -83,6 +83,36 @@ def test_messages_go_to_the_current_master(cluster):
     layer.close()
 
 
+def _produce(layer, sent, errors, stop):
+    """Send numbered messages until ``stop``, noting each sent number and each error."""
+    n = 0
+    while not stop.is_set():
+        try:
+            layer.send("fo.chan", {"n": n})
+            sent.append(n)
+            n += 1
+        except RedisUnavailable as exc:
+            errors.append((time.monotonic(), exc))
+        except layer.ChannelFull:
+            pass
+        time.sleep(0.005)
+
+
+def _consume(layer, sent, received, stop):
+    """Receive numbers until ``stop`` and every sent one came (or the channel is empty)."""
+    while not stop.is_set() or len(received) < len(sent):
+        try:
+            channel, message = layer.receive(["fo.chan"], block=True)
+        except RedisUnavailable:
+            time.sleep(0.05)
+            continue
+        if channel is None:
+            if stop.is_set():
+                return
+            continue
+        received.append(message["n"])
+
+
 @pytest.mark.parametrize("refresh", [0, 0.5])
 def test_traffic_survives_a_sentinel_failover(cluster, refresh):
     layer = sentinel_layer(
@@ -90,37 +120,11 @@ def test_traffic_survives_a_sentinel_failover(cluster, refresh):
     )
     layer.blpop_timeout = 1
     layer.flush()
-    sent, errors, stop = [], [], threading.Event()
-
-    def produce():
-        n = 0
-        while not stop.is_set():
-            try:
-                layer.send("fo.chan", {"n": n})
-                sent.append(n)
-                n += 1
-            except RedisUnavailable as exc:
-                errors.append((time.monotonic(), exc))
-            except layer.ChannelFull:
-                pass
-            time.sleep(0.005)
-
-    received = []
-
-    def consume():
-        while not stop.is_set() or len(received) < len(sent):
-            try:
-                channel, message = layer.receive(["fo.chan"], block=True)
-            except RedisUnavailable:
-                time.sleep(0.05)
-                continue
-            if channel is None:
-                if stop.is_set():
-                    return
-                continue
-            received.append(message["n"])
-
-    threads = [threading.Thread(target=produce), threading.Thread(target=consume)]
+    sent, errors, received, stop = [], [], [], threading.Event()
+    threads = [
+        threading.Thread(target=_produce, args=(layer, sent, errors, stop)),
+        threading.Thread(target=_consume, args=(layer, sent, received, stop)),
+    ]
     for thread in threads:
         thread.start()
     try:

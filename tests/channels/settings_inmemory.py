@@ -1,6 +1,6 @@
 """Settings for ``runserver`` subprocesses: in-memory layer, test routing."""
 
-from tests.settings import *  # noqa: F401,F403
+from tests.settings import *  # noqa: F403
 
 DEBUG = True
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}

@@ -35,13 +35,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 class consumers:  # noqa: N801 - stands in for the slide's consumers module
     # Consumer
-    def ws_connect(message):
+    def ws_connect(message):  # noqa: N805 - the slide's module-level function
         message.reply_channel.send(message["text"])
 
-    def ws_receive(message):
+    def ws_receive(message):  # noqa: N805 - the slide's module-level function
         message.reply_channel.send({"text": message["text"]})
 
-    def ws_disconnect(message):
+    def ws_disconnect(message):  # noqa: N805 - the slide's module-level function
         pass
 
 

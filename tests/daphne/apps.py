@@ -36,7 +36,7 @@ class EchoApp:
         while not stop.is_set():
             try:
                 channel, message = self.layer.receive(channels, block=True)
-            except Exception as exc:  # a layer outage: ride it out, as runworker does
+            except Exception as exc:  # noqa: BLE001 - a layer outage: ride it out, as runworker does
                 print(f"receive error: {exc!r}", flush=True)
                 stop.wait(0.2)
                 continue
@@ -44,7 +44,7 @@ class EchoApp:
                 continue
             try:
                 getattr(self, channel.replace(".", "_"))(message)
-            except Exception as exc:  # keep serving; tests see the missing reply
+            except Exception as exc:  # noqa: BLE001 - keep serving; tests see the missing reply
                 print(f"app error on {channel}: {exc!r}", flush=True)
 
     def record(self, kind: str, message: dict) -> None:
@@ -70,67 +70,86 @@ class EchoApp:
     # -- HTTP ----------------------------------------------------------------------
 
     def http_request(self, message: dict) -> None:
+        """Answer by path: the first behaviour whose suffix ends the path, else the echo."""
         path = message["path"]
         if path == "/trivial":
             self.reply(message, www.http_response(200, [(b"content-type", b"text/plain")], b"OK"))
             return
-        if path.endswith("/silent"):
-            self.record("http.request", message)
-            return
-        if path.endswith("/invalid"):
-            self.reply(message, {"status": "not a number"})
-            return
-        if path.endswith("/stream"):
-            for index in range(3):
-                self.reply(
-                    message,
-                    www.http_response(
-                        200,
-                        [(b"content-type", b"text/plain")],
-                        b"chunk%d\n" % index,
-                        more_content=True,
-                    )
-                    if index == 0
-                    else www.http_response_chunk(b"chunk%d\n" % index, more_content=True),
-                )
-                time.sleep(0.05)
-            self.reply(message, www.http_response_chunk(b"end\n"))
-            return
-        if path.endswith("/flood"):
-            self.send_patiently(message, www.http_response(200, more_content=True))
-            for _ in range(150):
-                chunk = www.http_response_chunk(b"x" * 131072, more_content=True)
-                if not self.send_patiently(message, chunk):
-                    return
-            self.send_patiently(message, www.http_response_chunk(b""))
-            return
-        if path.endswith("/paced-stream"):
-            # ?mb=N megabytes in 128 KB chunks, paced
-            megabytes = int(message["query_string"].decode().partition("mb=")[2] or 1)
-            self.send_patiently(message, www.http_response(200, more_content=True))
-            for _ in range(megabytes * 8):
-                chunk = www.http_response_chunk(b"x" * 131072, more_content=True)
-                if not self.send_patiently(message, chunk, patience=60):
-                    return
-                time.sleep(0.004)  # ~30 MB/s: a client in Python keeps up
-            self.send_patiently(message, www.http_response_chunk(b""))
-            return
-        if path.endswith("/slow"):
-            self.record("http.request", message)
+        for suffix, behaviour in self.HTTP_BEHAVIOURS:
+            if path.endswith(suffix):
+                getattr(self, behaviour)(message)
+                return
+        self.http_echo(message)
 
-            def later() -> None:
-                time.sleep(1.0)
-                self.reply(message, www.http_response(200, [], b"slow done"))
+    #: Path suffix -> the method that answers such a request.
+    HTTP_BEHAVIOURS = (
+        ("/silent", "http_silent"),
+        ("/invalid", "http_invalid"),
+        ("/stream", "http_stream"),
+        ("/flood", "http_flood"),
+        ("/paced-stream", "http_paced_stream"),
+        ("/slow", "http_slow"),
+        ("/events", "http_events"),
+    )
 
-            threading.Thread(target=later, daemon=True).start()
-            return
-        if path.endswith("/events"):
-            with self.lock:
-                body = json.dumps(self.events).encode()
+    def http_silent(self, message: dict) -> None:
+        self.record("http.request", message)
+
+    def http_invalid(self, message: dict) -> None:
+        self.reply(message, {"status": "not a number"})
+
+    def http_stream(self, message: dict) -> None:
+        for index in range(3):
             self.reply(
-                message, www.http_response(200, [(b"content-type", b"application/json")], body)
+                message,
+                www.http_response(
+                    200,
+                    [(b"content-type", b"text/plain")],
+                    b"chunk%d\n" % index,
+                    more_content=True,
+                )
+                if index == 0
+                else www.http_response_chunk(b"chunk%d\n" % index, more_content=True),
             )
-            return
+            time.sleep(0.05)
+        self.reply(message, www.http_response_chunk(b"end\n"))
+
+    def http_flood(self, message: dict) -> None:
+        self.send_patiently(message, www.http_response(200, more_content=True))
+        for _ in range(150):
+            chunk = www.http_response_chunk(b"x" * 131072, more_content=True)
+            if not self.send_patiently(message, chunk):
+                return
+        self.send_patiently(message, www.http_response_chunk(b""))
+
+    def http_paced_stream(self, message: dict) -> None:
+        # ?mb=N megabytes in 128 KB chunks, paced
+        megabytes = int(message["query_string"].decode().partition("mb=")[2] or 1)
+        self.send_patiently(message, www.http_response(200, more_content=True))
+        for _ in range(megabytes * 8):
+            chunk = www.http_response_chunk(b"x" * 131072, more_content=True)
+            if not self.send_patiently(message, chunk, patience=60):
+                return
+            time.sleep(0.004)  # ~30 MB/s: a client in Python keeps up
+        self.send_patiently(message, www.http_response_chunk(b""))
+
+    def http_slow(self, message: dict) -> None:
+        self.record("http.request", message)
+
+        def later() -> None:
+            time.sleep(1.0)
+            self.reply(message, www.http_response(200, [], b"slow done"))
+
+        threading.Thread(target=later, daemon=True).start()
+
+    def http_events(self, message: dict) -> None:
+        with self.lock:
+            body = json.dumps(self.events).encode()
+        self.reply(message, www.http_response(200, [(b"content-type", b"application/json")], body))
+
+    def http_echo(self, message: dict) -> None:
+        """Reply with a JSON report of the request, reading a streamed body to its end."""
+        path = message["path"]
         body = message.get("body", b"")
         digest = hashlib.sha256(body)
         chunks = streamed = 0

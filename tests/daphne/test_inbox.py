@@ -18,7 +18,7 @@ class ThreadReactor:
     def __init__(self):
         self.calls = queue.Queue()
 
-    def callFromThread(self, function, *args):
+    def callFromThread(self, function, *args):  # noqa: N802 - the reactor's method
         self.calls.put((function, args))
 
     def run_next(self, timeout=5):

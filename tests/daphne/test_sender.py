@@ -21,7 +21,7 @@ class RecordingReactor(task.Clock):
         self.calls = []
         self.lock = threading.Lock()
 
-    def callFromThread(self, function, *args):
+    def callFromThread(self, function, *args):  # noqa: N802 - the reactor's method
         with self.lock:
             self.calls.append((function, args))
 

@@ -423,7 +423,7 @@ def test_a_subclass_that_hooks_into_autobahns_message_assembly_gets_autobahn_onl
     frames_seen = []
 
     class Streaming(WebSocketProtocol):
-        def onMessageFrame(self, payload):
+        def onMessageFrame(self, payload):  # noqa: N802 - Autobahn's hook
             frames_seen.append(b"".join(payload))
             super().onMessageFrame(payload)
 

@@ -68,7 +68,7 @@ class ExampleStack:
         )
 
     def spawn(self, name: str, command: list[str]) -> subprocess.Popen:
-        log = open(self.directory / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+        log = open(self.directory / f"{name}.log", "w")  # closed with the process
         process = subprocess.Popen(
             command,
             cwd=EXAMPLE_DIR,

@@ -20,7 +20,7 @@ class RecordingReactor:
     def __init__(self) -> None:
         self.calls: list[tuple] = []
 
-    def callFromThread(self, function, *args):
+    def callFromThread(self, function, *args):  # noqa: N802 - the reactor's method
         self.calls.append(args)
         function(*args)
 

@@ -49,7 +49,7 @@ class Managed:
         self.popen: subprocess.Popen | None = None
 
     def start(self) -> Managed:
-        log = open(self.log_path, "a")  # noqa: SIM115 - the child keeps it; closed below
+        log = open(self.log_path, "a")  # the child keeps it; closed below
         try:
             self.popen = subprocess.Popen(
                 self.command,
