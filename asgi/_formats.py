@@ -33,15 +33,15 @@ class MessageFormat:
 
     name: str
     channel: str
-    required: dict[str, tuple]
-    optional: dict[str, tuple[tuple, Any]] = field(default_factory=dict)
+    required: dict[str, tuple[type, ...]]
+    optional: dict[str, tuple[tuple[type, ...], Any]] = field(default_factory=dict)
 
     @property
     def keys(self) -> set[str]:
         return set(self.required) | set(self.optional)
 
 
-def _check_type(fmt: MessageFormat, key: str, value: Any, types: tuple) -> None:
+def _check_type(fmt: MessageFormat, key: str, value: Any, types: tuple[type, ...]) -> None:
     # bool is an int subclass; an int-typed key (status, code) must not take True.
     if isinstance(value, bool) and bool not in types:
         raise InvalidMessage(f"{fmt.name} key {key!r} must be {_names(types)}, got a bool")
@@ -51,11 +51,11 @@ def _check_type(fmt: MessageFormat, key: str, value: Any, types: tuple) -> None:
         )
 
 
-def _names(types: tuple) -> str:
+def _names(types: tuple[type, ...]) -> str:
     return " or ".join("None" if t is type(None) else t.__name__ for t in types)
 
 
-def validate_format(fmt: MessageFormat, message: Any) -> dict:
+def validate_format(fmt: MessageFormat, message: Any) -> dict[str, Any]:
     """Return ``message`` if it fits ``fmt``, else raise ``InvalidMessage``."""
     if not isinstance(message, dict):
         raise InvalidMessage(f"{fmt.name} message must be a dict, got {type(message).__name__}")
@@ -69,7 +69,7 @@ def validate_format(fmt: MessageFormat, message: Any) -> dict:
     return message
 
 
-def normalize_format(fmt: MessageFormat, message: Any) -> dict:
+def normalize_format(fmt: MessageFormat, message: Any) -> dict[str, Any]:
     """Validate ``message`` and return a copy with every optional key filled in."""
     validate_format(fmt, message)
     result = dict(message)
@@ -79,7 +79,7 @@ def normalize_format(fmt: MessageFormat, message: Any) -> dict:
     return result
 
 
-def reject_unknown_keys(fmt: MessageFormat, message: dict) -> None:
+def reject_unknown_keys(fmt: MessageFormat, message: dict[str, Any]) -> None:
     """Raise ``InvalidMessage`` naming any key ``fmt`` does not declare.
 
     Used for messages an application sends to a server, where a misspelt key
@@ -93,7 +93,7 @@ def reject_unknown_keys(fmt: MessageFormat, message: dict) -> None:
         )
 
 
-def check_address(format_name: str, key: str, value: Any) -> list:
+def check_address(format_name: str, key: str, value: Any) -> list[Any]:
     """Return ``[host, port]`` as a list, or raise ``InvalidMessage``.
 
     ``host`` must be a str and ``port`` an int in 0..65535 (not a bool).

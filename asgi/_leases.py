@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from . import www
+from .types import ChannelLayer, LeasingLayer
 
 __all__ = [
     "ABNORMAL_CLOSURE",
@@ -49,7 +50,7 @@ FULL_RETRY_SECONDS = 10.0
 FULL_RETRY_PAUSE = 0.1
 
 
-def has_leases(layer: Any) -> bool:
+def has_leases(layer: ChannelLayer) -> bool:
     """Whether ``layer`` lists the ``leases`` extension."""
     return LEASE_EXTENSION in getattr(layer, "extensions", ())
 
@@ -71,7 +72,9 @@ def decode_entry(entry: str | bytes) -> tuple[str, int]:
     return path, int(order)
 
 
-def disconnects(entries: Mapping[str | bytes, str | bytes]) -> list[tuple[str, dict]]:
+def disconnects(
+    entries: Mapping[str, str | bytes] | Mapping[bytes, str | bytes],
+) -> list[tuple[str, dict[str, Any]]]:
     """The ``websocket.disconnect`` messages for a dead server's lease
     entries (reply channel -> entry), code 1006; malformed entries are
     logged and skipped."""
@@ -91,7 +94,7 @@ def disconnects(entries: Mapping[str | bytes, str | bytes]) -> list[tuple[str, d
     return messages
 
 
-def reap(layer: Any, batch: int = REAP_BATCH) -> int:
+def reap(layer: LeasingLayer, batch: int = REAP_BATCH) -> int:
     """Claim the leases that ran out and send their disconnects; blocking,
     so call it from a thread. Returns the number of disconnects sent.
 
@@ -108,7 +111,9 @@ def reap(layer: Any, batch: int = REAP_BATCH) -> int:
             return sent
 
 
-def _send_all(layer: Any, owner: str, messages: Iterable[tuple[str, dict]]) -> int:
+def _send_all(
+    layer: LeasingLayer, owner: str, messages: Iterable[tuple[str, dict[str, Any]]]
+) -> int:
     messages = list(messages)
     if not messages:
         return 0
@@ -150,7 +155,7 @@ class Reaper:
     that retrying a full ``websocket.disconnect`` channel never holds up
     the consumers that empty it."""
 
-    def __init__(self, layer: Any, interval: float = REAP_INTERVAL) -> None:
+    def __init__(self, layer: LeasingLayer, interval: float = REAP_INTERVAL) -> None:
         self.layer = layer
         self.interval = interval
         self._stopped = threading.Event()

@@ -75,16 +75,20 @@ class BaseChannelLayer:
 
     # -- the required API ------------------------------------------------------
 
-    def send(self, channel: str, message: dict) -> None:
+    def send(self, channel: str, message: dict[str, Any]) -> None:
         raise NotImplementedError
 
-    def receive(self, channels: list[str], block: bool = False) -> tuple[str | None, dict | None]:
+    def receive(
+        self, channels: list[str], block: bool = False
+    ) -> tuple[str | None, dict[str, Any] | None]:
         raise NotImplementedError
 
     def new_channel(self, pattern: str) -> str:
         raise NotImplementedError
 
-    def send_batch(self, messages: Sequence[tuple[str, dict]]) -> list[BaseException | None]:
+    def send_batch(
+        self, messages: Sequence[tuple[str, dict[str, Any]]]
+    ) -> list[BaseException | None]:
         """Send several ``(channel, message)`` pairs, in order; for each, None
         (queued) or the exception its ``send`` raised (``ChannelFull``, an
         invalid message, a lost server). Never raises for one message.
@@ -105,7 +109,7 @@ class BaseChannelLayer:
 
     def receive_batch(
         self, channels: list[str], block: bool = False, limit: int = 1
-    ) -> list[tuple[str, dict]]:
+    ) -> list[tuple[str, dict[str, Any]]]:
         """Up to ``limit`` messages from ``channels`` as ``(channel, message)``
         pairs (an empty list when there are none; with ``block`` it waits
         like :meth:`receive`). They are off the layer once returned, so the
@@ -113,9 +117,11 @@ class BaseChannelLayer:
         This default receives one message.
         """
         channel, message = self.receive(channels, block=block)
-        return [] if channel is None else [(channel, message)]
+        return [] if channel is None or message is None else [(channel, message)]
 
-    def receive_many(self, channels: list[str], block: bool = False):
+    def receive_many(
+        self, channels: list[str], block: bool = False
+    ) -> tuple[str | None, dict[str, Any] | None]:
         """Deprecated alias of :meth:`receive` kept for 1.0-era callers."""
         warnings.warn("receive_many is deprecated; use receive", DeprecationWarning, stacklevel=2)
         return self.receive(channels, block=block)
@@ -131,7 +137,7 @@ class BaseChannelLayer:
     def group_channels(self, group: str) -> Iterable[str]:
         raise NotImplementedError
 
-    def send_group(self, group: str, message: dict) -> None:
+    def send_group(self, group: str, message: dict[str, Any]) -> None:
         raise NotImplementedError
 
     def flush(self) -> None:
@@ -140,7 +146,7 @@ class BaseChannelLayer:
     # -- capacity ----------------------------------------------------------------
 
     @staticmethod
-    def compile_capacities(channel_capacity: CapacityPatterns) -> list[tuple[re.Pattern, int]]:
+    def compile_capacities(channel_capacity: CapacityPatterns) -> list[tuple[re.Pattern[str], int]]:
         """Turn ``{glob or compiled regex: capacity}`` into ``[(regex, capacity)]``.
 
         String keys are globs (``"http.response!*"``); keys with a ``match``

@@ -50,7 +50,7 @@ class ConformanceTestCase(unittest.TestCase):
 
     # -- helpers -------------------------------------------------------------------
 
-    def receive(self, channels: list[str], layer: Any = None) -> tuple:
+    def receive(self, channels: list[str], layer: Any = None) -> tuple[str | None, Any]:
         """Receive without blocking, retrying ``receive_tries`` times."""
         layer = layer or self.channel_layer
         for _ in range(self.receive_tries):
@@ -104,7 +104,7 @@ class ConformanceTestCase(unittest.TestCase):
 
     def test_message_expiry(self) -> None:
         self.channel_layer.send("me_test", {"value": "blue"})
-        time.sleep(self.expiry_delay)
+        time.sleep(self.expiry_delay or 0)  # setUpClass refuses None
         self.assertEqual(self.receive(["me_test"]), (None, None))
 
     def test_new_channel_single_reader(self) -> None:
@@ -234,7 +234,7 @@ class ConformanceTestCase(unittest.TestCase):
         self.assertTrue(issubclass(self.channel_layer.MessageTooLarge, Exception))
 
     def test_message_alteration_after_send(self) -> None:
-        message = {"value": [1, 2, 3]}
+        message: dict[str, Any] = {"value": [1, 2, 3]}
         self.channel_layer.send("mas_test", message)
         message["value"][0] = 10
         message["other"] = True
@@ -246,7 +246,7 @@ class ConformanceTestCase(unittest.TestCase):
         layer = self.channel_layer
         producers, per_producer = 4, 25
         total = producers * per_producer
-        received: list = []
+        received: list[str] = []
         lock = threading.Lock()
         done = threading.Event()
 
@@ -378,7 +378,7 @@ class ConformanceTestCase(unittest.TestCase):
     ) -> None:
         """``receive()`` (blocking, in a thread) returns ``expected`` within
         0.5 s of ``{"value": 1}`` being sent to ``channel``, and nothing before."""
-        result: dict = {}
+        result: dict[str, Any] = {}
 
         def wait_for_message() -> None:
             deadline = time.monotonic() + 10
@@ -436,7 +436,9 @@ class ConformanceTestCase(unittest.TestCase):
             raise unittest.SkipTest("capacity_limit is not set")
         layer = self.channel_layer
         extra = 3
-        messages = [("batchcap!a", {"n": i}) for i in range(self.capacity_limit + extra)]
+        messages: list[tuple[str, dict[str, Any]]] = [
+            ("batchcap!a", {"n": i}) for i in range(self.capacity_limit + extra)
+        ]
         messages.insert(1, ("batchcap_other", {"n": "other"}))
         outcome = layer.send_batch(messages)
         self.assertIsNone(outcome[1])
@@ -459,7 +461,7 @@ class ConformanceTestCase(unittest.TestCase):
         self.assertEqual(layer.receive_batch(["rb_test!"], limit=3), [])
         for i in range(4):
             layer.send("rb_test!a", {"n": i})
-        got: list = []
+        got: list[Any] = []
         while len(got) < 4:
             batch = layer.receive_batch(["rb_test!"], limit=3)
             self.assertTrue(1 <= len(batch) <= 3, batch)

@@ -34,7 +34,7 @@ import re
 from collections.abc import Iterable
 from email.header import Header, decode_header, make_header
 from email.message import Message
-from typing import Any
+from typing import Any, cast
 
 from ._formats import MessageFormat, normalize_format, validate_format
 from .exceptions import InvalidMessage
@@ -87,7 +87,7 @@ MAX_DEPTH = 20
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 
 
-def validate(format_name: str, message: Any) -> dict:
+def validate(format_name: str, message: Any) -> dict[str, Any]:
     """Check an ``email.receive`` message or a content object; return it.
 
     Raises ``InvalidMessage`` naming what is missing or of the wrong type:
@@ -105,10 +105,10 @@ def validate(format_name: str, message: Any) -> dict:
         _check_content(message["content"], 0)
     else:
         _check_content(message, 0)
-    return message
+    return cast("dict[str, Any]", message)  # validate_format checked it
 
 
-def normalize(format_name: str, message: Any) -> dict:
+def normalize(format_name: str, message: Any) -> dict[str, Any]:
     """Validate ``message`` and return a shallow copy with optional keys filled in."""
     validate(format_name, message)
     return normalize_format(FORMATS[format_name], message)
@@ -118,11 +118,11 @@ def content_object(
     content_type: str,
     *,
     body: bytes | None = None,
-    parts: Iterable[dict] | None = None,
+    parts: Iterable[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """A content object: give ``body`` for a leaf, ``parts`` for a multipart."""
-    content: dict = {"content-type": content_type}
+    content: dict[str, Any] = {"content-type": content_type}
     if parts is not None:
         content["parts"] = list(parts)
     if body is not None:
@@ -133,8 +133,8 @@ def content_object(
 
 
 def email_receive(
-    *, sender: str | None, to: Iterable[str], headers: dict[str, str], content: dict
-) -> dict:
+    *, sender: str | None, to: Iterable[str], headers: dict[str, str], content: dict[str, Any]
+) -> dict[str, Any]:
     """An ``email.receive`` message (``sender`` is the envelope ``from``; None for ``<>``)."""
     to = list(to)
     message = {
@@ -147,7 +147,7 @@ def email_receive(
     return validate("email.receive", message)
 
 
-def email_receive_from_bytes(sender: str | None, to: Iterable[str], raw: bytes) -> dict:
+def email_receive_from_bytes(sender: str | None, to: Iterable[str], raw: bytes) -> dict[str, Any]:
     """Parse the raw mail ``raw`` (as received after SMTP ``DATA``) into ``email.receive``."""
     parsed = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(raw)
     return email_receive(
@@ -168,19 +168,20 @@ def headers_from_message(message: Message) -> dict[str, str]:
     return headers
 
 
-def content_from_message(message: Message, depth: int = 0, *, top: bool = True) -> dict:
+def content_from_message(message: Message, depth: int = 0, *, top: bool = True) -> dict[str, Any]:
     """The content object of a parsed message (or of one of its MIME parts)."""
     if depth > MAX_DEPTH:
         raise InvalidMessage(f"email content nests deeper than {MAX_DEPTH} levels")
     content_type = decode_header_value(message.get("content-type", "")) or (
         "message/rfc822" if message.get_default_type() == "message/rfc822" else "text/plain"
     )
-    content: dict = {"content-type": content_type}
+    content: dict[str, Any] = {"content-type": content_type}
     if not top:
         content["headers"] = headers_from_message(message)
     if message.is_multipart():
         content["parts"] = [
-            content_from_message(part, depth + 1, top=False) for part in message.get_payload()
+            content_from_message(part, depth + 1, top=False)
+            for part in cast("list[Message]", message.get_payload())  # multipart: the parts
         ]
     else:
         content["body"] = message.get_payload(decode=True) or b""
@@ -218,7 +219,7 @@ def _decode_chunk(chunk: bytes | str, charset: str | None) -> str:
         return chunk.decode("utf-8", "replace")
 
 
-def _check_headers(format_name: str, headers: dict) -> None:
+def _check_headers(format_name: str, headers: dict[str, Any]) -> None:
     for name, value in headers.items():
         if not isinstance(name, str) or not isinstance(value, str) or name != name.lower():
             raise InvalidMessage(

@@ -56,14 +56,14 @@ class ChannelLayer(BaseChannelLayer):
         self._condition = threading.Condition()
         # non-local name -> deque of (expires_at, full channel name, message
         # copy, whether other queues hold the same copy)
-        self._channels: dict[str, deque[tuple[float, str, dict, bool]]] = {}
+        self._channels: dict[str, deque[tuple[float, str, dict[str, Any], bool]]] = {}
         # group -> {channel: time added}
         self._groups: dict[str, dict[str, float]] = {}
         self._next_sweep = 0.0
 
     # -- core API ------------------------------------------------------------------
 
-    def send(self, channel: str, message: dict) -> None:
+    def send(self, channel: str, message: dict[str, Any]) -> None:
         self.check_message_type(message)
         self.valid_channel_name(channel)
         snapshot = self._snapshot(channel, message)
@@ -139,7 +139,7 @@ class ChannelLayer(BaseChannelLayer):
         with self._condition:
             return list(self._live_members(group))
 
-    def send_group(self, group: str, message: dict) -> None:
+    def send_group(self, group: str, message: dict[str, Any]) -> None:
         self.check_message_type(message)
         self.valid_group_name(group)
         snapshot = self._snapshot(group, message)
@@ -162,12 +162,13 @@ class ChannelLayer(BaseChannelLayer):
 
     # -- internals -----------------------------------------------------------------
 
-    def _snapshot(self, target: str, message: dict) -> dict:
+    def _snapshot(self, target: str, message: dict[str, Any]) -> dict[str, Any]:
         """A deep copy of ``message`` to queue, once it is known to fit a
         network layer: encoding checks its value types and measures its size
         (the encoded bytes are not kept; the copy keeps tuples as tuples)."""
         self.check_message_size(len(serialization.dumps(message)), target)
-        return _deep_copy(message)
+        copied: dict[str, Any] = _deep_copy(message)
+        return copied
 
     def _next_expiry_delay(self) -> float:
         earliest = min((queue[0][0] for queue in self._channels.values() if queue), default=None)
@@ -175,7 +176,7 @@ class ChannelLayer(BaseChannelLayer):
             return self.blocking_timeout
         return max(earliest - self._clock(), 0.001)
 
-    def _drop_expired(self, queue: deque) -> None:
+    def _drop_expired(self, queue: deque[tuple[float, str, dict[str, Any], bool]]) -> None:
         """Drop the expired head of one queue (the caller holds the lock).
 
         A channel whose message expired unread is evicted from every group:

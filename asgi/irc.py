@@ -13,7 +13,7 @@ something or do an action.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from ._formats import (
     MessageFormat,
@@ -87,7 +87,7 @@ FORMATS: dict[str, MessageFormat] = {
 }
 
 
-def validate(format_name: str, message: Any) -> dict:
+def validate(format_name: str, message: Any) -> dict[str, Any]:
     """Check ``message`` against one IRC-client format; return it.
 
     Raises ``InvalidMessage`` naming the key that is missing, of the wrong
@@ -104,16 +104,16 @@ def validate(format_name: str, message: Any) -> dict:
             raise InvalidMessage(
                 f"irc-client control message of type {message['type']!r} needs a str 'body'"
             )
-    return message
+    return cast("dict[str, Any]", message)  # validate_format checked it
 
 
-def normalize(format_name: str, message: Any) -> dict:
+def normalize(format_name: str, message: Any) -> dict[str, Any]:
     """Validate ``message`` and return a copy with the optional keys filled in."""
     validate(format_name, message)
     return normalize_format(FORMATS[format_name], message)
 
 
-def irc_connect(*, reply_channel: str, server: Any) -> dict:
+def irc_connect(*, reply_channel: str, server: Any) -> dict[str, Any]:
     """``irc-client.connect``: the client is signed on to ``server`` ``[host, port]``."""
     return validate(
         "irc-client.connect",
@@ -121,12 +121,14 @@ def irc_connect(*, reply_channel: str, server: Any) -> dict:
     )
 
 
-def irc_join(*, reply_channel: str, channel: str) -> dict:
+def irc_join(*, reply_channel: str, channel: str) -> dict[str, Any]:
     """``irc-client.join``: the client joined IRC channel ``channel``."""
     return validate("irc-client.join", {"reply_channel": reply_channel, "channel": channel})
 
 
-def irc_receive(*, reply_channel: str, type: str, user: str, channel: str, body: str) -> dict:
+def irc_receive(
+    *, reply_channel: str, type: str, user: str, channel: str, body: str
+) -> dict[str, Any]:
     """``irc-client.receive``: a message, action or notice the client heard.
 
     ``user`` is the full ``nick!user@host``; ``channel`` is where an answer
@@ -144,9 +146,9 @@ def irc_receive(*, reply_channel: str, type: str, user: str, channel: str, body:
     )
 
 
-def irc_control(*, type: str, channel: str, body: str | None = None) -> dict:
+def irc_control(*, type: str, channel: str, body: str | None = None) -> dict[str, Any]:
     """A control message for a client's ``reply_channel``."""
-    message: dict = {"type": type, "channel": channel}
+    message: dict[str, Any] = {"type": type, "channel": channel}
     if body is not None:
         message["body"] = body
     return validate("irc-client.control", message)

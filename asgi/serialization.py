@@ -13,6 +13,8 @@ the path of the first bad key is worked out only when there is one.
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgpack
 
 from .exceptions import InvalidMessage
@@ -22,12 +24,12 @@ __all__ = ["dumps", "loads"]
 _packer_options = {"use_bin_type": True, "strict_types": False}
 
 
-def dumps(message: dict) -> bytes:
+def dumps(message: dict[Any, Any]) -> bytes:
     """Encode a message, raising ``InvalidMessage`` for values msgpack cannot carry."""
     if not isinstance(message, dict):
         raise InvalidMessage(f"A message must be a dict, got {type(message).__name__}")
     try:
-        data = msgpack.packb(message, **_packer_options)
+        data: bytes = msgpack.packb(message, **_packer_options)
     except (TypeError, ValueError, OverflowError) as exc:
         raise InvalidMessage(
             "Message values must be bytes, str, int (64-bit), float, bool, None, "
@@ -47,12 +49,12 @@ def dumps(message: dict) -> bytes:
 _LEAVES = frozenset({str, bytes, int, float, bool, type(None)})
 
 
-def _keys_are_str(message: dict) -> bool:
+def _keys_are_str(message: dict[Any, Any]) -> bool:
     """Whether every dict in ``message``, at any depth, has only str keys.
     A loop over a stack, not recursion: a deep message cannot exhaust the
     interpreter's stack."""
     leaves = _LEAVES
-    stack: list = [message]
+    stack: list[Any] = [message]
     pop, push = stack.pop, stack.append
     while stack:
         node = pop()
@@ -78,7 +80,7 @@ def _keys_are_str(message: dict) -> bool:
     return True
 
 
-def _first_bad_key(message: dict) -> tuple[object, str]:
+def _first_bad_key(message: dict[Any, Any]) -> tuple[object, str]:
     """A key that is not a str in ``message``, and the path of its dict (only
     called once ``_keys_are_str`` found one)."""
     stack: list[tuple[object, str]] = [(message, "message")]
@@ -97,6 +99,7 @@ def _first_bad_key(message: dict) -> tuple[object, str]:
     raise AssertionError("no key that is not a str")  # pragma: no cover
 
 
-def loads(data: bytes) -> dict:
+def loads(data: bytes) -> dict[str, Any]:
     """Decode a message encoded by :func:`dumps`."""
-    return msgpack.unpackb(data, raw=False, strict_map_key=False)
+    message: dict[str, Any] = msgpack.unpackb(data, raw=False, strict_map_key=False)
+    return message

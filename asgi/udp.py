@@ -14,7 +14,7 @@ process-specific, and each server reads only its own prefix.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from ._formats import (
     MessageFormat,
@@ -57,7 +57,7 @@ FORMATS: dict[str, MessageFormat] = {
 }
 
 
-def validate(format_name: str, message: Any) -> dict:
+def validate(format_name: str, message: Any) -> dict[str, Any]:
     """Check ``message`` against ``udp.receive`` or ``udp.send``; return it.
 
     Raises ``InvalidMessage`` naming the key that is missing or of the wrong type.
@@ -68,16 +68,18 @@ def validate(format_name: str, message: Any) -> dict:
         check_address(format_name, "client", message["client"])
         if message.get("server") is not None:
             check_address(format_name, "server", message["server"])
-    return message
+    return cast("dict[str, Any]", message)  # validate_format checked it
 
 
-def normalize(format_name: str, message: Any) -> dict:
+def normalize(format_name: str, message: Any) -> dict[str, Any]:
     """Validate ``message`` and return a copy with the optional keys filled in."""
     validate(format_name, message)
     return normalize_format(FORMATS[format_name], message)
 
 
-def udp_receive(*, reply_channel: str, data: bytes, client: Any, server: Any | None = None) -> dict:
+def udp_receive(
+    *, reply_channel: str, data: bytes, client: Any, server: Any | None = None
+) -> dict[str, Any]:
     """The ``udp.receive`` message for one datagram from ``client``."""
     message = {
         "reply_channel": reply_channel,
@@ -88,7 +90,7 @@ def udp_receive(*, reply_channel: str, data: bytes, client: Any, server: Any | N
     return validate("udp.receive", message)
 
 
-def udp_send(data: bytes) -> dict:
+def udp_send(data: bytes) -> dict[str, Any]:
     """A ``udp.send`` message: one datagram to send back to the client."""
     return validate("udp.send", {"data": data})
 
@@ -101,7 +103,8 @@ def parse_udp_send(message: Any) -> bytes:
     """
     validate("udp.send", message)
     reject_unknown_keys(FORMATS["udp.send"], message)
-    return message["data"]
+    data: bytes = message["data"]
+    return data
 
 
 def _check_reply_channel(name: str) -> None:

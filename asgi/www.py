@@ -8,7 +8,7 @@ from the test client carries exactly the keys daphne sends.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +36,8 @@ __all__ = [
 #: Header pairs as 1.x built them: ``(name, value)`` tuples of bytes. (msgpack
 #: turns them into lists on a network layer's wire, as it did in 1.x.)
 Headers = list[tuple[bytes, bytes]]
+#: Header pairs as callers hand them in: ``(name, value)`` tuples or lists of bytes.
+HeaderPairs = Iterable[Sequence[bytes]]
 
 
 _ADDRESS = (list, tuple, type(None))
@@ -149,7 +151,7 @@ FORMATS: dict[str, MessageFormat] = {
 }
 
 
-def validate(format_name: str, message: Any) -> dict:
+def validate(format_name: str, message: Any) -> dict[str, Any]:
     """Check ``message`` against a format; return it, or raise ``InvalidMessage``.
 
     Unknown keys are allowed (the spec lets servers add extensions).
@@ -157,17 +159,17 @@ def validate(format_name: str, message: Any) -> dict:
     return validate_format(FORMATS[format_name], message)
 
 
-def normalize(format_name: str, message: Any) -> dict:
+def normalize(format_name: str, message: Any) -> dict[str, Any]:
     """Validate ``message`` and return a copy with every optional key filled in."""
     return normalize_format(FORMATS[format_name], message)
 
 
-def _headers(headers: Iterable) -> Headers:
+def _headers(headers: HeaderPairs) -> Headers:
     """Lowercased ``(name, value)`` tuples, order and repeats kept."""
     return [(bytes(name).lower(), bytes(value)) for name, value in headers]
 
 
-def _joined_headers(headers: Iterable) -> Headers:
+def _joined_headers(headers: HeaderPairs) -> Headers:
     """One lowercased ``(name, value)`` tuple per header name, in the order
     the names first appear; the values of a repeated header are joined with
     ``b","`` (what 1.x daphne put in ``websocket.connect``)."""
@@ -188,15 +190,15 @@ def http_request(
     method: str,
     path: str,
     query_string: bytes = b"",
-    headers: Iterable = (),
+    headers: HeaderPairs = (),
     http_version: str = "1.1",
     scheme: str = "http",
     root_path: str = "",
     body: bytes = b"",
     body_channel: str | None = None,
-    client: list | None = None,
-    server: list | None = None,
-) -> dict:
+    client: Sequence[Any] | None = None,
+    server: Sequence[Any] | None = None,
+) -> dict[str, Any]:
     """An ``http.request`` message with every key daphne sends."""
     return {
         "reply_channel": reply_channel,
@@ -216,14 +218,14 @@ def http_request(
 
 def http_request_body_chunk(
     content: bytes = b"", *, more_content: bool = False, closed: bool = False
-) -> dict:
+) -> dict[str, Any]:
     """A chunk of request body on the request's ``http.request.body?`` channel."""
     return {"content": content, "closed": closed, "more_content": more_content}
 
 
 def http_response(
-    status: int, headers: Iterable = (), content: bytes = b"", *, more_content: bool = False
-) -> dict:
+    status: int, headers: HeaderPairs = (), content: bytes = b"", *, more_content: bool = False
+) -> dict[str, Any]:
     """The first (or only) message of a response."""
     return {
         "status": status,
@@ -233,12 +235,12 @@ def http_response(
     }
 
 
-def http_response_chunk(content: bytes, *, more_content: bool = False) -> dict:
+def http_response_chunk(content: bytes, *, more_content: bool = False) -> dict[str, Any]:
     """A later chunk of a streamed response."""
     return {"content": content, "more_content": more_content}
 
 
-def http_disconnect(*, reply_channel: str, path: str) -> dict:
+def http_disconnect(*, reply_channel: str, path: str) -> dict[str, Any]:
     """Sent on ``http.disconnect`` once the request is over: the response
     completed, or the client left before it did (SPEC 1.6, 4.3)."""
     return {"reply_channel": reply_channel, "path": path}
@@ -251,14 +253,14 @@ def websocket_connect(
     *,
     reply_channel: str,
     path: str,
-    headers: Iterable = (),
+    headers: HeaderPairs = (),
     query_string: bytes = b"",
     scheme: str = "ws",
     root_path: str = "",
-    client: list | None = None,
-    server: list | None = None,
+    client: Sequence[Any] | None = None,
+    server: Sequence[Any] | None = None,
     join_repeated_headers: bool = True,
-) -> dict:
+) -> dict[str, Any]:
     """``websocket.connect``, with the ``scheme`` and ``root_path`` 1.x omitted.
 
     As in 1.x, ``headers`` has one ``(name, value)`` tuple per header name, a
@@ -285,7 +287,7 @@ def websocket_receive(
     order: int,
     text: str | None = None,
     bytes: bytes | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """``websocket.receive``: exactly one of ``text`` and ``bytes`` is set."""
     if (text is None) == (bytes is None):
         raise InvalidMessage("websocket.receive takes exactly one of text and bytes")
@@ -298,7 +300,7 @@ def websocket_receive(
     }
 
 
-def websocket_disconnect(*, reply_channel: str, path: str, code: int, order: int) -> dict:
+def websocket_disconnect(*, reply_channel: str, path: str, code: int, order: int) -> dict[str, Any]:
     """``websocket.disconnect``, sent once whatever closed the socket."""
     return {"reply_channel": reply_channel, "path": path, "code": code, "order": order}
 
@@ -309,9 +311,9 @@ def websocket_reply(
     bytes: bytes | None = None,
     close: bool | int = False,
     accept: bool | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """A Send/Close/Accept message for a WebSocket's reply channel."""
-    message: dict = {}
+    message: dict[str, Any] = {}
     if text is not None:
         message["text"] = text
     if bytes is not None:

@@ -26,6 +26,7 @@ from typing import Any
 
 from django.conf import settings
 
+from asgi.types import ChannelLayer
 from channels._session_store import ORDER_KEY, channel_session_key, open_session, save_session
 from channels.exceptions import ConsumeLater
 from channels.message import pending_message_store
@@ -59,7 +60,7 @@ def _fresh_next_order(session_key: str) -> int:
     return int(store.get(ORDER_KEY, 0))
 
 
-def _send_back(layer: Any, content: dict) -> None:
+def _send_back(layer: ChannelLayer, content: dict) -> None:
     content = dict(content)
     channel = content.pop(_ORIGINAL_CHANNEL)
     deadline = time.monotonic() + 2.0
@@ -79,7 +80,7 @@ def _send_back(layer: Any, content: dict) -> None:
             time.sleep(0.05)
 
 
-def _park(layer: Any, reply_channel: str, content: dict) -> bool:
+def _park(layer: ChannelLayer, reply_channel: str, content: dict) -> bool:
     try:
         layer.send(_parking_channel(reply_channel, int(content["order"])), content)
         return True
@@ -92,7 +93,7 @@ def _park(layer: Any, reply_channel: str, content: dict) -> bool:
         return False
 
 
-def _release(layer: Any, reply_channel: str, order: int) -> bool:
+def _release(layer: ChannelLayer, reply_channel: str, order: int) -> bool:
     """Send the message parked with ``order`` back to its channel, if there is one."""
     _channel, content = layer.receive([_parking_channel(reply_channel, order)], block=False)
     if content is None:

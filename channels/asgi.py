@@ -14,6 +14,8 @@ from typing import Any
 import django
 from django.utils.module_loading import import_string
 
+from asgi.types import ChannelLayer
+
 from ._aliases import DEFAULT_CHANNEL_LAYER
 
 __all__ = [
@@ -117,7 +119,7 @@ class ChannelLayerManager:
 class ChannelLayerWrapper:
     """A raw ASGI layer plus its alias and router; other attributes go to the layer."""
 
-    def __init__(self, channel_layer: Any, alias: str, routing: Any) -> None:
+    def __init__(self, channel_layer: ChannelLayer, alias: str, routing: Any) -> None:
         from .routing import Router
 
         self.channel_layer = channel_layer
@@ -139,7 +141,7 @@ class ChannelLayerWrapper:
         return "inmemory" in type(self.channel_layer).__module__
 
 
-def get_channel_layer(alias: str = DEFAULT_CHANNEL_LAYER) -> Any:
+def get_channel_layer(alias: str = DEFAULT_CHANNEL_LAYER) -> ChannelLayer:
     """Set Django up and return the raw layer ``alias``, for ``daphne project.asgi:channel_layer``."""
     django.setup(set_prefix=False)
     return channel_layers[alias].channel_layer

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from asgi.types import ChannelLayer
+
 from ._aliases import DEFAULT_CHANNEL_LAYER
 from ._pending import pending_message_store
 
 __all__ = ["Channel", "Group"]
 
 
-def _resolve_layer(alias: str, channel_layer: Any) -> Any:
+def _resolve_layer(alias: str, channel_layer: ChannelLayer) -> Any:
     if channel_layer is not None:
         return channel_layer
     from .asgi import channel_layers
@@ -57,7 +59,7 @@ class Channel:
         self,
         name: str | bytes | None,
         alias: str = DEFAULT_CHANNEL_LAYER,
-        channel_layer: Any = None,
+        channel_layer: ChannelLayer | None = None,
     ) -> None:
         self.name = _as_channel_name(name)
         self.channel_layer = _resolve_layer(alias, channel_layer)
@@ -92,7 +94,10 @@ class Group:
     """A named set of channels; a send reaches every member."""
 
     def __init__(
-        self, name: str | bytes, alias: str = DEFAULT_CHANNEL_LAYER, channel_layer: Any = None
+        self,
+        name: str | bytes,
+        alias: str = DEFAULT_CHANNEL_LAYER,
+        channel_layer: ChannelLayer | None = None,
     ) -> None:
         self.name = _as_name(name, "Group")
         self.channel_layer = _resolve_layer(alias, channel_layer)

@@ -35,6 +35,7 @@ from django.utils.functional import cached_property
 
 from asgi import www
 from asgi.exceptions import InvalidMessage
+from asgi.types import ChannelLayer
 
 from ._pending import pending_message_store
 from .exceptions import RequestAborted, RequestTimeout, ResponseLater
@@ -170,7 +171,7 @@ class AsgiRequest(http.HttpRequest):
         stream.seek(0)
         return stream
 
-    def _read_body_channel(self, layer: Any, body_channel: str, stream: IO[bytes]) -> None:
+    def _read_body_channel(self, layer: ChannelLayer, body_channel: str, stream: IO[bytes]) -> None:
         """Append the body channel's chunks to ``stream`` until the last one.
 
         Raises ``RequestAborted`` at once on a ``closed`` chunk (the body will

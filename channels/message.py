@@ -10,6 +10,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from asgi.types import ChannelLayer
+
 from ._pending import PendingMessageStore, pending_message_store
 from .channel import Channel
 
@@ -27,7 +29,9 @@ class Message:
     unit tests of decorators build messages as ``Message(content, None, None)``.
     """
 
-    def __init__(self, content: dict, channel_name: str | None, channel_layer: Any) -> None:
+    def __init__(
+        self, content: dict, channel_name: str | None, channel_layer: ChannelLayer
+    ) -> None:
         self.content = content
         self.channel_layer = channel_layer
         self.channel = Channel(channel_name, channel_layer=channel_layer)

@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from asgi.types import ChannelLayer
+
 from .exceptions import ChannelSocketException, ConsumeLater, DenyConnection
 from .message import Message, pending_message_store
 from .signals import consumer_finished, consumer_started, worker_ready
@@ -57,7 +59,7 @@ class Worker:
 
     def __init__(
         self,
-        channel_layer: Any,
+        channel_layer: ChannelLayer,
         callback: Callable[[str, Message], Any] | None = None,
         message_retries: int = 10,
         signal_handlers: bool = True,

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Any
 
 from asgi import www
 
@@ -69,8 +70,8 @@ class BodyUpload:
         self.phase = UploadPhase.SENDING
         #: Why the upload is being abandoned ("full", "failed", "abandoned").
         self.reason: str | None = None
-        self._message: dict | None = None
-        self._in_flight: dict | None = None
+        self._message: dict[str, Any] | None = None
+        self._in_flight: dict[str, Any] | None = None
         self._refused_since: float | None = None
         self._delay = MIN_RETRY_DELAY
 
@@ -79,7 +80,7 @@ class BodyUpload:
         """A message was handed out and its outcome is not known yet."""
         return self._in_flight is not None
 
-    def message(self) -> dict | None:
+    def message(self) -> dict[str, Any] | None:
         """The message to send now (marked in flight), or None when there is none."""
         if self._in_flight is not None or self.phase in (UploadPhase.DONE, UploadPhase.ENDED):
             return None
@@ -114,7 +115,8 @@ class BodyUpload:
         self._take_in_flight("refused")
         if self.phase is UploadPhase.SENDING and not full:
             return self._abort("failed", now)
-        if self.phase is UploadPhase.CLOSING and not self._message.get("closed"):
+        message = self._message or {}
+        if self.phase is UploadPhase.CLOSING and not message.get("closed"):
             # abandoned while a data chunk was on its way: the closed chunk next
             self._message, self._refused_since = None, now
             return Step.NEXT
@@ -145,7 +147,7 @@ class BodyUpload:
         self._refused_since, self._delay = now, MIN_RETRY_DELAY
         return Step.ABORTED
 
-    def _take_in_flight(self, event: str) -> dict:
+    def _take_in_flight(self, event: str) -> dict[str, Any]:
         sent, self._in_flight = self._in_flight, None
         if sent is None:
             raise IllegalTransition("BodyUpload", self.phase, event)

@@ -39,6 +39,7 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["FairQueue", "Job"]
 
@@ -66,7 +67,7 @@ class Job:
     """One send: ``message`` to ``channel`` for connection ``owner``."""
 
     channel: str
-    message: dict
+    message: dict[str, Any]
     owner: Hashable
     on_error: ErrorHandler | None = None
     #: Wait and retry on ChannelFull (up to ``full_timeout``) instead of failing.

@@ -233,7 +233,7 @@ class RequestBody:
     def remaining(self) -> int:
         return self.length - self.position if self.streamed else 0
 
-    def next_chunk(self) -> dict | None:
+    def next_chunk(self) -> dict[str, Any] | None:
         """The next body-channel message, or None once all were produced."""
         if not self.remaining:
             return None

@@ -17,6 +17,8 @@ from typing import Any
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
+from asgi.types import ChannelLayer
+
 from ._layer_errors import OUTAGE_NOTE, RECOVERED, LayerOutage, layer_unavailable
 from ._offload import send_in_background
 from .exceptions import InvalidReply
@@ -39,7 +41,7 @@ class InboxReader:
 
     def __init__(
         self,
-        layer: Any,
+        layer: ChannelLayer,
         inbox: str,
         dispatch: Callable[[str, Any], None],
         reactor: Any,

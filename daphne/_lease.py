@@ -22,6 +22,7 @@ from typing import Any
 from twisted.internet import defer, task, threads
 
 from asgi import _leases
+from asgi.types import ChannelLayer
 
 __all__ = ["DEFAULT_LEASE_TTL", "LeaseBook", "LeaseKeeper", "Renewal", "snapshot"]
 
@@ -105,7 +106,7 @@ class LeaseKeeper:
 
     def __init__(
         self,
-        channel_layer: Any,
+        channel_layer: ChannelLayer,
         owner: str,
         websockets: Callable[[], Iterable[Any]],
         reactor: Any,

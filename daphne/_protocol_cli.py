@@ -15,6 +15,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from asgi.types import ChannelLayer
+
 __all__ = [
     "ProtocolCommandLine",
     "LayerImportError",
@@ -163,7 +165,7 @@ class ProtocolCommandLine:
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         """Add the command's own options."""
 
-    def build(self, args: argparse.Namespace, channel_layer: Any) -> Any:
+    def build(self, args: argparse.Namespace, channel_layer: ChannelLayer) -> Any:
         """Return the server to start for ``args`` on ``channel_layer``."""
         raise NotImplementedError(f"{type(self).__name__} must implement build()")
 

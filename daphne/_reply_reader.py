@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from asgi.types import ChannelLayer
+
 from ._offload import send_in_background
 
 __all__ = ["ReplyReader"]
@@ -40,7 +42,7 @@ class ReplyReader:
 
     def __init__(
         self,
-        channel_layer: Any,
+        channel_layer: ChannelLayer,
         prefix: str,
         reactor: Any,
         handler: Handler,

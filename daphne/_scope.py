@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote, unquote_to_bytes
 
 from ._proxy import TrustedProxies
@@ -51,7 +52,7 @@ class ProxyHeaders:
     def enabled(self) -> bool:
         return bool(self.address)
 
-    def believes(self, peer: list | None) -> bool:
+    def believes(self, peer: list[Any] | None) -> bool:
         """Whether headers from ``peer`` (``[host, port]``) count.
 
         A peer without an IP address (a UNIX socket) is a proxy on this host,
@@ -116,11 +117,11 @@ class RequestFields:
 
     path: str
     query_string: bytes
-    headers: list
+    headers: list[tuple[bytes, bytes]]
     root_path: str
     scheme: str
-    client: list | None
-    server: list | None
+    client: list[Any] | None
+    server: list[Any] | None
 
 
 def request_fields(
@@ -129,8 +130,8 @@ def request_fields(
     raw_headers: Iterable[tuple[bytes, bytes]],
     secure: bool,
     websocket: bool,
-    client: list | None,
-    server: list | None,
+    client: list[Any] | None,
+    server: list[Any] | None,
     root_path: str = "",
     proxy: ProxyHeaders = NO_PROXY,
 ) -> RequestFields:
@@ -139,7 +140,7 @@ def request_fields(
     headers, header_root_path = clean_headers(raw_headers)
     scheme = ("wss" if secure else "ws") if websocket else ("https" if secure else "http")
     if proxy.enabled and proxy.believes(client):
-        client, scheme = parse_x_forwarded_for(
+        client, forwarded_scheme = parse_x_forwarded_for(
             _header_dict(headers),
             address_header_name=proxy.address,
             port_header_name=proxy.port,
@@ -148,6 +149,7 @@ def request_fields(
             original_scheme=scheme,
             trusted_proxies=proxy.trusted,
         )
+        scheme = forwarded_scheme or scheme  # the original when no header names one
         if websocket and scheme in ("http", "https"):
             scheme = "ws" if scheme == "http" else "wss"
     return RequestFields(

@@ -36,6 +36,8 @@ from typing import Any
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
+from asgi.types import ChannelLayer
+
 from ._fair_queue import DEFAULT_DELIVER_TIMEOUT, FairQueue, Job, Notice
 from ._layer_errors import RECOVERED, LayerOutage, layer_unavailable
 
@@ -61,7 +63,7 @@ class LayerSender:
 
     def __init__(
         self,
-        layer: Any,
+        layer: ChannelLayer,
         reactor: Any,
         *,
         threaded: bool = False,

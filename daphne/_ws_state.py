@@ -172,7 +172,7 @@ class WebSocketState:
         self.received += 1
         return self.received
 
-    def closed(self, code: int | None) -> dict | None:
+    def closed(self, code: int | None) -> dict[str, Any] | None:
         """The socket is gone. The first time, returns the ``code`` and ``order``
         for ``websocket.disconnect``; None on any later call."""
         self.phase = Phase.CLOSED

@@ -25,6 +25,7 @@ from twisted.web import http
 from zope.interface import implementer
 
 from asgi import www
+from asgi.types import ChannelLayer
 
 from ._body_upload import BodyUpload, Retry, Step
 from ._compat import watch_chunk_sizes
@@ -496,7 +497,7 @@ class HTTPFactory(http.HTTPFactory):
 
     def __init__(
         self,
-        channel_layer: Any,
+        channel_layer: ChannelLayer,
         action_logger: Any = None,
         send_channel: str | None = None,
         timeout: float = 120,

@@ -19,6 +19,7 @@ from twisted.internet import defer, endpoints, task
 from twisted.web import http
 
 from asgi import _leases
+from asgi.types import ChannelLayer
 
 from ._inbox import InboxReader
 from ._lease import DEFAULT_LEASE_TTL, LeaseKeeper
@@ -122,7 +123,7 @@ class Server:
 
     def __init__(
         self,
-        channel_layer: Any,
+        channel_layer: ChannelLayer,
         host: str | None = None,
         port: int | None = None,
         endpoints: list[str] | None = None,

@@ -29,7 +29,7 @@ def header_value(headers: Any, name: str) -> str | None:
     return value.decode("latin-1") if isinstance(value, bytes) else str(value)
 
 
-def _lookup(headers: Mapping, name: str) -> Any:
+def _lookup(headers: Mapping[Any, Any], name: str) -> Any:
     wanted = name.lower()
     for key, value in headers.items():
         key_text = key.decode("latin-1") if isinstance(key, bytes) else str(key)
@@ -42,14 +42,14 @@ def _lookup(headers: Mapping, name: str) -> Any:
 
 def parse_x_forwarded_for(
     headers: Any,
-    address_header_name: str = "X-Forwarded-For",
-    port_header_name: str = "X-Forwarded-Port",
-    proto_header_name: str = "X-Forwarded-Proto",
-    original_addr: list | None = None,
+    address_header_name: str | None = "X-Forwarded-For",
+    port_header_name: str | None = "X-Forwarded-Port",
+    proto_header_name: str | None = "X-Forwarded-Proto",
+    original_addr: list[Any] | None = None,
     original_scheme: str | None = None,
     *,
     trusted_proxies: TrustedProxies | None = None,
-) -> tuple[list | None, str | None]:
+) -> tuple[list[Any] | None, str | None]:
     """Return ``(client address, scheme)`` as a proxy in front reports them.
 
     The leftmost address of ``address_header_name`` wins (IPv6 understood,

@@ -15,6 +15,8 @@ from typing import Any
 from django.db import models
 from django.utils import timezone
 
+from asgi.types import ChannelLayer
+
 __all__ = ["DelayedMessage", "DelayedMessageQuerySet", "decode_content", "encode_content"]
 
 _BYTES = "__bytes__"
@@ -86,7 +88,7 @@ class DelayedMessage(models.Model):
         """Set the due date to now plus ``milliseconds``."""
         self.due_date = timezone.now() + timedelta(milliseconds=milliseconds)
 
-    def send(self, channel_layer: Any = None, requeue_delay: int = 1000) -> bool:
+    def send(self, channel_layer: ChannelLayer | None = None, requeue_delay: int = 1000) -> bool:
         """Send now and delete the row; if the channel is full, retry in ``requeue_delay`` ms.
 
         Returns True when the message went out.

@@ -27,6 +27,8 @@ from django.core.exceptions import ValidationError
 from django.db import connections, router, transaction
 from django.utils import timezone
 
+from asgi.types import ChannelLayer
+
 from .models import DelayedMessage, encode_content
 
 __all__ = ["DELAY_CHANNEL", "InvalidDelayMessage", "Worker"]
@@ -41,7 +43,7 @@ class InvalidDelayMessage(ValueError):
     """An ``asgi.delay`` message is not ``{"channel": str, "delay": int, "content": dict}``."""
 
 
-def parse_delay_message(layer: Any, message: Any) -> DelayedMessage:
+def parse_delay_message(layer: ChannelLayer, message: Any) -> DelayedMessage:
     """Build an unsaved ``DelayedMessage``; ``InvalidDelayMessage`` says what is wrong."""
     if not isinstance(message, dict):
         raise InvalidDelayMessage(f"expected a dict, got {type(message).__name__}")
@@ -83,7 +85,7 @@ class Worker:
 
     def __init__(
         self,
-        channel_layer: Any,
+        channel_layer: ChannelLayer,
         signal_handlers: bool = True,
         database_sleep_duration: float = 1,
         clock: Callable[[], float] = time.monotonic,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+
+from asgi.types import ChannelLayer
 
 from .._protocol_cli import ProtocolCommandLine
 from .client import IRCInterface
@@ -59,7 +60,7 @@ class CommandLineInterface(ProtocolCommandLine):
             help="Seconds between lines after a burst; 0 turns flood control off (default 1)",
         )
 
-    def build(self, args: argparse.Namespace, channel_layer: Any) -> IRCInterface:
+    def build(self, args: argparse.Namespace, channel_layer: ChannelLayer) -> IRCInterface:
         return IRCInterface(
             channel_layer,
             args.server,

@@ -35,6 +35,7 @@ from twisted.words.protocols import irc
 
 from asgi import irc as asgi_irc
 from asgi.exceptions import InvalidMessage
+from asgi.types import ChannelLayer
 
 from .._offload import OffReactorSend
 from .._reply_reader import ReplyReader
@@ -145,7 +146,7 @@ class IRCClientFactory(protocol.ReconnectingClientFactory):
 
     def __init__(
         self,
-        channel_layer: Any,
+        channel_layer: ChannelLayer,
         server: tuple[str, int],
         *,
         reactor: Any,
@@ -296,7 +297,7 @@ class IRCInterface:
 
     def __init__(
         self,
-        channel_layer: Any,
+        channel_layer: ChannelLayer,
         host: str,
         port: int = 6667,
         *,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from twisted.mail import smtp
+
+from asgi.types import ChannelLayer
 
 from .._protocol_cli import ProtocolCommandLine
 from .server import DEFAULT_MAX_SIZE, SMTPServer
@@ -52,7 +53,7 @@ class CommandLineInterface(ProtocolCommandLine):
             help="Seconds of client silence before the session is closed (default 600)",
         )
 
-    def build(self, args: argparse.Namespace, channel_layer: Any) -> SMTPServer:
+    def build(self, args: argparse.Namespace, channel_layer: ChannelLayer) -> SMTPServer:
         if args.max_size < 1:
             raise ValueError(f"--max-size must be a positive number of bytes, got {args.max_size}")
         return SMTPServer(

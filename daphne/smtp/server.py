@@ -29,6 +29,7 @@ from twisted.python.failure import Failure
 
 from asgi import email as asgi_email
 from asgi.exceptions import InvalidMessage
+from asgi.types import ChannelLayer
 
 from .._offload import OffReactorSend
 from ._mail import MailData, RecipientPolicy, declared_size
@@ -160,7 +161,7 @@ class SMTPFactory(protocol.ServerFactory):
 
     def __init__(
         self,
-        channel_layer: Any,
+        channel_layer: ChannelLayer,
         *,
         reactor: Any,
         hostname: str | bytes = smtp.DNSNAME,
@@ -243,7 +244,7 @@ class SMTPServer:
 
     def __init__(
         self,
-        channel_layer: Any,
+        channel_layer: ChannelLayer,
         host: str = "127.0.0.1",
         port: int = 8025,
         *,

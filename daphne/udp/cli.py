@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+
+from asgi.types import ChannelLayer
 
 from .._protocol_cli import ProtocolCommandLine
 from .server import UDPServer
@@ -31,7 +32,7 @@ class CommandLineInterface(ProtocolCommandLine):
             help="Seconds a silent client can still be answered (default 300)",
         )
 
-    def build(self, args: argparse.Namespace, channel_layer: Any) -> UDPServer:
+    def build(self, args: argparse.Namespace, channel_layer: ChannelLayer) -> UDPServer:
         return UDPServer(channel_layer, args.host, args.port, client_timeout=args.client_timeout)
 
 

@@ -20,6 +20,7 @@ from twisted.python.failure import Failure
 
 from asgi import udp
 from asgi.exceptions import InvalidMessage
+from asgi.types import ChannelLayer
 
 from .._offload import OffReactorSend
 from .._reply_reader import ReplyReader
@@ -48,7 +49,7 @@ class UDPServer:
 
     def __init__(
         self,
-        channel_layer: Any,
+        channel_layer: ChannelLayer,
         host: str = "127.0.0.1",
         port: int = 9000,
         *,

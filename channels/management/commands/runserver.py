@@ -22,6 +22,7 @@ from django.core.servers.basehttp import WSGIServer
 from django.db import connections
 from django.utils import autoreload
 
+from asgi.types import ChannelLayer
 from channels._aliases import DEFAULT_CHANNEL_LAYER
 from channels.asgi import channel_layers
 from channels.handler import ViewConsumer
@@ -151,7 +152,7 @@ class Command(RunserverCommand):
         if shutdown_message:
             self.stdout.write(shutdown_message)
 
-    def print_banner(self, channel_layer: Any) -> None:
+    def print_banner(self, channel_layer: ChannelLayer) -> None:
         addr = (
             f"[{self.addr}]" if self._raw_ipv6 else ("0.0.0.0" if self.addr == "0" else self.addr)
         )
@@ -166,7 +167,7 @@ class Command(RunserverCommand):
         )
         self.stdout.flush()
 
-    def start_workers(self, channel_layer: Any, options: dict) -> list[WorkerThread]:
+    def start_workers(self, channel_layer: ChannelLayer, options: dict) -> list[WorkerThread]:
         if not options.get("run_worker", True):
             return []
         count = options.get("worker_threads")
@@ -177,7 +178,7 @@ class Command(RunserverCommand):
             worker.start()
         return workers
 
-    def run_server(self, channel_layer: Any, options: dict) -> None:
+    def run_server(self, channel_layer: ChannelLayer, options: dict) -> None:
         from daphne.server import build_endpoint_description_strings
 
         endpoints = build_endpoint_description_strings(host=self.addr, port=int(self.port))
@@ -255,7 +256,7 @@ def _describe(protocol: str, action: str, details: dict) -> str | None:
 class WorkerThread(threading.Thread):
     """A daemon thread running a ``Worker`` on the in-process layer."""
 
-    def __init__(self, channel_layer: Any, logger: Any) -> None:
+    def __init__(self, channel_layer: ChannelLayer, logger: Any) -> None:
         super().__init__(name="channels-runserver-worker", daemon=True)
         self.channel_layer = channel_layer
         self.logger = logger
