@@ -7,10 +7,9 @@ pass, and ``asgi.www`` the HTTP and WebSocket message formats.
 (The name ``asgiref`` belongs to Django's own ASGI 3 dependency.)
 """
 
+from ._version import __version__
 from .base_layer import BaseChannelLayer
 from .exceptions import ChannelFull, InvalidChannelName, InvalidMessage, MessageTooLarge
-
-__version__ = "1.0.0.dev0"
 
 __all__ = [
     "BaseChannelLayer",

@@ -16,11 +16,11 @@ import dis
 import sys
 from typing import Any
 
+from asgi._version import __version__
+
 from .core import BaseRedisChannelLayer, RedisChannelLayer
 from .exceptions import RedisCommandError, RedisUnavailable, RedisWritesRefused, UnsupportedRedis
 from .sentinel import RedisSentinelChannelLayer
-
-__version__ = "1.4.3"
 
 __all__ = [
     "BaseRedisChannelLayer",

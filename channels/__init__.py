@@ -5,16 +5,16 @@ Nothing here reads settings, so ``asgi.py`` files may import it before
 ``DJANGO_SETTINGS_MODULE`` is set.
 """
 
-from ._aliases import DEFAULT_CHANNEL_LAYER
+from asgi._version import __version__
 
-__version__ = "1.1.8"
+from ._aliases import DEFAULT_CHANNEL_LAYER
 
 #: Kept for 1.x projects that read it; modern Django finds the config itself.
 default_app_config = "channels.apps.ChannelsConfig"
 
 try:
     import django  # noqa: F401
-except ImportError:  # pragma: no cover - lets packaging tools read __version__
+except ImportError:  # pragma: no cover - lets tools import the package without Django
     pass
 else:
     from .asgi import channel_layers

@@ -5,6 +5,6 @@ It holds the sockets and only translates: bytes in become messages on
 ``daphne.response.<random>!`` inbox become bytes out.
 """
 
-__version__ = "1.0.0.dev0"
+from asgi._version import __version__
 
 __all__ = ["__version__"]

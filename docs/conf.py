@@ -1,9 +1,11 @@
 """Sphinx configuration of the channels-classic documentation."""
 
+from asgi._version import __version__
+
 project = "channels-classic"
 author = "the channels-classic developers"
 copyright = "2026, the channels-classic developers"
-release = "1.0.0.dev0"
+release = __version__
 extensions = ["sphinx.ext.autodoc"]
 exclude_patterns = ["_build", "samples"]
 html_theme = "alabaster"
