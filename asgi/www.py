@@ -242,7 +242,7 @@ def http_response_chunk(content: bytes, *, more_content: bool = False) -> dict[s
 
 def http_disconnect(*, reply_channel: str, path: str) -> dict[str, Any]:
     """Sent on ``http.disconnect`` once the request is over: the response
-    completed, or the client left before it did (SPEC 1.6, 4.3)."""
+    completed, or the client left before it did (docs/asgi/www.rst, "HTTP")."""
     return {"reply_channel": reply_channel, "path": path}
 
 

@@ -1,4 +1,6 @@
-"""asgi_redis: the production ASGI 1 channel layer on Redis (SPEC section 3).
+"""asgi_redis: the production ASGI 1 channel layer on Redis.
+
+See docs/topics/backends.rst.
 
 ``RedisChannelLayer`` serves one or more sharded servers,
 ``RedisSentinelChannelLayer`` the masters of Sentinel services.

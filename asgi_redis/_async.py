@@ -1,5 +1,5 @@
 """Receiving without blocking an event loop: the ``twisted`` and ``asyncio``
-extensions (SPEC 1.3).
+extensions (docs/asgi/layers.rst, "Extensions").
 
 Both hand the ordinary blocking receive (a server-side ``BLPOP``, no
 polling) to a small private thread pool and deliver its result on the

@@ -44,7 +44,7 @@ def consistent_hash(value: str, ring_size: int) -> int:
 
 
 class Encryptor:
-    """Symmetric encryption of payloads with Fernet (SPEC 3.1).
+    """Symmetric encryption of payloads with Fernet (docs/topics/backends.rst, "Encryption").
 
     The first key encrypts; every key decrypts, so keys can be rotated by
     putting the new key first. Each key string becomes a Fernet key as the

@@ -1,4 +1,6 @@
-"""The ``groups`` extension of the Redis layer (SPEC 1.3 and 3.1).
+"""The ``groups`` extension of the Redis layer.
+
+See docs/asgi/layers.rst, "Extensions", and docs/topics/backends.rst, "Groups".
 
 Membership lives beside the member's queue: each shard holds, for a group,
 the members whose queues it holds (a sorted set scored by the time of the

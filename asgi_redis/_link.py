@@ -1,4 +1,6 @@
-"""Fast request/reply connections to one Redis server (the transport under SPEC 3).
+"""Fast request/reply connections to one Redis server: the transport under the layer.
+
+See docs/topics/backends.rst, "How a message travels".
 
 redis-py builds and authenticates the connection (URLs, TLS, unix sockets,
 passwords, ``connection_kwargs``, Sentinel discovery); after that a

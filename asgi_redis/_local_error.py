@@ -1,4 +1,6 @@
-"""The one explanation of why ``RedisLocalChannelLayer`` is missing (SPEC 3.3).
+"""The one explanation of why ``RedisLocalChannelLayer`` is missing.
+
+See docs/moving.rst, "What to change".
 
 Shared by ``asgi_redis.local`` (whose import raises it) and the package's
 ``__getattr__`` (which raises it, or an AttributeError carrying it), so both

@@ -1,6 +1,6 @@
 """Redis I/O on the Twisted reactor itself: the fast paths of
-``receive_twisted`` and ``send_batch_twisted`` (SPEC 1.3's ``twisted``
-extension).
+``receive_twisted`` and ``send_batch_twisted`` (the ``twisted``
+extension of docs/asgi/layers.rst, "Extensions").
 
 Handing each blocking receive to a thread, and each send to a sender
 thread, cost daphne about a fifth of its reactor's time under load (a

@@ -1,4 +1,6 @@
-"""The Lua scripts of the Redis layer: each one atomic round trip (SPEC 3.1).
+"""The Lua scripts of the Redis layer: each one atomic round trip.
+
+See docs/topics/backends.rst, "How a message travels".
 
 The hot path needs none: a send is one ``RPUSH`` (plus a ``PEXPIRE`` when
 the push created the list, or when this process last renewed the list's

@@ -1,4 +1,7 @@
-"""The ``statistics`` extension of the Redis layer (SPEC 1.3 and 3.1).
+"""The ``statistics`` extension of the Redis layer.
+
+See docs/asgi/layers.rst, "Extensions", and docs/topics/backends.rst,
+"Statistics".
 
 Each process counts its own sends (:class:`SendCounts`) and adds the counts
 to the Redis counters once a second, a handful of commands per channel per

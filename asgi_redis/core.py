@@ -1,4 +1,6 @@
-"""The Redis channel layer (SPEC 3.1 and 3.2): ``RedisChannelLayer``.
+"""The Redis channel layer: ``RedisChannelLayer``.
+
+See docs/topics/backends.rst, "How a message travels".
 
 The message path, in round trips and Redis commands: ``send`` is one
 ``RPUSH`` (a ``PEXPIRE`` rides along when the push creates the queue or

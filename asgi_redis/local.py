@@ -1,4 +1,6 @@
-"""``RedisLocalChannelLayer`` is gone (SPEC 3.3).
+"""``RedisLocalChannelLayer`` is gone.
+
+See docs/moving.rst, "What to change".
 
 It sent normal channels through the shared-memory ``asgi_ipc`` package,
 which broke on macOS, Docker and Alpine and is not carried over. Importing

@@ -1,4 +1,6 @@
-"""``RedisSentinelChannelLayer``: the layer over Sentinel-managed masters (SPEC 3.4).
+"""``RedisSentinelChannelLayer``: the layer over Sentinel-managed masters.
+
+See docs/topics/backends.rst, "Sentinel".
 
 ``hosts`` are Sentinel addresses (tuples only); each service in
 ``services`` is one shard, served by its current master. A connection asks

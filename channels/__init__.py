@@ -1,4 +1,6 @@
-"""Django Channels 1.x on modern Django: the package root (SPEC 5.1).
+"""Django Channels 1.x on modern Django: the package root.
+
+See docs/reference/channels.rst, "channels".
 
 It re-exports the names 1.x projects import from ``channels`` directly.
 Nothing here reads settings, so ``asgi.py`` files may import it before

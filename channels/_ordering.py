@@ -1,4 +1,6 @@
-"""Strict per-connection ordering for ``enforce_ordering`` (SPEC 5.8).
+"""Strict per-connection ordering for ``enforce_ordering``.
+
+See docs/topics/sessions.rst, "Strict ordering".
 
 The channel session keeps the connection's next expected ``order``. A
 message ahead of it is parked on its own wait channel,

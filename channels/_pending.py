@@ -1,4 +1,6 @@
-"""Consumer atomicity: sends made inside a consumer wait for its end (SPEC 5.4).
+"""Consumer atomicity: sends made inside a consumer wait for its end.
+
+See docs/topics/concepts.rst, "Consumer atomicity".
 
 ``channels.message`` re-exports these names; they live here so that
 ``channels.channel`` can use the store without an import cycle. The store

@@ -1,4 +1,6 @@
-"""Channel-session storage (SPEC 5.8): keys, loading, creation and merged saves.
+"""Channel-session storage: keys, loading, creation and merged saves.
+
+See docs/topics/sessions.rst, "Channel sessions".
 
 Private helpers of ``channels.sessions`` and its ordering. A save writes
 only the keys a consumer changed over a fresh copy of the stored session,

@@ -1,4 +1,4 @@
-"""The ``channels`` Django app (SPEC 5.1): wiring done once Django is ready."""
+"""The ``channels`` Django app: wiring done once Django is ready."""
 
 from django.apps import AppConfig
 

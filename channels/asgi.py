@@ -1,4 +1,6 @@
-"""The registry of configured channel layers (SPEC 5.2, settings in 5.19).
+"""The registry of configured channel layers.
+
+See docs/reference/channels.rst, "channels.asgi" and "Settings".
 
 ``channel_layers[alias]`` builds the layer named in ``CHANNEL_LAYERS`` on
 first use and wraps it with its router. ``get_channel_layer()`` is what a

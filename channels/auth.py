@@ -1,4 +1,6 @@
-"""Django users for consumers (SPEC 5.9).
+"""Django users for consumers.
+
+See docs/topics/sessions.rst, "Users".
 
 The decorators set ``message.user`` from a session, the way Django's
 ``AuthenticationMiddleware`` sets ``request.user``:

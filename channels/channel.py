@@ -1,4 +1,6 @@
-"""``Channel`` and ``Group``: named destinations on a channel layer (SPEC 5.3).
+"""``Channel`` and ``Group``: named destinations on a channel layer.
+
+See docs/reference/channels.rst, "Channel and Group".
 
 Inside a consumer their sends wait until the consumer returns (consumer
 atomicity) unless ``immediately=True``; outside one they go straight out.

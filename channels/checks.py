@@ -1,4 +1,4 @@
-"""Start-up checks (SPEC 5.1 ``package_checks``, plus Django system checks).
+"""Start-up checks (1.x's ``package_checks``, plus Django system checks).
 
 ``check_all()`` refuses layer packages too old for this Channels. The system
 checks report ``CHANNEL_LAYERS`` mistakes by name at ``manage.py check`` time

@@ -1,4 +1,6 @@
-"""Exceptions consumers raise to steer the worker (SPEC 5.7).
+"""Exceptions consumers raise to steer the worker.
+
+See docs/reference/channels.rst, "channels.exceptions".
 
 Each class says who raises it and what the worker or handler does with it.
 """

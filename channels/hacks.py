@@ -1,4 +1,4 @@
-"""The one patch Channels applies to Django (SPEC 5.1 ``hacks``).
+"""The one patch Channels applies to Django.
 
 ``django.contrib.staticfiles`` ships its own ``runserver``; when it is listed
 before ``channels`` in INSTALLED_APPS, Django picks that one. Rebasing it on

@@ -1,4 +1,6 @@
-"""Django views over ASGI ``http.request`` messages (SPEC 5.6).
+"""Django views over ASGI ``http.request`` messages.
+
+See docs/reference/channels.rst, "channels.handler".
 
 ``AsgiRequest`` is an ``HttpRequest`` built from a request message (reading
 the body channel when there is one); ``AsgiHandler`` runs it through

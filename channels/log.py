@@ -1,4 +1,4 @@
-"""Console logging for the management commands (SPEC 5.1 ``log``)."""
+"""Console logging for the management commands."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""``Message``: what a consumer receives (SPEC 5.4).
+"""``Message``: what a consumer receives.
+
+See docs/reference/channels.rst, "Message".
 
 A dict-like view over the message content, with the channel it came in on
 and its reply channel as ``Channel`` objects. The consumer-atomicity store

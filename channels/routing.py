@@ -1,4 +1,6 @@
-"""Routing: which consumer handles a message (SPEC 5.5).
+"""Routing: which consumer handles a message.
+
+See docs/topics/routing.rst.
 
 A routing is a list (or a dict of channel -> consumer, or a dotted path to
 either) of entries with ``match(message)`` and ``channel_names()``:

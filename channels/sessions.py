@@ -1,4 +1,6 @@
-"""Sessions for consumers and strict message ordering (SPEC 5.8).
+"""Sessions for consumers and strict message ordering.
+
+See docs/topics/sessions.rst.
 
 Two sessions exist for a WebSocket:
 

@@ -1,4 +1,6 @@
-"""Signals the worker sends around consumers (SPEC 5.15).
+"""Signals the worker sends around consumers.
+
+See docs/reference/channels.rst, "channels.signals".
 
 ``consumer_started`` and ``consumer_finished`` bracket every consumer call
 (both close stale database connections, like Django's request signals);

@@ -1,4 +1,6 @@
-"""Serving static files from ``runserver`` (SPEC 5.16).
+"""Serving static files from ``runserver``.
+
+See docs/topics/workers.rst, "runserver".
 
 ``StaticFilesConsumer`` replaces the default ``http.request`` consumer when
 ``django.contrib.staticfiles`` is installed and DEBUG (or ``--insecure``) is

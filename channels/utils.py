@@ -1,4 +1,4 @@
-"""Small helpers shared by Channels modules (SPEC 5.1)."""
+"""Small helpers shared by Channels modules."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""The worker loop: take a message, route it, run its consumer (SPEC 5.14).
+"""The worker loop: take a message, route it, run its consumer.
+
+See docs/topics/workers.rst.
 
 A ``Worker`` blocks on the channel layer (no polling), so an idle worker
 uses no CPU. It survives anything a consumer raises, closes stale database

@@ -1,4 +1,6 @@
-"""daphne: the ASGI 1 interface server for HTTP/1.x, HTTP/2 and WebSocket (SPEC section 4).
+"""daphne: the ASGI 1 interface server for HTTP/1.x, HTTP/2 and WebSocket.
+
+See docs/topics/daphne.rst.
 
 It holds the sockets and only translates: bytes in become messages on
 ``http.request`` and ``websocket.*``; messages arriving on the process's own

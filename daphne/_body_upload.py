@@ -1,4 +1,6 @@
-"""Delivering a streamed request body to its ``http.request.body?`` channel, sans-IO (SPEC 1.6).
+"""Delivering a streamed request body to its ``http.request.body?`` channel, sans-IO.
+
+See docs/topics/daphne.rst, "Large request bodies".
 
 daphne has read the whole body before it sends ``http.request``, so the only
 thing a worker reading the body channel waits for is daphne getting the next
@@ -6,7 +8,7 @@ chunk into the layer. ``BodyUpload`` decides what that takes: send the chunks
 one at a time; wait and retry (with backoff) while the channel is full, but
 for no longer than ``send_timeout`` per chunk; and whenever the body cannot be
 completed (the channel stayed full, the layer failed, the client left) send a
-``closed: True`` chunk instead (SPEC 1.6: "abandon processing"), retried the
+``closed: True`` chunk instead (docs/asgi/www.rst, "HTTP": "abandon processing"), retried the
 same way, so the worker gives the request up at once rather than waiting out
 its body timeout::
 

@@ -1,4 +1,6 @@
-"""The one door to twisted.web internals daphne relies on (STYLE 14).
+"""The one door to twisted.web internals daphne relies on.
+
+See docs/topics/daphne.rst, "daphne's reactor".
 
 Each access says what it relies on and which Twisted versions were checked,
 and has a public fallback: when the internals are not there, the function

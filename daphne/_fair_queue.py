@@ -7,7 +7,7 @@ queued delays another connection's frame by one send, not a thousand; a
 connection's own messages always go in the order they were queued.
 
 A send refused with ``ChannelFull`` is, when its job allows it (the
-``websocket.receive`` frames: SPEC 1.7 allows a retry), kept at the head of
+``websocket.receive`` frames: docs/asgi/www.rst, "WebSocket", allows a retry), kept at the head of
 its connection's queue, and the connection waits for that channel in line
 with every other connection whose head is for it: the full channel is probed
 after a short backoff, and each time a slot is won the connection at the
@@ -17,7 +17,7 @@ within ``full_timeout`` seconds fails with its ``ChannelFull``.
 When one of a connection's ordered jobs fails, its later ordered jobs are
 dropped rather than sent with a gap in ``order``, and the next message of
 the connection that carries an ``order`` (``websocket.disconnect``) is
-renumbered to follow the last one delivered (SPEC 1.7: the disconnect comes
+renumbered to follow the last one delivered (docs/asgi/www.rst, "WebSocket": the disconnect comes
 after the last receive).
 
 A job marked ``deliver`` (``websocket.disconnect``: the application must hear

@@ -1,4 +1,6 @@
-"""twisted.web's HTTP/1.x channel, adjusted for daphne (SPEC 4.3).
+"""twisted.web's HTTP/1.x channel, adjusted for daphne.
+
+See docs/topics/daphne.rst, "HTTP".
 
 ``DaphneHTTPChannel`` answers 431 for oversized request heads, refuses the
 heads ``_http_head`` says to refuse (obsolete line folding, control

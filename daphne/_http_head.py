@@ -1,4 +1,6 @@
-"""Which HTTP/1.x request heads daphne refuses, and with which status (SPEC 4.3, RFC 9112).
+"""Which HTTP/1.x request heads daphne refuses, and with which status.
+
+See docs/topics/daphne.rst, "HTTP", and RFC 9112.
 
 Pure functions over plain values (a raw field line, the request's version,
 header counts, sizes); ``_http_channel`` calls them while twisted.web parses

@@ -1,4 +1,6 @@
-"""The life of one HTTP request/response exchange, sans-IO (SPEC 1.6, 4.3).
+"""The life of one HTTP request/response exchange, sans-IO.
+
+See docs/asgi/www.rst, "HTTP", and docs/topics/daphne.rst, "Responses".
 
 ``ResponseState`` is the explicit state machine for the reply side::
 

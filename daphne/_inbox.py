@@ -1,4 +1,6 @@
-"""The reader of the process inbox ``daphne.response.<random>!`` (SPEC 4.2).
+"""The reader of the process inbox ``daphne.response.<random>!``.
+
+See docs/topics/daphne.rst, "How replies reach daphne".
 
 One receive channel per process, read with a blocking call, never a sleep
 loop: with a layer offering the ``twisted`` extension a chain of

@@ -1,4 +1,6 @@
-"""Which proxies to believe and which forwarded address is the client (SPEC 4.3).
+"""Which proxies to believe and which forwarded address is the client.
+
+See docs/topics/daphne.rst, "Behind a proxy".
 
 1.x took the leftmost ``X-Forwarded-For`` entry. Behind a proxy that
 *appends* the address it saw (nginx's ``$proxy_add_x_forwarded_for``, most

@@ -5,8 +5,8 @@ addressed to any of its ``prefix!local`` channels. :class:`ReplyReader`
 runs one thread that blocks in ``layer.receive([prefix], block=True)`` and
 hands each ``(channel, message)`` to the reactor thread with
 ``callFromThread``; the protocol code itself never touches a thread. Used
-by the UDP and IRC-client servers (email has no replies); see ARCHITECTURE,
-"no polling".
+by the UDP and IRC-client servers (email has no replies); see docs/topics/daphne.rst,
+"How replies reach daphne".
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Turning a parsed request into the fields of an ASGI 1 message (SPEC 1.6, 1.7, 4.3).
+"""Turning a parsed request into the fields of an ASGI 1 message.
+
+See docs/asgi/www.rst.
 
 Pure functions over plain values: the raw request target, the raw header
 list, the transport addresses. ``http_protocol`` and ``ws_protocol`` call

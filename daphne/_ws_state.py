@@ -1,4 +1,6 @@
-"""The life of one WebSocket connection, sans-IO (SPEC 1.7, 4.4).
+"""The life of one WebSocket connection, sans-IO.
+
+See docs/asgi/www.rst, "WebSocket".
 
 ``WebSocketState`` is the explicit state machine::
 

@@ -1,4 +1,6 @@
-"""The access log (SPEC 4.5): ``AccessLogGenerator``, an ``action_logger``.
+"""The access log: ``AccessLogGenerator``, an ``action_logger``.
+
+See docs/topics/daphne.rst, "Running it".
 
 An action logger is any callable ``(protocol, action, details)``; daphne
 calls it for ``http``/``complete`` and ``websocket``/``connecting``,

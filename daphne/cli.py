@@ -1,4 +1,7 @@
-"""The ``daphne`` command (SPEC 4.1): ``CommandLineInterface`` and its flags."""
+"""The ``daphne`` command: ``CommandLineInterface`` and its flags.
+
+See docs/topics/daphne.rst, "Every flag".
+"""
 
 from __future__ import annotations
 

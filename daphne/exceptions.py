@@ -1,4 +1,7 @@
-"""The named errors of the interface server (SPEC section 4)."""
+"""The named errors of the interface server.
+
+See docs/reference/daphne.rst.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""HTTP/1.x and HTTP/2 on twisted.web, and the hand-over to WebSocket (SPEC 1.6, 4.3).
+"""HTTP/1.x and HTTP/2 on twisted.web, and the hand-over to WebSocket.
+
+See docs/asgi/www.rst, "HTTP", and docs/topics/daphne.rst, "HTTP".
 
 ``WebRequest`` is one request: when twisted.web has read it whole, it sends
 ``http.request`` (streaming big bodies over a ``http.request.body?``
@@ -648,7 +650,7 @@ class HTTPFactory(http.HTTPFactory):
     def send_http_disconnect(self, reply_channel: str, path: str) -> None:
         """Send ``http.disconnect`` through the non-blocking sender.
 
-        A refusal is dropped silently, as in 1.x (SPEC: on ChannelFull, give
+        A refusal is dropped silently, as in 1.x (docs/asgi/www.rst, "HTTP": on ChannelFull, give
         up); after one, none is sent for ``http_disconnect_pause`` seconds, so
         a channel nobody reads costs at most one refused command per pause,
         not one per request.

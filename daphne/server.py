@@ -1,4 +1,6 @@
-"""The daphne process (SPEC 4.2): listeners, the inbox reader, graceful shutdown.
+"""The daphne process: listeners, the inbox reader, graceful shutdown.
+
+See docs/topics/daphne.rst, "Signals and shutdown".
 
 ``Server.run()`` blocks in the reactor like 1.x. For code that embeds daphne
 (``runserver``, live-server tests) ``Server.start()`` / ``Server.stop()`` do

@@ -1,4 +1,6 @@
-"""Proxy-header parsing (SPEC 4.3): ``parse_x_forwarded_for``.
+"""Proxy-header parsing: ``parse_x_forwarded_for``.
+
+See docs/topics/daphne.rst, "Behind a proxy".
 
 Kept under its 1.x module name because 1.x projects imported it.
 """

@@ -1,4 +1,6 @@
-"""WebSocket on Autobahn (SPEC 1.7, 4.4): ``WebSocketProtocol`` and ``WebSocketFactory``.
+"""WebSocket on Autobahn: ``WebSocketProtocol`` and ``WebSocketFactory``.
+
+See docs/asgi/www.rst, "WebSocket", and docs/topics/daphne.rst, "WebSocket".
 
 The opening handshake is held open (``onConnect`` returns a Deferred) until
 the application accepts or rejects on the reply channel. Pings, the

@@ -1,4 +1,7 @@
-"""Data binding (SPEC 5.12): keep client-side copies of models in sync."""
+"""Data binding: keep client-side copies of models in sync.
+
+See docs/topics/binding.rst.
+"""
 
 from .base import Binding
 

@@ -1,4 +1,6 @@
-"""Data binding: model changes out to groups, client changes in to models (SPEC 5.12).
+"""Data binding: model changes out to groups, client changes in to models.
+
+See docs/topics/binding.rst.
 
 A ``Binding`` subclass names a ``model`` and the ``fields`` (or ``exclude``)
 it shares. Outbound, model signals turn each save or delete into ``create``,

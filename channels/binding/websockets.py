@@ -1,4 +1,6 @@
-"""Data binding over multiplexed WebSockets (SPEC 5.12).
+"""Data binding over multiplexed WebSockets.
+
+See docs/topics/binding.rst.
 
 Outbound frames are ``{"stream": stream, "payload": {"action", "pk", "data",
 "model"}}`` with ``data`` holding the bound fields as Django's JSON

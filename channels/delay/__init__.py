@@ -1,5 +1,7 @@
-"""The delay server (SPEC 5.13): messages sent to ``asgi.delay`` are stored and
+"""The delay server: messages sent to ``asgi.delay`` are stored and
 delivered to their channel once their delay has passed.
+
+See docs/topics/delay.rst.
 
 Add ``"channels.delay"`` to ``INSTALLED_APPS`` and run ``manage.py rundelay``.
 The app's label is ``channels_delay`` (1.x used ``"channels.delay"``, which

@@ -1,4 +1,6 @@
-"""``DelayedMessage``: one message waiting in the database for its due date (SPEC 5.13).
+"""``DelayedMessage``: one message waiting in the database for its due date.
+
+See docs/topics/delay.rst.
 
 Content is stored as JSON; bytes values (which ASGI messages may carry and
 JSON cannot) are kept as ``{"__bytes__": "<base64>"}`` and restored on send;

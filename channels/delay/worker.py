@@ -1,4 +1,6 @@
-"""The delay server's loop (SPEC 5.13): store ``asgi.delay`` messages, send them when due.
+"""The delay server's loop: store ``asgi.delay`` messages, send them when due.
+
+See docs/topics/delay.rst.
 
 An ``asgi.delay`` message is ``{"channel": str, "delay": int milliseconds,
 "content": dict}``. Differences from 1.x, same API:

@@ -1,4 +1,7 @@
-"""Generic (class-based) consumers (SPEC 5.11)."""
+"""Generic (class-based) consumers.
+
+See docs/topics/generics.rst.
+"""
 
 from .base import BaseConsumer
 

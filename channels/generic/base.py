@@ -1,4 +1,6 @@
-"""``BaseConsumer``: the class-based consumer every generic consumer builds on (SPEC 5.11).
+"""``BaseConsumer``: the class-based consumer every generic consumer builds on.
+
+See docs/topics/generics.rst, "Base".
 
 A class-based consumer is routed with ``route_class`` (or ``as_route``); the
 worker calls the class with ``(message, **kwargs)``, and the new instance

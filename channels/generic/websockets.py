@@ -1,4 +1,6 @@
-"""WebSocket generic consumers and stream multiplexing (SPEC 5.11).
+"""WebSocket generic consumers and stream multiplexing.
+
+See docs/topics/generics.rst.
 
 * ``WebsocketConsumer``: connect/receive/disconnect methods, groups joined on
   connect and left on disconnect, optional users from the HTTP session and

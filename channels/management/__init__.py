@@ -1,1 +1,4 @@
-"""Management commands of Channels (SPEC 5.17)."""
+"""Management commands of Channels.
+
+See docs/topics/workers.rst.
+"""

@@ -1,1 +1,4 @@
-"""Security helpers for consumers: WebSocket origin checks (SPEC 5.10)."""
+"""Security helpers for consumers: WebSocket origin checks.
+
+See docs/topics/security.rst.
+"""

@@ -1,4 +1,6 @@
-"""Origin checks for WebSocket handshakes (SPEC 5.10).
+"""Origin checks for WebSocket handshakes.
+
+See docs/topics/security.rst.
 
 A validator wraps a ``websocket.connect`` consumer. It reads the handshake's
 ``Origin`` header and raises ``DenyConnection`` (which the worker turns into a

@@ -1,4 +1,6 @@
-"""Testing helpers for consumers and whole Channels sites (SPEC 5.18).
+"""Testing helpers for consumers and whole Channels sites.
+
+See docs/topics/testing.rst.
 
 ``ChannelTestCase`` and the clients run consumers against a fresh in-memory
 layer inside the test process; ``ChannelLiveServerTestCase`` (in

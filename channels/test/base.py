@@ -1,4 +1,6 @@
-"""Test cases and the basic test client (SPEC 5.18).
+"""Test cases and the basic test client.
+
+See docs/topics/testing.rst.
 
 ``ChannelTestCase`` gives each test a fresh in-memory layer with the
 project's routing; ``Client`` sends messages as an interface server would,

@@ -1,4 +1,6 @@
-"""``WSClient``: a test client that speaks WebSocket as daphne does (SPEC 5.18).
+"""``WSClient``: a test client that speaks WebSocket as daphne does.
+
+See docs/topics/testing.rst, "Clients".
 
 Its messages carry every key daphne puts in ``websocket.connect``,
 ``websocket.receive`` and ``websocket.disconnect`` (built with ``asgi.www``),

@@ -1,4 +1,7 @@
-"""Channel, Group, Message and consumer atomicity (SPEC 5.3, 5.4)."""
+"""Channel, Group, Message and consumer atomicity.
+
+See docs/reference/channels.rst.
+"""
 
 import pytest
 

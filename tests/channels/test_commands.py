@@ -1,4 +1,6 @@
-"""``runserver`` and ``runworker`` as real subprocesses (SPEC 5.17).
+"""``runserver`` and ``runworker`` as real subprocesses.
+
+See docs/topics/workers.rst.
 
 runserver serves a view and a WebSocket echo on the in-memory layer with no
 Redis; runworker consumes from Redis for a separate daphne process.

@@ -1,4 +1,6 @@
-"""Django views over ASGI (SPEC 5.6): ViewConsumer against Django's test client.
+"""Django views over ASGI: ViewConsumer against Django's test client.
+
+See docs/reference/channels.rst, "channels.handler".
 
 Each request is run twice, through ``ViewConsumer`` on an in-memory layer
 and through ``django.test.Client``, and the two responses must agree.

@@ -1,4 +1,7 @@
-"""The channel layer registry, settings checks and exceptions (SPEC 5.2, 5.7, 5.19)."""
+"""The channel layer registry, settings checks and exceptions.
+
+See docs/reference/channels.rst.
+"""
 
 import pytest
 from django.core import checks

@@ -1,4 +1,7 @@
-"""Routing (SPEC 5.5): route, route_class, include, dict and dotted routings."""
+"""Routing: route, route_class, include, dict and dotted routings.
+
+See docs/topics/routing.rst.
+"""
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured

@@ -1,4 +1,7 @@
-"""The worker loop (SPEC 5.14) on the in-memory layer."""
+"""The worker loop on the in-memory layer.
+
+See docs/topics/workers.rst.
+"""
 
 import logging
 import threading

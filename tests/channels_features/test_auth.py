@@ -1,4 +1,7 @@
-"""Users for consumers (SPEC 5.9), including the talk's chat example (slide 29)."""
+"""Users for consumers, including the talk's chat example (slide 29).
+
+See docs/topics/sessions.rst, "Users".
+"""
 
 from __future__ import annotations
 

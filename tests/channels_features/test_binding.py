@@ -1,5 +1,7 @@
-"""Data binding (SPEC 5.12): outbound after commit (the ``send_on_commit`` opt-in),
+"""Data binding: outbound after commit (the ``send_on_commit`` opt-in),
 inbound through a demultiplexer. The 1.x default, sending at signal time, is
+
+See docs/topics/binding.rst.
 covered by tests/compat/test_binding.py."""
 
 from __future__ import annotations

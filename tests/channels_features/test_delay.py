@@ -1,4 +1,7 @@
-"""The delay server (SPEC 5.13): storing, due delivery, full channels, bad input."""
+"""The delay server: storing, due delivery, full channels, bad input.
+
+See docs/topics/delay.rst.
+"""
 
 from __future__ import annotations
 

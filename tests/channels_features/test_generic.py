@@ -1,4 +1,7 @@
-"""Generic consumers (SPEC 5.11), routed and run by the real worker."""
+"""Generic consumers, routed and run by the real worker.
+
+See docs/topics/generics.rst.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Stream multiplexing over one WebSocket (SPEC 5.11), run by the real worker."""
+"""Stream multiplexing over one WebSocket, run by the real worker.
+
+See docs/topics/generics.rst, "Multiplexing".
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""``enforce_ordering`` (SPEC 5.8): strict order without spin loops or stuck messages."""
+"""``enforce_ordering``: strict order without spin loops or stuck messages.
+
+See docs/topics/sessions.rst, "Strict ordering".
+"""
 
 from __future__ import annotations
 

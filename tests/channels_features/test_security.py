@@ -1,4 +1,7 @@
-"""Origin validators (SPEC 5.10): which handshakes get through, run by the real worker."""
+"""Origin validators: which handshakes get through, run by the real worker.
+
+See docs/topics/security.rst.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Channel and HTTP sessions (SPEC 5.8) through the real worker and in-memory layer."""
+"""Channel and HTTP sessions through the real worker and in-memory layer.
+
+See docs/topics/sessions.rst.
+"""
 
 from __future__ import annotations
 

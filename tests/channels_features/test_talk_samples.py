@@ -3,7 +3,8 @@
 
 Slide 31 (``MyConsumer``) is in test_generic.py. Slides 21, 25 and 26 show
 pre-1.0 pseudo-code: the tests below run them as written and pin down what
-1.x (and this project, per SPEC 5.3) does with them, next to the 1.x form.
+1.x (and this project, per docs/reference/channels.rst, "Channel and
+Group") does with them, next to the 1.x form.
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ def test_slide_26_dict_routing_with_the_slides_message(harness, caplog):
     harness.send("websocket.connect", message)
     with caplog.at_level(logging.ERROR, logger="channels"):
         harness.run_all()
-    # Slide 21's body sends a bare str: Channel.send takes dicts only (SPEC 5.3).
+    # Slide 21's body sends a bare str: Channel.send takes dicts only
+    # (docs/reference/channels.rst, "Channel and Group").
     assert "You can only send dicts" in caplog.text
     harness.send("websocket.receive", dict(message, order=1))
     harness.run_all()

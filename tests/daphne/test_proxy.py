@@ -1,4 +1,7 @@
-"""Trusted proxies and the choice of the client among forwarded addresses (SPEC 4.3)."""
+"""Trusted proxies and the choice of the client among forwarded addresses.
+
+See docs/topics/daphne.rst, "Behind a proxy".
+"""
 
 import ipaddress
 

@@ -1,4 +1,7 @@
-"""Request target, header and proxy-header parsing (SPEC 1.6, 4.3)."""
+"""Request target, header and proxy-header parsing.
+
+See docs/asgi/www.rst, and docs/topics/daphne.rst, "Behind a proxy".
+"""
 
 from urllib.parse import quote
 

@@ -1,4 +1,7 @@
-"""The WebSocket state machine on every (state, event) pair (SPEC 1.7, 4.4)."""
+"""The WebSocket state machine on every (state, event) pair.
+
+See docs/asgi/www.rst, "WebSocket".
+"""
 
 import pytest
 

@@ -1,4 +1,7 @@
-"""``manage.py rundelay``: run the delay server (SPEC 5.13, 5.17)."""
+"""``manage.py rundelay``: run the delay server.
+
+See docs/topics/delay.rst.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""``manage.py runserver``: daphne and worker threads in one process (SPEC 5.17).
+"""``manage.py runserver``: daphne and worker threads in one process.
+
+See docs/topics/workers.rst, "runserver".
 
 It replaces Django's ``runserver`` (and, through ``channels.hacks``, the
 staticfiles one): daphne serves HTTP and WebSocket on the ``default``

@@ -1,4 +1,7 @@
-"""``manage.py runworker``: run consumers from a cross-process layer (SPEC 5.17)."""
+"""``manage.py runworker``: run consumers from a cross-process layer.
+
+See docs/topics/workers.rst, "runworker".
+"""
 
 from __future__ import annotations
 
