@@ -20,7 +20,7 @@ class ThreadReactor:
     def __init__(self):
         self.calls = queue.Queue()
 
-    def callFromThread(self, f, *args, **kwargs):
+    def callFromThread(self, f, *args, **kwargs):  # noqa: N802 - the reactor method it stands in for
         self.calls.put((f, args, kwargs))
 
     def run_one(self, timeout=5.0):
