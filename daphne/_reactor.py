@@ -19,6 +19,10 @@ spins: once it has slept longer than :attr:`DaphneReactor.busy_sleep`, it
 sleeps at once until two short sleeps in a row show traffic again. A
 daphne holding idle sockets wakes for a ping and again for its pong, one
 short sleep, and so stays near 0 % CPU.
+
+Both lean on the epoll reactor's internals, reached through
+``_compat.epoll_internals``; when ``_compat.REACTOR`` finds them missing,
+:func:`install` installs Twisted's own epoll reactor instead.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from typing import Any
 
 from twisted.internet.epollreactor import EPOLLOUT, EPollReactor
 from twisted.python import log
+
+from ._compat import REACTOR, epoll_internals
 
 __all__ = ["DaphneReactor", "install"]
 
@@ -58,11 +64,18 @@ class DaphneReactor(EPollReactor):
         #: Short sleeps in a row (a spin that finds events keeps the count).
         self._short_sleeps = 2
         super().__init__()
+        # The base class's tables, poller and dispatch, resolved once here.
+        internals = epoll_internals(self)
+        self._epoll_writes = internals.writes
+        self._epoll_selectables = internals.selectables
+        self._epoll_poller = internals.poller
+        self._polled_writer = internals.polled_writer
+        self._read_or_write = internals.read_or_write
 
     # -- writers -------------------------------------------------------------------
 
-    def addWriter(self, writer: Any) -> None:
-        if writer.fileno() in self._writes or self._continuousPolling.isWriting(writer):
+    def addWriter(self, writer: Any) -> None:  # noqa: N802 - Twisted's name
+        if writer.fileno() in self._epoll_writes or self._polled_writer(writer):
             return
         self._unflushed[writer] = None
 
@@ -96,7 +109,7 @@ class DaphneReactor(EPollReactor):
                     continue  # removed by an earlier writer's write (a close)
                 self._flushing, self._flushed_stopped = writer, False
                 try:
-                    self._doReadOrWrite(writer, -1, EPOLLOUT)
+                    self._read_or_write(writer, -1, EPOLLOUT)
                 finally:
                     self._flushing = None
                 if self._flushed_stopped or writer.fileno() == -1:
@@ -114,7 +127,7 @@ class DaphneReactor(EPollReactor):
             self._flush()
             if self._unflushed:
                 timeout = 0  # writers added while flushing go next round
-        poller, spin = self._poller, self.spin
+        poller, spin = self._epoll_poller, self.spin
         events = None
         if spin and self._short_sleeps >= 2 and (timeout is None or timeout > spin):
             deadline = time.perf_counter() + spin
@@ -135,7 +148,7 @@ class DaphneReactor(EPollReactor):
                     self._short_sleeps += 1
                 else:
                     self._short_sleeps = 0
-        dispatch, selectables = self._doReadOrWrite, self._selectables
+        dispatch, selectables = self._read_or_write, self._epoll_selectables
         for fd, event in events:
             selectable = selectables.get(fd)
             if selectable is not None:
@@ -145,18 +158,20 @@ class DaphneReactor(EPollReactor):
 
     def _wait(self, poller: Any, timeout: float) -> list:
         try:
-            return poller.poll(timeout, len(self._selectables))
+            return poller.poll(timeout, len(self._epoll_selectables))
         except OSError as error:
             if error.errno == errno.EINTR:
                 return []
             raise
 
 
-def install(spin: float = DEFAULT_SPIN) -> DaphneReactor:
-    """Install a :class:`DaphneReactor` as Twisted's global reactor."""
+def install(spin: float = DEFAULT_SPIN) -> EPollReactor:
+    """Install a :class:`DaphneReactor` as Twisted's global reactor (or,
+    when ``_compat.REACTOR`` finds the internals it relies on missing,
+    Twisted's own epoll reactor)."""
     from twisted.internet.main import installReactor
 
-    reactor = DaphneReactor(spin)
+    reactor = DaphneReactor(spin) if REACTOR.available() else EPollReactor()
     installReactor(reactor)
     return reactor
 

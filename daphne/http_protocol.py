@@ -30,7 +30,14 @@ from asgi import www
 from asgi.types import ChannelLayer
 
 from ._body_upload import BodyUpload, Retry, Step
-from ._compat import watch_chunk_sizes
+from ._compat import (
+    CHUNK_SIZES,
+    HTTP2_NEGOTIATION,
+    UPGRADE_BUFFER,
+    hand_over_connection,
+    negotiating_protocol,
+    watch_chunk_sizes,
+)
 from ._deadlines import DeadlineSet
 from ._fair_queue import DEFAULT_DELIVER_TIMEOUT
 from ._http_channel import DaphneHTTPChannel, WriteBudget, raw_error_response
@@ -318,7 +325,7 @@ class WebRequest(http.Request):
         if self.response.fail(status):
             self._write_error(status, detail)
         else:
-            self._drop()
+            self.drop()
 
     def _abandon_body(self) -> None:
         """The client left mid-upload: the worker gets a ``closed`` chunk,
@@ -366,12 +373,12 @@ class WebRequest(http.Request):
                         self._budget.queued,
                         self.path_text,
                     )
-                    self._drop()
+                    self.drop()
                     return
             elif isinstance(action, Finish):
                 self._complete()
 
-    def _http_timed_out(self) -> None:
+    def response_timed_out(self) -> None:
         if self.response.timed_out():
             logger.warning("No response within %ss for %s", self.factory.timeout, self.path_text)
             self._write_error(503, "Worker server failed to respond within time limit.")
@@ -410,7 +417,7 @@ class WebRequest(http.Request):
             },
         )
 
-    def _drop(self) -> None:
+    def drop(self) -> None:
         """Cut this response off: abort an HTTP/1 connection (its buffered
         bytes are discarded), reset an HTTP/2 stream."""
         self._end_exchange(completed=False)
@@ -462,11 +469,8 @@ class WebRequest(http.Request):
         protocol.upgrade_fields = fields
         raw = b"%s %s HTTP/1.1\r\n" % (self.method, self.uri)
         raw += b"".join(b"%s: %s\r\n" % (n, v) for n, v in self._headers()) + b"\r\n"
-        buffered = b"".join(channel._dataBuffer)
-        channel._dataBuffer = []
         # From here on the channel's bytes go to the WebSocket protocol.
-        channel.dataReceived = protocol.dataReceived
-        channel.connectionLost = protocol.connectionLost
+        buffered = hand_over_connection(channel, protocol)
         if self in channel.requests:
             channel.requests.remove(self)
         protocol.makeConnection(channel.transport)
@@ -601,6 +605,11 @@ class HTTPFactory(http.HTTPFactory):
         #: Set by ``Server.stop()``: requests on open connections get 503.
         self.shutting_down = False
         self.connections: weakref.WeakSet = weakref.WeakSet()
+        #: Whether connections can switch to HTTP/2 (see ``_compat``); the
+        #: other fast paths of twisted.web are checked here too, at start-up.
+        self.http2_negotiation = HTTP2_NEGOTIATION.available()
+        UPGRADE_BUFFER.available()
+        CHUNK_SIZES.available()
         if websocket_max_message_size is None:
             # leave room for the message's other keys under the layer's limit
             layer_limit = getattr(channel_layer, "max_message_size", 1024 * 1024)
@@ -700,23 +709,24 @@ class HTTPFactory(http.HTTPFactory):
         pass
 
     def buildProtocol(self, addr: Any) -> Any:
-        protocol = http._GenericHTTPChannelProtocol(DaphneHTTPChannel())
+        channel = DaphneHTTPChannel()
+        channel.totalHeadersSize = self.max_header_size
+        channel.MAX_LENGTH = self.max_header_size + 2
+        channel.head_timeout = self.request_head_timeout
+        channel.strict_http = self.strict_http
+        channel.idle_deadlines = self.idle_deadlines
+        channel.head_deadlines = self.head_deadlines
+        protocol = negotiating_protocol(channel) if self.http2_negotiation else channel
         protocol.factory = self
         protocol.requestFactory = WebRequest
         protocol.callLater = self.reactor.callLater
         protocol.timeOut = self.timeOut
-        protocol._channel.totalHeadersSize = self.max_header_size
-        protocol._channel.MAX_LENGTH = self.max_header_size + 2
-        protocol._channel.head_timeout = self.request_head_timeout
-        protocol._channel.strict_http = self.strict_http
-        protocol._channel.idle_deadlines = self.idle_deadlines
-        protocol._channel.head_deadlines = self.head_deadlines
         self.connections.add(protocol)
         return protocol
 
     def acceptableProtocols(self) -> list[bytes]:
         """ALPN: HTTP/2 when Twisted can speak it, and HTTP/1.1."""
-        return [b"h2", b"http/1.1"] if http.H2_ENABLED else [b"http/1.1"]
+        return [b"h2", b"http/1.1"] if http.H2_ENABLED and self.http2_negotiation else [b"http/1.1"]
 
     # -- reply routing -----------------------------------------------------------
 
@@ -743,7 +753,7 @@ class HTTPFactory(http.HTTPFactory):
     def _request_timed_out(self, reply_channel: str) -> None:
         request = self.reply_protocols.get(reply_channel)
         if isinstance(request, WebRequest):
-            request._http_timed_out()
+            request.response_timed_out()
 
     def log_action(self, protocol: str, action: str, details: dict) -> None:
         if self.action_logger is not None:

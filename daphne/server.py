@@ -450,7 +450,7 @@ class Server:
         for protocol in sockets:
             protocol.dropConnection(abort=True)
         for request in requests:
-            request._drop()
+            request.drop()
         for connection in list(factory.connections):
             transport = getattr(connection, "transport", None)
             if transport is not None:

@@ -10,8 +10,9 @@ frames and guarantees exactly one ``websocket.disconnect`` per connection.
 Incoming frames go through the factory's ``LayerSender``, which admits the
 sockets' frames fairly; while too many of one socket's frames wait there,
 the socket is not read (TCP backpressure on the client). Whole, unfragmented
-text and binary frames are read here (``_ws_frames``) rather than by
-Autobahn's general parser, which stays in charge of everything else.
+text and binary frames are read by ``_compat.SimpleFrameReader``
+(``_ws_frames``) rather than by Autobahn's general parser, which stays in
+charge of everything else.
 """
 
 from __future__ import annotations
@@ -29,10 +30,10 @@ from twisted.internet import defer
 
 from asgi import www
 
+from ._compat import WEBSOCKET_FRAMES, SimpleFrameReader, stock_frames_protocol
 from ._layer_errors import OUTAGE_NOTE, layer_unavailable
 from ._rate_limit import TokenBucket
 from ._scope import request_fields
-from ._ws_reading import SimpleFrameReader
 from ._ws_state import Accept, Close, Phase, Reject, Send, WebSocketState
 from .exceptions import InvalidReply
 
@@ -264,16 +265,6 @@ class WebSocketProtocol(SimpleFrameReader, WebSocketServerProtocol):
         self.last_seen = self.clock.seconds()
         self.read_frames(data)
 
-    def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:
-        """autobahn's ``sendData`` without its per-write debug line, in the
-        common case (an open connection, nothing queued); any other case
-        goes through autobahn's own."""
-        if chopsize or sync or self.send_queue or self.logOctets or self.state != self.STATE_OPEN:
-            super().sendData(data, sync, chopsize)
-            return
-        self.transport.write(data)
-        self.trafficStats.outgoingOctetsWireLevel += len(data)
-
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         if self._bucket is not None and not self._bucket.take(self.clock.seconds()):
             logger.warning(
@@ -447,6 +438,9 @@ class WebSocketFactory(WebSocketServerFactory):
         self.buffer_limit = buffer_limit
         self.handshake_timeout = handshake_timeout
         self.protocols_alive: weakref.WeakSet = weakref.WeakSet()
+        if not WEBSOCKET_FRAMES.available():
+            # Autobahn's internals moved: its own parser reads every frame.
+            self.protocol = stock_frames_protocol(self.protocol)
         self.setProtocolOptions(
             allowNullOrigin=True,
             # daphne hands Autobahn a complete upgrade request and times the

@@ -2,14 +2,15 @@
 (RFC 9112 strictness; ``strict_http`` for a missing Host)."""
 
 import logging
-import types
 
 import pytest
 
 from asgi import www
+from daphne._compat import CHUNK_SIZES
 from tests.daphne.wire import Harness, request
+from tests.support.fast_paths import force_stock
 
-pytestmark = pytest.mark.protocol
+pytestmark = [pytest.mark.protocol, pytest.mark.usefixtures("daphne_paths")]
 
 LOGGER = "daphne.http_protocol"
 
@@ -82,18 +83,19 @@ def test_http_10_without_transfer_encoding_is_passed_on(harness):
 def test_more_header_fields_than_the_limit_is_431_not_400(harness, caplog):
     caplog.set_level(logging.INFO, LOGGER)
     conn = harness.connect()
-    conn.protocol._channel.maxHeaders = 20
+    conn.channel.maxHeaders = 20
     conn.send(request(headers=[(b"X-H%d" % i, b"v") for i in range(20)]))  # 21 with Host
     assert_refused(harness, conn, 431, caplog, "more than 20 header fields")
 
 
 def test_header_fields_up_to_the_limit_are_passed_on(harness):
     conn = harness.connect()
-    conn.protocol._channel.maxHeaders = 20
+    conn.channel.maxHeaders = 20
     conn.send(request(headers=[(b"X-H%d" % i, b"v") for i in range(19)]))  # 20 with Host
     assert len(harness.receive("http.request")["headers"]) == 20
 
 
+@pytest.mark.parametrize("daphne_paths", ["fast"], indirect=True)  # the fast path's own test
 def test_a_chunk_size_over_the_body_limit_is_413_as_soon_as_its_size_line_is_read(caplog):
     caplog.set_level(logging.INFO, LOGGER)
     harness = Harness(max_request_body_size=100)
@@ -108,7 +110,7 @@ def test_a_chunk_size_over_the_body_limit_is_413_as_soon_as_its_size_line_is_rea
 def test_without_twisted_internals_a_chunked_body_is_still_413_once_its_bytes_pass_the_limit(
     monkeypatch,
 ):
-    monkeypatch.setattr("daphne._compat.http", types.SimpleNamespace())
+    force_stock(monkeypatch, CHUNK_SIZES)
     harness = Harness(max_request_body_size=100)
     conn = harness.connect()
     conn.send(b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")

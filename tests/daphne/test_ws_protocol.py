@@ -8,7 +8,7 @@ from asgi.inmemory import ChannelLayer
 from tests.daphne.test_http_protocol import ReactorSendLayer
 from tests.daphne.wire import BrokenLayer, Harness, close_frame, frame, server_frames
 
-pytestmark = pytest.mark.protocol
+pytestmark = [pytest.mark.protocol, pytest.mark.usefixtures("daphne_paths")]
 
 
 def make(**options):
@@ -48,6 +48,17 @@ def test_upgrade_sends_websocket_connect_with_every_key_and_holds_the_handshake(
     # one pair per header name, repeats joined with "," (as 1.x)
     assert [(b"cookie", b"a=1,b=2")] == [h for h in message["headers"] if h[0] == b"cookie"]
     assert conn.output() == b"", "no handshake answer before the application replies"
+
+
+def test_a_frame_sent_in_the_same_read_as_the_upgrade_request_is_delivered_after_accept():
+    harness = make()
+    conn = harness.connect()
+    conn.upgrade(extra=b"", trailing=frame(b"early"))
+    connect = harness.receive("websocket.connect")
+    assert harness.nothing_on("websocket.receive"), "no frame before the accept"
+    harness.factory.dispatch_reply(connect["reply_channel"], www.websocket_reply(accept=True))
+    assert conn.output().startswith(b"HTTP/1.1 101 ")
+    assert harness.receive("websocket.receive")["text"] == "early"
 
 
 def test_accept_completes_the_handshake_and_frames_flow_both_ways():

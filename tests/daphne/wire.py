@@ -50,6 +50,12 @@ class Connection:
         self.protocol = protocol
         self.transport = transport
 
+    @property
+    def channel(self):
+        """The HTTP/1.x channel: the one inside twisted.web's HTTP/2
+        negotiation, or the protocol itself when that is off."""
+        return getattr(self.protocol, "_channel", self.protocol)
+
     def send(self, data: bytes):
         self.protocol.dataReceived(data)
 
@@ -61,12 +67,13 @@ class Connection:
     def lose(self):
         self.protocol.connectionLost(Failure(ConnectionDone()))
 
-    def upgrade(self, path=b"/ws/", extra=b""):
+    def upgrade(self, path=b"/ws/", extra=b"", trailing=b""):
+        """Send an upgrade request (and ``trailing`` bytes in the same read)."""
         key = base64.b64encode(os.urandom(16))
         self.send(
             b"GET " + path + b" HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\n"
             b"Connection: Upgrade\r\nSec-WebSocket-Key: " + key + b"\r\n"
-            b"Sec-WebSocket-Version: 13\r\n" + extra + b"\r\n"
+            b"Sec-WebSocket-Version: 13\r\n" + extra + b"\r\n" + trailing
         )
 
 
