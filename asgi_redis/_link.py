@@ -27,7 +27,7 @@ from redis.exceptions import AuthenticationError
 
 from .exceptions import RedisCommandError, RedisUnavailable, RedisWritesRefused
 
-__all__ = ["Link", "LinkPool", "pack", "readable", "reply_error"]
+__all__ = ["Link", "LinkPool", "pack", "readable", "ready_links", "reply_error"]
 
 _CRLF = b"\r\n"
 
@@ -113,16 +113,10 @@ class Link:
     def open(self) -> None:
         if self.sock is not None:
             return
-        try:
-            self.connection.connect()
-        except AuthenticationError as exc:
-            raise RedisUnavailable(
-                f"Redis at {self.where} refused the credentials: {exc}. "
-                "Check the password (and username) in the host URL."
-            ) from exc
-        except redis.RedisError as exc:
-            raise RedisUnavailable(f"Redis at {self.where} is unreachable: {exc}") from exc
-        self.sock = self.connection._sock
+        self.dial()
+        from ._compat import connection_socket
+
+        self.sock = connection_socket(self.connection)
         # Blocking mode with kernel timeouts (SO_RCVTIMEO/SO_SNDTIMEO):
         # a Python socket timeout would put a poll() before every send and
         # every recv, two extra system calls per command.
@@ -133,6 +127,19 @@ class Link:
         _set_timeout(self.sock, socket.SO_RCVTIMEO, self.default_timeout)
         self.reader = hiredis.Reader()
         self.client_id = None
+
+    def dial(self) -> None:
+        """Connect (and authenticate) through redis-py; its errors become
+        :class:`RedisUnavailable` naming the server."""
+        try:
+            self.connection.connect()
+        except AuthenticationError as exc:
+            raise RedisUnavailable(
+                f"Redis at {self.where} refused the credentials: {exc}. "
+                "Check the password (and username) in the host URL."
+            ) from exc
+        except redis.RedisError as exc:
+            raise RedisUnavailable(f"Redis at {self.where} is unreachable: {exc}") from exc
 
     def close(self) -> None:
         self.sock = None
@@ -277,6 +284,10 @@ class LinkPool:
         self.spin = DEFAULT_SPIN
         #: Links handed out and not yet back.
         self.out = 0
+        from ._compat import link_class
+
+        #: ``Link``, or ``_compat.StockLink`` when redis-py's socket is out of reach.
+        self.link_class = link_class()
 
     def acquire(self) -> Link:
         """A link for one thread's command. It polls for its reply (``spin``)
@@ -303,7 +314,7 @@ class LinkPool:
                     link.close()
                 link.spin = spin
                 return link
-        link = Link(self.connection_pool.make_connection(), self.where)
+        link = self.link_class(self.connection_pool.make_connection(), self.where)
         link.generation = self.generation
         link.spin = spin
         return link
@@ -339,6 +350,21 @@ def _set_timeout(sock: socket.socket, option: int, seconds: float | None) -> Non
 def _is_clean(link: Link) -> bool:
     """False when the server closed the socket while it sat idle (a restart)."""
     try:
-        return not readable([link.sock], 0)
+        return not link.pending(0)
     except (OSError, ValueError):
         return False
+
+
+def ready_links(links: list[Link], timeout: float) -> list[Link]:
+    """The links of ``links`` with a reply (or EOF) to read, waiting up to
+    ``timeout`` seconds: one poll() on their sockets, or, for links on
+    redis-py's own reads (``_compat.StockLink``), asking each in turn."""
+    by_sock = {link.sock: link for link in links}
+    if all(isinstance(sock, socket.socket) for sock in by_sock):
+        return [by_sock[sock] for sock in readable(list(by_sock), timeout)]
+    deadline = time.monotonic() + timeout
+    while True:
+        ready = [link for link in links if link.pending(0)]
+        if ready or time.monotonic() >= deadline:
+            return ready
+        time.sleep(0.001)

@@ -31,6 +31,7 @@ from twisted.internet import defer
 from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 
+from ._compat import REDIS_SOCKET, forget_socket
 from ._link import Link, readable, reply_error
 from ._shard import Shard, flat_pop_reply
 from .exceptions import RedisCommandError, RedisUnavailable
@@ -46,10 +47,15 @@ GRACE = 5.0
 
 def adoptable(reactor: Any) -> bool:
     """True when ``reactor`` can take over a connected socket (a real
-    reactor; a test's stand-in cannot)."""
+    reactor; a test's stand-in cannot) and redis-py's sockets can be had
+    (``_compat.REDIS_SOCKET``)."""
     from twisted.internet.interfaces import IReactorSocket, IReactorTime
 
-    return IReactorSocket.providedBy(reactor) and IReactorTime.providedBy(reactor)
+    return (
+        IReactorSocket.providedBy(reactor)
+        and IReactorTime.providedBy(reactor)
+        and REDIS_SOCKET.available()
+    )
 
 
 class NotAdoptable(Exception):
@@ -352,7 +358,7 @@ class ReactorLinks:
             link.close()
             raise
         # The reactor owns the connection now; redis-py must not shut it down.
-        link.connection._sock = None
+        forget_socket(link.connection)
         link.sock = None
         return fd, family
 

@@ -40,7 +40,7 @@ from ._buffer import ReceiveBuffer
 from ._codec import Encryptor, consistent_hash, item_tail, parse_item
 from ._groups import GroupsMixin
 from ._leases import LeasesMixin
-from ._link import DEFAULT_SPIN, readable
+from ._link import DEFAULT_SPIN, ready_links
 from ._shard import Script, Shard
 from ._stats import (
     STAT_CHANNEL_FULL,
@@ -788,14 +788,14 @@ class BaseRedisChannelLayer(
                 waiting[shard] = link
             if not started:
                 raise failures[0]
-            by_sock = {link.sock: (shard, link) for shard, link in started}
-            ready = readable(list(by_sock), timeout + 5.0)
+            by_link = {link: shard for shard, link in started}
+            ready = ready_links(list(by_link), timeout + 5.0)
             if not ready:
                 raise RedisUnavailable(
                     f"No shard answered a blocking receive within {timeout + 5.0:.1f} s"
                 )
-            for sock in ready:
-                shard, link = by_sock[sock]
+            for link in ready:
+                shard = by_link[link]
                 try:
                     replies.append((shard, link.read(timeout=5.0)))
                 except RedisUnavailable as exc:

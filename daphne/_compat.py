@@ -34,8 +34,8 @@ import logging
 from collections.abc import Callable, Container, Mapping, Sequence
 from typing import Any, NamedTuple
 
+from autobahn import websocket as autobahn_websocket
 from autobahn.twisted.websocket import WebSocketServerProtocol
-from autobahn.websocket import USES_NVX
 from autobahn.websocket.xormasker import create_xor_masker
 from twisted.internet import posixbase
 from twisted.internet.epollreactor import EPollReactor
@@ -332,7 +332,10 @@ def _unmask_nvx(payload: bytes, mask: bytes) -> bytes:
     return create_xor_masker(mask, len(payload)).process(payload)
 
 
-_unmasker = _unmask_nvx if USES_NVX else unmask
+#: Whether Autobahn's masker is its native (NVX) one. Autobahn 23.1 has no
+#: ``USES_NVX`` (its masker is pure Python, or wsaccel's); there
+#: ``_ws_frames.unmask`` is used for every size.
+_unmasker = _unmask_nvx if getattr(autobahn_websocket, "USES_NVX", False) else unmask
 
 
 @functools.cache
