@@ -60,11 +60,13 @@ def __getattr__(name: str) -> Any:
 
 def _asked_by_from_import() -> bool:
     """Whether the caller's current instruction is ``IMPORT_FROM``. CPython
-    only (``sys._getframe``, deoptimized ``co_code``, ``f_lasti`` in bytes,
+    only (``inspect.currentframe``, deoptimized ``co_code``, ``f_lasti`` in bytes,
     as on 3.11-3.13); anywhere else it says False and the import statement
     raises its own, plainer ImportError."""
+    import inspect
+
     try:
-        frame = sys._getframe(2)  # 0: this function, 1: __getattr__, 2: the asker
+        frame = inspect.currentframe().f_back.f_back  # this function, __getattr__, the asker
         return frame.f_code.co_code[frame.f_lasti] == _IMPORT_FROM
     except (AttributeError, IndexError, ValueError):
         return False

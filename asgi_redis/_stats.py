@@ -70,7 +70,7 @@ class SendCounts:
     def __bool__(self) -> bool:
         return bool(self._counts)
 
-    def _forget(self) -> None:
+    def forget_parents_counts(self) -> None:
         """In a forked child: drop the parent's counts, with a fresh lock (the
         parent's may have been held by another thread at the fork)."""
         self._counts = {}
@@ -106,7 +106,7 @@ _forget_in_children: weakref.WeakSet[SendCounts] = weakref.WeakSet()
 
 def _after_fork_in_child() -> None:
     for counts in list(_forget_in_children):
-        counts._forget()
+        counts.forget_parents_counts()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -2,9 +2,9 @@
 
 Feeds the same masked client frames, in chunks of ``--per-chunk`` frames,
 through one open ``WebSocketProtocol`` on a fake transport and clock, once
-through Autobahn's parser alone (``_dataReceived``, what ``dataReceived`` did
-before the fast path) and once through ``dataReceived`` (the fast path with
-its Autobahn fallback). The protocol's ``onMessage`` only counts, so the
+through the stock path (Autobahn's own ``dataReceived``, what daphne runs when
+``daphne._compat.WEBSOCKET_FRAMES`` is off) and once through the fast path
+(with its Autobahn fallback). The protocol's ``onMessage`` only counts, so the
 numbers are the parsing cost, not the channel layer's. Each case runs
 ``--repeat`` times and the best ``time.process_time`` is kept (other work on
 the machine only ever adds time). No sockets, no load generator:
@@ -18,13 +18,13 @@ import os
 import struct
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from asgi import www  # noqa: E402
+from daphne._compat import stock_frames_protocol  # noqa: E402
 from tests.daphne.wire import Harness  # noqa: E402
 
 CASES = [
@@ -48,9 +48,13 @@ def client_frame(opcode: int, payload: bytes) -> bytes:
     return head + mask + masked
 
 
-def open_protocol(counter: list[int]):
-    """An accepted ``WebSocketProtocol`` whose ``onMessage`` only counts."""
+def open_protocol(counter: list[int], fast: bool):
+    """An accepted ``WebSocketProtocol`` (on the fast path or the stock
+    path) whose ``onMessage`` only counts."""
     harness = Harness(ping_interval=10**6, websocket_connect_timeout=5)
+    if not fast:
+        ws_factory = harness.factory.ws_factory
+        ws_factory.protocol = stock_frames_protocol(ws_factory.protocol)
     conn = harness.connect()
     conn.upgrade()
     _, connect = harness.layer.receive(["websocket.connect"])
@@ -65,16 +69,6 @@ def open_protocol(counter: list[int]):
     return protocol
 
 
-def autobahn_only(protocol) -> Callable[[bytes], None]:
-    """``dataReceived`` as it was before the fast path."""
-
-    def feed(data: bytes) -> None:
-        protocol.last_seen = protocol.clock.seconds()
-        protocol._dataReceived(data)
-
-    return feed
-
-
 def run(opcode: int, size: int, frames: int, per_chunk: int, fast: bool) -> float:
     """Microseconds of process CPU per frame for one pass over ``frames`` frames."""
     payload = (b"abcdefghijklmnopqrstuvwxyz012345" * (size // 32 + 1))[:size]
@@ -83,8 +77,8 @@ def run(opcode: int, size: int, frames: int, per_chunk: int, fast: bool) -> floa
         for _ in range(frames // per_chunk)
     ]
     counter = [0]
-    protocol = open_protocol(counter)
-    feed = protocol.dataReceived if fast else autobahn_only(protocol)
+    protocol = open_protocol(counter, fast)
+    feed = protocol.dataReceived
     start = time.process_time()
     for chunk in chunks:
         feed(chunk)

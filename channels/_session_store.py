@@ -25,9 +25,20 @@ from django.contrib.sessions.backends.base import CreateError, SessionBase, Upda
 from django.db import connections, router, transaction
 from django.utils.crypto import salted_hmac
 
+from channels._compat import (
+    has_stored_row,
+    keep_session_key,
+    replace_session_data,
+    session_data,
+    stored_session_row,
+)
 from channels.exceptions import ConsumeLater
 
 logger = logging.getLogger("channels.sessions")
+
+#: The attribute of a loaded channel session holding a copy of its data as
+#: loaded: a save writes only what changed since.
+_SNAPSHOT = "_channels_snapshot"
 
 #: The channel-session key holding the next expected ``order`` of a connection
 #: (see ``channels._ordering``); merges keep the larger value, so it never moves back.
@@ -98,14 +109,12 @@ def _store_class(engine_store: type[SessionBase]) -> type[SessionBase]:
 def open_session(session_key: str) -> tuple[SessionBase, bool]:
     """Load a session by key; return it (keeping the key) and whether it was stored."""
     store = _store_class(_session_engine().SessionStore)(session_key=session_key)
-    store._session  # noqa: B018 - forces the load now, not at first access
+    data = session_data(store)  # loaded now, not at first access
     # (the file engine replaces an expired session by a new random key: not ours)
     found = store.session_key == session_key
     if not found:
-        # Django forgets an unknown key (against session fixation); a channel
-        # session's key is derived, not chosen by a client, so keep it.
-        store._session_key = session_key
-    store._channels_snapshot = copy.deepcopy(dict(store._session))
+        keep_session_key(store, session_key)
+    vars(store)[_SNAPSHOT] = copy.deepcopy(dict(data))
     return store, found
 
 
@@ -120,7 +129,7 @@ def open_unstored(reply_channel: str) -> SessionBase:
     store, found = open_session(key)
     if not found and store.exists(key):
         store.delete(key)
-        store._session_key = key
+        keep_session_key(store, key)
     return store
 
 
@@ -143,7 +152,7 @@ def open_or_create(reply_channel: str) -> SessionBase:
     if found:
         return store
     store.delete(key)
-    store._session_key = key
+    keep_session_key(store, key)
     try:
         store.save(must_create=True)
     except CreateError:
@@ -152,8 +161,8 @@ def open_or_create(reply_channel: str) -> SessionBase:
 
 
 def _changes(store: SessionBase) -> tuple[dict, list]:
-    snapshot = getattr(store, "_channels_snapshot", {})
-    current = store._session
+    snapshot = getattr(store, _SNAPSHOT, {})
+    current = session_data(store)
     changed = {k: v for k, v in current.items() if k not in snapshot or snapshot[k] != v}
     deleted = [k for k in snapshot if k not in current]
     return changed, deleted
@@ -164,26 +173,26 @@ def save_session(store: SessionBase) -> None:
     if not store.modified or store.is_empty():
         return
     key = store.session_key
-    if key is None or not hasattr(store, "_channels_snapshot"):
+    if key is None or not hasattr(store, _SNAPSHOT):
         store.save()
         return
     changed, deleted = _changes(store)
     if not changed and not deleted:
         return
     model = getattr(store, "model", None)
-    if model is not None and hasattr(store, "_get_session_from_db"):
+    if model is not None and has_stored_row(store):
         using = router.db_for_write(model)
         with transaction.atomic(using=using):
             if connections[using].features.has_select_for_update:
                 list(model.objects.using(using).select_for_update().filter(pk=key))
-            fresh = store._get_session_from_db()
+            fresh = stored_session_row(store)
             stored = store.decode(fresh.session_data) if fresh is not None else {}
-            store._session_key = key
+            keep_session_key(store, key)
             _write_merged(store, stored, changed, deleted)
     else:
         with _cache_lock(store, key):
             stored, _found = open_session(key)
-            _write_merged(store, dict(stored._session), changed, deleted)
+            _write_merged(store, dict(session_data(stored)), changed, deleted)
 
 
 @contextlib.contextmanager
@@ -214,11 +223,11 @@ def _write_merged(store: SessionBase, stored: dict, changed: dict, deleted: list
     if ORDER_KEY in changed and isinstance(stored.get(ORDER_KEY), int):
         changed[ORDER_KEY] = max(changed[ORDER_KEY], stored[ORDER_KEY])
     stored.update(changed)
-    store._session_cache = stored
+    replace_session_data(store, stored)
     store.modified = True
     try:
         store.save()
     except UpdateError:
         # The row went away meanwhile (cleared sessions): store it afresh.
         store.save(must_create=True)
-    store._channels_snapshot = copy.deepcopy(stored)
+    vars(store)[_SNAPSHOT] = copy.deepcopy(stored)

@@ -39,6 +39,7 @@ from asgi import www
 from asgi.exceptions import InvalidMessage
 from asgi.types import ChannelLayer
 
+from ._compat import response_finishes_for
 from ._pending import pending_message_store
 from .exceptions import RequestAborted, RequestTimeout, ResponseLater
 
@@ -359,7 +360,7 @@ class AsgiHandler(base.BaseHandler):
             return
         else:
             response = self._response_for(request)
-        response._handler_class = self.__class__
+        response_finishes_for(response, self.__class__)
         try:
             if isinstance(response, HttpResponseLater):
                 return

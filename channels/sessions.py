@@ -41,6 +41,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
 
+from channels._compat import session_data
 from channels._ordering import requeue_messages, run_in_order, wait_channel_name
 from channels._session_store import open_or_create, open_unstored, save_session
 
@@ -55,6 +56,10 @@ __all__ = [
 ]
 
 logger = logging.getLogger("channels.sessions")
+
+#: Set on a message once ``http_session`` has opened its session (an outer
+#: decorator did the work; an inner one leaves it be).
+_HTTP_SESSION_DONE = "_channels_http_session_done"
 
 
 # -- finding the message ------------------------------------------------------------
@@ -192,7 +197,7 @@ def _open_http_session(session_key: str | None, handshake: bool = True) -> Sessi
             )
         return None
     store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
-    store._session  # noqa: B018 - load now so a missing session is noticed here
+    session_data(store)  # load now so a missing session is noticed here
     if store.session_key is None:
         why = "has expired" if store.exists(session_key) else "is unknown (or expired and purged)"
         logger.debug(
@@ -207,11 +212,11 @@ def http_session(func: Callable) -> Callable:
     @functools.wraps(func)
     def inner(*args: Any, **kwargs: Any) -> Any:
         message = find_message(args, "http_session")
-        if getattr(message, "_channels_http_session_done", False):
+        if getattr(message, _HTTP_SESSION_DONE, False):
             return func(*args, **kwargs)
         session = _open_http_session(_http_session_key(message), is_handshake(message))
         message.http_session = session
-        message._channels_http_session_done = True
+        setattr(message, _HTTP_SESSION_DONE, True)
         try:
             return func(*args, **kwargs)
         finally:

@@ -19,6 +19,7 @@ from django.contrib.staticfiles.views import serve
 from django.http import Http404, HttpResponseNotFound
 from django.views import debug
 
+from ._compat import close_with_response
 from .handler import AsgiHandler, ViewConsumer
 
 __all__ = ["StaticFilesConsumer", "StaticFilesHandler"]
@@ -56,7 +57,7 @@ class StaticFilesHandler(AsgiHandler):
                 response = debug.technical_404_response(request, exc)
             else:
                 response = HttpResponseNotFound()
-        response._resource_closers.append(request.close)
+        close_with_response(response, request.close)
         return response
 
 

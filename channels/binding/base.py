@@ -50,6 +50,10 @@ CREATE = "create"
 UPDATE = "update"
 DELETE = "delete"
 
+#: The attribute of a model instance holding, per binding class, the groups
+#: it was in before the change under way (set on pre_save/pre_delete).
+_OLD_GROUPS = "_binding_group_names"
+
 
 class BindingMetaclass(type):
     """Records every Binding subclass; registers it once Django's apps are ready."""
@@ -176,14 +180,12 @@ class Binding(metaclass=BindingMetaclass):
             if action == UPDATE and instance.pk is not None:
                 stored = type(instance)._default_manager.filter(pk=instance.pk).first()
             old_groups = cls._groups_of(stored, action) if stored is not None else set()
-        if not hasattr(instance, "_binding_group_names"):
-            instance._binding_group_names = {}
-        instance._binding_group_names[cls] = old_groups
+        vars(instance).setdefault(_OLD_GROUPS, {})[cls] = old_groups
 
     @classmethod
     def post_change_receiver(cls, instance: models.Model, action: str, **kwargs: Any) -> None:
         """Send delete, update and create messages to the groups that need each."""
-        old_groups = getattr(instance, "_binding_group_names", {}).pop(cls, set())
+        old_groups = getattr(instance, _OLD_GROUPS, {}).pop(cls, set())
         if action == CREATE:
             old_groups = set()
         new_groups = set() if action == DELETE else cls._groups_of(instance, action)

@@ -31,7 +31,7 @@ def test_redis_py_keeps_the_socket_the_fast_path_reads():
 
 
 def test_a_layer_with_the_socket_there_uses_its_own_reader(layer):
-    assert layer._shards[0].links.link_class is Link  # noqa: SLF001
+    assert layer._shards[0].links.link_class is Link
 
 
 def test_without_the_socket_one_info_line_says_so_and_links_use_redis_py(stock, make_layer, caplog):
@@ -43,7 +43,7 @@ def test_without_the_socket_one_info_line_says_so_and_links_use_redis_py(stock, 
         "redis-py's own reads and writes, and threads instead of the reactor"
     ]
     for layer in (first, second):
-        assert layer._shards[0].links.link_class is _compat.StockLink  # noqa: SLF001
+        assert layer._shards[0].links.link_class is _compat.StockLink
     first.send("c.one", {"n": 1})
     assert first.receive(["c.one"]) == ("c.one", {"n": 1})
 
@@ -86,7 +86,7 @@ def test_without_the_socket_the_reactor_paths_use_the_thread_pool(stock, make_la
         layer = on(make_layer(), reactor)
         assert settle(reactor, layer.send_batch_twisted([("c.proc!a", {"n": 1})])) == [None]
         assert settle(reactor, layer.receive_twisted(["c.proc!"])) == ("c.proc!a", {"n": 1})
-        assert not layer._reactor_links  # noqa: SLF001
+        assert not layer._reactor_links
     finally:
         reactor.disconnectAll()
 

@@ -195,7 +195,7 @@ def test_a_unix_socket_shard_is_popped_on_the_reactor(make_redis_server, tmp_pat
             "ru.proc!a",
             {"via": "unix"},
         )
-        assert layer._reactor_links[0]._idle  # noqa: SLF001 - the adopted connection
+        assert layer._reactor_links[0]._idle  # the adopted connection
     finally:
         layer.close()
 
@@ -206,7 +206,7 @@ def test_a_tls_shard_falls_back_to_the_thread_path(make_redis_server, tmp_path, 
         layer.send("rs.proc!a", {"n": 1})
         layer.send("rs.proc!b", {"n": 2})
         assert settle(reactor, layer.receive_twisted(["rs.proc!"])) == ("rs.proc!a", {"n": 1})
-        assert layer._reactor_links[0].usable is False  # noqa: SLF001
+        assert layer._reactor_links[0].usable is False
         assert settle(reactor, layer.receive_twisted(["rs.proc!"])) == ("rs.proc!b", {"n": 2})
     finally:
         layer.close()
@@ -217,7 +217,7 @@ def test_normal_channels_on_several_shards_keep_the_thread_path(shard_servers, r
     try:
         layer.send("rn.chan", {"n": 1})
         assert settle(reactor, layer.receive_twisted(["rn.chan"])) == ("rn.chan", {"n": 1})
-        assert not layer._reactor_links  # noqa: SLF001
+        assert not layer._reactor_links
     finally:
         layer.flush()
         layer.close()
@@ -228,7 +228,7 @@ def test_reactor_io_can_be_switched_off(make_layer, reactor):
     layer.reactor_io = False
     assert settle(reactor, layer.send_batch_twisted([("ro.proc!a", {"n": 1})])) == [None]
     assert settle(reactor, layer.receive_twisted(["ro.proc!"])) == ("ro.proc!a", {"n": 1})
-    assert not layer._reactor_links  # noqa: SLF001
+    assert not layer._reactor_links
     assert threads_named("asgi_redis-receive") >= 1
 
 
@@ -335,7 +335,7 @@ def test_a_batch_over_several_shards_goes_through_the_thread_pool(shard_servers,
         assert settle(reactor, layer.send_batch_twisted(batch)) == [None] * 6
         got = sorted(layer.receive(["sbs.chan"], block=True)[1]["n"] for _ in range(6))
         assert got == list(range(6))
-        assert not layer._reactor_links  # noqa: SLF001
+        assert not layer._reactor_links
     finally:
         layer.flush()
         layer.close()

@@ -48,8 +48,8 @@ def on_reactor(layer: RedisChannelLayer, reactor) -> RedisChannelLayer:
 
 def redis_connections(layer: RedisChannelLayer) -> list:
     """The reactor-owned Redis connections of the layer's only shard."""
-    links = layer._reactor_links[0]  # noqa: SLF001 - the adopted connections
-    return [*links._idle, *links._busy]  # noqa: SLF001
+    links = layer._reactor_links[0]  # the adopted connections
+    return [*links._idle, *links._busy]
 
 
 # -- item 14: connection(index) is a redis-py client for arbitrary commands ----------
@@ -199,7 +199,7 @@ def test_receiving_again_from_the_callback_keeps_the_connection_busy(layer, reac
     follow_up: list = []
 
     def again(result):
-        timer_before.append(connection._timer)  # noqa: SLF001
+        timer_before.append(connection._timer)
         follow_up.append(layer.receive_twisted(["ct.loop!"]))
         return result
 
@@ -210,7 +210,7 @@ def test_receiving_again_from_the_callback_keeps_the_connection_busy(layer, reac
     # daphne's pattern: the next pop went out on the same connection, which
     # never parked, and the deadline timer of the first pop was kept
     assert connection.parked is False
-    assert connection._timer is timer_before[0]  # noqa: SLF001
+    assert connection._timer is timer_before[0]
     layer.send("ct.loop!c", {"n": 3})
     assert settle(reactor, follow_up[0]) == ("ct.loop!c", {"n": 3})
     assert reactor.getDelayedCalls() == []
