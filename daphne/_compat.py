@@ -57,6 +57,7 @@ __all__ = [
     "epoll_internals",
     "hand_over_connection",
     "negotiating_protocol",
+    "partial_line_buffered",
     "stock_frames_protocol",
     "watch_chunk_sizes",
 ]
@@ -221,6 +222,14 @@ def hand_over_connection(channel: http.HTTPChannel, protocol: Any) -> bytes:
     channel.rawDataReceived = protocol.dataReceived
     channel.connectionLost = protocol.connectionLost
     return buffered
+
+
+def partial_line_buffered(channel: http.HTTPChannel) -> bool:
+    """Whether ``channel`` holds the start of a line it has not seen the end
+    of yet (``LineReceiver._buffer``, Twisted 23.10-26.10). Read once, when
+    a request head times out; without it (False) a client that sent only
+    part of its first line is closed quietly instead of answered 408."""
+    return bool(getattr(channel, "_buffer", b""))
 
 
 def _check_chunk_decoder() -> list[str]:

@@ -17,6 +17,7 @@ import logging
 
 from twisted.web import http
 
+from ._compat import partial_line_buffered
 from ._deadlines import DeadlineSet
 from ._http_head import Refusal, field_count_refusal, field_line_refusal, head_refusal
 from ._http_state import STATUS_PHRASES, error_page
@@ -90,6 +91,9 @@ class DaphneHTTPChannel(http.HTTPChannel):
     _request_version = b""
     #: This connection's request was refused and answered already.
     _refused = False
+    #: Bytes of the current request head so far, counted as twisted.web
+    #: counts them against ``totalHeadersSize`` (line lengths without CRLF).
+    _head_size = 0
     #: The factory's sets (``HTTPFactory.buildProtocol`` gives them).
     idle_deadlines: DeadlineSet
     head_deadlines: DeadlineSet
@@ -135,6 +139,7 @@ class DaphneHTTPChannel(http.HTTPChannel):
 
     def allContentReceived(self):
         self._awaiting_request_line = True
+        self._head_size = 0
         if self._refused:
             return  # twisted.web ends a bodiless head here; it was answered
         super().allContentReceived()
@@ -144,7 +149,7 @@ class DaphneHTTPChannel(http.HTTPChannel):
 
     def _head_timed_out(self) -> None:
         self.dataReceived = lambda data: None
-        if self._receivedHeaderSize == 0 and not self._buffer:
+        if self._head_size == 0 and not partial_line_buffered(self):
             # An idle connection: close quietly, since an unasked-for 408 could
             # be read as the answer to a request the client is sending now.
             logger.debug("Closing a connection idle for %ss", self.head_timeout)
@@ -159,9 +164,11 @@ class DaphneHTTPChannel(http.HTTPChannel):
         super().connectionLost(reason)
 
     def lineReceived(self, line: bytes) -> None:
-        if self._receivedHeaderSize + len(line) > self.totalHeadersSize:
+        head_size = self._head_size + len(line)
+        if head_size > self.totalHeadersSize:
             self._respond_431()
             return
+        self._head_size = head_size
         if self._awaiting_request_line:
             if line:  # an empty line before a request line is tolerated (RFC 9112 2.2)
                 self._awaiting_request_line = False

@@ -86,6 +86,8 @@ class WebRequest(http.Request):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.factory: HTTPFactory = self.channel.factory
+        #: Set when the connection is lost (twisted.web's own flag is private).
+        self._connection_lost = False
         self.reply_channel: str | None = None
         #: The client address after proxy headers (the access log's host).
         self.client_addr: list | None = None
@@ -225,7 +227,7 @@ class WebRequest(http.Request):
 
     def _request_not_sent(self, exc: BaseException) -> None:
         """The layer refused ``http.request``: answer 503/413 (or re-raise)."""
-        if self.reply_channel is None or self.finished or self._disconnected:
+        if self.reply_channel is None or self.finished or self._connection_lost:
             return
         layer, factory = self.factory.channel_layer, self.factory
         self._disconnect_due = False  # the application never heard of it
@@ -359,11 +361,11 @@ class WebRequest(http.Request):
                 self.setResponseCode(action.status)
                 for name, value in action.headers:
                     self.responseHeaders.addRawHeader(name, value)
-                if self.response.phase is Phase.STREAMING and not self._disconnected:
+                if self.response.phase is Phase.STREAMING and not self._connection_lost:
                     self._budget = WriteBudget(self.factory.http_buffer_limit)
                     self.registerProducer(self._budget, True)
             elif isinstance(action, Write):
-                if self._disconnected or self.finished:
+                if self._connection_lost or self.finished:
                     return
                 self.write(action.data)
                 if self._budget is not None and self._budget.over(len(action.data)):
@@ -384,7 +386,7 @@ class WebRequest(http.Request):
             self._write_error(503, "Worker server failed to respond within time limit.")
 
     def _write_error(self, status: int, detail: str) -> None:
-        if self._disconnected or self.finished:
+        if self._connection_lost or self.finished:
             return
         status, headers, body = error_page(status, detail)
         self.setResponseCode(status)
@@ -402,7 +404,7 @@ class WebRequest(http.Request):
 
     def _complete(self) -> None:
         self._end_exchange(completed=True)
-        if not (self._disconnected or self.finished):
+        if not (self._connection_lost or self.finished):
             self.finish()
         self.factory.log_action(
             "http",
@@ -452,6 +454,7 @@ class WebRequest(http.Request):
         self.factory.send_http_disconnect(self.reply_channel, self.path_text)
 
     def connectionLost(self, reason: Failure) -> None:
+        self._connection_lost = True
         super().connectionLost(reason)
         if self.reply_channel is not None and self.response.client_gone():
             self._abandon_body()

@@ -67,12 +67,13 @@ class IRCClientProtocol(irc.IRCClient):
         self._pending: deque[str] = deque()
         self._drain_call: Any = None
         self._throttle = factory.make_throttle()
+        self._ping_loop: task.LoopingCall | None = None
 
     def sendLine(self, line: str) -> None:
         # Lines wait their turn in the flood-control bucket (Twisted's own
         # lineRate would schedule on the global reactor).
         if self._throttle is None:
-            self._reallySendLine(line)
+            super().sendLine(line)  # twisted.words' own lineRate is off: sent now
             return
         self._pending.append(line)
         if self._drain_call is None:
@@ -86,7 +87,7 @@ class IRCClientProtocol(irc.IRCClient):
                 self._drain_call = self.factory.reactor.callLater(wait, self._drain)
                 return
             self._throttle.take()
-            self._reallySendLine(self._pending.popleft())
+            irc.IRCClient.sendLine(self, self._pending.popleft())
 
     def flush_and_close(self) -> None:
         """Write every waiting line now (flood control no longer matters) and hang up."""
@@ -94,7 +95,7 @@ class IRCClientProtocol(irc.IRCClient):
             self._drain_call.cancel()
         self._drain_call = None
         while self._pending:
-            self._reallySendLine(self._pending.popleft())
+            irc.IRCClient.sendLine(self, self._pending.popleft())
         self.transport.loseConnection()
 
     def lineReceived(self, line: bytes) -> None:
@@ -103,10 +104,24 @@ class IRCClientProtocol(irc.IRCClient):
             line = line.decode("utf-8", "replace")
         super().lineReceived(line)
 
-    def _createHeartbeat(self) -> task.LoopingCall:
-        heartbeat = task.LoopingCall(self._sendHeartbeat)
-        heartbeat.clock = self.factory.reactor
-        return heartbeat
+    # The keepalive PINGs, on the factory's clock (Twisted's own would use
+    # the global reactor): twisted.words calls these two public methods on
+    # sign-on and on connection loss.
+    def startHeartbeat(self) -> None:
+        self.stopHeartbeat()
+        if self.heartbeatInterval is None:
+            return
+        self._ping_loop = task.LoopingCall(self._send_ping)
+        self._ping_loop.clock = self.factory.reactor
+        self._ping_loop.start(self.heartbeatInterval, now=False)
+
+    def stopHeartbeat(self) -> None:
+        if self._ping_loop is not None:
+            self._ping_loop.stop()
+            self._ping_loop = None
+
+    def _send_ping(self) -> None:
+        self.sendLine("PING " + self.hostname)
 
     def signedOn(self) -> None:
         self.signed_on = True

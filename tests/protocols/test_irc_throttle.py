@@ -83,3 +83,29 @@ def test_the_protocol_spaces_lines_after_the_burst_and_flushes_them_on_close():
     assert transport.value() == b"PRIVMSG #a :two\r\nQUIT :bye\r\n"
     assert transport.disconnecting
     assert not clock.getDelayedCalls()
+
+
+@pytest.mark.protocol
+def test_keepalive_pings_run_on_the_factorys_clock_and_stop_with_the_connection():
+    clock = Clock()
+    factory = IRCClientFactory(
+        ChannelLayer(), ("h", 1), reactor=clock, nickname="bot", heartbeat_interval=30
+    )
+    protocol = factory.buildProtocol(None)
+    transport = StringTransport()
+    protocol.makeConnection(transport)
+    protocol.irc_RPL_WELCOME("irc.example", ["bot", "Welcome"])  # signed on: pings start
+    transport.clear()
+    clock.advance(29)
+    assert transport.value() == b""
+    clock.advance(1)
+    assert transport.value() == b"PING irc.example\r\n"
+    protocol.connectionLost(_lost())
+    assert not clock.getDelayedCalls()
+
+
+def _lost():
+    from twisted.internet.error import ConnectionDone
+    from twisted.python.failure import Failure
+
+    return Failure(ConnectionDone())
