@@ -43,7 +43,8 @@ class FastPath:
 
     ``check`` returns what is missing; it runs on the first
     :meth:`available`, which logs one INFO line when something is. Tests
-    force the stock path by replacing ``check`` (and clearing the answer).
+    force the stock path by replacing ``check`` and clearing the remembered
+    answer (``tests/support/fast_paths.py``).
     """
 
     def __init__(self, name: str, stock: str, check: Callable[[], Sequence[str]]) -> None:

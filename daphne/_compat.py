@@ -73,7 +73,8 @@ class FastPath:
     the first :meth:`available` (at start-up: the reactor's install, the
     factories' construction); when something is missing, one INFO line
     says what and which stock path is used instead. Tests force the stock
-    path by replacing ``check`` and calling :meth:`reset`.
+    path by replacing ``check`` and clearing the remembered answer
+    (``tests/support/fast_paths.py``).
     """
 
     def __init__(self, name: str, stock: str, check: Callable[[], Sequence[str]]) -> None:
@@ -101,8 +102,10 @@ class FastPath:
         self._available = None
 
 
-def _missing_attributes(owner: Any, names: Sequence[str]) -> list[str]:
-    label = getattr(owner, "__name__", type(owner).__name__)
+def _missing_attributes(owner: Any, names: Sequence[str], label: str = "") -> list[str]:
+    if owner is None:
+        return [label or "?"]
+    label = label or getattr(owner, "__name__", type(owner).__name__)
     return [f"{label}.{name}" for name in names if not hasattr(owner, name)]
 
 
@@ -125,7 +128,11 @@ def _check_epoll() -> list[str]:
     return (
         _unassigned(EPollReactor.__init__, _EPOLL_STATE)
         + _missing_attributes(EPollReactor, ["_doReadOrWrite"])
-        + _missing_attributes(getattr(posixbase, "_ContinuousPolling", None), ["isWriting"])
+        + _missing_attributes(
+            getattr(posixbase, "_ContinuousPolling", None),
+            ["isWriting"],
+            "twisted.internet.posixbase._ContinuousPolling",
+        )
     )
 
 
