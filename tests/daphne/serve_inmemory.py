@@ -2,11 +2,16 @@
 same process, the way ``runserver`` embeds it.
 
 ``python -m tests.daphne.serve_inmemory ENDPOINT [ENDPOINT ...]``
+
+With ``DAPHNE_STOCK_PATHS=1`` in the environment every fast path of
+``daphne._compat`` reports its internals missing: daphne runs on the stock
+paths (Twisted's own reactor, Autobahn's own parser, HTTP/1.x channels).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 
@@ -17,6 +22,11 @@ from tests.daphne.apps import EchoApp
 
 def main(argv: list[str]) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if os.environ.get("DAPHNE_STOCK_PATHS"):
+        from daphne._compat import FAST_PATHS
+
+        for path in FAST_PATHS:
+            path.check = lambda: ["forced off by DAPHNE_STOCK_PATHS"]
     layer = ChannelLayer(capacity=100)
     app = EchoApp(layer)
     stop = threading.Event()
