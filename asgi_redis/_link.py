@@ -7,7 +7,9 @@ passwords, ``connection_kwargs``, Sentinel discovery); after that a
 :class:`Link` talks RESP on the socket itself with a hiredis reader, which
 halves the per-command cost of the message path. A :class:`LinkPool` hands
 out links to threads; every failure becomes :class:`RedisUnavailable` or
-:class:`RedisCommandError` with a message naming the server.
+:class:`RedisCommandError` with a message naming the server. The socket
+comes from redis-py through :mod:`asgi_redis._compat`; when it cannot be
+had, pools hand out that module's ``StockLink`` (redis-py's own reads).
 """
 
 from __future__ import annotations
