@@ -25,11 +25,23 @@ from typing import Any
 
 import hiredis
 import redis
+from redis import exceptions as redis_errors
 from redis.exceptions import AuthenticationError
 
+from ._compat import REDIS_SOCKET, connection_socket
 from .exceptions import RedisCommandError, RedisUnavailable, RedisWritesRefused
 
-__all__ = ["Link", "LinkPool", "pack", "readable", "ready_links", "reply_error"]
+__all__ = [
+    "Link",
+    "LinkPool",
+    "StockLink",
+    "error_reply_text",
+    "link_class",
+    "pack",
+    "readable",
+    "ready_links",
+    "reply_error",
+]
 
 _CRLF = b"\r\n"
 
@@ -116,8 +128,6 @@ class Link:
         if self.sock is not None:
             return
         self.dial()
-        from ._compat import connection_socket
-
         self.sock = connection_socket(self.connection)
         # Blocking mode with kernel timeouts (SO_RCVTIMEO/SO_SNDTIMEO):
         # a Python socket timeout would put a poll() before every send and
@@ -286,9 +296,7 @@ class LinkPool:
         self.spin = DEFAULT_SPIN
         #: Links handed out and not yet back.
         self.out = 0
-        from ._compat import link_class
-
-        #: ``Link``, or ``_compat.StockLink`` when redis-py's socket is out of reach.
+        #: ``Link``, or ``StockLink`` when redis-py's socket is out of reach.
         self.link_class = link_class()
 
     def acquire(self) -> Link:
@@ -360,7 +368,7 @@ def _is_clean(link: Link) -> bool:
 def ready_links(links: list[Link], timeout: float) -> list[Link]:
     """The links of ``links`` with a reply (or EOF) to read, waiting up to
     ``timeout`` seconds: one poll() on their sockets, or, for links on
-    redis-py's own reads (``_compat.StockLink``), asking each in turn."""
+    redis-py's own reads (``StockLink``), asking each in turn."""
     by_sock = {link.sock: link for link in links}
     if all(isinstance(sock, socket.socket) for sock in by_sock):
         return [by_sock[sock] for sock in readable(list(by_sock), timeout)]
@@ -370,3 +378,87 @@ def ready_links(links: list[Link], timeout: float) -> list[Link]:
         if ready or time.monotonic() >= deadline:
             return ready
         time.sleep(0.001)
+
+
+#: redis-py's error classes whose message lost the reply's error code
+#: (redis-py 5.0-8.2 strip the codes they know), and that code.
+_ERROR_CODES: tuple[tuple[type[Exception], str], ...] = (
+    (redis_errors.ReadOnlyError, "READONLY"),
+    (redis_errors.BusyLoadingError, "LOADING"),
+    (redis_errors.OutOfMemoryError, "OOM"),
+    (redis_errors.NoScriptError, "NOSCRIPT"),
+    (redis_errors.ExecAbortError, "EXECABORT"),
+    (redis_errors.NoPermissionError, "NOPERM"),
+)
+
+
+def error_reply_text(error: Exception) -> str:
+    """The error reply as the server sent it (``CODE message``), as near as
+    redis-py's exception lets us tell: the code it stripped is put back."""
+    for cls, code in _ERROR_CODES:
+        if isinstance(error, cls):
+            return f"{code} {error}"
+    return str(error)
+
+
+class StockLink(Link):
+    """A :class:`~asgi_redis._link.Link` that does its I/O through redis-py's
+    own public connection methods: what the layer uses when redis-py's
+    socket is out of reach. Slower (redis-py's parser per reply); its
+    ``sock`` is the redis-py connection itself, set while open."""
+
+    def open(self) -> None:
+        if self.sock is not None:
+            return
+        self.dial()
+        self.sock = self.connection
+        self.pollable = False
+        self.client_id = None
+
+    def write(self, data: bytes) -> None:
+        self.open()
+        try:
+            self.connection.send_packed_command([data], check_health=False)
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            self.close()
+            raise RedisUnavailable(f"Lost the connection to Redis at {self.where}: {exc}") from exc
+
+    def read(self, timeout: float | None = None) -> Any:
+        """One reply, waiting at least ``timeout`` seconds (the connection's
+        own socket timeout when that is longer)."""
+        connection = self.connection
+        try:
+            if timeout is not None and (self.default_timeout or 0) < timeout:
+                if not connection.can_read(timeout=timeout):
+                    raise redis.TimeoutError("no reply")
+            return connection.read_response(disable_decoding=True)
+        except redis.AuthenticationError as exc:
+            self.close()
+            raise RedisUnavailable(f"Redis at {self.where} refused the credentials: {exc}") from exc
+        except redis.ResponseError as exc:
+            self._raise_reply_error(Exception(error_reply_text(exc)))
+        except redis.TimeoutError as exc:
+            self.close()
+            raise RedisUnavailable(
+                f"Redis at {self.where} did not answer within the socket timeout"
+            ) from exc
+        except (redis.ConnectionError, OSError) as exc:
+            self.close()
+            raise RedisUnavailable(f"Lost the connection to Redis at {self.where}: {exc}") from exc
+
+    def pending(self, timeout: float = 0) -> bool:
+        """True when a reply (or an error, such as a closed connection) is
+        ready to read, waiting up to ``timeout``."""
+        try:
+            return bool(self.connection.can_read(timeout=timeout))
+        except (redis.ConnectionError, OSError):
+            return True  # the read will say what went wrong
+
+    def fileno(self) -> int:
+        raise RedisUnavailable("A link on redis-py's own reads has no file descriptor")
+
+
+def link_class() -> type[Link]:
+    """The class of the links a pool hands out: :class:`Link` on redis-py's
+    socket, or :class:`StockLink` when :data:`~asgi_redis._compat.REDIS_SOCKET` is off."""
+    return Link if REDIS_SOCKET.available() else StockLink

@@ -74,7 +74,7 @@ class DaphneReactor(EPollReactor):
 
     # -- writers -------------------------------------------------------------------
 
-    def addWriter(self, writer: Any) -> None:  # noqa: N802 - Twisted's name
+    def addWriter(self, writer: Any) -> None:
         if writer.fileno() in self._epoll_writes or self._polled_writer(writer):
             return
         self._unflushed[writer] = None

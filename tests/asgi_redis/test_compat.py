@@ -13,7 +13,7 @@ from redis import exceptions as redis_errors
 from twisted.internet.epollreactor import EPollReactor
 
 from asgi import conformance
-from asgi_redis import RedisChannelLayer, RedisUnavailable, _compat
+from asgi_redis import RedisChannelLayer, RedisUnavailable, _compat, _link
 from asgi_redis._link import Link
 from tests.asgi_redis.test_reactor_io import on, settle
 from tests.support.fast_paths import force_stock
@@ -43,7 +43,7 @@ def test_without_the_socket_one_info_line_says_so_and_links_use_redis_py(stock, 
         "redis-py's own reads and writes, and threads instead of the reactor"
     ]
     for layer in (first, second):
-        assert layer._shards[0].links.link_class is _compat.StockLink
+        assert layer._shards[0].links.link_class is _link.StockLink
     first.send("c.one", {"n": 1})
     assert first.receive(["c.one"]) == ("c.one", {"n": 1})
 
@@ -105,7 +105,7 @@ def test_without_the_socket_the_reactor_paths_use_the_thread_pool(stock, make_la
     ],
 )
 def test_an_error_reply_gets_back_the_code_redis_py_took_off(error, text):
-    assert _compat.error_reply_text(error).startswith(text + " ")
+    assert _link.error_reply_text(error).startswith(text + " ")
 
 
 @pytest.fixture(scope="class")

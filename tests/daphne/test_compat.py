@@ -110,7 +110,7 @@ def test_a_connection_without_autobahns_parser_state_reads_every_frame_through_a
     class Moved(WebSocketProtocol):
         """As if Autobahn had renamed a piece of connection state."""
 
-        def onOpen(self):
+        def onOpen(self):  # noqa: N802 - Autobahn's hook
             del self.inside_message
             super().onOpen()
             self.inside_message = False
