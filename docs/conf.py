@@ -7,6 +7,6 @@ author = "the channels-classic developers"
 copyright = "2026, the channels-classic developers"
 release = __version__
 extensions = ["sphinx.ext.autodoc"]
-exclude_patterns = ["_build", "samples"]
+exclude_patterns = ["_build"]
 html_theme = "alabaster"
 nitpicky = False
