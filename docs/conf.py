@@ -8,5 +8,6 @@ copyright = "2026, the channels-classic developers"
 release = __version__
 extensions = ["sphinx.ext.autodoc"]
 exclude_patterns = ["_build"]
-html_theme = "alabaster"
+# furo shows code lines of up to ~90 characters whole; alabaster cut them at ~66.
+html_theme = "furo"
 nitpicky = False

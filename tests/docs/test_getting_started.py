@@ -140,7 +140,8 @@ class Reader:
 
     def run(self, block: Block) -> bool:
         """Run a console block's commands; True when it started servers."""
-        for line in block.text.splitlines():
+        # A backslash at the end of a line continues the command, as in the shell.
+        for line in block.text.replace("\\\n", "").splitlines():
             if line.startswith("$ "):
                 self.command(line[2:], block.line)
         return bool(self.servers)
