@@ -434,8 +434,12 @@ class WebRequest(http.Request):
     def _unregister(self) -> None:
         if self._budget is not None:
             self._budget = None
-            if self.producer is not None:
+            if self.producer is not None and self.channel is not None:
                 self.unregisterProducer()
+            else:
+                # Twisted's connectionLost has already let go of the channel
+                # (and the transport of its producer): only our end is left.
+                self.producer = None
         if self.reply_channel is not None:
             self.factory.request_deadlines.discard(self.reply_channel)
             self.factory.reply_protocols.pop(self.reply_channel, None)

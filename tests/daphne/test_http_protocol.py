@@ -87,6 +87,19 @@ def test_streamed_response_is_written_as_chunks_arrive(harness):
     assert conn.output().endswith(b"0\r\n\r\n")
 
 
+def test_a_client_leaving_during_a_streamed_response_is_a_disconnect_not_an_error(harness):
+    conn = harness.connect()
+    conn.send(request(path=b"/ticks"))
+    reply = harness.receive("http.request")["reply_channel"]
+    harness.factory.dispatch_reply(reply, www.http_response(200, content=b"a", more_content=True))
+    conn.lose()
+    assert harness.receive("http.disconnect") == www.http_disconnect(
+        reply_channel=reply, path="/ticks"
+    )
+    assert reply not in harness.factory.reply_protocols
+    harness.factory.dispatch_reply(reply, www.http_response_chunk(b"late"))
+
+
 def test_no_reply_within_http_timeout_is_503(harness):
     conn = harness.connect()
     conn.send(request(path=b"/slow"))
