@@ -10,4 +10,6 @@ extensions = ["sphinx.ext.autodoc"]
 exclude_patterns = ["_build"]
 # furo shows code lines of up to ~90 characters whole; alabaster cut them at ~66.
 html_theme = "furo"
+html_static_path = ["_static"]
+html_css_files = ["log-output.css"]
 nitpicky = False
