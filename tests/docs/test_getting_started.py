@@ -6,7 +6,8 @@ appended when the caption says ``(add at the end)``), and every ``console``
 block's ``$`` lines are run in page order, in the directory the page's ``cd``
 leads to. Where the page starts a server (``runserver``, or daphne plus
 ``runworker`` in production), two users sign in through the page's login
-form and chat over real WebSockets. A command the test does not know fails
+form and chat over real WebSockets; under ``runserver`` one of them also
+uses the page itself in headless Chromium, so its JavaScript is run too. A command the test does not know fails
 it, so the page cannot grow a step that nothing runs.
 """
 
@@ -32,6 +33,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
+from tests.support.browser import start_chromium
 from tests.support.redis import free_port
 
 pytestmark = pytest.mark.integration
@@ -252,6 +254,36 @@ def check_chat(base_url: str) -> None:
     assert refused.value.response.status_code == 403
 
 
+def check_page_in_browser(base_url: str) -> None:
+    """Ada signs in and types in the page, in Chromium; Grace, on a WebSocket, answers."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser = start_chromium()
+    try:
+        browser.get(base_url + "/chat/lobby/")
+        browser.find_element(By.NAME, "username").send_keys("ada")
+        browser.find_element(By.NAME, "password").send_keys(USERS["ada"])
+        browser.find_element(By.TAG_NAME, "button").click()
+        with join(base_url, "grace") as grace:
+            WebDriverWait(browser, 15).until(lambda b: b.find_elements(By.ID, "line"))
+            browser.find_element(By.ID, "line").send_keys("typed in the page\n")
+            assert json.loads(grace.recv(timeout=15)) == {
+                "user": "ada",
+                "text": "typed in the page",
+            }
+            grace.send("seen")
+            WebDriverWait(browser, 15).until(
+                lambda b: "grace: seen" in b.find_element(By.ID, "log").text
+            )
+        assert browser.find_element(By.ID, "log").text.splitlines() == [
+            "ada: typed in the page",
+            "grace: seen",
+        ]
+    finally:
+        browser.quit()
+
+
 @pytest.fixture
 def reader(tmp_path: Path, redis_url: str) -> Iterator[Reader]:
     reader = Reader(tmp_path, redis_url)
@@ -270,6 +302,8 @@ def test_the_page_followed_literally_gives_a_working_chat_in_development_and_pro
                 base_url = f"http://127.0.0.1:{reader.port}"
                 try:
                     check_chat(base_url)
+                    if not chats:  # the page's own JavaScript, once
+                        check_page_in_browser(base_url)
                 except BaseException:
                     print(reader.output())
                     raise
