@@ -121,6 +121,8 @@ class Reader:
         self.logs = workdir
         self.redis_url = redis_url
         self.servers: list[Server] = []
+        #: What each command that ran to its end printed, by command line.
+        self.printed: dict[str, str] = {}
         self.port = free_port()
         self.env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
         self.env["PATH"] = f"{BIN}{os.pathsep}{self.env.get('PATH', '')}"
@@ -172,6 +174,7 @@ class Reader:
                 f"line {line}: {command!r} failed ({done.returncode}):\n"
                 f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
             )
+            self.printed[command] = done.stdout + done.stderr
         else:
             pytest.fail(f"line {line}: the page shows {command!r}, which this test cannot run")
 
@@ -231,12 +234,13 @@ class ChatUser:
         return json.loads(self.socket.recv(timeout=15))
 
 
-def join(base_url: str, username: str, origin: str | None = None) -> ClientConnection:
-    cookie = sign_in(base_url, username)
+def join(base_url: str, username: str | None, origin: str | None = None) -> ClientConnection:
+    """A WebSocket to the lobby, signed in as ``username`` (None: not signed in)."""
+    cookie = sign_in(base_url, username) if username else None
     return connect(
         base_url.replace("http://", "ws://") + "/chat/lobby/",
         origin=origin or base_url,
-        additional_headers={"Cookie": f"sessionid={cookie}"},
+        additional_headers={"Cookie": f"sessionid={cookie}"} if cookie else {},
         open_timeout=15,
     )
 
@@ -250,6 +254,9 @@ def check_chat(base_url: str) -> None:
             for user in users:
                 assert user.line() == {"user": author.name, "text": f"hello from {author.name}"}
     with pytest.raises(InvalidStatus) as refused, join(base_url, "ada", "https://evil.example"):
+        pass
+    assert refused.value.response.status_code == 403
+    with pytest.raises(InvalidStatus) as refused, join(base_url, None):
         pass
     assert refused.value.response.status_code == 403
 
@@ -317,6 +324,9 @@ def test_the_page_followed_literally_gives_a_working_chat_in_development_and_pro
             reader.write(block)
     # runserver, then daphne with a worker
     assert len(chats) == 2, chats
+    # The page's test module ran, and as many tests as the page says.
+    claimed = re.search(r"``(Ran \d+ tests)``", PAGE.read_text())
+    assert claimed and claimed[1] in reader.printed["python manage.py test chat"]
 
 
 def test_the_page_shows_every_file_it_tells_the_reader_to_make() -> None:
