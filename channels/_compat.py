@@ -1,4 +1,4 @@
-"""The one door to the private names of Django that channels relies on (STYLE 14).
+"""The one door to the private names of Django that channels relies on.
 
 Django has no public name for these; each access says what it relies on
 and which versions were checked (Django 4.2 and 5.2, the supported
