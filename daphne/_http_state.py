@@ -9,6 +9,26 @@ See docs/asgi/www.rst, "HTTP", and docs/topics/daphne.rst, "Responses".
         +---- client gone ---+--> CLIENT_GONE      (http.disconnect is due)
         +---- timeout / invalid reply ------------> DONE (503 / 500 written)
 
+It is strict, as h11 is: each event is either expected in the current
+phase (it acts, or deliberately ignores it) or raises
+``ProtocolStateError`` naming the event and the phase:
+
+=============== ======== ========= ======= ===========
+event           AWAITING STREAMING DONE    CLIENT_GONE
+=============== ======== ========= ======= ===========
+``reply``       starts   writes    ignored ignored
+``fail``        True     False     False   False
+``timed_out``   True     False     raises  raises
+``client_gone`` True     True      False   raises
+=============== ======== ========= ======= ===========
+
+The ignored cells and the False ones are the races of a live server: a late
+reply from the application, a body upload that fails after the response
+was written, a streaming response outliving the response timeout. The
+raising cells cannot happen while the request class keeps its side of the
+contract: the response deadline is dropped when the exchange ends, and a
+connection is lost once.
+
 ``RequestBody`` cuts a received body into the inline ``body`` and the chunks
 for the ``http.request.body?`` channel. ``error_page`` builds the small HTML
 error responses. The Twisted request class in ``http_protocol`` only calls
@@ -25,7 +45,7 @@ from typing import IO, Any
 from asgi import www
 from asgi.exceptions import InvalidMessage
 
-from .exceptions import IllegalTransition, InvalidReply
+from .exceptions import IllegalTransition, InvalidReply, ProtocolStateError
 
 __all__ = [
     "Finish",
@@ -105,22 +125,46 @@ def _header_pairs(headers: Any) -> list[tuple[bytes, bytes]]:
 
 
 class ResponseState:
-    """Decides what each reply message means for the socket."""
+    """Decides what each reply message means for the socket.
+
+    Its fields are read-only: only the events below change them.
+    """
+
+    __slots__ = ("_bytes_sent", "_phase", "_status")
 
     def __init__(self) -> None:
-        self.phase = Phase.AWAITING
-        self.status: int | None = None
-        self.bytes_sent = 0
+        self._phase = Phase.AWAITING
+        self._status: int | None = None
+        self._bytes_sent = 0
+
+    @property
+    def phase(self) -> Phase:
+        """Where the exchange is (see the module's table)."""
+        return self._phase
+
+    @property
+    def status(self) -> int | None:
+        """The status written or being written (the application's, or an
+        error page's); None while awaiting the response."""
+        return self._status
+
+    @property
+    def bytes_sent(self) -> int:
+        """Body bytes of the application's response handed out to write."""
+        return self._bytes_sent
 
     @property
     def started(self) -> bool:
-        return self.phase is Phase.STREAMING or (
-            self.phase is Phase.DONE and self.status is not None
+        """A status line went (or is going) out: the application's, or an
+        error page's (``fail`` returned True)."""
+        return self._phase is Phase.STREAMING or (
+            self._phase is Phase.DONE and self._status is not None
         )
 
     @property
     def finished(self) -> bool:
-        return self.phase in (Phase.DONE, Phase.CLIENT_GONE)
+        """Nothing more will be written: the response is complete or the client left."""
+        return self._phase is Phase.DONE or self._phase is Phase.CLIENT_GONE
 
     def reply(self, message: Any) -> list[Action]:
         """Actions for one message from the reply channel.
@@ -129,7 +173,7 @@ class ResponseState:
         500 if ``started`` is False, else drops the connection). Messages
         after the response completed are ignored (an empty list).
         """
-        if self.phase is Phase.AWAITING:
+        if self._phase is Phase.AWAITING:
             if not isinstance(message, dict) or "status" not in message:
                 raise InvalidReply("the first response message must have a 'status' key")
             try:
@@ -140,9 +184,9 @@ class ResponseState:
             if not 100 <= status <= 999:
                 raise InvalidReply(f"response status must be 100-999, got {status}")
             headers = _header_pairs(message.get("headers", []))
-            self.status = status
+            self._status = status
             actions: list[Action] = [Start(status, headers)]
-        elif self.phase is Phase.STREAMING:
+        elif self._phase is Phase.STREAMING:
             if isinstance(message, dict) and "status" in message:
                 raise InvalidReply("got a second 'status' for a response already started")
             try:
@@ -152,25 +196,30 @@ class ResponseState:
             actions = []
         else:
             return []
-        content = message.get("content", b"")
+        # both are optional: no content writes nothing, no more_content ends it
+        content = message.get("content")
         if content:
             actions.append(Write(content))
-            self.bytes_sent += len(content)
-        if message.get("more_content", False):
-            self.phase = Phase.STREAMING
+            self._bytes_sent += len(content)
+        if message.get("more_content"):
+            self._phase = Phase.STREAMING
         else:
-            self.phase = Phase.DONE
+            self._phase = Phase.DONE
             actions.append(Finish())
         return actions
 
     def fail(self, status: int) -> bool:
-        """Answer with an error page instead; True if one can still be written."""
-        if self.phase is not Phase.AWAITING:
-            if self.phase is Phase.STREAMING:
-                self.phase = Phase.DONE
+        """Answer with an error page instead; True if one can still be written.
+
+        A response already started is cut off (False); one already over
+        stays as it is (False).
+        """
+        if self._phase is not Phase.AWAITING:
+            if self._phase is Phase.STREAMING:
+                self._phase = Phase.DONE
             return False
-        self.phase = Phase.DONE
-        self.status = status
+        self._phase = Phase.DONE
+        self._status = status
         return True
 
     def timed_out(self) -> bool:
@@ -178,16 +227,22 @@ class ResponseState:
 
         Only a response that has not started times out; a streaming response
         (long-poll, server-sent events) runs as long as the app keeps it open.
+        Once the exchange is over its deadline is gone, so the timeout
+        cannot fire then.
         """
-        return self.phase is Phase.AWAITING and self.fail(503)
+        if self._phase is Phase.AWAITING:
+            return self.fail(503)
+        if self._phase is Phase.STREAMING:
+            return False
+        raise ProtocolStateError("ResponseState", self._phase, "timed_out")
 
     def client_gone(self) -> bool:
         """The client closed the connection: True if ``http.disconnect`` is due."""
-        if self.phase in (Phase.AWAITING, Phase.STREAMING):
-            self.phase = Phase.CLIENT_GONE
+        if self._phase is Phase.AWAITING or self._phase is Phase.STREAMING:
+            self._phase = Phase.CLIENT_GONE
             return True
-        if self.phase is Phase.CLIENT_GONE:
-            raise IllegalTransition("ResponseState", self.phase, "client_gone")
+        if self._phase is Phase.CLIENT_GONE:
+            raise ProtocolStateError("ResponseState", self._phase, "client_gone")
         return False
 
 

@@ -12,6 +12,7 @@ __all__ = [
     "InvalidReply",
     "LayerUnreachable",
     "NotAChannelLayer",
+    "ProtocolStateError",
 ]
 
 
@@ -34,6 +35,25 @@ class IllegalTransition(RuntimeError):
         super().__init__(f"{machine} cannot handle {event!r} in state {state}")
         self.state = state
         self.event = event
+
+
+class ProtocolStateError(IllegalTransition):
+    """A connection's state machine (``WebSocketState``, ``ResponseState``)
+    got an event it does not expect in its current phase, as h11 raises
+    ``LocalProtocolError``: for example ``connect_timed_out`` once the
+    handshake was answered, or a frame before it was accepted.
+
+    Replies from the application are never refused this way (late ones are
+    ignored, malformed ones are ``InvalidReply``); only the server's own
+    events are, so this means a bug in the code that drives the machine.
+    ``machine``, ``phase`` and ``event`` say which.
+    """
+
+    def __init__(self, machine: str, phase: object, event: str) -> None:
+        # the message names the phase as the docs' tables do: ``CONNECTING``
+        super().__init__(machine, getattr(phase, "name", phase), event)
+        self.machine = machine
+        self.state = self.phase = phase
 
 
 class BadRequest(ValueError):

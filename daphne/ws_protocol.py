@@ -391,7 +391,7 @@ class WebSocketProtocol(SimpleFrameReader, WebSocketServerProtocol):
             # the client left mid-handshake; nobody waits on this any more
             handshake.addErrback(lambda failure: None)
         was_open = self.ws_state.phase in (Phase.OPEN, Phase.CLOSING)
-        disconnect = self.ws_state.closed(self.ws_state.close_code or code)
+        disconnect = self.ws_state.closed(code)
         if self.reply_channel is None:
             return
         self.main_factory.reply_protocols.pop(self.reply_channel, None)

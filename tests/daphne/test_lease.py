@@ -17,9 +17,14 @@ pytestmark = pytest.mark.protocol
 
 
 def make_socket(reply_channel, path="/ws/", frames=0, closed=False):
+    """A socket whose state got there through its events: accepted, ``frames``
+    frames received, and (``closed``) its own disconnect reported."""
     state = WebSocketState()
-    state.received = frames
-    state.disconnect_reported = closed
+    state.reply({"accept": True})
+    for _ in range(frames):
+        state.frame_received()
+    if closed:
+        state.closed(1000)
     return SimpleNamespace(reply_channel=reply_channel, path=path, ws_state=state)
 
 
