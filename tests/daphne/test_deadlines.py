@@ -5,7 +5,7 @@ import logging
 import pytest
 from twisted.internet import task
 
-from daphne._deadlines import DeadlineSet
+from daphne._deadlines import EPSILON, DeadlineSet
 
 pytestmark = pytest.mark.protocol
 
@@ -126,3 +126,63 @@ def test_stop_forgets_everything_and_disarms():
     assert clock.getDelayedCalls() == [] and len(deadlines) == 0
     clock.advance(5)
     assert fired == []
+
+
+def test_the_failure_is_logged_with_the_key_and_its_traceback(caplog):
+    clock = task.Clock()
+
+    def expired(key):
+        raise ValueError("boom")
+
+    deadlines = DeadlineSet(clock, expired)
+    deadlines.add("bad", 1)
+    with caplog.at_level(logging.ERROR, logger="daphne._deadlines"):
+        clock.advance(1)
+    (record,) = caplog.records
+    assert record.getMessage() == "Handling the expiry of 'bad' failed"
+    assert record.exc_info[0] is ValueError
+
+
+def test_a_deadline_within_epsilon_counts_as_reached_and_one_beyond_does_not():
+    clock, fired, deadlines = make()
+    deadlines.add("now", 0)
+    deadlines.add("hair", EPSILON)  # due EPSILON after the timer fires at 0
+    deadlines.add("later", 2 * EPSILON)
+    clock.advance(0)
+    assert fired == ["now", "hair"]
+    assert "later" in deadlines
+
+
+def test_the_timer_is_rearmed_for_the_next_key_even_if_it_is_due_in_under_a_second():
+    clock, fired, deadlines = make()
+    deadlines.add("a", 10)
+    clock.advance(0.25)
+    deadlines.add("b", 10)  # due at 10.25
+    clock.advance(9.75)
+    assert fired == ["a"]
+    clock.advance(0.25)
+    assert fired == ["a", "b"]
+
+
+def test_adding_a_key_again_puts_it_behind_keys_added_since():
+    clock, fired, deadlines = make()
+    deadlines.add("a", 10)
+    clock.advance(1)
+    deadlines.add("b", 10)  # due at 11
+    clock.advance(1)
+    deadlines.add("a", 10)  # due at 12 now, after "b"
+    clock.advance(9)
+    assert fired == ["b"]
+    clock.advance(1)
+    assert fired == ["b", "a"]
+
+
+def test_stop_without_a_timer_is_harmless_and_the_set_works_again_after_it():
+    clock, fired, deadlines = make()
+    deadlines.stop()  # nothing armed yet
+    deadlines.add("a", 1)
+    deadlines.stop()
+    deadlines.stop()
+    deadlines.add("b", 1)
+    clock.advance(1)
+    assert fired == ["b"]

@@ -187,6 +187,39 @@ def test_frame_end_is_known_once_the_header_is_in(size, mask):
         assert frame_end(b"ab" + data[:cut], 2) == 2 + len(data)
 
 
+@unit
+def test_frame_end_reads_all_eight_octets_of_a_64_bit_length():
+    # the most significant octet counts too (a length no server would take)
+    header = bytes([0x82, 0x80 | 127]) + (2**56 + 5).to_bytes(8, "big") + MASK
+    assert frame_end(header, 0) == 14 + 2**56 + 5
+
+
+@unit
+def test_a_64_bit_length_beyond_the_limit_is_not_read_modulo_anything():
+    # 2**56 + 70000: its low seven octets alone would say 70000, under the limit
+    payload = bytes(70_000)
+    data = bytes([0x82, 0x80 | 127]) + (2**56 + 70_000).to_bytes(8, "big") + MASK + payload
+    assert take_simple_frames(data, 0, 1 << 20) == ([], 0)
+
+
+@unit
+@pytest.mark.parametrize(("size", "called"), [(1023, False), (1024, True), (4096, True)])
+def test_payloads_from_1024_octets_are_unmasked_by_the_unmasker_with_the_4_octet_mask(size, called):
+    calls = []
+
+    def unmasker(payload, mask):
+        calls.append((len(payload), mask))
+        return naive_unmask(payload, mask)
+
+    payload = bytes(i % 251 for i in range(size))
+    data = client_frame(payload, OP_BINARY)
+    assert take_simple_frames(data, 0, LIMIT, unmasker) == (
+        [(OP_BINARY, payload, len(data))],
+        len(data),
+    )
+    assert calls == ([(size, MASK)] if called else [])
+
+
 # -- the protocol: the fast path against Autobahn alone ---------------------------
 
 MAX_MESSAGE = 3000
