@@ -32,6 +32,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import tomllib
 from collections import Counter
 from pathlib import Path
@@ -166,7 +167,9 @@ def main(argv: list[str] | None = None) -> int:
             work = SCRATCH / path.removesuffix(".py").replace("/", ".")
         else:
             work = prepare(path, FAST_TESTS[path])
+            started = time.monotonic()
             mutmut(work, "run", "--max-children", str(args.max_children))
+            print(f"\n{path}: mutmut ran {time.monotonic() - started:.0f} s")
         killed, total = report(work, path, args.diff)
         scores[path] = 100 * killed / total if total else 100.0
     if len(scores) > 1:
