@@ -15,6 +15,8 @@ from asgi import www
 from daphne._http_state import Finish, Phase, RequestBody, ResponseState, Start, Write, error_page
 from daphne.exceptions import IllegalTransition, InvalidReply, ProtocolStateError
 
+pytestmark = pytest.mark.unit
+
 
 def in_phase(phase):
     """A machine driven into ``phase`` through its events only."""

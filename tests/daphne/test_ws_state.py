@@ -13,6 +13,8 @@ from asgi import www
 from daphne._ws_state import Accept, Close, Phase, Reject, Send, WebSocketState
 from daphne.exceptions import IllegalTransition, InvalidReply, ProtocolStateError
 
+pytestmark = pytest.mark.unit
+
 TIMED_OUT = Reject(403, "Application did not answer the connection in time")
 DENIED = Reject(403, "Access denied")
 UNAVAILABLE = Reject(503, "Server unavailable")
