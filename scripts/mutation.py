@@ -65,7 +65,9 @@ FAST_TESTS: dict[str, list[str]] = {
     "channels/_ordering.py": ["tests/channels_features/test_ordering.py"],
 }
 
-#: mutmut's exit-code verdicts that count as the tests noticing the mutant.
+#: mutmut's verdicts that count as the tests noticing the mutant (a mutant
+#: that hangs or crashes the tests is noticed too). The others, "survived",
+#: "no tests", "suspicious", "skipped", "not checked", count against.
 KILLED = {"killed", "timeout", "caught by type check", "segfault"}
 
 
@@ -86,6 +88,7 @@ def prepare(path: str, tests: list[str]) -> Path:
     work = SCRATCH / path.removesuffix(".py").replace("/", ".")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
+    # mutmut copies these into mutants/ (the tests as part of its defaults)
     for name in (*PACKAGES, "tests"):
         (work / name).symlink_to(ROOT / name, target_is_directory=True)
     text = (ROOT / "pyproject.toml").read_text("utf-8")
