@@ -164,10 +164,14 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [path for path in paths if path not in FAST_TESTS]
     if unknown:
         parser.error(f"no fast tests are listed for {', '.join(unknown)}; add to FAST_TESTS")
-    scores = {}
+    scores: dict[str, float | None] = {}
     for path in paths:
         if args.report_only:
             work = SCRATCH / path.removesuffix(".py").replace("/", ".")
+            if not (work / "mutants").is_dir():
+                print(f"\n{path}: not run yet")
+                scores[path] = None
+                continue
         else:
             work = prepare(path, FAST_TESTS[path])
             started = time.monotonic()
@@ -178,8 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     if len(scores) > 1:
         print("\nSummary:")
         for path, score in scores.items():
-            print(f"  {path}: {score:.1f} %")
-    low = [path for path, score in scores.items() if score < args.fail_under]
+            print(f"  {path}: {'not run' if score is None else f'{score:.1f} %'}")
+    low = [path for path, score in scores.items() if score is None or score < args.fail_under]
     if low:
         print(f"\nUnder {args.fail_under:g} %: {', '.join(low)}")
         return 1
