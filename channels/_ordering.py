@@ -29,6 +29,7 @@ from typing import Any
 from django.conf import settings
 
 from asgi.types import ChannelLayer
+from channels._retry import retry_while_full
 from channels._session_store import ORDER_KEY, channel_session_key, open_session, save_session
 from channels.exceptions import ConsumeLater
 from channels.message import pending_message_store
@@ -42,6 +43,9 @@ WAITING_KEY = "__channels_waiting"
 _ORIGINAL_CHANNEL = "original_channel"
 #: How many wait channels a give-up looks at for the lowest parked message.
 _GIVE_UP_WINDOW = 200
+#: How long a released message insists on its full original channel, and the pause.
+_SEND_BACK_TIMEOUT = 2.0
+_SEND_BACK_INTERVAL = 0.05
 
 
 def wait_channel_name(reply_channel: str) -> str:
@@ -65,21 +69,18 @@ def _fresh_next_order(session_key: str) -> int:
 def _send_back(layer: ChannelLayer, content: dict) -> None:
     content = dict(content)
     channel = content.pop(_ORIGINAL_CHANNEL)
-    deadline = time.monotonic() + 2.0
-    while True:
-        try:
-            layer.send(channel, content)
-            return
-        except layer.ChannelFull:
-            if time.monotonic() > deadline:
-                logger.error(
-                    "Dropped message order %s of %s: channel %s stayed full",
-                    content.get("order"),
-                    content.get("reply_channel"),
-                    channel,
-                )
-                return
-            time.sleep(0.05)
+    if not retry_while_full(
+        lambda: layer.send(channel, content),
+        layer.ChannelFull,
+        timeout=_SEND_BACK_TIMEOUT,
+        interval=_SEND_BACK_INTERVAL,
+    ):
+        logger.error(
+            "Dropped message order %s of %s: channel %s stayed full",
+            content.get("order"),
+            content.get("reply_channel"),
+            channel,
+        )
 
 
 def _park(layer: ChannelLayer, reply_channel: str, content: dict) -> bool:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from typing import Any
 
+from ._retry import retry_while_full
 from .signals import consumer_finished, consumer_started
 
 __all__ = ["PendingMessageStore", "pending_message_store"]
@@ -224,15 +224,12 @@ class PendingMessageStore:
         return errors
 
     def _send_with_retry(self, sender: Any, message: dict) -> bool:
-        deadline = time.monotonic() + self.retry_time
-        while True:
-            try:
-                sender.send(message, immediately=True)
-                return True
-            except sender.channel_layer.ChannelFull:
-                if time.monotonic() >= deadline:
-                    return False
-                time.sleep(self.retry_interval)
+        return retry_while_full(
+            lambda: sender.send(message, immediately=True),
+            sender.channel_layer.ChannelFull,
+            timeout=self.retry_time,
+            interval=self.retry_interval,
+        )
 
 
 def _try(function: Any, *args: Any, **kwargs: Any) -> BaseException | None:

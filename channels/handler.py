@@ -41,6 +41,7 @@ from asgi.types import ChannelLayer
 
 from ._compat import response_finishes_for
 from ._pending import pending_message_store
+from ._retry import retry_while_full
 from .exceptions import RequestAborted, RequestTimeout, ResponseLater
 
 __all__ = ["AsgiHandler", "AsgiRequest", "HttpResponseLater", "ViewConsumer"]
@@ -508,18 +509,17 @@ class ViewConsumer:
             # made now, written with the batch's other sends (one round trip).
             pending_message_store.send_held(message.reply_channel, reply)
             return True
-        layer = message.channel_layer
-        deadline = time.monotonic() + self.reply_timeout
-        while True:
-            try:
-                message.reply_channel.send(reply, immediately=True)
-                return True
-            except layer.ChannelFull:
-                if time.monotonic() > deadline:
-                    channels_logger.warning(
-                        "Reply channel %s stayed full for %ss; abandoning the response",
-                        message.reply_channel,
-                        self.reply_timeout,
-                    )
-                    return False
-                time.sleep(self.retry_interval)
+        reply_channel = message.reply_channel
+        if retry_while_full(
+            lambda: reply_channel.send(reply, immediately=True),
+            message.channel_layer.ChannelFull,
+            timeout=self.reply_timeout,
+            interval=self.retry_interval,
+        ):
+            return True
+        channels_logger.warning(
+            "Reply channel %s stayed full for %ss; abandoning the response",
+            reply_channel,
+            self.reply_timeout,
+        )
+        return False

@@ -22,6 +22,7 @@ from typing import Any
 
 from asgi.types import ChannelLayer
 
+from ._retry import backoff, retry_while_full
 from .exceptions import ChannelSocketException, ConsumeLater, DenyConnection
 from .message import Message, pending_message_store
 from .signals import consumer_finished, consumer_started, worker_ready
@@ -50,7 +51,9 @@ class Worker:
     #: before trying again; it doubles up to ``receive_retry_max``.
     receive_retry_delay = 0.1
     receive_retry_max = 2.0
-    #: The pause function, replaceable in tests.
+    #: The pause before receiving again from a layer whose receive did not block.
+    idle_pause = 0.05
+    #: The pause function, replaceable in tests; every pause of the worker goes through it.
     sleep = staticmethod(time.sleep)
     #: Most messages taken off the layer at once (on layers with
     #: ``receive_batch``), and the time a batch may take by the recent
@@ -161,9 +164,10 @@ class Worker:
                     logger.warning("The channel layer answers again; receiving resumed")
                     self._receive_failures = 0
                 if not batch:
-                    if time.monotonic() - started < 0.005:
-                        # The layer does not block: avoid a busy loop.
-                        time.sleep(0.05)
+                    if not self.termed and time.monotonic() - started < 0.005:
+                        # The layer does not block: avoid a busy loop (no
+                        # pause when the loop is about to end anyway).
+                        self.sleep(self.idle_pause)
                     continue
                 # Every message of a batch is in hand (taken off the layer):
                 # all are handled, even after a first shutdown signal.
@@ -231,8 +235,8 @@ class Worker:
     def _receive_failed(self, exc: Exception) -> None:
         """Log a failed receive (loudly the first time) and pause before the next try."""
         self._receive_failures += 1
-        delay = min(
-            self.receive_retry_max, self.receive_retry_delay * 2 ** (self._receive_failures - 1)
+        delay = backoff(
+            self.receive_retry_delay, self._receive_failures - 1, self.receive_retry_max
         )
         log = logger.warning if self._receive_failures == 1 else logger.debug
         log("Receiving from the channel layer failed (%s); retrying in %.1fs", exc, delay)
@@ -323,16 +327,20 @@ class Worker:
             )
             return
         content = dict(content, __retries__=retries + 1)
-        for _ in range(self.requeue_attempts):
-            try:
-                self.channel_layer.send(channel, content)
-                return
-            except self.channel_layer.ChannelFull:
-                time.sleep(self.requeue_interval)
-            except Exception:
-                logger.exception("Could not requeue a message on %s", channel)
-                return
-        logger.warning("Could not requeue a message on %s: the channel stayed full", channel)
+        layer = self.channel_layer
+        try:
+            requeued = retry_while_full(
+                lambda: layer.send(channel, content),
+                layer.ChannelFull,
+                attempts=self.requeue_attempts,
+                interval=self.requeue_interval,
+                sleep=self.sleep,
+            )
+        except Exception:
+            logger.exception("Could not requeue a message on %s", channel)
+            return
+        if not requeued:
+            logger.warning("Could not requeue a message on %s: the channel stayed full", channel)
 
     @staticmethod
     def _release_held() -> None:

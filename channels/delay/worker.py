@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from asgi.types import ChannelLayer
 
+from .._retry import backoff
 from .models import DelayedMessage, encode_content
 
 __all__ = ["DELAY_CHANNEL", "InvalidDelayMessage", "Worker"]
@@ -91,11 +92,13 @@ class Worker:
         signal_handlers: bool = True,
         database_sleep_duration: float = 1,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], object] = time.sleep,
     ) -> None:
         self.channel_layer = channel_layer
         self.signal_handlers = signal_handlers
         self.database_sleep_duration = database_sleep_duration
         self.clock = clock
+        self.sleep = sleep
         self.termed = False
         self.in_job = False
         self._full_attempts: dict[int, int] = {}
@@ -152,12 +155,12 @@ class Worker:
                 _channel, content = self.channel_layer.receive([DELAY_CHANNEL], block=True)
             except Exception:
                 logger.exception("Receiving from %s failed; retrying in 1 s", DELAY_CHANNEL)
-                time.sleep(1)
+                self.sleep(1)
                 continue
             if content is not None:
                 inbox.put(content)
             elif self.clock() - started < 0.01:
-                time.sleep(0.1)  # the layer does not block on receive: do not spin
+                self.sleep(0.1)  # the layer does not block on receive: do not spin
 
     def _seconds_to_next_sweep(self) -> float:
         if self._next_sweep is None:
@@ -215,9 +218,9 @@ class Worker:
     def _send_one(self, row: DelayedMessage) -> int:
         pk = row.pk
         attempts = self._full_attempts.get(pk, 0)
-        backoff = min(1000 * 2**attempts, self.max_backoff)
+        pause = backoff(1000, attempts, self.max_backoff)
         try:
-            delivered = row.send(channel_layer=self.channel_layer, requeue_delay=backoff)
+            delivered = row.send(channel_layer=self.channel_layer, requeue_delay=pause)
         except Exception:
             logger.exception(
                 "Dropped delayed message %s for %s: it cannot be sent", pk, row.channel_name
@@ -233,6 +236,6 @@ class Worker:
             "Channel %s is full; delayed message %s retried in %d ms",
             row.channel_name,
             pk,
-            backoff,
+            pause,
         )
         return 0

@@ -382,6 +382,46 @@ def test_requeue_into_a_channel_that_stays_full_is_logged(make_layer, caplog):
     assert "Could not requeue a message on tests.full: the channel stayed full" in caplog.text
 
 
+def test_requeue_into_a_full_channel_pauses_through_the_injected_sleep(make_layer):
+    from channels.exceptions import ConsumeLater
+
+    def later(message, **kwargs):
+        raise ConsumeLater()
+
+    layer = make_layer([route("tests.full", later)], channel_capacity={"tests.full": 1})
+    layer.send("tests.full", {"blocking": True})
+    worker = Worker(layer, signal_handlers=False)
+    pauses: list[float] = []
+    worker.sleep = pauses.append
+    worker.handle("tests.full", {"n": 1})
+    # requeue_attempts sends, with a pause between two of them and none after the last.
+    assert pauses == [worker.requeue_interval] * (worker.requeue_attempts - 1)
+    assert layer.receive(["tests.full"]) == ("tests.full", {"blocking": True})
+    assert layer.receive(["tests.full"]) == (None, None)
+
+
+def test_a_layer_whose_receive_does_not_block_is_polled_with_the_injected_pause():
+    class NonBlockingLayer:
+        """Returns at once from a blocking receive, as a layer without blocking does."""
+
+        router = type("Router", (), {"channels": {"tests.idle"}})()
+
+        def receive(self, channels, block=False):
+            return None, None
+
+    worker = Worker(NonBlockingLayer(), signal_handlers=False)
+    pauses: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) == 3:
+            worker.stop()
+
+    worker.sleep = sleep
+    worker.run()
+    assert pauses == [worker.idle_pause] * 3
+
+
 def test_failing_callback_and_failing_socket_exception_are_logged(make_layer, caplog):
     from channels.exceptions import ChannelSocketException
 

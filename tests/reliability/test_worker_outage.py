@@ -58,6 +58,14 @@ def test_a_worker_keeps_receiving_after_the_layer_fails_and_handles_the_next_mes
     assert "resumed" in warnings[1]
 
 
+def test_a_worker_cut_off_for_hours_keeps_pausing_at_the_cap():
+    # Past 1024 failures an uncapped doubling no longer fits in a float.
+    worker, layer, handled, pauses = make_worker(failures=1100)
+    worker.run()
+    assert handled == [("test.channel", {"n": 1})]
+    assert len(pauses) == 1100 and pauses[-1] == pytest.approx(2.0)
+
+
 def test_the_pause_starts_small_again_after_a_recovery():
     worker, layer, handled, pauses = make_worker(failures=2)
     worker.run()
