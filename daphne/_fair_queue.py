@@ -30,8 +30,10 @@ other. Held jobs fail only once the layer has stayed unreachable for
 ``deliver_timeout`` seconds; they are counted in ``gave_up``.
 
 The caller passes the time in and makes the sends itself: ``take`` gives
-the next job due, ``done`` reports its outcome and returns the notices
-(error handlers, drain callbacks) to run on the reactor thread.
+the next job due (``take_batch`` several, to send in one round trip),
+``done`` reports its outcome and returns the notices (error handlers,
+drain callbacks) to run on the reactor thread; ``expire`` fails what waited
+too long and ``next_due`` says when to come back.
 """
 
 from __future__ import annotations
@@ -219,6 +221,24 @@ class FairQueue:
             job.waited = False
             return self._hand_out(owner, job)
         return None
+
+    def take_batch(self, now: float, limit: int) -> list[Job]:
+        """The jobs due now, at most ``limit``, to send together; report each with ``done``.
+
+        One per connection at most (``take`` never hands out a connection's
+        next job before the last one is done), so a batch never holds two
+        messages whose order matters. A probe of a full channel ends the
+        batch: whether there is room again is learnt from that send alone.
+        """
+        jobs: list[Job] = []
+        while len(jobs) < limit:
+            job = self.take(now)
+            if job is None:
+                break
+            jobs.append(job)
+            if job.waited:
+                break
+        return jobs
 
     def _hand_out(self, owner: Hashable, job: Job) -> Job:
         if owner in self._broken and "order" in job.message:

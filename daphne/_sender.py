@@ -10,19 +10,27 @@ thread and reports a failure back on the reactor thread. That thread sends
 in batches: what queued up while one batch was on its way goes in the next,
 in one round trip on a layer with ``send_batch``. In direct mode
 (in-memory layers, ``--force-sync``, the sans-IO tests) it sends at once on
-the caller's thread and retries on the reactor's clock.
+the caller's thread and retries on the reactor's clock. On the reactor
+(a layer with ``send_batch_twisted``) batches go out without a thread.
 
-Either way the sends go through a :class:`~daphne._fair_queue.FairQueue`:
-one queue per connection (its reply channel), served round-robin, so a
-connection's messages keep their order and a flooding connection delays the
-others by one send at a time; ``websocket.receive`` frames refused with
-``ChannelFull`` wait their turn for room (up to ``full_timeout``) instead of
-failing. ``backlog`` and ``when_drained`` let a connection stop reading its
-socket while too many of its frames wait, and start again once they are in.
-``websocket.disconnect`` is sent with ``deliver``: refused because its channel
-is full or the layer is unreachable, it is held and retried (no
-``full_timeout``) until it lands, or until the layer has stayed unreachable
-for ``deliver_timeout`` seconds (one WARNING with the count given up).
+Every mode puts the sends through one :class:`~daphne._fair_queue.FairQueue`,
+the sans-IO core that decides what is sent when: one queue per connection
+(its reply channel), served round-robin, so a connection's messages keep
+their order and a flooding connection delays the others by one send at a
+time; ``websocket.receive`` frames refused with ``ChannelFull`` wait their
+turn for room (up to ``full_timeout``) instead of failing. ``backlog`` and
+``when_drained`` let a connection stop reading its socket while too many of
+its frames wait, and start again once they are in. ``websocket.disconnect``
+is sent with ``deliver``: refused because its channel is full or the layer
+is unreachable, it is held and retried (no ``full_timeout``) until it lands,
+or until the layer has stayed unreachable for ``deliver_timeout`` seconds
+(one WARNING with the count given up).
+
+The three modes are three small drivers over that core (``_Direct``,
+``_OnReactor``, ``_Threaded``): each only decides on which thread and with
+which call the jobs the core hands out are sent, and when to ask it again.
+What a send's outcome means (``_Driver.report``) and what is logged about
+it are written once, in their common base.
 """
 
 from __future__ import annotations
@@ -81,34 +89,20 @@ class LayerSender:
         self.threaded = threaded
         #: Sends through the layer's ``send_batch_twisted`` (no thread).
         self.on_reactor = on_reactor
-        self._send_batch_twisted = getattr(layer, "send_batch_twisted", None)
-        if on_reactor and self._send_batch_twisted is None:
-            raise TypeError(f"{layer!r} has no send_batch_twisted; use threaded mode")
-        self._in_flight = False
-        self._drained: Any = None
         self._queue = FairQueue(
             full_timeout, full_error=self._full_error, deliver_timeout=deliver_timeout
         )
         self._lock = threading.Condition(threading.Lock())
-        self._send_batch = getattr(layer, "send_batch", None)
-        self._thread: threading.Thread | None = None
-        self._stopping = False
-        self._sleeping = False  # the thread waits on the lock for work
-        # direct mode only
-        self._pumping = False
-        self._timer: Any = None
-        self._dropped_logged = 0
-        self._gave_up_logged = 0
-        self._overflowed_logged = 0
+        driver = _OnReactor if on_reactor else _Threaded if threaded else _Direct
+        self._driver: _Driver = driver(self, self._queue, self._lock)
+        # The hot path: a send goes straight to the driver's method, with no
+        # mode test and no extra call on the way.
+        self.send = self._driver.send
 
     def _full_error(self, channel: str) -> BaseException:
         return self.layer.ChannelFull(f"{channel} stayed full for {self._queue.full_timeout:g}s")
 
-    def _now(self) -> float:
-        # direct mode runs on the reactor's (possibly fake) clock
-        return time.monotonic() if self.threaded else self.reactor.seconds()
-
-    def send(
+    def send(  # replaced per instance by the driver's own ``send`` (same signature)
         self,
         channel: str,
         message: dict,
@@ -123,49 +117,7 @@ class LayerSender:
         waits for room in turn with the other connections, up to ``full_timeout``;
         with ``deliver`` it (or an unreachable layer) is retried until the
         message lands or the layer stays unreachable for ``deliver_timeout``."""
-        owner: Hashable = message.get("reply_channel") or object()
-        queue = self._queue
-        if self.on_reactor:
-            if self._stopping and not deliver:
-                raise RuntimeError("LayerSender is stopped; no more sends")
-            queue.push(Job(channel, message, owner, on_error, retry_full, deliver), self._now())
-            self._kick()
-            return
-        if not self.threaded:
-            if not self._pumping and queue.idle(owner, channel):
-                # nothing to wait behind: the plain send, as fast as before
-                try:
-                    self.layer.send(channel, message)
-                except Exception as exc:  # noqa: BLE001 - any layer's errors, reported per job
-                    job = Job(channel, message, owner, on_error, retry_full, deliver)
-                    full = isinstance(exc, self.layer.ChannelFull)
-                    self._log_failure(job, exc, full)
-                    _run_all(
-                        queue.first_try_failed(job, self._now(), exc, full, layer_unavailable(exc))
-                    )
-                    self._pump()
-                else:
-                    if self.outage.down:
-                        self.layer_recovered()
-                return
-            queue.push(Job(channel, message, owner, on_error, retry_full, deliver), self._now())
-            self._pump()
-            return
-        job = Job(channel, message, owner, on_error, retry_full, deliver)
-        with self._lock:
-            if self._stopping:
-                raise RuntimeError("LayerSender is stopped; no more sends")
-            queue.push(job, self._now())
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="daphne layer sender", daemon=True
-                )
-                self._thread.start()
-            if self._sleeping:
-                # Only a sleeping thread needs waking, once: a notify per frame
-                # made the reactor and this thread convoy on the lock.
-                self._sleeping = False
-                self._lock.notify()
+        self._driver.send(channel, message, on_error, retry_full=retry_full, deliver=deliver)
 
     def backlog(self, owner: Hashable) -> int:
         """Sends of connection ``owner`` (a reply channel) not yet made. Read
@@ -188,27 +140,7 @@ class LayerSender:
         thread; later sends raise. On the reactor: the same, and the Deferred
         returned fires once they are made (or ``timeout`` is up). Direct: stop
         retrying frames that wait for room; later sends are still made at once."""
-        if self.on_reactor:
-            return self._stop_on_reactor(timeout)
-        with self._lock:
-            self._stopping = True
-            self._lock.notify()
-            thread = self._thread
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-            if thread.is_alive():
-                with self._lock:
-                    self._log_not_sent()
-
-    def _log_not_sent(self) -> None:
-        """The one WARNING of a stop that ran out of time, with the counts."""
-        logger.warning(
-            "Stopped with %d send(s) not made (%d websocket.disconnect not sent)",
-            len(self._queue),
-            self._queue.undelivered(),
-        )
+        return self._driver.stop(timeout)
 
     def layer_recovered(self) -> None:
         """A send landed: end the layer's outage, if there was one, with an INFO line."""
@@ -216,12 +148,59 @@ class LayerSender:
         if refused:
             logger.info(RECOVERED, refused)
 
-    def _log_failure(self, job: Job, exc: BaseException, full: bool) -> None:
+
+class _Driver:
+    """What the three modes share: reading a send's outcome into the queue,
+    and the log lines about it. A subclass decides where and how it sends."""
+
+    def __init__(self, sender: LayerSender, queue: FairQueue, lock: threading.Condition) -> None:
+        self.sender = sender
+        self.layer = sender.layer
+        self.reactor = sender.reactor
+        self.outage = sender.outage
+        self.queue = queue
+        self.lock = lock
+        self._stopping = False
+        self._timer: Any = None
+        self._dropped_logged = 0
+        self._gave_up_logged = 0
+        self._overflowed_logged = 0
+
+    def send(
+        self,
+        channel: str,
+        message: dict,
+        on_error: ErrorHandler | None = None,
+        *,
+        retry_full: bool = False,
+        deliver: bool = False,
+    ) -> None:
+        """Queue or make one send (see ``LayerSender.send``)."""
+        raise NotImplementedError
+
+    def stop(self, timeout: float) -> Any:
+        """Stop as ``LayerSender.stop`` says for this mode."""
+        raise NotImplementedError
+
+    def report(self, job: Job, error: BaseException | None, now: float) -> list[Notice]:
+        """Tell the queue how ``job`` went (logging a failure nobody handles);
+        the notices to run."""
+        if error is None:
+            if self.outage.down:
+                self.sender.layer_recovered()
+            return self.queue.done(job, now)
+        full = isinstance(error, self.layer.ChannelFull)
+        self.log_failure(job, error, full)
+        return self.queue.done(job, now, error, full, layer_unavailable(error))
+
+    @staticmethod
+    def log_failure(job: Job, exc: BaseException, full: bool) -> None:
         if job.on_error is None and not (full and job.retry_full) and not job.deliver:
             logger.info("Could not send on %s: %s", job.channel, exc)
 
-    def _log_dropped(self) -> None:
-        queue = self._queue
+    def log_dropped(self) -> None:
+        """One WARNING per kind of loss since the last call, with the count."""
+        queue = self.queue
         if queue.gave_up != self._gave_up_logged:
             logger.warning(
                 "Gave up on %d message(s) that must be delivered (websocket.disconnect): "
@@ -238,7 +217,7 @@ class LayerSender:
                 queue.max_held,
             )
             self._overflowed_logged = queue.overflowed
-        dropped = self._queue.dropped
+        dropped = queue.dropped
         if dropped != self._dropped_logged:
             logger.warning(
                 "Dropped %d frame(s) queued behind a frame that could not be sent "
@@ -247,47 +226,15 @@ class LayerSender:
             )
             self._dropped_logged = dropped
 
-    # -- direct mode: on the reactor thread --------------------------------------
+    def log_not_sent(self) -> None:
+        """The one WARNING of a stop that ran out of time, with the counts."""
+        logger.warning(
+            "Stopped with %d send(s) not made (%d websocket.disconnect not sent)",
+            len(self.queue),
+            self.queue.undelivered(),
+        )
 
-    def _pump(self) -> None:
-        """Make every send that is due; schedule the next retry on the reactor clock."""
-        if self._pumping:
-            return  # a notice sent from inside the loop: the loop picks it up
-        self._pumping = True
-        queue = self._queue
-        try:
-            while True:
-                now = self._now()
-                notices = queue.expire(now)
-                job = queue.take(now)
-                if job is not None:
-                    try:
-                        self.layer.send(job.channel, job.message)
-                    except Exception as exc:  # noqa: BLE001 - any layer's errors, reported per job
-                        notices += self._report(job, exc, self._now())
-                    else:
-                        notices += self._report(job, None, self._now())
-                _run_all(notices)
-                if job is None and not notices:
-                    break
-            self._log_dropped()
-            delay = queue.next_due(self._now())
-        finally:
-            self._pumping = False
-        self._retry_in(None if self._stopping else delay, self._pump)
-
-    def _report(self, job: Job, error: BaseException | None, now: float) -> list[Notice]:
-        """Tell the queue how ``job`` went (logging a failure nobody handles);
-        the notices to run."""
-        if error is None:
-            if self.outage.down:
-                self.layer_recovered()
-            return self._queue.done(job, now)
-        full = isinstance(error, self.layer.ChannelFull)
-        self._log_failure(job, error, full)
-        return self._queue.done(job, now, error, full, layer_unavailable(error))
-
-    def _retry_in(self, delay: float | None, function: Callable[[], None]) -> None:
+    def retry_in(self, delay: float | None, function: Callable[[], None]) -> None:
         """Call ``function`` on the reactor clock in ``delay`` seconds (None:
         not at all), in place of any call set up before."""
         if self._timer is not None and self._timer.active():
@@ -296,20 +243,122 @@ class LayerSender:
         if delay is not None:
             self._timer = self.reactor.callLater(delay, function)
 
-    # -- on the reactor: send_batch_twisted ---------------------------------------
 
-    def _kick(self) -> None:
-        """Send what is due as one batch, unless a batch is on its way: what
-        queues up meanwhile goes in the next one (sent when it lands)."""
-        if self._pumping or self._in_flight:
+class _Direct(_Driver):
+    """Sends at once on the caller's (reactor) thread; what must wait is
+    retried on the reactor's (possibly fake) clock."""
+
+    def __init__(self, sender: LayerSender, queue: FairQueue, lock: threading.Condition) -> None:
+        super().__init__(sender, queue, lock)
+        self._pumping = False
+
+    def send(
+        self,
+        channel: str,
+        message: dict,
+        on_error: ErrorHandler | None = None,
+        *,
+        retry_full: bool = False,
+        deliver: bool = False,
+    ) -> None:
+        owner: Hashable = message.get("reply_channel") or object()
+        queue = self.queue
+        if not self._pumping and queue.idle(owner, channel):
+            # nothing to wait behind: the plain send, as fast as before
+            try:
+                self.layer.send(channel, message)
+            except Exception as exc:  # noqa: BLE001 - any layer's errors, reported per job
+                job = Job(channel, message, owner, on_error, retry_full, deliver)
+                full = isinstance(exc, self.layer.ChannelFull)
+                self.log_failure(job, exc, full)
+                now = self.reactor.seconds()
+                _run_all(queue.first_try_failed(job, now, exc, full, layer_unavailable(exc)))
+                self.pump()
+            else:
+                if self.outage.down:
+                    self.sender.layer_recovered()
             return
+        queue.push(
+            Job(channel, message, owner, on_error, retry_full, deliver), self.reactor.seconds()
+        )
+        self.pump()
+
+    def pump(self) -> None:
+        """Make every send that is due; schedule the next retry on the reactor clock."""
+        if self._pumping:
+            return  # a notice sent from inside the loop: the loop picks it up
         self._pumping = True
-        queue = self._queue
+        queue, seconds = self.queue, self.reactor.seconds
         try:
             while True:
-                now = self._now()
+                now = seconds()
                 notices = queue.expire(now)
-                jobs = self._take_batch(now)
+                job = queue.take(now)
+                if job is not None:
+                    try:
+                        self.layer.send(job.channel, job.message)
+                    except Exception as exc:  # noqa: BLE001 - any layer's errors, reported per job
+                        notices += self.report(job, exc, seconds())
+                    else:
+                        notices += self.report(job, None, seconds())
+                _run_all(notices)
+                if job is None and not notices:
+                    break
+            self.log_dropped()
+            delay = queue.next_due(seconds())
+        finally:
+            self._pumping = False
+        self.retry_in(None if self._stopping else delay, self.pump)
+
+    def stop(self, timeout: float) -> None:
+        with self.lock:
+            self._stopping = True
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+
+
+class _OnReactor(_Driver):
+    """Sends batches with the layer's ``send_batch_twisted`` from the reactor
+    thread; what queues up while one is on its way goes in the next."""
+
+    def __init__(self, sender: LayerSender, queue: FairQueue, lock: threading.Condition) -> None:
+        super().__init__(sender, queue, lock)
+        self._send_batch_twisted = getattr(self.layer, "send_batch_twisted", None)
+        if self._send_batch_twisted is None:
+            raise TypeError(f"{self.layer!r} has no send_batch_twisted; use threaded mode")
+        self._kicking = False
+        self._in_flight = False
+        self._drained: Any = None
+
+    def send(
+        self,
+        channel: str,
+        message: dict,
+        on_error: ErrorHandler | None = None,
+        *,
+        retry_full: bool = False,
+        deliver: bool = False,
+    ) -> None:
+        if self._stopping and not deliver:
+            raise RuntimeError("LayerSender is stopped; no more sends")
+        owner: Hashable = message.get("reply_channel") or object()
+        self.queue.push(
+            Job(channel, message, owner, on_error, retry_full, deliver), self.reactor.seconds()
+        )
+        self.kick()
+
+    def kick(self) -> None:
+        """Send what is due as one batch, unless a batch is on its way: what
+        queues up meanwhile goes in the next one (sent when it lands)."""
+        if self._kicking or self._in_flight:
+            return
+        self._kicking = True
+        queue, seconds = self.queue, self.reactor.seconds
+        try:
+            while True:
+                now = seconds()
+                notices = queue.expire(now)
+                jobs = queue.take_batch(now, self.sender.batch_size)
                 if jobs:
                     self._in_flight = True
                     try:
@@ -319,32 +368,32 @@ class LayerSender:
                     except Exception as exc:  # noqa: BLE001 - a layer bug must not stall sends
                         sent = defer.fail(exc)
                     # may land at once (then the loop goes on with the next batch)
-                    sent.addBoth(self._landed, jobs)
+                    sent.addBoth(self.landed, jobs)
                 _run_all(notices)
                 if not notices and (not jobs or self._in_flight):
                     break
-            self._log_dropped()
-            delay = None if self._in_flight else queue.next_due(self._now())
+            self.log_dropped()
+            delay = None if self._in_flight else queue.next_due(seconds())
         finally:
-            self._pumping = False
-        self._retry_in(delay, self._kick)
-        self._check_drained()
+            self._kicking = False
+        self.retry_in(delay, self.kick)
+        self.check_drained()
 
-    def _landed(self, outcome: Any, jobs: list[Job]) -> None:
+    def landed(self, outcome: Any, jobs: list[Job]) -> None:
         """A batch's outcomes (or the one failure of the whole batch) are in."""
         self._in_flight = False
         if isinstance(outcome, Failure):
             errors: list[BaseException | None] = [outcome.value] * len(jobs)
         else:
             errors = list(outcome)
-        now = self._now()
+        now = self.reactor.seconds()
         notices: list[Notice] = []
         for job, error in zip(jobs, errors):
-            notices += self._report(job, error, now)
+            notices += self.report(job, error, now)
         _run_all(notices)
-        self._kick()
+        self.kick()
 
-    def _stop_on_reactor(self, timeout: float) -> Any:
+    def stop(self, timeout: float) -> Any:
         self._stopping = True
         if self._drained is None:
             self._drained = defer.Deferred()
@@ -357,39 +406,82 @@ class LayerSender:
 
             self._drained.addBoth(cancel_timer)
         drained = self._drained
-        self._check_drained()
+        self.check_drained()
         return drained
 
-    def _check_drained(self) -> None:
+    def check_drained(self) -> None:
         if (
             self._drained is not None
             and not self._drained.called
             and not self._in_flight
-            and not len(self._queue)
+            and not len(self.queue)
         ):
             self._drained.callback(None)
 
     def _give_up_draining(self) -> None:
         if self._drained is not None and not self._drained.called:
-            self._log_not_sent()
+            self.log_not_sent()
             self._drained.callback(None)
 
-    # -- threaded mode -------------------------------------------------------------
 
-    def _run(self) -> None:
-        queue, lock = self._queue, self._lock
+class _Threaded(_Driver):
+    """Sends from one thread of its own, in batches (one round trip each on
+    a layer with ``send_batch``); failures are reported on the reactor thread."""
+
+    def __init__(self, sender: LayerSender, queue: FairQueue, lock: threading.Condition) -> None:
+        super().__init__(sender, queue, lock)
+        self._send_batch = getattr(self.layer, "send_batch", None)
+        self._thread: threading.Thread | None = None
+        self._sleeping = False  # the thread waits on the lock for work
+
+    def send(
+        self,
+        channel: str,
+        message: dict,
+        on_error: ErrorHandler | None = None,
+        *,
+        retry_full: bool = False,
+        deliver: bool = False,
+    ) -> None:
+        job = Job(
+            channel,
+            message,
+            message.get("reply_channel") or object(),
+            on_error,
+            retry_full,
+            deliver,
+        )
+        with self.lock:
+            if self._stopping:
+                raise RuntimeError("LayerSender is stopped; no more sends")
+            self.queue.push(job, time.monotonic())
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self.run, name="daphne layer sender", daemon=True
+                )
+                self._thread.start()
+            if self._sleeping:
+                # Only a sleeping thread needs waking, once: a notify per frame
+                # made the reactor and this thread convoy on the lock.
+                self._sleeping = False
+                self.lock.notify()
+
+    def run(self) -> None:
+        """The thread: report the last batch, take the next, send it; sleep
+        on the lock while nothing is due."""
+        queue, lock, monotonic = self.queue, self.lock, time.monotonic
         last: list[tuple[Job, BaseException | None]] = []
         while True:
             with lock:
                 # report the last sends and take the next ones in one hold of the lock
                 notices: list[Notice] = []
                 for job, error in last:
-                    notices += self._report(job, error, self._now())
+                    notices += self.report(job, error, monotonic())
                 jobs: list[Job] = []
                 while True:
-                    now = self._now()
+                    now = monotonic()
                     notices += queue.expire(now)
-                    jobs = self._take_batch(now)
+                    jobs = queue.take_batch(now, self.sender.batch_size)
                     if jobs or notices:
                         break
                     delay = queue.next_due(now)
@@ -398,29 +490,15 @@ class LayerSender:
                     self._sleeping = True
                     lock.wait(delay)
                     self._sleeping = False
-                self._log_dropped()
+                self.log_dropped()
             if notices:
                 self._notify(notices)
             last = self._send_jobs(jobs) if jobs else []
 
-    def _take_batch(self, now: float) -> list[Job]:
-        """The jobs due now, at most ``batch_size`` (one per connection, as
-        ``take`` never hands out a connection's next job before ``done``); a
-        probe of a full channel ends the batch, so it is tried alone."""
-        jobs: list[Job] = []
-        while len(jobs) < self.batch_size:
-            job = self._queue.take(now)
-            if job is None:
-                break
-            jobs.append(job)
-            if job.waited:
-                break
-        return jobs
-
     def _send_jobs(self, jobs: list[Job]) -> list[tuple[Job, BaseException | None]]:
         """Send ``jobs`` (one round trip for the lot on a layer with
         ``send_batch``); each with its error or None (reported, and logged,
-        by ``_report`` once the lock is held)."""
+        by ``report`` once the lock is held)."""
         if len(jobs) == 1 or self._send_batch is None:
             outcomes: list[tuple[Job, BaseException | None]] = []
             for job in jobs:
@@ -443,6 +521,17 @@ class LayerSender:
             self.reactor.callFromThread(_run_all, notices)
         except Exception:  # noqa: BLE001 - the reactor is gone
             logger.debug("The reactor is gone; dropping %d notice(s)", len(notices))
+
+    def stop(self, timeout: float) -> None:
+        with self.lock:
+            self._stopping = True
+            self.lock.notify()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+            if thread.is_alive():
+                with self.lock:
+                    self.log_not_sent()
 
 
 def _run_all(notices: list[Notice]) -> None:
