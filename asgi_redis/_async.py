@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ._receiving import pop_count
 from .exceptions import RedisUnavailable
 
 __all__ = ["AsyncReceiveMixin"]
@@ -55,11 +56,11 @@ class AsyncReceiveMixin:
 
         reactor = self.twisted_reactor()
         self.valid_channel_names(channels, receive=True)
-        ready = self._take_buffered(channels)
+        ready = self._receiving.take_buffered(channels)
         if ready is not None:
             return defer.succeed(ready)
         if self.reactor_io:
-            plan = self._plan(list(dict.fromkeys(channels)))
+            plan = self._receiving.plan(list(dict.fromkeys(channels)))
             if len(plan) == 1:
                 links = self._reactor_links_for(plan[0][0], reactor)
                 if links is not None:
@@ -87,35 +88,36 @@ class AsyncReceiveMixin:
         from ._link import pack
         from ._reactor_io import NotAdoptable
 
+        sending = self._sending
         results: list[BaseException | None] = [None] * len(messages)
         # one shard (ring_size 1): every entry is for it, none is spread
-        entries = self._batch_entries(messages, results).get(shard.index)
+        entries = sending.batch_entries(messages, results).get(shard.index)
         if not entries:
             return defer.succeed(results)
-        stamp, commands, renews = self._batch_commands(shard, entries)
+        stamp, commands, renews = sending.batch_commands(shard, entries)
         written = links.pipeline(
             b"".join(pack(command) for command in commands), len(commands), links.timeout
         )
 
         def replied(replies: list) -> Any:
-            overflow = self._batch_replies(shard, entries, renews, replies, results)
+            overflow = sending.batch_replies(shard, entries, renews, replies, results)
             if not overflow:
                 return results
 
             def resend() -> list:
                 for backlog in overflow.values():
-                    self._resend_overflow(shard, stamp, backlog, results)
+                    sending.resend_overflow(shard, stamp, backlog, results)
                 return results
 
             return self._in_pool(reactor, resend)
 
         def failed(failure: Any) -> Any:
             if failure.check(NotAdoptable):
-                self._batch_lost(shard, entries, renews, failure.value, results)
+                sending.batch_lost(shard, entries, renews, failure.value, results)
                 links.usable = False
                 return self._in_pool(reactor, self.send_batch, messages)
             failure.trap(RedisUnavailable)
-            self._batch_lost(shard, entries, renews, failure.value, results)
+            sending.batch_lost(shard, entries, renews, failure.value, results)
             return results
 
         return written.addCallbacks(replied, failed)
@@ -157,12 +159,12 @@ class AsyncReceiveMixin:
     def _receive_on_reactor(self, links: Any, keys: list[bytes], channels: list[str]) -> Any:
         from ._reactor_io import NotAdoptable
 
-        shard = links.shard
-        pending = links.blocking_pop(keys, self.blpop_timeout, self._pop_count(keys))
+        shard, receiving = links.shard, self._receiving
+        pending = links.blocking_pop(keys, self.blpop_timeout, pop_count(keys, self.inbox_batch))
 
         def got(reply: Any) -> tuple[str | None, Any]:
             # Every popped message expired: "nothing", as a timeout would say.
-            return (None, None) if reply is None else self._accept(shard, reply)
+            return (None, None) if reply is None else receiving.accept(shard, reply)
 
         def tls(failure: Any) -> Any:
             failure.trap(NotAdoptable)
@@ -170,17 +172,6 @@ class AsyncReceiveMixin:
             return self._receive_in_thread(links.reactor, channels)
 
         return pending.addCallbacks(got, tls)
-
-    def _take_buffered(self, channels: list[str]) -> tuple[str, Any] | None:
-        """A message already in this process (popped in a batch), if any: it
-        is returned at once, without a trip through the thread pool."""
-        if not self._buffer:
-            return None
-        buffered = self._buffer.take(list(dict.fromkeys(channels)))
-        if buffered is None:
-            return None
-        result = self._result(*buffered)
-        return result if result[0] is not None else None
 
     def twisted_reactor(self) -> Any:
         """The reactor results are delivered on (override to inject one)."""
@@ -192,7 +183,7 @@ class AsyncReceiveMixin:
         """Coroutine: ``(channel, message)``, or ``(None, None)`` after the
         blocking timeout."""
         self.valid_channel_names(channels, receive=True)
-        ready = self._take_buffered(channels)
+        ready = self._receiving.take_buffered(channels)
         if ready is not None:
             return ready
         loop = asyncio.get_running_loop()

@@ -14,9 +14,10 @@ import math
 from collections.abc import Iterable, Mapping
 
 from . import _scripts
+from ._ring import ShardRing
 from ._shard import Script, Shard
 
-__all__ = ["LEASE_GRACE", "LEASE_REAPED_KEEP", "LeasesMixin"]
+__all__ = ["LEASE_GRACE", "LEASE_REAPED_KEEP", "Leases"]
 
 LEASE_RENEW = Script(_scripts.LEASE_RENEW)
 LEASE_CLAIM = Script(_scripts.LEASE_CLAIM)
@@ -32,19 +33,28 @@ LEASE_GRACE = 60
 LEASE_REAPED_KEEP = 600
 
 
-class LeasesMixin:
-    """``lease_renew``, ``lease_release``, ``lease_claim``, ``lease_reaped``."""
+class Leases:
+    """``renew``, ``release``, ``claim`` and ``reaped`` of leases on the
+    shards of ``ring``, under ``prefix`` (the layer's ``lease_*`` methods)."""
 
-    def _lease_keys(self, owner: str) -> tuple[str, str]:
+    def __init__(self, ring: ShardRing, prefix: str) -> None:
+        self.ring = ring
+        self.prefix = prefix
+
+    def use_prefix(self, prefix: str) -> None:
+        """Keep leases under ``prefix`` from now on."""
+        self.prefix = prefix
+
+    def _keys(self, owner: str) -> tuple[str, str]:
         return f"{self.prefix}leases", f"{self.prefix}lease:{owner}"
 
     def _reaped_key(self, owner: str) -> str:
         return f"{self.prefix}lease-reaped:{owner}"
 
-    def _lease_shard(self, owner: str) -> Shard:
-        return self._shards[self.consistent_hash(owner)]
+    def _shard(self, owner: str) -> Shard:
+        return self.ring.shards[self.ring.index_of(owner)]
 
-    def lease_renew(
+    def renew(
         self,
         owner: str,
         ttl: float,
@@ -73,20 +83,20 @@ class LeasesMixin:
             *removed,
             *pairs,
         )
-        held = self._lease_shard(owner).run(LEASE_RENEW, self._lease_keys(owner), args)
+        held = self._shard(owner).run(LEASE_RENEW, self._keys(owner), args)
         return bool(held)
 
-    def lease_release(self, owner: str) -> None:
+    def release(self, owner: str) -> None:
         """Drop ``owner``'s lease (a clean shutdown: its disconnects were sent)."""
-        index, lease = self._lease_keys(owner)
-        self._lease_shard(owner).call_many((("ZREM", index, owner), ("DEL", lease)))
+        index, lease = self._keys(owner)
+        self._shard(owner).call_many((("ZREM", index, owner), ("DEL", lease)))
 
-    def lease_claim(self, limit: int = 16) -> list[tuple[str, dict[str, str]]]:
+    def claim(self, limit: int = 16) -> list[tuple[str, dict[str, str]]]:
         """Take up to ``limit`` leases per shard that ran out: a list of
         ``(owner, {reply channel: entry})``. Each lease is handed to exactly
         one caller, whoever else claims at the same time."""
-        index, _ = self._lease_keys("")
-        replies = self._run_everywhere(
+        index, _ = self._keys("")
+        replies = self.ring.run_everywhere(
             LEASE_CLAIM,
             (index,),
             (f"{self.prefix}lease:", limit, self._reaped_key(""), LEASE_REAPED_KEEP * 1000),
@@ -102,7 +112,7 @@ class LeasesMixin:
                 claimed.append((owner.decode(), entries))
         return claimed
 
-    def lease_reaped(self, owner: str) -> list[str]:
+    def reaped(self, owner: str) -> list[str]:
         """The reply channels of ``owner``'s lease that a survivor claimed
         (and so sent disconnects for), or ``[]``; the record is removed.
 
@@ -110,5 +120,5 @@ class LeasesMixin:
         here are open but the application was told they closed.
         """
         key = self._reaped_key(owner)
-        fields, _ = self._lease_shard(owner).call_many((("HKEYS", key), ("DEL", key)))
+        fields, _ = self._shard(owner).call_many((("HKEYS", key), ("DEL", key)))
         return sorted(field.decode() for field in fields)

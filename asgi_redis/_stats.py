@@ -21,9 +21,11 @@ import os
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from ._codec import parse_item
+from ._ring import ShardRing
 from ._scripts import STAT_BUCKET_SECONDS
 from .exceptions import RedisUnavailable
 
@@ -36,7 +38,7 @@ __all__ = [
     "STAT_MESSAGES_COUNT",
     "STAT_MESSAGES_MAX_AGE",
     "STAT_MESSAGES_PENDING",
-    "StatisticsMixin",
+    "Statistics",
 ]
 
 STAT_MESSAGES_COUNT = "messages_count"
@@ -152,44 +154,80 @@ background = _Background()
 atexit.register(background.flush_all)
 
 
-class StatisticsMixin:
-    """``global_statistics()`` and ``channel_statistics(channel)``."""
+class Statistics:
+    """This process's counting and the reading of the counters, on the
+    shards of ``ring``: counters live under ``stats_prefix`` (empty: no
+    counting), queues under ``prefix``; ``expiry_ms`` is a message's
+    lifetime (a queue head's age is read from its deadline). ``watch`` is
+    called when counts start to wait for the background writer.
 
-    global_stats_key = "#global#"
-    STAT_MESSAGES_COUNT = STAT_MESSAGES_COUNT
-    STAT_MESSAGES_PENDING = STAT_MESSAGES_PENDING
-    STAT_MESSAGES_MAX_AGE = STAT_MESSAGES_MAX_AGE
-    STAT_CHANNEL_FULL = STAT_CHANNEL_FULL
+    The counters' lifetimes (``global_expiry``, ``channel_expiry``) are
+    passed to each call: they are the layer's tunable class attributes.
+    """
 
-    _send_counts: SendCounts | None = None
-    _stat_keys: dict[tuple[str, str], tuple[str, str]]
+    def __init__(
+        self,
+        ring: ShardRing,
+        *,
+        prefix: str,
+        stats_prefix: str,
+        expiry_ms: int,
+        global_key: str,
+        watch: Callable[[], None],
+    ) -> None:
+        self.ring = ring
+        self.prefix = prefix
+        self.stats_prefix = stats_prefix
+        self.expiry_ms = expiry_ms
+        self.global_key = global_key
+        self.watch = watch
+        #: Counts not written yet; None when statistics are off.
+        self.counts: SendCounts | None = SendCounts() if stats_prefix else None
+        self._keys: dict[tuple[str, str], tuple[str, str]] = {}
 
-    def _count(self, shard: int, queue: str, stat: str) -> None:
+    def use_prefix(self, prefix: str) -> None:
+        """Find the queues (for their backlog) under ``prefix`` from now on."""
+        self.prefix = prefix
+
+    def use_stats_prefix(self, stats_prefix: str) -> None:
+        """Count under ``stats_prefix`` from now on ('' stops counting)."""
+        self.stats_prefix = stats_prefix
+        self._keys.clear()
+        if not stats_prefix:
+            self.counts = None
+        elif self.counts is None:
+            self.counts = SendCounts()
+
+    def count(self, shard: int, queue: str, stat: str) -> None:
         """Count one event of ``stat`` for ``queue`` (and globally)."""
-        counts = self._send_counts
+        counts = self.counts
         if counts is None:
             return
-        keys = self._stat_keys.get((queue, stat))
+        keys = self._keys.get((queue, stat))
         if keys is None:
             prefix = self.stats_prefix
-            keys = (f"{prefix}{queue}:{stat}", f"{prefix}{self.global_stats_key}:{stat}")
-            if len(self._stat_keys) >= 10_000:
-                self._stat_keys.clear()
-            self._stat_keys[(queue, stat)] = keys
+            keys = (f"{prefix}{queue}:{stat}", f"{prefix}{self.global_key}:{stat}")
+            if len(self._keys) >= 10_000:
+                self._keys.clear()
+            self._keys[(queue, stat)] = keys
         if counts.add(shard, keys):
-            background.watch(self)
+            self.watch()
 
-    def flush_statistics(self) -> None:
-        """Write this process's pending counts to Redis now (they are written
-        once a second anyway, and at exit)."""
-        counts = self._send_counts
+    def forget(self) -> None:
+        """Drop the counts not written yet (the layer was flushed)."""
+        if self.counts is not None:
+            self.counts.take()
+
+    def flush(self, global_expiry: int, channel_expiry: int) -> None:
+        """Write this process's pending counts to Redis now."""
+        counts = self.counts
         if not counts:
             return
         taken = counts.take()
         by_shard: dict[int, dict[tuple[str, int], int]] = {}
         for (shard, key, second), n in taken.items():
             by_shard.setdefault(shard, {})[(key, second)] = n
-        global_base = f"{self.stats_prefix}{self.global_stats_key}:"
+        global_base = f"{self.stats_prefix}{self.global_key}:"
         for index, slots in by_shard.items():
             totals: dict[str, int] = {}
             commands: list[tuple] = []
@@ -199,25 +237,27 @@ class StatisticsMixin:
                 commands.append(("INCRBY", bucket, n))
                 commands.append(("EXPIRE", bucket, STAT_BUCKET_SECONDS))
             for key, n in totals.items():
-                ttl = (
-                    self.global_statistics_expiry
-                    if key.startswith(global_base)
-                    else self.channel_statistics_expiry
-                )
+                ttl = global_expiry if key.startswith(global_base) else channel_expiry
                 commands.append(("INCRBY", key, n))
                 commands.append(("EXPIRE", key, ttl))
             try:
-                self._shards[index].call_many(commands)
+                self.ring.shards[index].call_many(commands)
             except RedisUnavailable:
                 counts.put_back({(index, k, sec): n for (k, sec), n in slots.items()})
                 raise
 
-    def _global_stats_args(self) -> tuple[str, int]:
-        """The group-send script's arguments naming the global counters
-        (an empty base turns its counting off)."""
+    def group_send_args(self, global_expiry: int, channel_expiry: int) -> tuple[str, int, str, int]:
+        """The group-send script's counting arguments: the prefix, the
+        channel counters' lifetime, and the global counters' base and
+        lifetime (an empty base turns the global counting off)."""
         if not self.stats_prefix:
-            return "", 0
-        return f"{self.stats_prefix}{self.global_stats_key}:", self.global_statistics_expiry
+            return self.stats_prefix, channel_expiry, "", 0
+        return (
+            self.stats_prefix,
+            channel_expiry,
+            f"{self.stats_prefix}{self.global_key}:",
+            global_expiry,
+        )
 
     def _read_counters(self, shards: list, base: str, detailed: bool) -> dict[str, float]:
         """``messages_count`` and ``channel_full_count`` under ``base``,
@@ -242,29 +282,14 @@ class StatisticsMixin:
                     stats[f"{stat}_per_second"] += sum(chunk[1:]) / RATE_WINDOW
         return stats
 
-    def global_statistics(self, detailed: bool = False) -> dict[str, float]:
-        """Counts over all channels and shards, as 1.x returned them:
-        ``messages_count`` and ``channel_full_count``.
+    def global_statistics(self, detailed: bool) -> dict[str, float]:
+        """The global counters over every shard (see ``RedisChannelLayer.global_statistics``)."""
+        base = f"{self.stats_prefix}{self.global_key}:"
+        return self._read_counters(self.ring.shards, base, detailed)
 
-        ``detailed=True`` (not in 1.x) adds ``messages_count_per_second`` and
-        ``channel_full_count_per_second``, the mean of the last ten whole seconds.
-        """
-        self.flush_statistics()
-        base = f"{self.stats_prefix}{self.global_stats_key}:"
-        return self._read_counters(self._shards, base, detailed)
-
-    def channel_statistics(self, channel: str, detailed: bool = False) -> dict[str, float]:
-        """Counts for one channel (for ``!`` channels: its process inbox), as
-        1.x returned them: ``messages_count``, ``messages_pending``,
-        ``messages_max_age`` (whole seconds) and ``channel_full_count``.
-
-        ``detailed=True`` (not in 1.x) adds the two ``_per_second`` rates and
-        gives ``messages_max_age`` to the millisecond.
-        """
-        self.valid_channel_name(channel)
-        self.flush_statistics()
-        queue = self.non_local_name(channel)
-        shards = self._queue_shards(queue)
+    def channel_statistics(self, queue: str, detailed: bool) -> dict[str, float]:
+        """The counters and backlog of ``queue`` (see ``RedisChannelLayer.channel_statistics``)."""
+        shards = self.ring.queue_shards(queue)
         stats = self._read_counters(shards, f"{self.stats_prefix}{queue}:", detailed)
         pending, max_age = self._queue_backlog(shards, self.prefix + queue)
         stats[STAT_MESSAGES_PENDING] = pending
@@ -280,6 +305,6 @@ class StatisticsMixin:
             head = shard.call("LINDEX", key, 0)
             if head:
                 deadline, _, _ = parse_item(head)
-                age = (shard.server_time_ms() - (deadline - self._expiry_ms)) / 1000
+                age = (shard.server_time_ms() - (deadline - self.expiry_ms)) / 1000
                 max_age = max(max_age, age)
         return pending, max(max_age, 0.0)

@@ -32,6 +32,9 @@ __all__ = ["RedisSentinelChannelLayer"]
 
 #: Seconds between master checks when ``sentinel_refresh_interval`` is 0.
 DEFAULT_REFRESH = 1.0
+#: The base layer's options 1.x took positionally before ``services``
+#: (``expiry`` ... ``connection_kwargs``).
+_BASE_POSITIONAL = 9
 
 
 class _SentinelShard(Shard):
@@ -81,24 +84,32 @@ class RedisSentinelChannelLayer(BaseRedisChannelLayer):
     ``[("localhost", 26379)]``). ``services``: master service names, one per
     shard; empty means every master the Sentinels know (asked once, at
     start). ``sentinel_refresh_interval``: seconds between checks of which
-    server is the master (0: every second).
+    server is the master (0: every second). Every other option is
+    ``RedisChannelLayer``'s, passed on as given.
     """
 
     def __init__(
         self,
-        expiry: float = 60,
-        hosts: Any = None,
-        prefix: str = "asgi:",
-        group_expiry: float = 86400,
-        capacity: int = 100,
-        channel_capacity: Any = None,
-        symmetric_encryption_keys: list[str] | None = None,
-        stats_prefix: str = "asgi-meta:",
-        connection_kwargs: dict[str, Any] | None = None,
+        *args: Any,
         services: list[str] | None = None,
         sentinel_refresh_interval: float = 0,
         **kwargs: Any,
     ) -> None:
+        # Every other option is the base layer's, passed on as given; 1.x
+        # took services and sentinel_refresh_interval positionally after
+        # connection_kwargs, so a tenth and eleventh positional argument
+        # are still read as them.
+        if len(args) > _BASE_POSITIONAL:
+            extra = args[_BASE_POSITIONAL:]
+            args = args[:_BASE_POSITIONAL]
+            if len(extra) > 2:
+                raise TypeError(
+                    f"RedisSentinelChannelLayer() takes at most {_BASE_POSITIONAL + 2} "
+                    f"positional arguments, got {_BASE_POSITIONAL + len(extra)}"
+                )
+            services = extra[0]
+            if len(extra) == 2:
+                sentinel_refresh_interval = extra[1]
         if isinstance(services, (str, bytes)):
             raise ValueError(
                 f"services must be a list of service names, not a string: {services!r}"
@@ -113,18 +124,7 @@ class RedisSentinelChannelLayer(BaseRedisChannelLayer):
             )
         self.services = list(services or [])
         self.sentinel_refresh_interval = sentinel_refresh_interval
-        super().__init__(
-            expiry=expiry,
-            hosts=hosts,
-            prefix=prefix,
-            group_expiry=group_expiry,
-            capacity=capacity,
-            channel_capacity=channel_capacity,
-            symmetric_encryption_keys=symmetric_encryption_keys,
-            stats_prefix=stats_prefix,
-            connection_kwargs=connection_kwargs,
-            **kwargs,
-        )
+        super().__init__(*args, **kwargs)
 
     def _make_shards(self, hosts: Any) -> list[Shard]:
         self.hosts = self._setup_hosts(hosts)

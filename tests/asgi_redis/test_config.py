@@ -280,3 +280,24 @@ def test_consistent_hash_always_lands_on_a_shard(name, ring):
     index = consistent_hash(name, ring)
     assert 0 <= index < ring
     assert consistent_hash(name, ring) == index
+
+
+def test_sentinel_layer_reads_1x_positional_arguments_in_1x_order():
+    layer = RedisSentinelChannelLayer(
+        30, [("localhost", 26379)], "p:", 600, 7, None, None, "", None, ["a", "b"], 5
+    )
+    assert (layer.expiry, layer.prefix, layer.group_expiry, layer.capacity) == (30, "p:", 600, 7)
+    assert layer.stats_prefix == ""
+    assert layer.services == ["a", "b"] and layer.sentinel_refresh_interval == 5
+    with pytest.raises(TypeError, match="at most 11 positional arguments, got 12"):
+        RedisSentinelChannelLayer(60, None, "asgi:", 86400, 100, None, None, "", None, ["a"], 0, 1)
+
+
+def test_sentinel_layer_passes_every_base_option_on():
+    layer = RedisSentinelChannelLayer(
+        services=["one"], capacity=3, max_message_size=2 * 1024 * 1024, spin_wait=0, group_expiry=10
+    )
+    assert (layer.capacity, layer.max_message_size, layer.spin_wait) == (3, 2 * 1024 * 1024, 0)
+    assert layer.group_expiry == 10
+    with pytest.raises(TypeError):
+        RedisSentinelChannelLayer(services=["one"], no_such_option=1)

@@ -248,11 +248,11 @@ def test_a_forked_child_does_not_write_its_parents_counts_again(make_layer):
     layer = make_layer()
     for _ in range(3):
         layer.send("fork.chan", {})
-    assert layer._send_counts  # counted, not written yet
+    assert layer._statistics.counts  # counted, not written yet
     pid = os.fork()
     if pid == 0:  # the child: it must start with no counts, then count its own
         try:
-            fresh = not layer._send_counts
+            fresh = not layer._statistics.counts
             layer.send("fork.chan", {})
             layer.flush_background()
             os._exit(0 if fresh else 3)

@@ -1,0 +1,338 @@
+"""The receive path of the Redis layer (SPEC 3.1): one pop per receive.
+
+A non-blocking receive is one ``LMPOP``; a blocking one is one ``BLPOP``/
+``BLMPOP`` on the shard concerned, woken by the server the moment a message
+lands, so nothing polls; on normal channels over several shards it first
+looks for a waiting message everywhere, then watches every shard at once
+and unblocks the others when one answers. A process inbox (only this
+process reads it) is popped a batch at a time, the rest kept in the
+process's buffer (:mod:`asgi_redis._buffer`) for the next receives.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from . import _scripts
+from ._buffer import ReceiveBuffer
+from ._codec import parse_item
+from ._link import ready_links
+from ._ring import ShardRing
+from ._shard import Script, Shard
+from .exceptions import RedisUnavailable
+
+__all__ = ["RECEIVE", "ReceivePath"]
+
+RECEIVE = Script(_scripts.RECEIVE)
+
+#: One shard's part of a receive: the shard and the list keys to pop there.
+Plan = list[tuple[Shard, list[bytes]]]
+
+
+class ReceivePath:
+    """Pop plans, the local buffer, and watching several shards, on ``ring``.
+
+    The layer hands in ``check_names(channels)`` (its receive name rules)
+    and ``decode(channel, payload)``, which gives ``(channel, message)`` or
+    ``(None, None)`` for a payload that cannot be read. The blocking
+    timeout and the inbox batch size are the layer's tunable attributes,
+    passed to each call.
+    """
+
+    def __init__(
+        self,
+        ring: ShardRing,
+        *,
+        prefix: str,
+        check_names: Callable[[list[str]], None],
+        decode: Callable[[str, bytes], tuple[str | None, Any]],
+    ) -> None:
+        self.ring = ring
+        self.shards = ring.shards
+        self.prefix = prefix
+        self.check_names = check_names
+        self.decode = decode
+        #: Messages popped with others and not handed out yet.
+        self.buffer = ReceiveBuffer()
+        self._pop_plans: dict[tuple[str, ...], tuple[Shard, list[bytes], int]] = {}
+
+    def use_prefix(self, prefix: str) -> None:
+        """Read the queues under ``prefix`` from now on."""
+        self.prefix = prefix
+        self._pop_plans.clear()
+
+    def receive(
+        self, channels: list[str], block: bool, timeout: float, inbox_batch: int
+    ) -> tuple[str | None, Any]:
+        """See ``RedisChannelLayer.receive``; ``timeout`` bounds a blocking one."""
+        if not block and not self.buffer and self.ring.size == 1:
+            # The hot non-blocking case: the keys and pop size per channel
+            # list are worked out once.
+            known = self._pop_plans.get(tuple(channels))
+            if known is None:
+                known = self._pop_plan(channels, inbox_batch)
+            return self._pop_from(*known)
+        self.check_names(channels)
+        queues = list(dict.fromkeys(channels))
+        if self.buffer:
+            buffered = self.buffer.take(queues)
+            if buffered is not None:
+                return self.decode(*buffered)
+        plan = self.plan(queues)
+        if not block or len(plan) > 1:
+            # Several shards: look for a waiting message first (one round trip
+            # when busy) before the heavier blocking watch of every shard.
+            result = self._pop_now(plan, inbox_batch)
+            if result[0] is not None or not block:
+                return result
+        if len(plan) == 1:
+            ((shard, keys),) = plan
+            for reply in self._blocking_pops(shard, keys, pop_count(keys, inbox_batch), timeout):
+                result = self.accept(shard, reply)
+                if result[0] is not None:
+                    return result
+            return None, None
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            result = self._watch(plan, remaining)
+            if result[0] is not None:
+                return result
+        return None, None
+
+    def receive_batch(
+        self, channels: list[str], block: bool, limit: int, timeout: float
+    ) -> list[tuple[str, dict]]:
+        """Up to ``limit`` messages of one shard's channels in one round trip
+        (the layer only asks with one shard, no buffered message and ``limit > 1``)."""
+        self.check_names(channels)
+        ((shard, keys),) = self.plan(list(dict.fromkeys(channels)))
+        while not block:
+            reply = shard.pop(keys, limit, RECEIVE)
+            if not reply:
+                return []
+            found = self._accept_all(shard, reply)
+            if found:
+                return found
+        for reply in self._blocking_pops(shard, keys, limit, timeout):
+            found = self._accept_all(shard, reply)
+            if found:
+                return found
+        return []
+
+    def take_buffered(self, channels: list[str]) -> tuple[str, Any] | None:
+        """A message already in this process (popped in a batch), if any."""
+        if not self.buffer:
+            return None
+        buffered = self.buffer.take(list(dict.fromkeys(channels)))
+        if buffered is None:
+            return None
+        result = self.decode(*buffered)
+        return result if result[0] is not None else None
+
+    def _blocking_pops(
+        self, shard: Shard, keys: list[bytes], count: int, timeout: float
+    ) -> Iterator[list]:
+        """Each ``[key, item, ...]`` of blocking pops on ``shard`` until one
+        finds nothing or ``timeout`` has passed (a caller stops early once a
+        popped message is unexpired)."""
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            reply = shard.blpop(keys, remaining, count)
+            if reply is None:
+                return
+            yield reply
+
+    def _pop_plan(self, channels: list[str], inbox_batch: int) -> tuple[Shard, list[bytes], int]:
+        """``(shard, keys, pop size)`` of a non-blocking receive on one shard.
+        Only single keys are remembered: several keys are shuffled anew by
+        :meth:`plan` on every call."""
+        self.check_names(channels)
+        ((shard, keys),) = self.plan(list(dict.fromkeys(channels)))
+        known = (shard, keys, pop_count(keys, inbox_batch))
+        if len(keys) == 1:
+            if len(self._pop_plans) >= 10_000:
+                self._pop_plans.clear()
+            self._pop_plans[tuple(channels)] = known
+        return known
+
+    def _pop_from(self, shard: Shard, keys: list[bytes], count: int) -> tuple[str | None, Any]:
+        """Pop from ``keys`` on one shard until an unexpired message turns up
+        or they are empty."""
+        while True:
+            reply = shard.pop(keys, count, RECEIVE)
+            if not reply:
+                return None, None
+            result = self.accept(shard, reply)
+            if result[0] is not None:
+                return result
+
+    def _pop_now(self, plan: Plan, inbox_batch: int) -> tuple[str | None, Any]:
+        """A non-blocking receive over ``plan``, shards in random order."""
+        random.shuffle(plan)
+        errors = []
+        for shard, keys in plan:
+            try:
+                result = self._pop_from(shard, keys, pop_count(keys, inbox_batch))
+            except RedisUnavailable as exc:
+                if len(plan) == 1:
+                    raise
+                self.ring.failed(shard, exc)
+                errors.append(exc)
+                continue
+            if result[0] is not None:
+                return result
+        if errors and len(errors) == len(plan):
+            raise errors[0]
+        return None, None
+
+    def plan(self, queues: list[str]) -> Plan:
+        """Which list keys to pop on which shard, each shard's keys shuffled
+        (so a busy channel cannot starve a quiet one)."""
+        by_shard: dict[int, list[bytes]] = {}
+        prefix = self.prefix
+        ring = self.ring
+        for queue in queues:
+            key = (prefix + queue).encode()
+            if ring.size == 1:
+                by_shard.setdefault(0, []).append(key)
+            elif queue.endswith("!") or "?" in queue:
+                by_shard.setdefault(ring.index_of(queue), []).append(key)
+            else:
+                for index in ring.healthy_indexes():
+                    by_shard.setdefault(index, []).append(key)
+        plan = []
+        for index, keys in by_shard.items():
+            if len(keys) > 1:
+                random.shuffle(keys)
+            plan.append((self.shards[index], keys))
+        return plan
+
+    def _unexpired(
+        self, shard: Shard, reply: list[bytes]
+    ) -> tuple[str, list[tuple[float, list[str], bytes]]]:
+        """The queue of a popped ``[key, item, ...]`` and its unexpired items
+        as ``(seconds left, channel names, payload)``."""
+        queue = reply[0].decode()[len(self.prefix) :]
+        now_ms = shard.server_time_ms()
+        items = []
+        for item in reply[1:]:
+            deadline, targets, payload = parse_item(item)
+            if deadline > now_ms:
+                items.append(((deadline - now_ms) / 1000, targets or [queue], payload))
+        return queue, items
+
+    def accept(self, shard: Shard, reply: list[bytes]) -> tuple[str | None, Any]:
+        """Turn a popped ``[key, item, ...]`` into ``(channel, message)``.
+
+        The first message is returned; the others (further items popped from
+        a process inbox, and the extra channels of a group message that one
+        process inbox carried for several of its channels) are kept in the
+        local buffer for the next receives.
+        """
+        queue, items = self._unexpired(shard, reply)
+        result: tuple[str | None, Any] = (None, None)
+        for left, names, payload in items:
+            if result[0] is None:
+                result = self.decode(names[0], payload)
+                names = names[1:]
+            if names:
+                self._keep(queue, left, names, payload)
+        return result
+
+    def _accept_all(self, shard: Shard, reply: list[bytes]) -> list[tuple[str, dict]]:
+        """Every unexpired message of a popped ``[key, item, ...]``, in order."""
+        found = []
+        for _, names, payload in self._unexpired(shard, reply)[1]:
+            for name in names:
+                channel, message = self.decode(name, payload)
+                if channel is not None:
+                    found.append((channel, message))
+        return found
+
+    def _stash(self, shard: Shard, reply: list[bytes]) -> None:
+        """Keep every message of an extra popped reply for a later receive."""
+        queue, items = self._unexpired(shard, reply)
+        for left, names, payload in items:
+            self._keep(queue, left, names, payload)
+
+    def _keep(self, queue: str, left: float, names: list[str], payload: bytes) -> None:
+        """Buffer ``payload`` for each of ``names`` until it expires in ``left`` s."""
+        local_deadline = time.time() + left
+        for name in names:
+            self.buffer.put(queue, local_deadline, name, payload)
+
+    def _watch(self, plan: Plan, timeout: float) -> tuple[str | None, Any]:
+        """Block on several shards at once: BLPOP on each, take the first
+        answer, unblock the rest (a message that raced in is kept)."""
+        started = self._start_blpops(plan, timeout)
+        replies: list[tuple[Shard, Any]] = []
+        waiting: dict[Shard, Any] = dict(started)
+        try:
+            by_link = {link: shard for shard, link in started}
+            ready = ready_links(list(by_link), timeout + 5.0)
+            if not ready:
+                raise RedisUnavailable(
+                    f"No shard answered a blocking receive within {timeout + 5.0:.1f} s"
+                )
+            for link in ready:
+                shard = by_link[link]
+                try:
+                    replies.append((shard, link.read(timeout=5.0)))
+                except RedisUnavailable as exc:
+                    self.ring.failed(shard, exc)  # the next receive skips it
+                    raise
+                del waiting[shard]
+            until = time.monotonic() + timeout
+            for shard, link in list(waiting.items()):
+                replies.append((shard, shard.cancel_blpop(link, until)))
+                del waiting[shard]
+        except BaseException:
+            for link in waiting.values():
+                link.close()
+            raise
+        finally:
+            for shard, link in started:
+                shard.links.release(link)
+        return self._first_of(replies)
+
+    def _start_blpops(self, plan: Plan, timeout: float) -> list[tuple[Shard, Any]]:
+        """A BLPOP on each shard of ``plan`` that answers; raises the first
+        failure when none does (the failed shards are marked)."""
+        started: list[tuple[Shard, Any]] = []
+        failures = []
+        try:
+            for shard, keys in plan:
+                try:
+                    started.append((shard, shard.start_blpop(keys, timeout)))
+                except RedisUnavailable as exc:
+                    self.ring.failed(shard, exc)
+                    failures.append(exc)
+        except BaseException:
+            for shard, link in started:  # interrupted: their BLPOPs are abandoned
+                link.close()
+                shard.links.release(link)
+            raise
+        if not started:
+            raise failures[0]
+        return started
+
+    def _first_of(self, replies: list[tuple[Shard, Any]]) -> tuple[str | None, Any]:
+        """The first message among ``replies``; the others are buffered."""
+        result: tuple[str | None, Any] = (None, None)
+        for shard, reply in replies:
+            if reply is None:
+                continue
+            if result[0] is None:
+                result = self.accept(shard, reply)
+            else:
+                self._stash(shard, reply)
+        return result
+
+
+def pop_count(keys: list[bytes], inbox_batch: int) -> int:
+    """Messages one pop may take from ``keys``: a batch from process
+    inboxes (only this process reads them), one from shared channels."""
+    return inbox_batch if all(key.endswith(b"!") for key in keys) else 1
