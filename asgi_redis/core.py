@@ -34,7 +34,6 @@ import string
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 import redis
 
@@ -46,6 +45,13 @@ from ._codec import Encryptor
 from ._groups import Groups
 from ._leases import Leases
 from ._link import DEFAULT_SPIN
+from ._options import (
+    check_positive,
+    check_spin_wait,
+    connection_options,
+    describe,
+    host_urls,
+)
 from ._receiving import ReceivePath
 from ._ring import ShardRing
 from ._sending import SendPath
@@ -71,12 +77,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-_URL_SCHEMES = ("redis", "rediss", "unix")
-
-#: Longest ``spin_wait`` accepted (seconds): polling longer than a loopback
-#: round trip or two only burns CPU.
-MAX_SPIN_WAIT = 0.001
 
 
 class BaseRedisChannelLayer(AsyncReceiveMixin, BaseChannelLayer):
@@ -112,9 +112,9 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, BaseChannelLayer):
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         spin_wait: float = DEFAULT_SPIN,
     ) -> None:
-        _check_positive("expiry", expiry)
-        _check_spin_wait(spin_wait)  # before any server is dialled
-        _check_positive("group_expiry", group_expiry)
+        check_positive("expiry", expiry)
+        check_spin_wait(spin_wait)  # before any server is dialled
+        check_positive("group_expiry", group_expiry)
         if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:
             raise ValueError(f"capacity must be a positive int, got {capacity!r}")
         super().__init__(
@@ -183,7 +183,7 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, BaseChannelLayer):
 
     @spin_wait.setter
     def spin_wait(self, value: float) -> None:
-        _check_spin_wait(value)
+        check_spin_wait(value)
         for shard in self._shards:
             shard.links.spin = value
 
@@ -224,23 +224,7 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, BaseChannelLayer):
         raise NotImplementedError
 
     def _check_connection_kwargs(self, connection_kwargs: dict[str, Any] | None) -> dict[str, Any]:
-        if connection_kwargs is not None and not isinstance(connection_kwargs, dict):
-            raise TypeError(f"connection_kwargs must be a dict, got {connection_kwargs!r}")
-        kwargs = dict(connection_kwargs or {})
-        socket_timeout = kwargs.get("socket_timeout")
-        if socket_timeout is not None and socket_timeout < self.blpop_timeout:
-            raise ValueError(
-                f"socket_timeout ({socket_timeout}) must be at least the blocking receive "
-                f"timeout ({self.blpop_timeout} s), or blocking receives would time out"
-            )
-        # redis-py 8 defaults socket_timeout to 5 s, the length of a blocking
-        # pop; blocking reads here wait longer than the pop anyway, and this
-        # bounds every other reply.
-        kwargs.setdefault("socket_timeout", self.blpop_timeout + 5)
-        kwargs.setdefault("socket_connect_timeout", 5)
-        # The layer parses replies itself, in RESP2.
-        kwargs.pop("protocol", None)
-        return kwargs
+        return connection_options(connection_kwargs, self.blpop_timeout)
 
     def consistent_hash(self, value: str) -> int:
         """The shard index for a name: stable across processes (CRC32-based)."""
@@ -529,63 +513,13 @@ class RedisChannelLayer(BaseRedisChannelLayer):
             if not url.startswith("unix:"):
                 kwargs.setdefault("socket_keepalive", True)
             pool = redis.ConnectionPool.from_url(url, **kwargs)
-            shards.append(Shard(pool, _describe(url)))
+            shards.append(Shard(pool, describe(url)))
         return shards
 
     @staticmethod
     def _setup_hosts(hosts: Any) -> list[str]:
-        if hosts is None:
-            hosts = [("localhost", 6379)]
-        if isinstance(hosts, (str, bytes)):
-            raise ValueError(
-                f"hosts must be a list of (host, port) tuples or URLs, not a single string: {hosts!r}"
-            )
-        if not isinstance(hosts, Iterable):
-            raise ValueError(f"hosts must be a list of (host, port) tuples or URLs, got {hosts!r}")
-        urls = []
-        for entry in hosts:
-            if isinstance(entry, (tuple, list)) and len(entry) == 2:
-                host, port = entry
-                if not isinstance(host, str) or not isinstance(port, int):
-                    raise ValueError(f"A host tuple must be (str host, int port), got {entry!r}")
-                urls.append(f"redis://{host}:{port}/0")
-            elif isinstance(entry, str) and urlsplit(entry).scheme in _URL_SCHEMES:
-                urls.append(entry)
-            else:
-                raise ValueError(
-                    "Each host must be a (host, port) tuple or a redis://, rediss:// or "
-                    f"unix:// URL, got {entry!r}"
-                )
-        if not urls:
-            raise ValueError("hosts must name at least one Redis server")
-        return urls
-
-
-def _check_spin_wait(value: Any) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not 0 <= value <= MAX_SPIN_WAIT
-    ):
-        raise ValueError(
-            f"spin_wait must be seconds from 0 (off) to {MAX_SPIN_WAIT} "
-            f"(default {DEFAULT_SPIN}), got {value!r}"
-        )
-
-
-def _check_positive(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+        return host_urls(hosts)
 
 
 def _glob_escape(text: str) -> str:
     return "".join("\\" + c if c in "*?[]\\" else c for c in text)
-
-
-def _describe(url: str) -> str:
-    """A URL without its password, for error messages."""
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.rsplit("@", 1)[-1]
-        return parts._replace(netloc=f"***@{netloc}").geturl()
-    return url
