@@ -85,8 +85,8 @@ class AsyncReceiveMixin:
             return self._in_pool(reactor, self.send_batch, messages)
         from twisted.internet import defer
 
-        from ._link import pack
         from ._reactor_io import NotAdoptable
+        from ._resp import pack
 
         sending = self._sending
         results: list[BaseException | None] = [None] * len(messages)

@@ -5,7 +5,9 @@ See docs/topics/backends.rst, "How a message travels".
 redis-py builds and authenticates the connection (URLs, TLS, unix sockets,
 passwords, ``connection_kwargs``, Sentinel discovery); after that a
 :class:`Link` talks RESP on the socket itself with a hiredis reader, which
-halves the per-command cost of the message path. A :class:`LinkPool` hands
+halves the per-command cost of the message path: the blocking driver over
+the sans-IO RESP rules of :mod:`asgi_redis._resp` (``pack`` and
+``reply_error`` are re-exported here). A :class:`LinkPool` hands
 out links to threads; every failure becomes :class:`RedisUnavailable` or
 :class:`RedisCommandError` with a message naming the server. The socket
 comes from redis-py through :mod:`asgi_redis._compat`; when it cannot be
@@ -29,7 +31,8 @@ from redis import exceptions as redis_errors
 from redis.exceptions import AuthenticationError
 
 from ._compat import REDIS_SOCKET, connection_socket
-from .exceptions import RedisCommandError, RedisUnavailable, RedisWritesRefused
+from ._resp import pack, reply_error
+from .exceptions import RedisUnavailable
 
 __all__ = [
     "Link",
@@ -43,8 +46,6 @@ __all__ = [
     "reply_error",
 ]
 
-_CRLF = b"\r\n"
-
 #: Seconds after which an idle link is checked for a closed socket.
 STALE_AFTER = 0.25
 
@@ -57,42 +58,6 @@ DEFAULT_SPIN = 50e-6
 #: larger mapped block) that is an mmap, an mremap and a munmap per read:
 #: 8.7 against 0.85 us a read for 256 KiB in a fresh process here.
 READ_SIZE = 65536
-
-
-def _encode_arg(arg: Any) -> bytes:
-    if isinstance(arg, str):
-        data = arg.encode()
-    elif isinstance(arg, int):
-        data = b"%d" % arg
-    elif isinstance(arg, float):
-        data = repr(arg).encode()
-    else:
-        raise TypeError(f"Redis command arguments must be bytes, str or numbers, got {arg!r}")
-    return b"$%d\r\n%s\r\n" % (len(data), data)
-
-
-# Encoded str/int arguments (script SHAs, key names, options) repeat on
-# every call of the message path; encoding them once saves most of pack().
-_encoded: dict[Any, bytes] = {}
-
-
-def pack(args: tuple) -> bytes:
-    """Encode one command in RESP (arguments: bytes, str, int or float)."""
-    out = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        if type(arg) is bytes:
-            out.append(b"$%d\r\n" % len(arg))
-            out.append(arg)
-            out.append(_CRLF)
-            continue
-        data = _encoded.get(arg)
-        if data is None:
-            data = _encode_arg(arg)
-            if len(_encoded) >= 8192:
-                _encoded.clear()
-            _encoded[arg] = data
-        out.append(data)
-    return b"".join(out)
 
 
 def readable(socks: list, timeout: float) -> list:
@@ -257,29 +222,6 @@ class Link:
         if reconnect:
             self.close()
         raise error
-
-
-def reply_error(where: str, reply: Exception) -> tuple[Exception, bool]:
-    """The exception for an error reply of the server at ``where``, and
-    whether the connection must be dropped (a demoted master, whose blocked
-    pops end with ``UNBLOCKED``, or a server still loading: reconnecting
-    asks Sentinel for the current master; bad credentials).
-
-    A server that refuses writes for a while (``OOM`` under ``maxmemory``
-    with ``noeviction``, ``MISCONF`` after a failed save) is unavailable
-    too, not a bug: callers retry later (daphne answers 503 / 1013). Its
-    connection stays good, so it is kept.
-    """
-    text = str(reply)
-    # UNBLOCKED: a blocking pop cut short because the master became a
-    # replica (the layer's own CLIENT UNBLOCK never asks for this error).
-    if text.startswith(("READONLY", "MASTERDOWN", "LOADING", "UNBLOCKED")):
-        return RedisUnavailable(f"Redis at {where} cannot serve writes now: {text}"), True
-    if text.startswith(("OOM", "MISCONF")):
-        return RedisWritesRefused(f"Redis at {where} refuses writes now: {text}"), False
-    if text.startswith("NOAUTH") or text.startswith("WRONGPASS"):
-        return RedisUnavailable(f"Redis at {where} refused the credentials: {text}"), True
-    return RedisCommandError(text), False
 
 
 class LinkPool:

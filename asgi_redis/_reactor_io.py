@@ -21,18 +21,17 @@ from __future__ import annotations
 import logging
 import os
 import ssl
-from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from typing import Any
 
-import hiredis
 from twisted.internet import defer
 from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 
 from ._compat import REDIS_SOCKET, forget_socket
-from ._link import Link, readable, reply_error
+from ._link import Link, readable
+from ._resp import REPLY_GRACE, OutOfStep, ReplyQueue
 from ._shard import Shard, flat_pop_reply
 from .exceptions import RedisCommandError, RedisUnavailable
 
@@ -42,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 #: Seconds a pop's reply may be late (past its own timeout) before the
 #: connection is given up as hung, as the blocking path's socket read does.
-GRACE = 5.0
+GRACE = REPLY_GRACE
 
 
 def adoptable(reactor: Any) -> bool:
@@ -60,23 +59,6 @@ def adoptable(reactor: Any) -> bool:
 
 class NotAdoptable(Exception):
     """The connection is TLS: the reactor cannot take its socket over."""
-
-
-#: A deadline this close (seconds) counts as reached: a timer scheduled
-#: ``due - now`` seconds ahead may wake a rounding error before ``due``.
-EPSILON = 1e-6
-
-
-class _Waiting:
-    """A command (or pipeline) written and not yet fully answered."""
-
-    __slots__ = ("deferred", "count", "replies", "deadline")
-
-    def __init__(self, deferred: defer.Deferred, count: int | None, deadline: float) -> None:
-        self.deferred = deferred
-        self.count = count  # None: one reply, given as is; else a list of this many
-        self.replies: list = []
-        self.deadline = deadline
 
 
 class ReactorConnection(Protocol):
@@ -101,8 +83,8 @@ class ReactorConnection(Protocol):
     def __init__(self, where: str, reactor: Any) -> None:
         self.where = where
         self.reactor = reactor
-        self.reader = hiredis.Reader()
-        self.waiting: deque[_Waiting] = deque()
+        #: The commands written and not answered yet (the sans-IO part).
+        self.replies = ReplyQueue(where)
         self.lost = False
         self._timer: Any = None
         #: Whether to leave the reactor alone while no command waits.
@@ -112,7 +94,7 @@ class ReactorConnection(Protocol):
 
     @property
     def busy(self) -> bool:
-        return bool(self.waiting)
+        return bool(self.replies)
 
     def command(self, data: bytes, timeout: float) -> defer.Deferred:
         """Write one RESP command; the Deferred fires with its reply (an
@@ -132,52 +114,25 @@ class ReactorConnection(Protocol):
             self.parked = False
             self.transport.startReading()
         deadline = self.reactor.seconds() + timeout
-        entry = _Waiting(defer.Deferred(), count, deadline)
-        self.waiting.append(entry)
+        deferred = defer.Deferred()
+        self.replies.expect(deferred, count, deadline)
         timer = self._timer
         if timer is None:
             self._timer = self.reactor.callLater(timeout, self._check_deadlines)
         elif timer.getTime() > deadline:
             timer.reset(timeout)
         self.transport.write(data)
-        return entry.deferred
+        return deferred
 
     def dataReceived(self, data: bytes) -> None:  # noqa: N802 - Twisted's name
-        self.reader.feed(data)
-        waiting = self.waiting
-        while True:
-            reply = self.reader.gets()
-            if reply is False:
-                if self.park_when_idle and not self.waiting and not self.lost:
-                    self._park()
-                return
-            if not waiting:
-                # A reply nobody asked for: the stream is out of step.
+        broken = self.replies.feed(data, _deliver)
+        if broken is not None:
+            if isinstance(broken, OutOfStep):
                 logger.warning("Unexpected reply from Redis at %s; reconnecting", self.where)
-                self.close()
-                return
-            entry = waiting[0]
-            if isinstance(reply, hiredis.ReplyError):
-                error, reconnect = reply_error(self.where, reply)
-                if reconnect:
-                    self._fail_all(error)
-                    return
-                if entry.count is None:
-                    self._finish(entry)
-                    entry.deferred.errback(error)
-                    continue
-                reply = error
-            if entry.count is None:
-                self._finish(entry)
-                entry.deferred.callback(reply)
-                continue
-            entry.replies.append(reply)
-            if len(entry.replies) == entry.count:
-                self._finish(entry)
-                entry.deferred.callback(entry.replies)
-
-    def _finish(self, entry: _Waiting) -> None:
-        self.waiting.popleft()
+            self._fail_all(broken)
+            return
+        if self.park_when_idle and not self.replies and not self.lost:
+            self._park()
 
     def _park(self) -> None:
         """Nothing waits (and the callbacks wrote nothing new): cancel the
@@ -205,11 +160,11 @@ class ReactorConnection(Protocol):
 
     def _check_deadlines(self) -> None:
         self._timer = None
-        if self.lost or not self.waiting:
+        earliest = self.replies.earliest()
+        if self.lost or earliest is None:
             return
         now = self.reactor.seconds()
-        earliest = min(entry.deadline for entry in self.waiting)
-        if earliest - now <= EPSILON:
+        if ReplyQueue.overdue(earliest, now):
             self._fail_all(RedisUnavailable(f"Redis at {self.where} did not answer in time"))
         else:
             self._timer = self.reactor.callLater(earliest - now, self._check_deadlines)
@@ -220,9 +175,8 @@ class ReactorConnection(Protocol):
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
-        waiting, self.waiting = self.waiting, deque()
-        for entry in waiting:
-            entry.deferred.errback(error)
+        for entry in self.replies.take_all():
+            entry.token.errback(error)
 
     def close(self) -> None:
         """Drop the connection now; it is never used again."""
@@ -230,6 +184,14 @@ class ReactorConnection(Protocol):
             self.lost = True
             if self.transport is not None:
                 self.transport.abortConnection()
+
+
+def _deliver(deferred: defer.Deferred, answer: Any, failed: bool) -> None:
+    """Fire a command's Deferred with its answer (``ReplyQueue.feed``'s callback)."""
+    if failed:
+        deferred.errback(answer)
+    else:
+        deferred.callback(answer)
 
 
 class ReactorLinks:

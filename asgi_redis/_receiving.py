@@ -20,6 +20,7 @@ from . import _scripts
 from ._buffer import ReceiveBuffer
 from ._codec import parse_item
 from ._link import ready_links
+from ._resp import REPLY_GRACE
 from ._ring import ShardRing
 from ._shard import Script, Shard
 from .exceptions import RedisUnavailable
@@ -272,15 +273,15 @@ class ReceivePath:
         waiting: dict[Shard, Any] = dict(started)
         try:
             by_link = {link: shard for shard, link in started}
-            ready = ready_links(list(by_link), timeout + 5.0)
+            ready = ready_links(list(by_link), timeout + REPLY_GRACE)
             if not ready:
                 raise RedisUnavailable(
-                    f"No shard answered a blocking receive within {timeout + 5.0:.1f} s"
+                    f"No shard answered a blocking receive within {timeout + REPLY_GRACE:.1f} s"
                 )
             for link in ready:
                 shard = by_link[link]
                 try:
-                    replies.append((shard, link.read(timeout=5.0)))
+                    replies.append((shard, link.read(timeout=REPLY_GRACE)))
                 except RedisUnavailable as exc:
                     self.ring.failed(shard, exc)  # the next receive skips it
                     raise

@@ -14,7 +14,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ._link import Link, LinkPool, pack
+from ._link import Link, LinkPool
+from ._resp import REPLY_GRACE, pack
 from .exceptions import RedisCommandError, RedisUnavailable, UnsupportedRedis
 
 __all__ = ["Script", "Shard"]
@@ -188,7 +189,7 @@ class Shard:
         link = self.links.acquire()
         try:
             link.write(command)
-            reply = link.read(timeout=timeout + 5.0)
+            reply = link.read(timeout=timeout + REPLY_GRACE)
         except RedisCommandError as exc:
             if multi and self.blmpop_missing(exc):
                 return self.blpop(keys, timeout)
@@ -241,7 +242,7 @@ class Shard:
             # answered: look again shortly.
             if link.pending(0.002) or time.monotonic() > deadline:
                 break
-        return link.read(timeout=max(deadline - time.monotonic(), 0) + 5.0)
+        return link.read(timeout=max(deadline - time.monotonic(), 0) + REPLY_GRACE)
 
     # -- health -------------------------------------------------------------------
 
