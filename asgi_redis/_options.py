@@ -1,4 +1,6 @@
-"""Checking the Redis layer's options (SPEC 3.1 and 3.2, "Configuration").
+"""Checking the Redis layer's options.
+
+See docs/topics/backends.rst, "Configuring the Redis layer".
 
 Each option is checked when the layer is made, before any server is
 dialled, with an error that names the option, what it takes and what it

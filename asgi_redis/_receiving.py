@@ -1,4 +1,6 @@
-"""The receive path of the Redis layer (SPEC 3.1): one pop per receive.
+"""The receive path of the Redis layer: one pop per receive.
+
+See docs/topics/backends.rst, "How a message travels".
 
 A non-blocking receive is one ``LMPOP``; a blocking one is one ``BLPOP``/
 ``BLMPOP`` on the shard concerned, woken by the server the moment a message

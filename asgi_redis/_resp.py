@@ -1,4 +1,6 @@
-"""RESP without I/O: commands to bytes, bytes to replies (the wire under SPEC 3).
+"""RESP without I/O: commands to bytes, bytes to replies.
+
+See docs/topics/backends.rst, "How a message travels".
 
 The Redis layer talks to its servers on two I/O paths: the blocking links
 of its threads (:mod:`asgi_redis._link`) and the connections the Twisted

@@ -1,4 +1,6 @@
-"""The Redis layer's shards as one ring (SPEC 3.1, "Sharding").
+"""The Redis layer's shards as one ring.
+
+See docs/topics/backends.rst, "Sharding".
 
 Names are placed on shards by consistent hashing (CRC32-based, stable
 across processes): a process-specific (``!``) or single-reader (``?``)

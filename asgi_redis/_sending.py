@@ -1,4 +1,6 @@
-"""The send path of the Redis layer (SPEC 3.1): one ``RPUSH`` per send.
+"""The send path of the Redis layer: one ``RPUSH`` per send.
+
+See docs/topics/backends.rst, "How a message travels".
 
 A send is one ``RPUSH`` while the queue has room (a script runs only when a
 push takes it past its capacity, to take the item back unless expired

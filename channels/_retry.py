@@ -1,4 +1,6 @@
-"""Retrying a send into a full channel, and exponential pauses (SPEC 5.4, 5.13, 5.14).
+"""Retrying a send into a full channel, and exponential pauses.
+
+See docs/topics/concepts.rst, "Delivery and ordering".
 
 A channel at capacity refuses a send with the layer's ``ChannelFull``
 (``asgi`` spec, "Capacity"). Several places in ``channels`` then try again
