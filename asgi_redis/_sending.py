@@ -32,6 +32,9 @@ __all__ = ["SEND_FULL", "SendPath"]
 
 SEND_FULL = Script(_scripts.SEND_FULL)
 
+#: Send routes (and process prefixes) remembered at most; see ``SendPath._route``.
+ROUTES_KEPT = 4096
+
 #: What a send to one channel needs besides the message: ``(queue, key,
 #: capacity, its shard or None when spread over the shards, the item's
 #: targets part)``.
@@ -82,12 +85,15 @@ class SendPath:
         self.ttl_due: set[tuple[int, str]] = set()
         self._ttl_lock = threading.Lock()
         self._routes: dict[str, Route] = {}
+        #: ``(queue, key, shard)`` of each process prefix, shared by its names' routes.
+        self._queues: dict[str, tuple[str, str, Shard]] = {}
         self._cycle = itertools.cycle(range(ring.size))
 
     def use_prefix(self, prefix: str) -> None:
         """Put the queues under ``prefix`` from now on."""
         self.prefix = prefix
         self._routes.clear()
+        self._queues.clear()
 
     # -- one message ---------------------------------------------------------------------
 
@@ -116,14 +122,33 @@ class SendPath:
         return self.channel_full(f"Channel {channel!r} is at its capacity of {capacity} messages")
 
     def _route(self, channel: str) -> Route:
-        """Work out (once per name) what a send to ``channel`` needs."""
+        """Work out (once per name, for the last ``ROUTES_KEPT`` names) what a
+        send to ``channel`` needs.
+
+        Most names seen are reply channels (``prefix!local``), one per
+        socket or request, so the routes of one process prefix share its
+        queue name, key and shard: an entry costs its tuple and its target
+        bytes, not three more strings. When the cache is full it starts
+        again: a process's memory levels off once it has seen that many
+        names, instead of growing with every socket ever served.
+        """
         queue, capacity = self.route_name(channel)
-        shard = None
-        if queue != channel or "?" in channel or self.ring.size == 1:
-            shard = self.shards[self.ring.index_of(queue)]
-        targets = item_tail(channel if queue != channel else "", b"")
-        route = (queue, self.prefix + queue, capacity, shard, targets)
-        if len(self._routes) >= 10_000:
+        if queue != channel:
+            shared = self._queues.get(queue)
+            if shared is None:
+                if len(self._queues) >= ROUTES_KEPT:
+                    self._queues.clear()
+                shard = self.shards[self.ring.index_of(queue)]
+                shared = self._queues[queue] = (queue, self.prefix + queue, shard)
+            queue, key, shard = shared
+            targets = item_tail(channel, b"")
+        else:
+            shard = None
+            if "?" in channel or self.ring.size == 1:
+                shard = self.shards[self.ring.index_of(queue)]
+            key, targets = self.prefix + queue, item_tail("", b"")
+        route = (queue, key, capacity, shard, targets)
+        if len(self._routes) >= ROUTES_KEPT:
             self._routes.clear()
         self._routes[channel] = route
         return route

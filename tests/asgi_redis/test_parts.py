@@ -54,3 +54,24 @@ def test_group_send_counting_arguments_follow_the_statistics_settings():
     )
     layer.stats_prefix = ""
     assert layer._statistics.group_send_args(86400, 3600) == ("", 3600, "", 0)
+
+
+def test_remembered_send_routes_are_bounded_and_share_their_process_prefix():
+    from asgi_redis._sending import ROUTES_KEPT
+
+    layer = RedisChannelLayer(hosts=["redis://127.0.0.1:1/0", "redis://127.0.0.1:2/0"])
+    sending = layer._sending
+    first = sending.prepare("daphne.response.p!a", {"n": 1})
+    second = sending.prepare("daphne.response.p!b", {"n": 2})
+    # one queue, key and shard per process prefix, whatever the local part
+    assert first[1] == "asgi:daphne.response.p!" and first[1] is second[1]
+    assert first[3] is second[3] and first[3] is not None
+    # each keeps its own target, so the receiver gets the full name back
+    assert first[4].startswith(b"daphne.response.p!a\n")
+    assert second[4].startswith(b"daphne.response.p!b\n")
+    for n in range(ROUTES_KEPT + 10):
+        sending.prepare(f"daphne.response.p!{n}", {})
+    assert len(sending._routes) <= ROUTES_KEPT
+    # a route worked out again after the cache started over is the same
+    again = sending.prepare("daphne.response.p!a", {"n": 1})
+    assert again[:4] == first[:4] and again[4] == first[4]
