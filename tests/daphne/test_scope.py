@@ -10,7 +10,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from daphne._proxy import TrustedProxies
-from daphne._scope import ProxyHeaders, clean_headers, request_fields, split_target
+from daphne._scope import (
+    ProxyHeaders,
+    RequestTarget,
+    clean_headers,
+    request_fields,
+    split_target,
+)
 from daphne.exceptions import BadRequest
 from daphne.utils import parse_x_forwarded_for
 
@@ -171,3 +177,87 @@ def test_parse_x_forwarded_for_reads_twisted_headers():
 
     headers = Headers({b"X-Forwarded-For": [b"5.6.7.8"], b"X-Forwarded-Port": [b"8080"]})
     assert parse_x_forwarded_for(headers) == (["5.6.7.8", 8080], None)
+
+
+def test_invalid_path_errors_say_which_rule_the_path_broke():
+    with pytest.raises(BadRequest, match=r"^Invalid characters in path$"):
+        split_target("/caf\u00e9".encode())
+    with pytest.raises(BadRequest, match=r"^Path is not valid UTF-8 once percent-decoded$"):
+        split_target(b"/%ff")
+
+
+def test_an_empty_path_is_the_root():
+    assert split_target(b"").path == "/"
+    assert split_target(b"?x=1") == RequestTarget(path="/", query_string=b"x=1")
+
+
+def test_a_scheme_separator_inside_the_path_of_an_absolute_target_stays_in_the_path():
+    # Only the first "://" ends the scheme; later ones belong to the path.
+    assert split_target(b"http://example.com/a://b").path == "/a://b"
+    assert split_target(b"HTTPS://example.com/to/http://x/y").path == "/to/http://x/y"
+
+
+def test_an_absolute_target_with_an_empty_authority_keeps_its_path():
+    # The slash right after "://" (index 0 of the rest) still starts the path.
+    assert split_target(b"http:///x").path == "/x"
+    assert split_target(b"http://host").path == "/"
+
+
+def test_headers_after_the_daphne_root_path_header_are_kept():
+    headers, root = clean_headers(
+        [(b"A", b"1"), (b"Daphne-Root-Path", b"/r"), (b"B", b"2"), (b"C_D", b"3"), (b"E", b"4")]
+    )
+    assert headers == [(b"a", b"1"), (b"b", b"2"), (b"e", b"4")]
+    assert root == "/r"
+
+
+def test_the_daphne_root_path_header_is_read_as_latin1_then_unquoted():
+    _, root = clean_headers([(b"Daphne-Root-Path", b"/caf\xe9/%C3%A9")])
+    assert root == "/caf\u00e9/\u00e9"
+
+
+def test_without_header_or_setting_the_root_path_is_empty():
+    assert fields().root_path == ""
+
+
+def test_request_fields_pass_the_target_headers_and_addresses_through():
+    result = fields(target=b"/a%20b?x=1", raw_headers=[(b"Host", b"h")])
+    assert (result.path, result.query_string) == ("/a b", b"x=1")
+    assert result.headers == [(b"host", b"h")]
+    assert (result.client, result.server) == (["10.0.0.1", 1234], ["127.0.0.1", 8000])
+
+
+def test_websocket_behind_a_proxy_reporting_http_is_ws_and_https_is_wss():
+    plain = [(b"X-Forwarded-For", b"1.2.3.4"), (b"X-Forwarded-Proto", b"http")]
+    secure = [(b"X-Forwarded-For", b"1.2.3.4"), (b"X-Forwarded-Proto", b"https")]
+    assert fields(raw_headers=plain, proxy=PROXY, websocket=True, secure=True).scheme == "ws"
+    assert fields(raw_headers=secure, proxy=PROXY, websocket=True).scheme == "wss"
+    assert fields(raw_headers=plain, proxy=PROXY, secure=True).scheme == "http"
+
+
+def test_configured_proxy_header_names_are_read_instead_of_the_defaults():
+    custom = ProxyHeaders("X-Real-IP", "X-Real-Port", "X-Scheme")
+    raw = FORWARDED + [
+        (b"X-Real-IP", b"7.7.7.7"),
+        (b"X-Real-Port", b"8443"),
+        (b"X-Scheme", b"http"),
+    ]
+    # FORWARDED says https on port 443: only the configured names count.
+    result = fields(raw_headers=raw, proxy=custom, secure=True)
+    assert (result.client, result.scheme) == (["7.7.7.7", 8443], "http")
+    only_defaults = fields(raw_headers=FORWARDED, proxy=custom)
+    assert (only_defaults.client, only_defaults.scheme) == (["10.0.0.1", 1234], "http")
+
+
+def test_an_enabled_proxy_without_its_headers_keeps_the_peer_and_the_scheme():
+    result = fields(proxy=PROXY, secure=True)
+    assert (result.client, result.scheme) == (["10.0.0.1", 1234], "https")
+    ws = fields(proxy=PROXY, websocket=True)
+    assert (ws.client, ws.scheme) == (["10.0.0.1", 1234], "ws")
+
+
+def test_a_forwarded_address_without_proto_keeps_the_connection_scheme():
+    raw = [(b"X-Forwarded-For", b"1.2.3.4")]
+    assert fields(raw_headers=raw, proxy=PROXY, secure=True).scheme == "https"
+    assert fields(raw_headers=raw, proxy=PROXY, websocket=True).scheme == "ws"
+    assert fields(raw_headers=raw, proxy=PROXY).client == ["1.2.3.4", 0]
