@@ -106,3 +106,171 @@ def test_malformed_websocket_replies_raise_with_a_reason(message, error):
 def test_websocket_reply_builder_round_trips_through_the_parser():
     built = www.websocket_reply(text="hi", close=1001)
     assert www.parse_websocket_reply(built) == www.WebsocketReply(None, "hi", 1001)
+
+
+def test_a_minimal_request_gets_the_defaults_daphne_sends():
+    message = www.http_request(reply_channel="http.response!a", method="post", path="/p")
+    assert message == {
+        "reply_channel": "http.response!a",
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/p",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [],
+        "body": b"",
+        "body_channel": None,
+        "client": None,
+        "server": None,
+    }
+
+
+def test_request_addresses_become_lists_as_1x_sent_them():
+    message = make_request(client=("1.2.3.4", 5), server=("5.6.7.8", 80))
+    assert (message["client"], message["server"]) == (["1.2.3.4", 5], ["5.6.7.8", 80])
+
+
+def test_request_body_chunk_response_and_chunk_builders_spell_out_every_key():
+    assert www.http_request_body_chunk() == {
+        "content": b"",
+        "closed": False,
+        "more_content": False,
+    }
+    assert www.http_request_body_chunk(b"x", more_content=True, closed=True) == {
+        "content": b"x",
+        "closed": True,
+        "more_content": True,
+    }
+    assert www.http_response(204) == {
+        "status": 204,
+        "headers": [],
+        "content": b"",
+        "more_content": False,
+    }
+    response = www.http_response(
+        200, [(bytearray(b"X-A"), memoryview(b"1"))], b"body", more_content=True
+    )
+    assert response == {
+        "status": 200,
+        "headers": [(b"X-A", b"1")],
+        "content": b"body",
+        "more_content": True,
+    }
+    assert www.http_response_chunk(b"c") == {"content": b"c", "more_content": False}
+    assert www.http_response_chunk(b"", more_content=True) == {
+        "content": b"",
+        "more_content": True,
+    }
+    www.validate("http.request.body", www.http_request_body_chunk())
+    www.validate("http.response", response)
+    www.validate("http.response.chunk", www.http_response_chunk(b"c"))
+
+
+def test_http_disconnect_names_the_reply_channel_and_path():
+    message = www.http_disconnect(reply_channel="http.response!a", path="/p")
+    assert message == {"reply_channel": "http.response!a", "path": "/p"}
+    assert www.validate("http.disconnect", message) is message
+
+
+def test_websocket_connect_defaults_and_addresses():
+    message = www.websocket_connect(
+        reply_channel="websocket.send!x", path="/ws/", client=("1.2.3.4", 5), server=("h", 80)
+    )
+    assert message == {
+        "reply_channel": "websocket.send!x",
+        "scheme": "ws",
+        "path": "/ws/",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [],
+        "client": ["1.2.3.4", 5],
+        "server": ["h", 80],
+        "order": 0,
+    }
+
+
+REPEATED = [(b"Cookie", b"a=1"), (b"Host", b"h"), (b"COOKIE", b"b=2"), (b"cookie", b"c=3")]
+
+
+def test_websocket_connect_joins_a_repeated_header_with_commas_by_default():
+    message = www.websocket_connect(reply_channel="websocket.send!x", path="/", headers=REPEATED)
+    assert message["headers"] == [(b"cookie", b"a=1,b=2,c=3"), (b"host", b"h")]
+
+
+def test_websocket_connect_can_keep_each_occurrence_of_a_repeated_header():
+    message = www.websocket_connect(
+        reply_channel="websocket.send!x",
+        path="/",
+        headers=REPEATED,
+        join_repeated_headers=False,
+    )
+    assert message["headers"] == [
+        (b"cookie", b"a=1"),
+        (b"host", b"h"),
+        (b"cookie", b"b=2"),
+        (b"cookie", b"c=3"),
+    ]
+
+
+@pytest.mark.parametrize("payload", [{"text": "hi"}, {"bytes": b"\x00"}])
+def test_websocket_receive_has_every_key_of_its_format(payload):
+    message = www.websocket_receive(reply_channel="r!x", path="/p", order=3, **payload)
+    assert message == {
+        "reply_channel": "r!x",
+        "path": "/p",
+        "order": 3,
+        "text": payload.get("text"),
+        "bytes": payload.get("bytes"),
+    }
+    assert www.validate("websocket.receive", message) is message
+
+
+def test_websocket_receive_without_or_with_both_payloads_says_exactly_one():
+    reason = "^websocket.receive takes exactly one of text and bytes$"
+    with pytest.raises(InvalidMessage, match=reason):
+        www.websocket_receive(reply_channel="r!x", path="/", order=1)
+    with pytest.raises(InvalidMessage, match=reason):
+        www.websocket_receive(reply_channel="r!x", path="/", order=1, text="", bytes=b"")
+
+
+def test_websocket_disconnect_carries_code_and_order():
+    message = www.websocket_disconnect(reply_channel="r!x", path="/p", code=1001, order=4)
+    assert message == {"reply_channel": "r!x", "path": "/p", "code": 1001, "order": 4}
+    assert www.validate("websocket.disconnect", message) is message
+
+
+@pytest.mark.parametrize(
+    "kwargs, expected",
+    [
+        ({}, {}),
+        ({"bytes": b"\x01"}, {"bytes": b"\x01"}),
+        ({"bytes": b""}, {"bytes": b""}),
+        ({"accept": True}, {"accept": True}),
+        ({"accept": False}, {"accept": False}),
+        ({"close": True}, {"close": True}),
+        ({"close": 4000, "text": "t"}, {"close": 4000, "text": "t"}),
+    ],
+)
+def test_websocket_reply_builder_sets_only_the_keys_given(kwargs, expected):
+    assert www.websocket_reply(**kwargs) == expected
+
+
+@pytest.mark.parametrize(
+    "message, expected",
+    [
+        ({"bytes": b"\x00\x01"}, www.WebsocketReply(None, b"\x00\x01", None)),
+        ({"close": 0}, www.WebsocketReply(None, None, None)),
+        ({"close": 1}, www.WebsocketReply(None, None, 1)),
+        ({"close": 1000, "accept": True}, www.WebsocketReply(True, None, 1000)),
+    ],
+)
+def test_websocket_close_zero_is_no_close_and_other_ints_are_codes(message, expected):
+    assert www.parse_websocket_reply(message) == expected
+
+
+def test_a_reply_with_text_and_bytes_says_to_send_one():
+    with pytest.raises(
+        InvalidMessage, match="^websocket.send message has both text and bytes; send one$"
+    ):
+        www.parse_websocket_reply({"text": "a", "bytes": b"a"})
