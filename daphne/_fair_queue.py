@@ -304,8 +304,9 @@ class FairQueue:
                 self._backoff[channel] = min(backoff * 2, MAX_BACKOFF)
                 return []
             line.remove(owner)
-            self._tidy(channel)
         self._since.pop(owner, None)
+        # a job taken from its line may have been the last one in it
+        self._tidy(channel)
         return self._fail(owner, error, now)
 
     def _hold(self, job: Job, now: float, unavailable: bool) -> bool:
