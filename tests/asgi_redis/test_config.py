@@ -5,6 +5,7 @@ from __future__ import annotations
 import binascii
 import importlib
 import sys
+import time
 
 import pytest
 from hypothesis import given
@@ -301,3 +302,68 @@ def test_sentinel_layer_passes_every_base_option_on():
     assert layer.group_expiry == 10
     with pytest.raises(TypeError):
         RedisSentinelChannelLayer(services=["one"], no_such_option=1)
+
+
+@pytest.mark.parametrize(
+    "name, bucket, ring, shard",
+    [
+        # names on the edges of the 1.x ring: bucket = CRC32 & 0xFFF, shard =
+        # int(bucket / (4096 / ring)); one bucket more or less moves them
+        ("chat.7026!", 2048, 2, 1),
+        ("chat.610!", 1365, 3, 0),
+        ("chat.1249!", 1366, 3, 1),
+        ("chat.5173!", 2731, 3, 2),
+    ],
+)
+def test_names_on_the_edges_of_the_ring_land_where_1x_put_them(name, bucket, ring, shard):
+    assert binascii.crc32(name.encode()) & 0xFFF == bucket
+    assert consistent_hash(name, ring) == shard
+
+
+def test_two_shards_both_get_names():
+    assert {consistent_hash(f"chan{i}", 2) for i in range(100)} == {0, 1}
+
+
+def test_encryption_key_errors_say_what_was_wrong():
+    with pytest.raises(
+        ValueError, match="^symmetric_encryption_keys must be a list of keys, not a single string$"
+    ):
+        Encryptor("one-key", ttl=None)
+    with pytest.raises(ValueError, match="^symmetric_encryption_keys must hold at least one key$"):
+        Encryptor([], ttl=None)
+    with pytest.raises(
+        ValueError, match=r"^Each encryption key must be a non-empty string, got b''$"
+    ):
+        Encryptor([""], ttl=None)
+    with pytest.raises(
+        ValueError, match=r"^Each encryption key must be a non-empty string, got 123$"
+    ):
+        Encryptor([123], ttl=None)
+
+
+def test_encryption_without_cryptography_names_the_extra_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cryptography.fernet", None)
+    with pytest.raises(
+        ValueError,
+        match=r"^symmetric_encryption_keys needs the 'cryptography' package: "
+        r"pip install channels-classic\[encryption\]$",
+    ):
+        Encryptor(["key"], ttl=None)
+
+
+def test_a_payload_encrypted_longer_ago_than_the_ttl_is_refused():
+    from cryptography.fernet import InvalidToken
+
+    encryptor = Encryptor(["key"], ttl=60)
+    assert encryptor.ttl == 60
+    now = int(time.time())
+    assert encryptor.decrypt(encryptor.fernet.encrypt_at_time(b"x", now - 30)) == b"x"
+    with pytest.raises(InvalidToken):
+        encryptor.decrypt(encryptor.fernet.encrypt_at_time(b"x", now - 120))
+    # without a ttl any age is accepted
+    forever = Encryptor(["key"], ttl=None)
+    assert forever.decrypt(forever.fernet.encrypt_at_time(b"x", now - 10**6)) == b"x"
+
+
+def test_a_layer_encrypts_with_a_ttl_of_its_expiry_plus_ten_seconds():
+    assert RedisChannelLayer(symmetric_encryption_keys=["k"], expiry=30).crypter.ttl == 40
