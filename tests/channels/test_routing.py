@@ -254,3 +254,83 @@ def test_check_default_still_adds_views_behind_a_root_only_route():
 def test_non_string_channel_name_is_rejected():
     with pytest.raises(ValueError, match="channel names must be str"):
         route(["http.request", 42], first)
+
+
+def test_a_route_on_every_path_counts_as_a_catch_all_for_check_default():
+    router = Router(
+        [
+            route("http.request", first, path=r"^/"),
+            route("websocket.connect", second, path=r".*"),
+            route("websocket.receive", first),
+            route("websocket.disconnect", second),
+        ]
+    )
+    router.check_default()
+    assert len(router.root.routing) == 4
+
+
+def test_check_default_probes_without_a_channel_layer():
+    class LayerUser:
+        def match(self, message):
+            message.channel_layer.send("x", {})
+
+        def channel_names(self):
+            return {"http.request"}
+
+    router = Router([LayerUser()])
+    with pytest.raises(RuntimeError, match="^A routing probe message has no channel layer$"):
+        router.check_default()
+
+
+def test_connect_consumer_accepts_on_the_reply_channel():
+    layer = ChannelLayer()
+    message = Message(
+        {"reply_channel": "websocket.send!a", "path": "/"}, "websocket.connect", layer
+    )
+    connect_consumer(message)
+    assert layer.receive(["websocket.send!"]) == ("websocket.send!a", {"accept": True})
+    assert null_consumer(message, x=1) is None
+
+
+def test_filter_errors_name_the_entry_the_key_and_the_problem():
+    with pytest.raises(
+        ValueError, match=r"^route\('http\.request'\) filter path= must be a regex string, got int$"
+    ):
+        route("http.request", first, path=42)
+    with pytest.raises(
+        ValueError,
+        match=r"^include\(\) filter path='\^/\(\\\\d\+\)' has positional groups; "
+        r"use only named groups \(\?P<name>\.\.\.\), they become consumer kwargs$",
+    ):
+        include([], path=r"^/(\d+)")
+
+
+def test_include_filters_strip_their_prefix_and_reject_other_messages():
+    router = Router([include([route("http.request", first)], method=r"^GET$")])
+    assert router.match(msg("http.request", method="GET")) == (first, {})
+    assert router.match(msg("http.request", method="POST")) is None
+
+
+def test_a_routing_entry_needs_both_match_and_channel_names():
+    class OnlyMatch:
+        def match(self, message):
+            return None
+
+    with pytest.raises(
+        ImproperlyConfigured,
+        match=r"^Routing entries must have match\(\) and channel_names\(\) \(use route\(\), "
+        r"route_class\(\) or include\(\)\), got <",
+    ):
+        Router([OnlyMatch()])
+
+
+def test_route_class_applies_its_filters():
+    entry = route_class(consumers.RecordingClassConsumer, path=r"^/x")
+    assert entry.match(msg("tests.class-a", path="/y")) is None
+
+
+def test_route_str_with_several_channels_and_filters_and_a_consumer_object():
+    consumer = ViewConsumer()
+    entry = route(["a.one", "a.two"], consumer, path="^/a", method="GET")
+    assert str(entry) == "Route(['a.one', 'a.two'], ViewConsumer, path='^/a', method='GET')"
+    assert repr(route("a.one", first)) == "Route('a.one', first)"
