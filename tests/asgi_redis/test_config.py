@@ -367,3 +367,9 @@ def test_a_payload_encrypted_longer_ago_than_the_ttl_is_refused():
 
 def test_a_layer_encrypts_with_a_ttl_of_its_expiry_plus_ten_seconds():
     assert RedisChannelLayer(symmetric_encryption_keys=["k"], expiry=30).crypter.ttl == 40
+
+
+def test_a_group_message_too_large_names_the_group():
+    layer = RedisChannelLayer(hosts=[("127.0.0.1", 1)])  # refused before any network call
+    with pytest.raises(layer.MessageTooLarge, match="^Message for 'room' is "):
+        layer.send_group("room", {"big": b"x" * (layer.max_message_size + 1)})

@@ -381,3 +381,40 @@ def test_a_server_that_stops_answering_fails_within_the_socket_timeout(make_redi
         server.process.send_signal(signal.SIGCONT)
     layer.send("frozen.chan", {"n": 4})
     assert layer.receive(["frozen.chan"], block=True) == ("frozen.chan", {"n": 4})
+
+
+def two_shard_group(make_redis_server, group):
+    """A layer on two servers and a group with members on both shards."""
+    servers = [make_redis_server() for _ in range(2)]
+    layer = RedisChannelLayer(hosts=[s.url for s in servers])
+    members = [f"{group}{i}" for i in range(12)]
+    for member in members:
+        layer.group_add(group, member)
+    assert {layer.consistent_hash(m) for m in members} == {0, 1}
+    return servers, layer, members
+
+
+def test_a_group_spread_over_two_shards_is_listed_and_reached_on_both(make_redis_server):
+    _, layer, members = two_shard_group(make_redis_server, "both")
+    assert sorted(layer.group_channels("both")) == sorted(members)
+    layer.send_group("both", {"n": 1})
+    for member in members:
+        assert layer.receive([member]) == (member, {"n": 1})
+
+
+def test_listing_a_group_with_a_shard_down_raises_rather_than_answering_in_part(
+    make_redis_server,
+):
+    servers, layer, _ = two_shard_group(make_redis_server, "half")
+    servers[1].kill()
+    with pytest.raises(RedisUnavailable, match=f"Redis at [^ ]*:{servers[1].port}"):
+        layer.group_channels("half")
+
+
+def test_a_group_send_past_a_lost_shard_logs_that_shard_error(make_redis_server, caplog):
+    servers, layer, members = two_shard_group(make_redis_server, "logged")
+    servers[1].kill()
+    with caplog.at_level("WARNING", logger="asgi_redis"):
+        layer.send_group("logged", {"n": 1})
+    lost = [r.getMessage() for r in caplog.records if "use the other shards" in r.getMessage()]
+    assert len(lost) == 1 and f":{servers[1].port}" in lost[0]
