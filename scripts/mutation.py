@@ -60,10 +60,18 @@ FAST_TESTS: dict[str, list[str]] = {
     "daphne/_deadlines.py": ["tests/daphne/test_deadlines.py"],
     "daphne/_ws_frames.py": ["tests/daphne/test_ws_frames.py"],
     "asgi_redis/_codec.py": ["tests/asgi_redis/test_config.py"],
-    "asgi_redis/_groups.py": ["tests/asgi_redis/test_config.py", "tests/asgi_redis/test_layout.py"],
+    "asgi_redis/_groups.py": [
+        "tests/asgi_redis/test_config.py",
+        "tests/asgi_redis/test_layout.py",
+        "tests/asgi_redis/test_faults.py",
+        "tests/asgi_redis/test_conformance.py",
+    ],
     "channels/routing.py": ["tests/channels/test_routing.py"],
     "channels/_ordering.py": ["tests/channels_features/test_ordering.py"],
 }
+
+#: Modules whose tests use the Django test database: run one mutant at a time.
+ONE_CHILD = {"channels/_ordering.py"}
 
 #: mutmut's verdicts that count as the tests noticing the mutant (a mutant
 #: that hangs or crashes the tests is noticed too). The others, "survived",
@@ -175,7 +183,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             work = prepare(path, FAST_TESTS[path])
             started = time.monotonic()
-            mutmut(work, "run", "--max-children", str(args.max_children))
+            # the Django test database is named per process when settings are
+            # imported, and mutmut forks every child from one: children running
+            # such tests at once would share (and break) one database
+            children = 1 if path in ONE_CHILD else args.max_children
+            mutmut(work, "run", "--max-children", str(children))
             print(f"\n{path}: mutmut ran {time.monotonic() - started:.0f} s")
         killed, total = report(work, path, args.diff)
         scores[path] = 100 * killed / total if total else 100.0
