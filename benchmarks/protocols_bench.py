@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from asgi_redis import RedisChannelLayer  # noqa: E402
-from tests.protocols.irc_peer import MiniIRCServer  # noqa: E402
+from tests.daphne.irc.irc_peer import MiniIRCServer  # noqa: E402
 from tests.support.redis import RedisServer  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")

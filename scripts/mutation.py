@@ -66,8 +66,8 @@ FAST_TESTS: dict[str, list[str]] = {
         "tests/asgi_redis/test_faults.py",
         "tests/asgi_redis/test_conformance.py",
     ],
-    "channels/routing.py": ["tests/channels/test_routing.py"],
-    "channels/_ordering.py": ["tests/channels_features/test_ordering.py"],
+    "channels/routing.py": ["tests/channels/core/test_routing.py"],
+    "channels/_ordering.py": ["tests/channels/features/test_ordering.py"],
 }
 
 #: Modules whose tests use the Django test database: run one mutant at a time.

@@ -13,14 +13,32 @@ import pytest
 
 from tests.support.redis import RedisServer, RedisUnavailable, in_ci
 
+#: The interface-server tests' fixtures (a private reactor thread, an
+#: in-memory layer), shared by tests/daphne/{smtp,irc,udp}, tests/e2e and
+#: tests/example.
+pytest_plugins = ["tests.support.interface_servers"]
+
 _TIERS = ("unit", "protocol", "integration")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # A test file names its tier with ``pytestmark``; unmarked tests are unit tests.
-    for item in items:
-        if not any(item.get_closest_marker(tier) for tier in _TIERS):
-            item.add_marker(pytest.mark.unit)
+    """Every test file names its tier with a module-level ``pytestmark``
+    (one of ``_TIERS``); a file without one fails the collection, rather
+    than counting silently as one tier or another."""
+    untiered = sorted({str(item.path) for item in items if not _declares_tier(item)})
+    if untiered:
+        raise pytest.UsageError(
+            "These test files declare no tier; add `pytestmark = pytest.mark.unit` "
+            "(or protocol, or integration) after their imports:\n  " + "\n  ".join(untiered)
+        )
+
+
+def _declares_tier(item: pytest.Item) -> bool:
+    module = getattr(item, "module", None)
+    marks = getattr(module, "pytestmark", [])
+    if not isinstance(marks, list):
+        marks = [marks]
+    return any(getattr(mark, "name", None) in _TIERS for mark in marks)
 
 
 def _unavailable(reason: str) -> None:

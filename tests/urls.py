@@ -3,5 +3,5 @@
 from django.urls import include, path
 
 urlpatterns: list = [
-    path("", include("tests.channels.urls")),
+    path("", include("tests.channels.core.urls")),
 ]

@@ -7,6 +7,8 @@ from hypothesis import strategies as st
 from asgi import www
 from asgi.exceptions import InvalidMessage
 
+pytestmark = pytest.mark.unit
+
 header_pairs = st.lists(
     st.tuples(st.binary(min_size=1, max_size=20), st.binary(max_size=40)), max_size=10
 )

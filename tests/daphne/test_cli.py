@@ -12,6 +12,8 @@ from daphne.access import AccessLogGenerator
 from daphne.cli import CommandLineInterface, LayerImportError, import_layer
 from daphne.server import Server, build_endpoint_description_strings
 
+pytestmark = pytest.mark.protocol
+
 test_layer = ChannelLayer()
 
 

@@ -15,6 +15,8 @@ from twisted.internet import protocol
 
 from daphne._reactor import DaphneReactor
 
+pytestmark = pytest.mark.integration
+
 
 class Writer:
     """A writer that takes ``rounds`` doWrite calls to empty its buffer;

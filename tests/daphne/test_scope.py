@@ -20,6 +20,8 @@ from daphne._scope import (
 from daphne.exceptions import BadRequest
 from daphne.utils import parse_x_forwarded_for
 
+pytestmark = pytest.mark.unit
+
 path_text = st.text(
     st.characters(blacklist_categories=("Cs",), blacklist_characters="?#"), max_size=40
 ).map(lambda text: "/" + text)

@@ -14,6 +14,8 @@ from daphne._ws_frames import OP_BINARY, OP_TEXT, frame_end, take_simple_frames,
 from daphne.ws_protocol import WebSocketProtocol
 from tests.daphne.wire import Harness, server_frames
 
+pytestmark = pytest.mark.unit
+
 unit = pytest.mark.unit
 protocol = pytest.mark.protocol
 
