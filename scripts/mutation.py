@@ -60,6 +60,7 @@ FAST_TESTS: dict[str, list[str]] = {
     "daphne/_deadlines.py": ["tests/daphne/test_deadlines.py"],
     "daphne/_ws_frames.py": ["tests/daphne/test_ws_frames.py"],
     "asgi_redis/_codec.py": ["tests/asgi_redis/test_config.py"],
+    "asgi_redis/_resp.py": ["tests/asgi_redis/test_resp.py"],
     "asgi_redis/_groups.py": [
         "tests/asgi_redis/test_config.py",
         "tests/asgi_redis/test_layout.py",

@@ -4,11 +4,13 @@ error replies, deadlines."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from asgi_redis import RedisCommandError, RedisUnavailable, RedisWritesRefused
+from asgi_redis import RedisCommandError, RedisUnavailable, RedisWritesRefused, _resp
 from asgi_redis._resp import OutOfStep, ReplyQueue, pack, reply_error
 
 pytestmark = pytest.mark.unit
@@ -121,3 +123,88 @@ def test_the_earliest_deadline_is_the_nearest_of_those_waiting():
 def test_error_replies_map_to_the_layers_exceptions(text, kind, drop):
     error, reconnect = reply_error("r:1", Exception(text))
     assert type(error) is kind and reconnect is drop
+
+
+def fresh(prefix: str) -> str:
+    """An argument no earlier pack() has cached."""
+    return f"{prefix}-{uuid.uuid4().hex}"
+
+
+def test_pack_encodes_arguments_it_has_not_seen_before():
+    name, number = fresh("é"), int(uuid.uuid4().int % 10**12) + 10**12
+    encoded_name = name.encode()
+    assert pack((name, -number, 0.25 + number)) == (
+        b"*3\r\n"
+        + b"$%d\r\n%s\r\n" % (len(encoded_name), encoded_name)
+        + b"$%d\r\n-%d\r\n" % (len(str(number)) + 1, number)
+        + b"$%d\r\n%s\r\n" % (len(repr(0.25 + number)), repr(0.25 + number).encode())
+    )
+
+
+def test_pack_gives_the_same_bytes_from_its_cache_and_keeps_the_cache_bounded():
+    name = fresh("k")
+    first = pack(("GET", name))
+    assert pack(("GET", name)) == first
+    for n in range(9000):
+        pack((fresh(str(n)),))
+    assert 0 < len(_resp._encoded) <= 8192
+    assert pack(("GET", name)) == first
+
+
+def test_a_pipeline_reply_is_delivered_as_not_failed_and_an_error_as_failed():
+    queue, delivered = ReplyQueue("r:1"), Delivered()
+    queue.expect("batch", 2, 10)
+    queue.expect("get", None, 10)
+    queue.expect("set", None, 10)
+    queue.feed(b":1\r\n:2\r\n$1\r\nx\r\n-ERR no such key\r\n", delivered)
+    assert [(token, failed) for token, _, failed in delivered] == [
+        ("batch", False),
+        ("get", False),
+        ("set", True),
+    ]
+    assert all(type(failed) is bool for _, _, failed in delivered)
+    assert delivered[0][1] == [1, 2] and delivered[1][1] == b"x"
+
+
+def test_replies_after_a_commands_error_still_reach_their_commands():
+    queue, delivered = ReplyQueue("r:1"), Delivered()
+    for token in ("a", "b", "c"):
+        queue.expect(token, None, 10)
+    queue.feed(b"-ERR bad\r\n+OK\r\n:3\r\n", delivered)
+    assert [token for token, _, _ in delivered] == ["a", "b", "c"]
+    assert isinstance(delivered[0][1], RedisCommandError) and delivered[2][1] == 3
+    assert not queue
+
+
+def test_a_reconnect_reply_names_the_server():
+    queue, delivered = ReplyQueue("redis://r:7/0"), Delivered()
+    queue.expect("pop", None, 10)
+    broken = queue.feed(b"-MASTERDOWN Link with MASTER is down\r\n", delivered)
+    assert str(broken) == (
+        "Redis at redis://r:7/0 cannot serve writes now: MASTERDOWN Link with MASTER is down"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "drop"),
+    [
+        ("READONLY replica", "Redis at r:1 cannot serve writes now: READONLY replica", True),
+        ("MASTERDOWN down", "Redis at r:1 cannot serve writes now: MASTERDOWN down", True),
+        (
+            "OOM command not allowed",
+            "Redis at r:1 refuses writes now: OOM command not allowed",
+            False,
+        ),
+        ("WRONGPASS bad", "Redis at r:1 refused the credentials: WRONGPASS bad", True),
+        ("NOAUTH needed", "Redis at r:1 refused the credentials: NOAUTH needed", True),
+        ("ERR other", "ERR other", False),
+    ],
+)
+def test_error_replies_say_what_the_server_said_and_where(text, message, drop):
+    error, reconnect = reply_error("r:1", Exception(text))
+    assert str(error) == message and reconnect is drop
+
+
+def test_overdue_is_within_a_microsecond_of_the_deadline_inclusive():
+    assert ReplyQueue.overdue(_resp.EPSILON, 0.0)
+    assert not ReplyQueue.overdue(2 * _resp.EPSILON, 0.0)
