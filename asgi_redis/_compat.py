@@ -22,52 +22,17 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis
+
+from asgi._fast_path import FastPath
 
 from .exceptions import RedisUnavailable
 
 __all__ = ["REDIS_SOCKET", "FastPath", "connection_socket", "forget_socket"]
 
 logger = logging.getLogger("asgi_redis.compat")
-
-
-class FastPath:
-    """One fast path: the check that what it relies on is there, and
-    whether it is on in this process (daphne's ``_compat.FastPath``, kept
-    apart because asgi_redis does not import daphne).
-
-    ``check`` returns what is missing; it runs on the first
-    :meth:`available`, which logs one INFO line when something is. Tests
-    force the stock path by replacing ``check`` and clearing the remembered
-    answer (``tests/support/fast_paths.py``).
-    """
-
-    def __init__(self, name: str, stock: str, check: Callable[[], Sequence[str]]) -> None:
-        self.name = name
-        self.stock = stock
-        self.check = check
-        self._available: bool | None = None
-
-    def available(self) -> bool:
-        """Whether this fast path is on (checked once, then remembered)."""
-        if self._available is None:
-            missing = list(self.check())
-            self._available = not missing
-            if missing:
-                logger.info(
-                    "Fast path %s is off (not found: %s); using %s",
-                    self.name,
-                    ", ".join(missing),
-                    self.stock,
-                )
-        return self._available
-
-    def reset(self) -> None:
-        """Forget the check's answer; the next :meth:`available` checks again."""
-        self._available = None
 
 
 def _check_socket() -> list[str]:
@@ -84,6 +49,7 @@ REDIS_SOCKET = FastPath(
     "redis_socket",
     "redis-py's own reads and writes, and threads instead of the reactor",
     _check_socket,
+    logger,
 )
 
 

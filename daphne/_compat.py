@@ -41,6 +41,8 @@ from twisted.internet import posixbase
 from twisted.internet.epollreactor import EPollReactor
 from twisted.web import http
 
+from asgi._fast_path import FastPath
+
 from ._ws_frames import OP_BINARY, frame_end, take_simple_frames, unmask
 
 __all__ = [
@@ -63,43 +65,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("daphne.compat")
-
-
-class FastPath:
-    """One fast path: what it relies on, the check that it is there, and
-    whether it is on in this process.
-
-    ``check`` returns what is missing (empty: all there). It runs once, on
-    the first :meth:`available` (at start-up: the reactor's install, the
-    factories' construction); when something is missing, one INFO line
-    says what and which stock path is used instead. Tests force the stock
-    path by replacing ``check`` and clearing the remembered answer
-    (``tests/support/fast_paths.py``).
-    """
-
-    def __init__(self, name: str, stock: str, check: Callable[[], Sequence[str]]) -> None:
-        self.name = name
-        self.stock = stock
-        self.check = check
-        self._available: bool | None = None
-
-    def available(self) -> bool:
-        """Whether this fast path is on (checked once, then remembered)."""
-        if self._available is None:
-            missing = list(self.check())
-            self._available = not missing
-            if missing:
-                logger.info(
-                    "Fast path %s is off (not found: %s); using %s",
-                    self.name,
-                    ", ".join(missing),
-                    self.stock,
-                )
-        return self._available
-
-    def reset(self) -> None:
-        """Forget the check's answer; the next :meth:`available` checks again."""
-        self._available = None
 
 
 def _missing_attributes(owner: Any, names: Sequence[str], label: str = "") -> list[str]:
@@ -136,7 +101,7 @@ def _check_epoll() -> list[str]:
     )
 
 
-REACTOR = FastPath("reactor", "Twisted's own epoll reactor", _check_epoll)
+REACTOR = FastPath("reactor", "Twisted's own epoll reactor", _check_epoll, logger)
 
 
 class EPollInternals(NamedTuple):
@@ -185,6 +150,7 @@ HTTP2_NEGOTIATION = FastPath(
     "http2_negotiation",
     "twisted.web's HTTPChannel alone (HTTP/1.x only; ALPN offers http/1.1)",
     _check_generic_channel,
+    logger,
 )
 
 
@@ -206,6 +172,7 @@ UPGRADE_BUFFER = FastPath(
     "upgrade_buffer",
     "no replay of bytes twisted.web buffered after an upgrade request's body",
     _check_data_buffer,
+    logger,
 )
 
 
@@ -249,7 +216,7 @@ def _check_chunk_decoder() -> list[str]:
 
 
 CHUNK_SIZES = FastPath(
-    "chunk_sizes", "bounding a chunked body as its bytes arrive", _check_chunk_decoder
+    "chunk_sizes", "bounding a chunked body as its bytes arrive", _check_chunk_decoder, logger
 )
 
 
@@ -337,7 +304,7 @@ def _check_autobahn() -> list[str]:
 
 
 WEBSOCKET_FRAMES = FastPath(
-    "websocket_frames", "Autobahn's own frame parser and sendData", _check_autobahn
+    "websocket_frames", "Autobahn's own frame parser and sendData", _check_autobahn, logger
 )
 
 

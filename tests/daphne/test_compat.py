@@ -25,7 +25,7 @@ def test_every_fast_path_finds_what_it_relies_on_in_the_installed_versions(path)
 
 
 def test_a_fast_path_with_something_missing_is_off_with_one_info_line(caplog):
-    path = _compat.FastPath("example", "the slow way", lambda: ["Thing._gone"])
+    path = _compat.FastPath("example", "the slow way", lambda: ["Thing._gone"], _compat.logger)
     with caplog.at_level(logging.INFO, logger="daphne.compat"):
         assert path.available() is False
         assert path.available() is False
@@ -35,7 +35,7 @@ def test_a_fast_path_with_something_missing_is_off_with_one_info_line(caplog):
 
 
 def test_a_fast_path_with_everything_there_logs_nothing(caplog):
-    path = _compat.FastPath("example", "the slow way", lambda: [])
+    path = _compat.FastPath("example", "the slow way", lambda: [], _compat.logger)
     with caplog.at_level(logging.INFO, logger="daphne.compat"):
         assert path.available() is True
     assert not caplog.records
