@@ -5,6 +5,8 @@ from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 
 from channels.signals import consumer_finished, consumer_started
+from channels.worker import Worker
+from tests.support.worker_thread import Running
 
 UID = "channels.close_old_connections"
 
@@ -33,3 +35,20 @@ def keep_db_connection(request):
     request_finished.connect(close_old_connections)
     consumer_started.connect(close_old_connections, dispatch_uid=UID)
     consumer_finished.connect(close_old_connections, dispatch_uid=UID)
+
+
+@pytest.fixture
+def run_worker():
+    """Start workers in threads (``start(layer, cls=Worker, **kwargs)``); stopped at teardown."""
+    running = []
+
+    def start(layer, cls=Worker, **kwargs):
+        kwargs.setdefault("signal_handlers", False)
+        worker = cls(layer, **kwargs)
+        worker.ready()
+        running.append(Running(worker))
+        return worker
+
+    yield start
+    for item in running:
+        item.stop()

@@ -15,26 +15,13 @@ from channels.asgi import ChannelLayerWrapper, channel_layers
 from channels.routing import route
 from channels.signals import consumer_finished, consumer_started, worker_ready
 from channels.worker import Worker, WorkerGroup
+from tests.support.worker_thread import Running
 
 from . import consumers
 
 pytestmark = pytest.mark.integration
 
 TIMEOUT = 10
-
-
-class Running:
-    """A worker running in a thread; ``stop()`` waits for it to end."""
-
-    def __init__(self, worker):
-        self.worker = worker
-        self.thread = threading.Thread(target=worker.run, daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        self.worker.stop()
-        self.thread.join(TIMEOUT)
-        assert not self.thread.is_alive()
 
 
 @pytest.fixture
@@ -48,22 +35,6 @@ def make_layer():
 
     yield make
     channel_layers.set("default", old)
-
-
-@pytest.fixture
-def run_worker():
-    running = []
-
-    def start(layer, cls=Worker, **kwargs):
-        kwargs.setdefault("signal_handlers", False)
-        worker = cls(layer, **kwargs)
-        worker.ready()
-        running.append(Running(worker))
-        return worker
-
-    yield start
-    for item in running:
-        item.stop()
 
 
 def wait_for(layer, channel):
