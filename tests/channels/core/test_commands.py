@@ -6,89 +6,19 @@ runserver serves a view and a WebSocket echo on the in-memory layer with no
 Redis; runworker consumes from Redis for a separate daphne process.
 """
 
-import os
 import signal
 import socket
-import subprocess
-import sys
-import tempfile
-import time
-from pathlib import Path
 
 import httpx
 import pytest
 from websockets.sync.client import connect
 
+from tests.support.process import Process, project_env
 from tests.support.redis import free_port
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[3]
 START_TIMEOUT = 60
-
-
-class Process:
-    """A subprocess in its own process group, output captured to a file."""
-
-    def __init__(self, argv, settings, extra_env=None):
-        self.log = tempfile.NamedTemporaryFile(prefix="channels-cmd-", suffix=".log", delete=False)
-        env = dict(os.environ)
-        env.update(
-            DJANGO_SETTINGS_MODULE=settings,
-            PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-            PYTHONUNBUFFERED="1",
-            **(extra_env or {}),
-        )
-        self.popen = subprocess.Popen(
-            [sys.executable, *argv],
-            cwd=ROOT,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    @property
-    def output(self):
-        return Path(self.log.name).read_text(errors="replace")
-
-    def wait_for_port(self, port):
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.popen.poll() is not None:
-                raise AssertionError(f"process exited early:\n{self.output}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.2)
-        raise AssertionError(f"port {port} never opened:\n{self.output}")
-
-    def wait_for_output(self, text):
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if text in self.output:
-                return
-            if self.popen.poll() is not None:
-                break
-            time.sleep(0.2)
-        raise AssertionError(f"{text!r} never printed:\n{self.output}")
-
-    def signal(self, signum):
-        self.popen.send_signal(signum)
-
-    def wait(self, timeout=30):
-        return self.popen.wait(timeout)
-
-    def stop(self):
-        if self.popen.poll() is None:
-            try:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.popen.wait(10)
-        self.log.close()
-        os.unlink(self.log.name)
 
 
 @pytest.fixture
@@ -96,7 +26,7 @@ def start():
     processes = []
 
     def start(argv, settings, extra_env=None):
-        process = Process(argv, settings, extra_env)
+        process = Process(argv, project_env(settings, **(extra_env or {})), START_TIMEOUT)
         processes.append(process)
         return process
 

@@ -6,76 +6,22 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 from websockets.sync.client import connect
 
+from tests.support.process import ROOT, Process
 from tests.support.redis import free_port
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[3]
 SETTINGS = "tests.channels.features.e2e_settings"
 TIMEOUT = 60
-
-
-class Process:
-    """A subprocess in its own session, its output in a temporary file."""
-
-    def __init__(self, argv: list[str], env: dict) -> None:
-        self.log = tempfile.NamedTemporaryFile(prefix="features-e2e-", suffix=".log", delete=False)
-        self.popen = subprocess.Popen(
-            [sys.executable, *argv],
-            cwd=ROOT,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    @property
-    def output(self) -> str:
-        return Path(self.log.name).read_text(errors="replace")
-
-    def wait_for(self, text: str) -> None:
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
-            if text in self.output:
-                return
-            if self.popen.poll() is not None:
-                break
-            time.sleep(0.2)
-        raise AssertionError(f"{text!r} never printed:\n{self.output}")
-
-    def wait_for_port(self, port: int) -> None:
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
-            if self.popen.poll() is not None:
-                raise AssertionError(f"exited early:\n{self.output}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.2)
-        raise AssertionError(f"port {port} never opened:\n{self.output}")
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(10)
-        self.log.close()
-        os.unlink(self.log.name)
 
 
 class Stack:
@@ -143,13 +89,13 @@ def stack(redis_url):
             env,
         )
         processes.append(daphne)
-        worker.wait_for("Listening on channels")
-        delay.wait_for("Delay server listening on asgi.delay")
+        worker.wait_for_output("Listening on channels")
+        delay.wait_for_output("Delay server listening on asgi.delay")
         daphne.wait_for_port(port)
         yield Stack(port, worker, delay, env)
     finally:
         for process in processes:
-            process.stop()
+            process.stop(signal.SIGTERM)
         os.unlink(db.name)
 
 
@@ -233,7 +179,7 @@ def test_delayed_message_arrives_after_its_delay_despite_an_invalid_one(stack):
         ws.send("700")
         assert ws.recv(timeout=30) == "after 700"
         assert time.monotonic() - started >= 0.7
-    stack.delay.wait_for("Skipped an invalid asgi.delay message")
+    stack.delay.wait_for_output("Skipped an invalid asgi.delay message")
     assert stack.delay.popen.poll() is None
 
 
@@ -241,8 +187,8 @@ def test_idle_rundelay_exits_0_on_sigterm(stack, redis_url):
     env = dict(stack.env)
     delay = Process(["-m", "django", "rundelay"], env)
     try:
-        delay.wait_for("Delay server listening on asgi.delay")  # signal handlers are set
+        delay.wait_for_output("Delay server listening on asgi.delay")  # signal handlers are set
         delay.popen.send_signal(signal.SIGTERM)
         assert delay.popen.wait(30) == 0
     finally:
-        delay.stop()
+        delay.stop(signal.SIGTERM)
