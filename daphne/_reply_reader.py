@@ -6,7 +6,9 @@ runs one thread that blocks in ``layer.receive([prefix], block=True)`` and
 hands each ``(channel, message)`` to the reactor thread with
 ``callFromThread``; the protocol code itself never touches a thread. Used
 by the UDP and IRC-client servers (email has no replies); see docs/topics/daphne.rst,
-"How replies reach daphne".
+"How replies reach daphne". The Slack server also passes ``channels``: normal
+channels read in the same receive (its ``slack.send``), the prefix then
+only carrying the stop wake-up.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from asgi.types import ChannelLayer
@@ -37,7 +39,8 @@ class ReplyReader:
     ``prefix`` must end in ``!``. A layer error is logged and retried after
     a pause that doubles up to ``max_error_delay`` seconds; a layer that
     ignores ``block=True`` and returns at once with nothing is given a short
-    pause (``idle_pause``) so the thread cannot spin.
+    pause (``idle_pause``) so the thread cannot spin. ``channels`` are
+    normal channel names received along with ``prefix``.
     """
 
     def __init__(
@@ -49,6 +52,7 @@ class ReplyReader:
         *,
         max_error_delay: float = 5.0,
         idle_pause: float = 0.05,
+        channels: Sequence[str] = (),
     ) -> None:
         if not prefix.endswith("!"):
             raise ValueError(
@@ -56,6 +60,7 @@ class ReplyReader:
             )
         self.channel_layer = channel_layer
         self.prefix = prefix
+        self.channels = [prefix, *channels]
         self.reactor = reactor
         self.handler = handler
         self.max_error_delay = max_error_delay
@@ -98,7 +103,7 @@ class ReplyReader:
         while not self._stopping.is_set():
             started = time.monotonic()
             try:
-                channel, message = self.channel_layer.receive([self.prefix], block=True)
+                channel, message = self.channel_layer.receive(self.channels, block=True)
             except Exception:
                 logger.exception(
                     "Receiving on %s failed; retrying in %.1f s", self.prefix, error_delay

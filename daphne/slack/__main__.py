@@ -1,0 +1,5 @@
+"""``python -m daphne.slack`` runs ``daphne-slack``."""
+
+from .cli import main
+
+main()
