@@ -6,11 +6,16 @@ One consumer, on the ``chat.message`` channel, answers ``!post <room>
 - over IRC: ``daphne-irc`` sends what it hears on ``irc-client.receive``;
   :func:`irc_receive` turns each line into a ``chat.message``;
 - over the WebSocket chat room: :func:`ws_command` catches chat frames whose
-  text starts with ``!`` and does the same.
+  text starts with ``!`` and does the same;
+- over Slack: ``daphne-slack`` sends what people write on ``slack.receive``;
+  :func:`slack_receive` turns each message into a ``chat.message``.
 
 ``!post general echo`` posts ``echo`` as the bot into the chat room
-``general`` (every browser in it) and into ``#general`` on IRC, through the
-group of IRC clients that :func:`irc_connect` keeps.
+``general`` (every browser in it), into ``#general`` on IRC, through the
+group of IRC clients that :func:`irc_connect` keeps, and (when the project
+has ``SLACK_BOT_TOKEN`` set) into Slack's ``#general`` through ``slack.send``.
+The bot's own Slack messages never come back: ``daphne-slack`` does not pass
+bots' messages on.
 
 Mail to ``<room>@example.com`` (routed by address, as on slide 19) is
 posted into that room by :func:`comment_response`.
@@ -19,10 +24,14 @@ Run it with the example stack on Redis plus::
 
     daphne-irc example.asgi:channel_layer -s irc.example.net -n examplebot -c general
     daphne-smtp example.asgi:channel_layer -p 8025 --domain example.com
+    SLACK_SIGNING_SECRET=... SLACK_BOT_TOKEN=xoxb-... daphne-slack example.asgi:channel_layer
 """
 
+import html
 import json
 import re
+
+from django.conf import settings
 
 from channels import Channel, Group
 from channels.auth import channel_session_user
@@ -53,6 +62,8 @@ def chat_message(message):
     room, text = command["room"], command["text"].strip()
     say(room, BOT_NAME, text)
     irc_clients().send({"type": "message", "channel": "#" + room, "body": text.splitlines()[0]})
+    if settings.SLACK_ENABLED:
+        Channel("slack.send").send({"channel": "#" + room, "text": slack_escape(text)})
 
 
 def irc_connect(message):
@@ -70,6 +81,28 @@ def irc_receive(message):
             "text": message["body"],
         }
     )
+
+
+def slack_receive(message):
+    """A message written in Slack becomes a ``chat.message``.
+
+    Slack escapes ``&``, ``<`` and ``>`` in message text; the command sees
+    what the person typed. ``room`` is the Slack channel's ID: the command
+    names the room it posts to.
+    """
+    Channel("chat.message").send(
+        {
+            "source": "slack",
+            "user": message["user"],
+            "room": message["channel"],
+            "text": html.unescape(message["text"]),
+        }
+    )
+
+
+def slack_escape(text):
+    """Text as Slack's ``chat.postMessage`` wants it: ``&``, ``<``, ``>`` escaped."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 @channel_session_user

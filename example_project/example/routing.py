@@ -13,8 +13,9 @@ channel_routing = [
     # A WebSocket echo (the smallest consumer there is).
     route("websocket.connect", consumers.ws_connect, path=r"^/ws/echo/$"),
     route("websocket.receive", consumers.ws_echo, path=r"^/ws/echo/$"),
-    # The talk's bot: "!post <room> <text>" typed in the chat or said on IRC goes
-    # to one consumer on chat.message; mail to <room>@example.com lands in the room.
+    # The talk's bot: "!post <room> <text>" typed in the chat, said on IRC or written
+    # in Slack goes to one consumer on chat.message; mail to <room>@example.com lands
+    # in the room.
     route(
         "websocket.receive",
         bot.ws_command,
@@ -24,6 +25,7 @@ channel_routing = [
     route("chat.message", bot.chat_message),
     route("irc-client.connect", bot.irc_connect),
     route("irc-client.receive", bot.irc_receive, type="message"),
+    route("slack.receive", bot.slack_receive, type="message"),
     route("email.receive", bot.comment_response, address=r"^(?P<room>[\w-]+)@example\.com$"),
     # The chat: one group per room, the Django user carried into the socket.
     route("websocket.connect", chat.chat_connect, path=r"^/chat/(?P<room>[\w-]+)/socket/$"),

@@ -59,6 +59,10 @@ STATIC_URL = "static/"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/chat/lobby/"
 
+# The bot also posts to Slack (through daphne-slack, which reads the same
+# variable) when the bot token is in the environment.
+SLACK_ENABLED = bool(os.environ.get("SLACK_BOT_TOKEN"))
+
 if os.environ.get("REDIS_URL"):
     CHANNEL_LAYERS = {
         "default": {
