@@ -1,4 +1,4 @@
-"""The three interface servers through a real Redis (asgi_redis.RedisChannelLayer)."""
+"""The interface servers through a real Redis (asgi_redis.RedisChannelLayer)."""
 
 from __future__ import annotations
 
@@ -6,17 +6,27 @@ import smtplib
 import socket
 import uuid
 
+import httpx
 import pytest
 
 from asgi import email as asgi_email
 from asgi import irc as asgi_irc
+from asgi import slack as asgi_slack
 from asgi import udp
 from asgi_redis import RedisChannelLayer
 from daphne.irc import IRCInterface
+from daphne.slack import SlackInterface
 from daphne.smtp import SMTPServer
 from daphne.udp import UDPServer
 from tests.daphne.irc.irc_peer import MiniIRCServer
 from tests.support.interface_servers import TIMEOUT, receive
+from tests.support.slack_api import (
+    BOT_TOKEN,
+    SIGNING_SECRET,
+    FakeSlackAPI,
+    message_event,
+    signed_headers,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -92,3 +102,32 @@ def test_an_irc_bot_answers_through_redis(reactor_thread, redis_layer):
     finally:
         reactor_thread.call(client.stop)
         irc_server.stop()
+
+
+def test_a_slack_message_goes_both_ways_through_redis(reactor_thread, redis_layer):
+    api = FakeSlackAPI().start()
+    server = SlackInterface(
+        redis_layer,
+        "127.0.0.1",
+        0,
+        signing_secret=SIGNING_SECRET,
+        bot_token=BOT_TOKEN,
+        reactor=reactor_thread.reactor,
+        api_base=api.base,
+    )
+    reactor_thread.call(server.start)
+    try:
+        body = message_event("over redis")
+        url = f"http://127.0.0.1:{server.address[1]}/slack/events"
+        response = httpx.post(url, content=body, headers=signed_headers(body), timeout=TIMEOUT)
+        assert response.status_code == 200
+        _, heard = receive(redis_layer, [asgi_slack.RECEIVE_CHANNEL])
+        assert heard["text"] == "over redis"
+        redis_layer.send(
+            asgi_slack.SEND_CHANNEL, asgi_slack.slack_send(channel=heard["channel"], text="back")
+        )
+        (call,) = api.wait_for_calls(1)
+        assert call.body == {"channel": "C0GENERAL", "text": "back"}
+    finally:
+        reactor_thread.call(server.stop)
+        api.stop()
