@@ -52,6 +52,31 @@ def test_stop_wakes_a_blocked_receive_at_once(layer):
     assert not reader.running
 
 
+def test_normal_channels_given_are_read_with_the_prefix_and_stop_still_wakes(layer):
+    got = []
+    reader = ReplyReader(
+        layer,
+        "test.reply.mixed!",
+        RecordingReactor(),
+        lambda c, m: got.append((c, m)),
+        channels=["slack.send"],
+    )
+    layer.blocking_timeout = 30  # the wake-up must still end the receive at stop
+    reader.start()
+    try:
+        layer.send("slack.send", {"n": 1})
+        layer.send("test.reply.mixed!x", {"n": 2})
+        wait_until(lambda: len(got) == 2)
+        assert sorted(got, key=lambda item: item[1]["n"]) == [
+            ("slack.send", {"n": 1}),
+            ("test.reply.mixed!x", {"n": 2}),
+        ]
+    finally:
+        reader.stop(timeout=5)
+    assert not reader.running
+    assert layer.receive(["slack.send"]) == (None, None)  # the wake-up went to the prefix
+
+
 def test_a_handler_error_is_logged_and_the_next_reply_still_handled(layer, caplog):
     seen = []
 

@@ -81,6 +81,22 @@ def test_a_missing_secret_is_a_one_line_error_naming_the_variable(project, missi
     assert "Traceback" not in result.stderr
 
 
+def test_a_layer_path_that_does_not_import_is_one_line_and_exit_status_2(project):
+    result = run("nowhere.asgi:channel_layer", cwd=project, env=SECRETS)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Could not import module 'nowhere.asgi'" in lines[0], lines
+
+
+def test_a_bad_api_base_is_a_clear_start_up_error(project):
+    result = run(
+        "slack_layer:channel_layer", "--api-base", "slack.com/api", cwd=project, env=SECRETS
+    )
+    assert result.returncode == 1
+    assert "could not start: api_base must be an http:// or https:// URL" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_secrets_cannot_be_given_on_the_command_line(project):
     result = run("slack_layer:channel_layer", "--bot-token", BOT_TOKEN, cwd=project, env=SECRETS)
     assert result.returncode == 2
