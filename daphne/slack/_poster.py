@@ -229,7 +229,9 @@ class SlackPoster:
             ok, error = answer["ok"], answer.get("error")
         except (ValueError, TypeError, KeyError):
             self.failed += 1
-            logger.warning("chat.postMessage to %s: Slack's answer is not JSON", post.channel)
+            logger.warning(
+                "chat.postMessage to %s: Slack's answer is not JSON with 'ok'", post.channel
+            )
             return
         if ok is True:
             self.posted += 1
