@@ -88,3 +88,20 @@ def wait_count(process: Process, pattern: re.Pattern, count: int, timeout: float
         time.sleep(0.1)
         seen = len(pattern.findall(process.output()))
     return seen
+
+
+def redis_daphne(env: dict, *flags: str) -> Daphne:
+    """daphne on a free port of 127.0.0.1 serving ``tests.daphne.redis_layer`` (set up by
+    ``env``'s ``DAPHNE_TEST_*`` variables), with ``flags`` before the layer path."""
+    return Daphne(
+        "-m", "daphne", "-e", "tcp:port=0:interface=127.0.0.1", *flags,
+        "tests.daphne.redis_layer:channel_layer",
+        env=env,
+    )  # fmt: skip
+
+
+def redis_worker(env: dict, threads: int = 1) -> Process:
+    """``tests.daphne.worker_process`` with ``threads`` threads, once it is ready."""
+    process = Process("-m", "tests.daphne.worker_process", str(threads), env=env)
+    process.wait_for("worker ready")
+    return process

@@ -15,7 +15,7 @@ from websockets.sync.client import connect as ws_connect
 
 from asgi import _leases
 from asgi_redis import RedisChannelLayer
-from tests.daphne.processes import Daphne
+from tests.daphne.processes import redis_daphne
 
 pytestmark = pytest.mark.integration
 
@@ -24,20 +24,9 @@ LEASE_TTL = 3
 
 
 def start_daphne(env):
-    return Daphne(
-        "-m",
-        "daphne",
-        "-e",
-        "tcp:port=0:interface=127.0.0.1",
-        "--lease-ttl",
-        str(LEASE_TTL),
-        # 100 handshakes answered by the test on a busy machine
-        "--websocket_connect_timeout",
-        "30",
-        "-v",
-        "1",
-        "tests.daphne.redis_layer:channel_layer",
-        env=env,
+    # 100 handshakes answered by the test on a busy machine: a long connect timeout
+    return redis_daphne(
+        env, "--lease-ttl", str(LEASE_TTL), "--websocket_connect_timeout", "30", "-v", "1"
     )
 
 

@@ -14,7 +14,7 @@ import uuid
 import pytest
 
 from tests.daphne.mass_sockets import close_sockets, open_sockets
-from tests.daphne.processes import Daphne, Process, wait_count
+from tests.daphne.processes import redis_daphne, redis_worker, wait_count
 
 pytestmark = pytest.mark.integration
 
@@ -36,26 +36,14 @@ def env(redis_url):
 
 @pytest.fixture
 def worker(env):
-    process = Process("-m", "tests.daphne.worker_process", "1", env=env)
-    process.wait_for("worker ready")
+    process = redis_worker(env, 1)
     yield process
     process.kill()
 
 
 @pytest.fixture
 def daphne(env, worker):
-    process = Daphne(
-        "-m",
-        "daphne",
-        "-e",
-        "tcp:port=0:interface=127.0.0.1",
-        "-v",
-        "1",
-        "--access-log",
-        os.devnull,
-        "tests.daphne.redis_layer:channel_layer",
-        env=env,
-    )
+    process = redis_daphne(env, "-v", "1", "--access-log", os.devnull)
     yield process
     process.kill()
 

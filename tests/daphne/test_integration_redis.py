@@ -10,7 +10,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect as ws_connect
 
-from tests.daphne.processes import Daphne, Process
+from tests.daphne.processes import Process, redis_daphne, redis_worker
 
 pytestmark = pytest.mark.integration
 
@@ -22,28 +22,13 @@ def env(redis_url):
 
 @pytest.fixture(scope="module")
 def worker(env):
-    process = Process("-m", "tests.daphne.worker_process", "4", env=env)
-    process.wait_for("worker ready")
+    process = redis_worker(env, 4)
     yield process
     assert process.terminate() == 0, process.output()
 
 
 def start_daphne(env, *flags):
-    return Daphne(
-        "-m",
-        "daphne",
-        "-e",
-        "tcp:port=0:interface=127.0.0.1",
-        "-t",
-        "3",
-        "--websocket_connect_timeout",
-        "3",
-        "-v",
-        "2",
-        *flags,
-        "tests.daphne.redis_layer:channel_layer",
-        env=env,
-    )
+    return redis_daphne(env, "-t", "3", "--websocket_connect_timeout", "3", "-v", "2", *flags)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
-from tests.daphne.processes import Daphne, Process
+from tests.daphne.processes import redis_daphne, redis_worker
 from tests.support.redis_refusals import REFUSALS
 
 pytestmark = pytest.mark.integration
@@ -45,14 +45,8 @@ def stack(make_redis_server, request):
     refusal = request.param(make_redis_server)
     server = make_redis_server(*refusal.server_args)
     env = {"DAPHNE_TEST_REDIS_URL": server.url, "DAPHNE_TEST_PREFIX": f"rw{uuid.uuid4().hex[:8]}:"}
-    worker = Process("-m", "tests.daphne.worker_process", "2", env=env)
-    worker.wait_for("worker ready")
-    daphne = Daphne(
-        "-m", "daphne", "-e", "tcp:port=0:interface=127.0.0.1", "-t", "5",
-        "--websocket_connect_timeout", "5", "-v", "1",
-        "tests.daphne.redis_layer:channel_layer",
-        env=env,
-    )  # fmt: skip
+    worker = redis_worker(env, 2)
+    daphne = redis_daphne(env, "-t", "5", "--websocket_connect_timeout", "5", "-v", "1")
     yield refusal, server, daphne
     assert daphne.terminate() == 0, daphne.output()
     worker.terminate()

@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from tests.daphne.mass_sockets import open_sockets, wait_for_closes
-from tests.daphne.processes import Daphne, Process, wait_count
+from tests.daphne.processes import redis_daphne, redis_worker, wait_count
 
 pytestmark = pytest.mark.integration
 
@@ -33,24 +33,13 @@ def env(redis_url):
 
 @pytest.fixture
 def worker(env):
-    process = Process("-m", "tests.daphne.worker_process", "1", env=env)
-    process.wait_for("worker ready")
+    process = redis_worker(env, 1)
     yield process
     process.kill()
 
 
 def start_daphne(env, *flags):
-    return Daphne(
-        "-m",
-        "daphne",
-        "-e",
-        "tcp:port=0:interface=127.0.0.1",
-        "--access-log",
-        os.devnull,
-        *flags,
-        "tests.daphne.redis_layer:channel_layer",
-        env=env,
-    )
+    return redis_daphne(env, "--access-log", os.devnull, *flags)
 
 
 def open_then_sigterm(daphne, worker, count):

@@ -9,7 +9,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.daphne.processes import Daphne, Process
+from tests.daphne.processes import redis_daphne, redis_worker
 
 pytestmark = pytest.mark.integration
 
@@ -23,24 +23,13 @@ def env(redis_url):
 
 @pytest.fixture
 def worker(env):
-    process = Process("-m", "tests.daphne.worker_process", "2", env=env)
-    process.wait_for("worker ready")
+    process = redis_worker(env, 2)
     yield process
     process.kill()
 
 
 def start_daphne(env, *flags):
-    return Daphne(
-        "-m",
-        "daphne",
-        "-e",
-        "tcp:port=0:interface=127.0.0.1",
-        "-v",
-        "1",
-        *flags,
-        "tests.daphne.redis_layer:channel_layer",
-        env=env,
-    )
+    return redis_daphne(env, "-v", "1", *flags)
 
 
 def stream_then_sigterm(daphne):
