@@ -9,6 +9,8 @@ transport.
 from __future__ import annotations
 
 import fnmatch
+import json
+import math
 import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -22,7 +24,17 @@ from .exceptions import (
     MessageTooLarge,
 )
 
-__all__ = ["BaseChannelLayer", "DEFAULT_MAX_MESSAGE_SIZE", "MAX_NAME_LENGTH"]
+__all__ = [
+    "BaseChannelLayer",
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "INSPECT_EXTENSION",
+    "MAX_NAME_LENGTH",
+    "process_sort_key",
+]
+
+#: The name layers list in ``extensions`` when they offer the ``inspect``
+#: methods (heartbeats and the inspection of channels, groups and servers).
+INSPECT_EXTENSION = "inspect"
 
 #: Names must be shorter than this (the spec asks layers to accept at least
 #: 100 bytes; the reference base layer enforced ``len(name) < 100``).
@@ -142,6 +154,92 @@ class BaseChannelLayer:
 
     def flush(self) -> None:
         raise NotImplementedError
+
+    # The ``inspect`` extension (docs/asgi/layers.rst, "Extensions"): what
+    # operators and health checks read. None of these may block message
+    # traffic: a network layer scans in batches and never runs a command
+    # whose cost grows with the whole keyspace in one go.
+
+    def heartbeat(self, record: dict[str, Any], ttl: float) -> None:
+        """Store or renew one process's ``record`` (keyed by ``record["id"]``);
+        it disappears by itself ``ttl`` seconds after the last call."""
+        raise NotImplementedError
+
+    def heartbeat_remove(self, process_id: str) -> None:
+        """Remove a process's record (a clean stop); no error when absent."""
+        raise NotImplementedError
+
+    def inspect_processes(self) -> list[dict[str, Any]]:
+        """The live heartbeat records, sorted by (kind, host, pid)."""
+        raise NotImplementedError
+
+    def inspect_channels(self, channels: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """``{"channel", "depth", "capacity", "oldest_age"}`` per channel:
+        every channel with waiting messages (None), or exactly the named ones."""
+        raise NotImplementedError
+
+    def inspect_groups(self, members: bool = False) -> list[dict[str, Any]]:
+        """``{"group", "size"}`` per group (plus sorted ``"members"`` on request)."""
+        raise NotImplementedError
+
+    def inspect_shards(self) -> list[dict[str, Any]]:
+        """``{"shard", "reachable", "latency"}`` per server; never raises for
+        an unreachable one."""
+        raise NotImplementedError
+
+    # -- inspect: the argument rules every layer shares ----------------------------
+
+    @staticmethod
+    def check_heartbeat(record: Any, ttl: Any) -> str:
+        """Check a ``heartbeat`` call's arguments; returns the record's id.
+
+        The record must be a dict with a non-empty str ``"id"`` that JSON
+        can encode (network layers store it as JSON), and ``ttl`` a
+        positive number of seconds. Raises ``TypeError`` or ``ValueError``
+        saying what was expected.
+        """
+        if not isinstance(record, dict):
+            raise TypeError(f"A heartbeat record must be a dict, got {type(record).__name__}")
+        process_id = record.get("id")
+        if not isinstance(process_id, str) or not process_id:
+            raise ValueError(f"A heartbeat record needs a non-empty str 'id', got {process_id!r}")
+        try:
+            json.dumps(record, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"A heartbeat record must hold JSON values only (str keys, str, int, "
+                f"float, bool, None, lists, dicts): {exc}"
+            ) from None
+        if (
+            isinstance(ttl, bool)
+            or not isinstance(ttl, (int, float))
+            or not math.isfinite(ttl)
+            or ttl <= 0
+        ):
+            raise ValueError(f"heartbeat ttl must be a positive number of seconds, got {ttl!r}")
+        return process_id
+
+    @staticmethod
+    def check_process_id(process_id: Any) -> str:
+        """``process_id`` if it is a non-empty str, else ``TypeError``."""
+        if not isinstance(process_id, str) or not process_id:
+            raise TypeError(f"A process id must be a non-empty str, got {process_id!r}")
+        return process_id
+
+    def inspected_names(self, channels: Iterable[str] | None) -> list[str] | None:
+        """The channel names given to ``inspect_channels``, checked and
+        without repeats (None stays None). A lone str is refused: it is
+        one name, not a list of its letters."""
+        if channels is None:
+            return None
+        if isinstance(channels, (str, bytes)) or not isinstance(channels, Iterable):
+            raise TypeError(
+                f"inspect_channels() takes an iterable of channel names or None, got {channels!r}"
+            )
+        names = list(dict.fromkeys(channels))
+        for name in names:
+            self.valid_channel_name(name)
+        return names
 
     # -- capacity ----------------------------------------------------------------
 
@@ -263,3 +361,18 @@ class BaseChannelLayer:
 
     def __str__(self) -> str:
         return f"{type(self).__module__}.{type(self).__name__}"
+
+
+def process_sort_key(record: Mapping[str, Any]) -> tuple[str, str, int, str]:
+    """The order of ``inspect_processes``: (kind, host, pid), then id.
+
+    Records come from other processes; a missing or odd field sorts as
+    empty rather than raising.
+    """
+    pid = record.get("pid")
+    return (
+        str(record.get("kind") or ""),
+        str(record.get("host") or ""),
+        pid if isinstance(pid, int) and not isinstance(pid, bool) else -1,
+        str(record.get("id") or ""),
+    )

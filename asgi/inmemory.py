@@ -7,7 +7,9 @@ back as lists). Unlike the 1.x reference layer it honours
 ``channel_capacity``, checks that a message could travel over a network
 layer (value types, ``MessageTooLarge``), and a blocking ``receive`` really
 sleeps on a condition variable until a message arrives, so idle threads use
-no CPU.
+no CPU. It has the ``inspect`` extension too (heartbeats and the view of
+its channels and groups), so ``runserver`` and the tests see what Redis
+users see.
 """
 
 from __future__ import annotations
@@ -18,11 +20,16 @@ import string
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import serialization
-from .base_layer import DEFAULT_MAX_MESSAGE_SIZE, BaseChannelLayer, CapacityPatterns
+from .base_layer import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    BaseChannelLayer,
+    CapacityPatterns,
+    process_sort_key,
+)
 
 __all__ = ["ChannelLayer", "channel_layer"]
 
@@ -30,7 +37,7 @@ __all__ = ["ChannelLayer", "channel_layer"]
 class ChannelLayer(BaseChannelLayer):
     """A thread-safe channel layer living in this process's memory."""
 
-    extensions = ["groups", "flush"]
+    extensions = ["groups", "flush", "inspect"]
 
     #: How long a blocking receive waits before returning ``(None, None)``;
     #: callers loop, so this only bounds how late they notice a shutdown.
@@ -59,6 +66,8 @@ class ChannelLayer(BaseChannelLayer):
         self._channels: dict[str, deque[tuple[float, str, dict[str, Any], bool]]] = {}
         # group -> {channel: time added}
         self._groups: dict[str, dict[str, float]] = {}
+        # process id -> (expires_at, a copy of its heartbeat record)
+        self._processes: dict[str, tuple[float, dict[str, Any]]] = {}
         self._next_sweep = 0.0
 
     # -- core API ------------------------------------------------------------------
@@ -159,6 +168,80 @@ class ChannelLayer(BaseChannelLayer):
         with self._condition:
             self._channels.clear()
             self._groups.clear()
+            self._processes.clear()
+
+    # -- inspect -------------------------------------------------------------------
+    # Read-only for messages: inspecting drops none (an expired one is left for the
+    # next send or receive to drop, with the group eviction that implies).
+
+    def heartbeat(self, record: dict[str, Any], ttl: float) -> None:
+        process_id = self.check_heartbeat(record, ttl)
+        copied = _deep_copy(record)
+        with self._condition:
+            self._processes[process_id] = (self._clock() + ttl, copied)
+
+    def heartbeat_remove(self, process_id: str) -> None:
+        self.check_process_id(process_id)
+        with self._condition:
+            self._processes.pop(process_id, None)
+
+    def inspect_processes(self) -> list[dict[str, Any]]:
+        with self._condition:
+            now = self._clock()
+            for process_id in [p for p, (until, _) in self._processes.items() if until <= now]:
+                del self._processes[process_id]
+            records = [_deep_copy(record) for _, record in self._processes.values()]
+        return sorted(records, key=process_sort_key)
+
+    def inspect_channels(self, channels: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Process-specific channels are reported under their full names
+        (each queued message knows it); a named ``prefix!`` covers its
+        whole process inbox."""
+        names = self.inspected_names(channels)
+        with self._condition:
+            now = self._clock()
+            # full channel name -> [depth, time the oldest was sent]
+            waiting: dict[str, list[float]] = {}
+            inboxes: dict[str, list[float]] = {}
+            for queue_name, queue in self._channels.items():
+                for expires_at, full_name, _, _ in queue:
+                    if expires_at <= now:
+                        continue
+                    sent_at = expires_at - self.expiry
+                    for bucket, key in ((waiting, full_name), (inboxes, queue_name)):
+                        entry = bucket.setdefault(key, [0, sent_at])
+                        entry[0] += 1
+                        entry[1] = min(entry[1], sent_at)
+        if names is None:
+            names = list(waiting)
+        result = []
+        for name in sorted(names):
+            depth, sent_at = (inboxes if name.endswith("!") else waiting).get(name, (0, now))
+            result.append(
+                {
+                    "channel": name,
+                    "depth": int(depth),
+                    "capacity": self.get_capacity(name),
+                    "oldest_age": max(now - sent_at, 0.0) if depth else None,
+                }
+            )
+        return result
+
+    def inspect_groups(self, members: bool = False) -> list[dict[str, Any]]:
+        with self._condition:
+            groups = {group: self._live_members(group) for group in list(self._groups)}
+        result = []
+        for group, channels in sorted(groups.items()):
+            if not channels:
+                continue
+            entry: dict[str, Any] = {"group": group, "size": len(channels)}
+            if members:
+                entry["members"] = sorted(channels)
+            result.append(entry)
+        return result
+
+    def inspect_shards(self) -> list[dict[str, Any]]:
+        return [{"shard": "memory", "reachable": True, "latency": 0.0}]
 
     # -- internals -----------------------------------------------------------------
 

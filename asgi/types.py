@@ -11,10 +11,10 @@ members are there (not their signatures); the annotations are for mypy.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["ChannelLayer", "LeasingLayer", "Message"]
+__all__ = ["ChannelLayer", "InspectableLayer", "LeasingLayer", "Message"]
 
 #: An ASGI 1 message: a dict with text keys and msgpack-able values.
 Message = dict[str, Any]
@@ -64,4 +64,36 @@ class LeasingLayer(ChannelLayer, Protocol):
 
     def lease_claim(self, limit: int = 16) -> list[tuple[str, dict[str, str]]]:
         """Take up to ``limit`` leases that ran out: ``(owner, {reply_channel: entry})``."""
+        ...
+
+
+@runtime_checkable
+class InspectableLayer(ChannelLayer, Protocol):
+    """A layer with the ``inspect`` extension (see docs/asgi/layers.rst,
+    "Extensions", ``inspect``): process heartbeats and a read-only view of
+    channels, groups and servers, for ``channels_inspect``, health checks
+    and metrics."""
+
+    def heartbeat(self, record: dict[str, Any], ttl: float) -> None:
+        """Store or renew ``record`` (keyed by its ``"id"``) for ``ttl`` seconds."""
+        ...
+
+    def heartbeat_remove(self, process_id: str) -> None:
+        """Remove one process's record; no error when it is absent."""
+        ...
+
+    def inspect_processes(self) -> list[dict[str, Any]]:
+        """The unexpired records, sorted by (kind, host, pid)."""
+        ...
+
+    def inspect_channels(self, channels: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """``{"channel", "depth", "capacity", "oldest_age"}`` per channel."""
+        ...
+
+    def inspect_groups(self, members: bool = False) -> list[dict[str, Any]]:
+        """``{"group", "size"}`` per group, plus ``"members"`` when asked."""
+        ...
+
+    def inspect_shards(self) -> list[dict[str, Any]]:
+        """``{"shard", "reachable", "latency"}`` per server; never raises."""
         ...
