@@ -318,6 +318,23 @@ class BaseChannelLayer:
             _known_valid_names.add(key)
         return True
 
+    @staticmethod
+    def is_channel_name(name: Any) -> bool:
+        """Whether ``name`` could be a channel a message was sent to; unlike
+        :meth:`valid_channel_name` it never raises and remembers nothing
+        (for names found in storage, such as a scan's keys)."""
+        return (
+            isinstance(name, str)
+            and len(name) < MAX_NAME_LENGTH
+            and _CHANNEL_NAME.match(name) is not None
+            and not name.endswith("?")
+        )
+
+    @classmethod
+    def is_group_name(cls, name: Any) -> bool:
+        """Whether ``name`` is a valid group name; never raises."""
+        return cls.match_type_and_length(name) and _GROUP_NAME.match(name) is not None
+
     def valid_group_name(self, name: Any) -> bool:
         """Return True for a valid group name, else raise ``TypeError``."""
         if not self.match_type_and_length(name) or not _GROUP_NAME.match(name):

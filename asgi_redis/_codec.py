@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["Encryptor", "consistent_hash", "item_tail", "parse_item"]
+__all__ = ["Encryptor", "consistent_hash", "glob_escape", "item_tail", "parse_item"]
 
 DEADLINE_DIGITS = 13
 
@@ -29,6 +29,11 @@ def parse_item(item: bytes) -> tuple[int, list[str], bytes]:
     targets = item[DEADLINE_DIGITS:newline]
     names = targets.decode("ascii").split(",") if targets else []
     return deadline, names, item[newline + 1 :]
+
+
+def glob_escape(text: str) -> str:
+    """``text`` with the glob characters of ``SCAN ... MATCH`` escaped."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
 def consistent_hash(value: str, ring_size: int) -> int:

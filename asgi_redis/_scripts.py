@@ -35,6 +35,12 @@ Data layout (all keys under the layer's ``prefix``; every key has a TTL):
   ``<prefix>lease-reaped:<owner>``: the hash of a lease a survivor claimed,
   kept for ``LEASE_REAPED_KEEP`` seconds so that an owner that was only cut
   off learns which of its sockets were reported gone.
+* ``<prefix>processes``: sorted set, member = a process id (from its
+  heartbeat record), score = server time in ms when its record runs out;
+  ``<prefix>process-records``: hash, process id -> the record as JSON, on
+  the shard the id hashes to. Both keys outlive the longest record they
+  hold by ``HEARTBEAT_GRACE``; each heartbeat drops a few records that ran
+  out (the ``inspect`` extension, :mod:`asgi_redis._inspect`).
 
 Expiry is judged against the Redis server's clock (``TIME`` in scripts, an
 offset measured every few minutes in clients), so clients on different
@@ -47,8 +53,10 @@ __all__ = [
     "GROUP_ADD",
     "GROUP_CHANNELS",
     "GROUP_DISCARD",
+    "HEARTBEAT",
     "LEASE_CLAIM",
     "LEASE_RENEW",
+    "QUEUE_HEADS",
     "RECEIVE",
     "SEND_FULL",
     "SEND_GROUP",
@@ -312,4 +320,45 @@ for _, owner in ipairs(owners) do
   end
 end
 return taken
+"""
+
+#: HEARTBEAT: store or renew one process's record, and drop a few that ran out.
+#: KEYS[1] the process index (sorted set)  KEYS[2] the records hash
+#: ARGV[1] process id   ARGV[2] the record (JSON)   ARGV[3] its TTL (ms)
+#: ARGV[4] grace (ms) both keys outlive the record   ARGV[5] most records
+#: that ran out to drop in this call (bounded work, however many died)
+#: Returns the number of records dropped.
+HEARTBEAT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[3])
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[5]))
+if #old > 0 then
+  redis.call('ZREM', KEYS[1], unpack(old))
+  redis.call('HDEL', KEYS[2], unpack(old))
+end
+local keep = ttl + tonumber(ARGV[4])
+for _, key in ipairs(KEYS) do
+  if redis.call('PTTL', key) < keep then redis.call('PEXPIRE', key, keep) end
+end
+return #old
+"""
+
+#: QUEUE_HEADS: the length of each queue and the deadline of its head, for
+#: inspection; reads only. The caller passes one scan batch of keys at a
+#: time, so the work per call is bounded.
+#: KEYS     queue lists
+#: Returns {length, deadline, length, deadline, ...}, one pair per key in
+#: order: the deadline is the 13 digits that start the head item, or ""
+#: for an empty (or missing) queue; the payload never leaves the server.
+QUEUE_HEADS = """
+local result = {}
+for _, queue in ipairs(KEYS) do
+  local head = redis.call('LINDEX', queue, 0)
+  table.insert(result, redis.call('LLEN', queue))
+  table.insert(result, head and string.sub(head, 1, 13) or '')
+end
+return result
 """

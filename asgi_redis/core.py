@@ -41,8 +41,9 @@ from asgi import serialization
 from asgi.base_layer import DEFAULT_MAX_MESSAGE_SIZE, BaseChannelLayer, CapacityPatterns
 
 from ._async import AsyncReceiveMixin
-from ._codec import Encryptor
+from ._codec import Encryptor, glob_escape
 from ._groups import Groups
+from ._inspect import Inspection
 from ._leases import Leases
 from ._link import DEFAULT_SPIN
 from ._options import (
@@ -96,7 +97,7 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, BaseChannelLayer):
     STAT_MESSAGES_MAX_AGE = STAT_MESSAGES_MAX_AGE
     STAT_CHANNEL_FULL = STAT_CHANNEL_FULL
 
-    extensions = ["groups", "flush", "statistics", "twisted", "asyncio", "leases"]
+    extensions = ["groups", "flush", "statistics", "twisted", "asyncio", "leases", "inspect"]
 
     def __init__(
         self,
@@ -172,6 +173,15 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, BaseChannelLayer):
             queue_ttl_ms=self._sending.queue_ttl_ms,
         )
         self._leases = Leases(self._ring, prefix)
+        self._inspection = Inspection(
+            self._ring,
+            prefix,
+            expiry_ms=self._sending.expiry_ms,
+            group_expiry_ms=int(group_expiry * 1000),
+            capacity=self.get_capacity,
+            is_channel=self.is_channel_name,
+            is_group=self.is_group_name,
+        )
 
     # -- configuration ----------------------------------------------------------------
 
@@ -213,7 +223,14 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, BaseChannelLayer):
         """The objects that hold the layer's keys (none while it is being made)."""
         if not hasattr(self, "_leases"):
             return ()
-        return (self._sending, self._receiving, self._groups, self._leases, self._statistics)
+        return (
+            self._sending,
+            self._receiving,
+            self._groups,
+            self._leases,
+            self._statistics,
+            self._inspection,
+        )
 
     @property
     def _queue_ttl_ms(self) -> int:
@@ -430,6 +447,45 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, BaseChannelLayer):
         sockets an owner that was only cut off must close."""
         return self._leases.reaped(owner)
 
+    # -- inspect -------------------------------------------------------------------------
+    # asgi_redis._inspect has the storage and why inspecting never stalls traffic.
+
+    @property
+    def inspect_batch(self) -> int:
+        """Keys per ``SCAN`` step when inspecting (and per read of them)."""
+        return self._inspection.batch
+
+    @inspect_batch.setter
+    def inspect_batch(self, value: int) -> None:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"inspect_batch must be a positive int, got {value!r}")
+        self._inspection.batch = value
+
+    def heartbeat(self, record: dict, ttl: float) -> None:
+        """Store or renew one process's record for ``ttl`` seconds (one script call)."""
+        self._inspection.heartbeat(self.check_heartbeat(record, ttl), record, ttl)
+
+    def heartbeat_remove(self, process_id: str) -> None:
+        """Remove one process's record; no error when it is absent."""
+        self._inspection.heartbeat_remove(self.check_process_id(process_id))
+
+    def inspect_processes(self) -> list[dict]:
+        """The live heartbeat records of every shard, sorted by (kind, host, pid)."""
+        return self._inspection.processes()
+
+    def inspect_channels(self, channels: Iterable[str] | None = None) -> list[dict]:
+        """Depth, capacity and oldest age of every queue with messages (None)
+        or of the named channels; process-specific ones by their ``name!``."""
+        return self._inspection.channels(self.inspected_names(channels))
+
+    def inspect_groups(self, members: bool = False) -> list[dict]:
+        """Sizes (and sorted members) of the groups with live members."""
+        return self._inspection.groups(bool(members))
+
+    def inspect_shards(self) -> list[dict]:
+        """Reachability and ``PING`` latency per shard; never raises."""
+        return self._inspection.shards()
+
     # -- statistics ----------------------------------------------------------------------
 
     def flush_statistics(self) -> None:
@@ -466,9 +522,9 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, BaseChannelLayer):
         self._receiving.buffer.clear()
         self._sending.forget_ttls()
         self._statistics.forget()
-        patterns = [_glob_escape(self.prefix) + "*"]
+        patterns = [glob_escape(self.prefix) + "*"]
         if self.stats_prefix:
-            patterns.append(_glob_escape(self.stats_prefix) + "*")
+            patterns.append(glob_escape(self.stats_prefix) + "*")
         for shard in self._shards:
             for pattern in patterns:
                 cursor = b"0"
@@ -519,7 +575,3 @@ class RedisChannelLayer(BaseRedisChannelLayer):
     @staticmethod
     def _setup_hosts(hosts: Any) -> list[str]:
         return host_urls(hosts)
-
-
-def _glob_escape(text: str) -> str:
-    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
