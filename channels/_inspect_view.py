@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from asgi.base_layer import INSPECT_EXTENSION
+
 __all__ = [
     "INSPECT_EXTENSION",
     "NotInspectable",
@@ -29,9 +31,6 @@ __all__ = [
     "render",
     "snapshot",
 ]
-
-#: The extension name a layer lists when it can be inspected.
-INSPECT_EXTENSION = "inspect"
 
 #: Shown for a channel no live process consumes, in the table and its note.
 UNCONSUMED_MARK = "!"
