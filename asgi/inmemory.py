@@ -229,7 +229,11 @@ class ChannelLayer(BaseChannelLayer):
 
     def inspect_groups(self, members: bool = False) -> list[dict[str, Any]]:
         with self._condition:
-            groups = {group: self._live_members(group) for group in list(self._groups)}
+            cutoff = self._clock() - self.group_expiry
+            groups = {
+                group: [channel for channel, added in members.items() if added > cutoff]
+                for group, members in self._groups.items()
+            }
         result = []
         for group, channels in sorted(groups.items()):
             if not channels:

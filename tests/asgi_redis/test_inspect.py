@@ -139,7 +139,7 @@ def test_heartbeats_expire_on_their_ttl_and_their_keys_expire_after_them(layer):
     index, records = layer.prefix + "processes", layer.prefix + "process-records"
     client = layer.connection(0)
     assert 5000 < client.pttl(index) <= 15000  # the longest record, plus the grace
-    assert client.pttl(records) == pytest.approx(client.pttl(index), abs=50)
+    assert client.pttl(records) == pytest.approx(client.pttl(index), abs=500)
     time.sleep(0.45)
     assert [r["id"] for r in layer.inspect_processes()] == [kept["id"]]
     # the next heartbeat drops the one that ran out
