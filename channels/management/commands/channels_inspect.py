@@ -88,7 +88,14 @@ class Command(BaseCommand):
         shown = 0
         try:
             while True:
-                self.show(layer, options, clear=interval is not None and shown > 0)
+                try:
+                    self.show(layer, options, clear=interval is not None and shown > 0)
+                except CommandError as exc:
+                    if shown == 0:
+                        raise
+                    # Once watching, an outage is part of the picture: say so
+                    # and look again at the next refresh.
+                    self.stderr.write(f"{time.strftime('%H:%M:%S')} {exc}")
                 shown += 1
                 if interval is None or (count is not None and shown >= count):
                     return

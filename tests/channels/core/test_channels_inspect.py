@@ -216,3 +216,38 @@ def test_two_redis_shards_are_inspected_as_one_layer(extra_layers, make_redis_se
     assert all(shard["reachable"] for shard in data["shards"])
     assert data["groups"] == [{"group": "room", "size": 1}]
     assert [p["pid"] for p in data["processes"]] == [99]
+
+
+def test_watch_reports_an_outage_after_the_first_picture_and_keeps_watching(
+    extra_layers, make_redis_server, monkeypatch
+):
+    server = make_redis_server()
+    extra_layers("flaky", "asgi_redis.RedisChannelLayer", hosts=[server.url])
+    restarts = []
+
+    def sleep(seconds):
+        if not restarts:
+            server.stop()
+        elif len(restarts) == 2:
+            server.start()
+        restarts.append(seconds)
+
+    monkeypatch.setattr(channels_inspect.Command, "sleep", staticmethod(sleep))
+    out, err = io.StringIO(), io.StringIO()
+    call_command(
+        "channels_inspect",
+        "--layer",
+        "flaky",
+        "--watch",
+        "0.01",
+        "--json",
+        "--count",
+        "4",
+        stdout=out,
+        stderr=err,
+    )
+    pictures = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert len(pictures) == 2  # before the outage and after the server came back
+    errors = err.getvalue().splitlines()
+    assert len(errors) == 2
+    assert all("Cannot inspect channel layer flaky" in line for line in errors)
