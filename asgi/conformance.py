@@ -481,3 +481,51 @@ class ConformanceTestCase(InspectConformance, unittest.TestCase):
             "rbb_test",
             [("rbb_test", {"value": 1})],
         )
+
+    # -- the presence extension (not in ASGI 1; docs/asgi/layers.rst) ---------------
+
+    def test_presence_lists_joined_members_with_their_meta_until_they_leave(self) -> None:
+        self.skip_if_no_extension("presence")
+        layer = self.channel_layer
+        self.assertTrue(layer.presence_join("tp_room", "tp_test!a", {"user": "ann"}, 30))
+        self.assertTrue(layer.presence_join("tp_room", "tp_test!b", {"user": "bob"}, 30))
+        self.assertFalse(layer.presence_join("tp_room", "tp_test!a", {"user": "ann", "n": 2}, 30))
+        self.assertEqual(
+            layer.presence_members("tp_room"),
+            {"tp_test!a": {"user": "ann", "n": 2}, "tp_test!b": {"user": "bob"}},
+        )
+        self.assertEqual(layer.presence_leave("tp_room", "tp_test!a"), {"user": "ann", "n": 2})
+        self.assertIsNone(layer.presence_leave("tp_room", "tp_test!a"))
+        self.assertEqual(layer.presence_members("tp_room"), {"tp_test!b": {"user": "bob"}})
+        self.assertEqual(layer.presence_members("tp_other"), {})
+
+    def test_presence_members_expire_unless_touched_and_are_reaped_once(self) -> None:
+        self.skip_if_no_extension("presence")
+        layer = self.channel_layer
+        layer.presence_join("tpe_room", "tpe_test!kept", {"k": 1}, 0.6)
+        layer.presence_join("tpe_room", "tpe_test!gone", {"k": 2}, 0.6)
+        time.sleep(0.3)
+        self.assertTrue(layer.presence_touch("tpe_room", "tpe_test!kept", 0.6))
+        time.sleep(0.4)
+        self.assertEqual(layer.presence_members("tpe_room"), {"tpe_test!kept": {"k": 1}})
+        self.assertFalse(layer.presence_touch("tpe_room", "tpe_test!gone", 0.6))
+        self.assertEqual(layer.presence_reap("tpe_room"), {"tpe_test!gone": {"k": 2}})
+        self.assertEqual(layer.presence_reap("tpe_room"), {})
+        self.assertFalse(layer.presence_touch("tpe_room", "tpe_test!nobody", 0.6))
+
+    def test_presence_rejoin_after_expiry_counts_as_a_new_join(self) -> None:
+        self.skip_if_no_extension("presence")
+        layer = self.channel_layer
+        layer.presence_join("tpr_room", "tpr_test!a", {}, 0.2)
+        time.sleep(0.3)
+        self.assertTrue(layer.presence_join("tpr_room", "tpr_test!a", {}, 30))
+
+    def test_presence_refuses_bad_names_and_ttls(self) -> None:
+        self.skip_if_no_extension("presence")
+        layer = self.channel_layer
+        with self.assertRaises((TypeError, ValueError)):
+            layer.presence_join("bad name", "tpb_test", {}, 30)
+        with self.assertRaises(ValueError):
+            layer.presence_join("tpb_room", "tpb_test", {}, 0)
+        with self.assertRaises((TypeError, ValueError)):
+            layer.presence_join("tpb_room", "tpb_test", "not a dict", 30)

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import serialization
+from ._presence import PRESENCE_EXTENSION, PresenceTable, check_ttl
 from .base_layer import (
     DEFAULT_MAX_MESSAGE_SIZE,
     BaseChannelLayer,
@@ -37,7 +38,7 @@ __all__ = ["ChannelLayer", "channel_layer"]
 class ChannelLayer(BaseChannelLayer):
     """A thread-safe channel layer living in this process's memory."""
 
-    extensions = ["groups", "flush", "inspect"]
+    extensions = ["groups", "flush", "inspect", PRESENCE_EXTENSION]
 
     #: How long a blocking receive waits before returning ``(None, None)``;
     #: callers loop, so this only bounds how late they notice a shutdown.
@@ -69,6 +70,7 @@ class ChannelLayer(BaseChannelLayer):
         # process id -> (expires_at, a copy of its heartbeat record)
         self._processes: dict[str, tuple[float, dict[str, Any]]] = {}
         self._next_sweep = 0.0
+        self._presence = PresenceTable(clock)
 
     # -- core API ------------------------------------------------------------------
 
@@ -162,6 +164,38 @@ class ChannelLayer(BaseChannelLayer):
                     queue.append((expires_at, channel, snapshot, True))
             self._condition.notify_all()
 
+    # -- presence (see asgi._presence) ---------------------------------------------
+
+    def presence_join(self, presence: str, channel: str, meta: dict[str, Any], ttl: float) -> bool:
+        self.valid_group_name(presence)
+        self.valid_channel_name(channel)
+        self.check_message_type(meta)
+        snapshot = self._snapshot(presence, meta)
+        with self._condition:
+            return self._presence.join(presence, channel, snapshot, check_ttl(ttl))
+
+    def presence_touch(self, presence: str, channel: str, ttl: float) -> bool:
+        self.valid_group_name(presence)
+        with self._condition:
+            return self._presence.touch(presence, channel, check_ttl(ttl))
+
+    def presence_leave(self, presence: str, channel: str) -> dict[str, Any] | None:
+        self.valid_group_name(presence)
+        with self._condition:
+            meta = self._presence.leave(presence, channel)
+        return None if meta is None else _deep_copy(meta)
+
+    def presence_members(self, presence: str) -> dict[str, dict[str, Any]]:
+        self.valid_group_name(presence)
+        with self._condition:
+            members = self._presence.members(presence)
+        return {channel: _deep_copy(meta) for channel, meta in members.items()}
+
+    def presence_reap(self, presence: str) -> dict[str, dict[str, Any]]:
+        self.valid_group_name(presence)
+        with self._condition:
+            return self._presence.reap(presence)
+
     # -- flush ---------------------------------------------------------------------
 
     def flush(self) -> None:
@@ -169,6 +203,7 @@ class ChannelLayer(BaseChannelLayer):
             self._channels.clear()
             self._groups.clear()
             self._processes.clear()
+            self._presence.clear()
 
     # -- inspect -------------------------------------------------------------------
     # Read-only for messages: inspecting drops none (an expired one is left for the

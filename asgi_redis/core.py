@@ -38,6 +38,7 @@ from typing import Any
 import redis
 
 from asgi import serialization
+from asgi._presence import PRESENCE_EXTENSION, check_ttl
 from asgi.base_layer import DEFAULT_MAX_MESSAGE_SIZE, BaseChannelLayer, CapacityPatterns
 
 from ._async import AsyncReceiveMixin
@@ -53,6 +54,7 @@ from ._options import (
     describe,
     host_urls,
 )
+from ._presence import Presences
 from ._receiving import ReceivePath
 from ._ring import ShardRing
 from ._sending import SendPath
@@ -97,7 +99,16 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, BaseChannelLayer):
     STAT_MESSAGES_MAX_AGE = STAT_MESSAGES_MAX_AGE
     STAT_CHANNEL_FULL = STAT_CHANNEL_FULL
 
-    extensions = ["groups", "flush", "statistics", "twisted", "asyncio", "leases", "inspect"]
+    extensions = [
+        "groups",
+        "flush",
+        "statistics",
+        "twisted",
+        "asyncio",
+        "leases",
+        "inspect",
+        PRESENCE_EXTENSION,
+    ]
 
     def __init__(
         self,
@@ -182,6 +193,7 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, BaseChannelLayer):
             is_channel=self.is_channel_name,
             is_group=self.is_group_name,
         )
+        self._presences = Presences(self._ring, prefix, self._encode, self.deserialize)
 
     # -- configuration ----------------------------------------------------------------
 
@@ -221,7 +233,7 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, BaseChannelLayer):
 
     def _parts(self) -> tuple[Any, ...]:
         """The objects that hold the layer's keys (none while it is being made)."""
-        if not hasattr(self, "_leases"):
+        if not hasattr(self, "_presences"):
             return ()
         return (
             self._sending,
@@ -230,6 +242,7 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, BaseChannelLayer):
             self._leases,
             self._statistics,
             self._inspection,
+            self._presences,
         )
 
     @property
@@ -485,6 +498,37 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, BaseChannelLayer):
     def inspect_shards(self) -> list[dict]:
         """Reachability and ``PING`` latency per shard; never raises."""
         return self._inspection.shards()
+
+    # -- presence ------------------------------------------------------------------------
+
+    def presence_join(self, presence: str, channel: str, meta: dict, ttl: float) -> bool:
+        """Add or refresh ``channel`` with ``meta`` for ``ttl`` seconds; True
+        when it was not a live member before."""
+        self.valid_group_name(presence)
+        self.valid_channel_name(channel)
+        return self._presences.join(presence, channel, meta, check_ttl(ttl))
+
+    def presence_touch(self, presence: str, channel: str, ttl: float) -> bool:
+        """Move a live member's deadline ``ttl`` seconds ahead; False when
+        ``channel`` is no live member (it must join again)."""
+        self.valid_group_name(presence)
+        return self._presences.touch(presence, channel, check_ttl(ttl))
+
+    def presence_leave(self, presence: str, channel: str) -> dict | None:
+        """Remove ``channel``; its meta, or None when it was no member."""
+        self.valid_group_name(presence)
+        return self._presences.leave(presence, channel)
+
+    def presence_members(self, presence: str) -> dict[str, dict]:
+        """The live members of ``presence`` and their meta."""
+        self.valid_group_name(presence)
+        return self._presences.members(presence)
+
+    def presence_reap(self, presence: str) -> dict[str, dict]:
+        """Remove the members whose deadline passed and return them (each
+        to exactly one caller)."""
+        self.valid_group_name(presence)
+        return self._presences.reap(presence)
 
     # -- statistics ----------------------------------------------------------------------
 
