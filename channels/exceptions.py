@@ -11,8 +11,10 @@ from typing import Any
 
 __all__ = [
     "ChannelSocketException",
+    "AckError",
     "ConsumeLater",
     "DenyConnection",
+    "PresenceNotSupported",
     "RequestAborted",
     "RequestTimeout",
     "ResponseLater",
@@ -97,3 +99,13 @@ class WebsocketCloseException(ChannelSocketException):
 class SendNotAvailableOnDemultiplexer(Exception):
     """Raised when a demultiplexer's own ``send`` is used: send through the
     multiplexer of a stream instead."""
+
+
+class PresenceNotSupported(Exception):
+    """Raised by ``channels.presence.Presence`` on a channel layer without
+    the ``presence`` extension (see docs/asgi/layers.rst)."""
+
+
+class AckError(ValueError):
+    """Raised by ``channels.acks`` helpers given something they cannot use:
+    a timeout the layer cannot keep, or a message that was not a request."""
