@@ -3,9 +3,10 @@ group consumers for WebSockets."""
 
 from channels.routing import route
 
-from . import consumers
+from . import consumers, presence
 
 channel_routing = [
+    *presence.routes,
     route("http.request", consumers.http_long_poll, path=r"^/longpoll/"),
     route("http.request", consumers.http_long_poll_release, path=r"^/longpoll-release/$"),
     route("http.disconnect", consumers.http_disconnect),

@@ -178,6 +178,10 @@
         } catch (error) {
           return; // not JSON: not a bridge message
         }
+        msg = this._realtimeFrame(msg); // presence, acks, replies (below)
+        if (msg === undefined) {
+          return;
+        }
         if (msg !== null && typeof msg === "object" && "stream" in msg) {
           const handler = this.streams[msg.stream];
           if (handler) {
@@ -195,18 +199,192 @@
       return this;
     }
 
-    send(msg) {
+    /* Send `msg` as JSON; with `{ack: true}` returns a Promise of the reply. */
+    send(msg, options) {
+      if (options && options.ack) {
+        return this._request(msg, null, options);
+      }
       this.socket.send(JSON.stringify(msg));
     }
 
     stream(name) {
       return {
-        send: (payload) => this.send({ stream: name, payload: payload }),
+        send: (payload, options) =>
+          options && options.ack
+            ? this._request(payload, name, options)
+            : this.send({ stream: name, payload: payload }),
       };
     }
   }
 
+  /*
+   * Presence and acknowledged sends (docs/topics/realtime.rst has the wire
+   * format). Kept apart from the class body above: it only adds methods.
+   */
+  const ACK_TIMEOUT = 10000; // ms a send(data, {ack: true}) waits for its reply
+
+  /* The members of one presence, kept in step by state and diff frames. */
+  class PresenceChannel {
+    constructor(bridge, name) {
+      this.bridge = bridge;
+      this.name = name;
+      this.state = {};
+      this.callbacks = { join: [], leave: [], sync: [] };
+      this.heartbeat = null;
+    }
+
+    onJoin(cb) {
+      this.callbacks.join.push(cb);
+      return this;
+    }
+
+    onLeave(cb) {
+      this.callbacks.leave.push(cb);
+      return this;
+    }
+
+    onSync(cb) {
+      this.callbacks.sync.push(cb);
+      return this;
+    }
+
+    /* The members: [{key, metas: [...]}, ...] sorted by key. */
+    list() {
+      return Object.keys(this.state)
+        .sort()
+        .map((key) => ({ key: key, metas: this.state[key].metas.slice() }));
+    }
+
+    fire(name, ...args) {
+      this.callbacks[name].forEach((cb) => cb(...args));
+    }
+
+    apply(msg) {
+      if (msg.state) {
+        this.state = {};
+        Object.keys(msg.state).forEach((key) => {
+          this.state[key] = { metas: msg.state[key].metas.slice() };
+        });
+        this.startHeartbeat(msg.ttl);
+      }
+      Object.keys(msg.joins || {}).forEach((key) => this.join(key, msg.joins[key].metas));
+      Object.keys(msg.leaves || {}).forEach((key) => this.leave(key, msg.leaves[key].metas));
+      this.fire("sync", this.list());
+    }
+
+    join(key, metas) {
+      const entry = this.state[key] || { metas: [] };
+      const added = metas.filter((meta) => !entry.metas.some((m) => m.ref === meta.ref));
+      if (added.length) {
+        const before = this.state[key];
+        entry.metas = entry.metas.concat(added);
+        this.state[key] = entry;
+        this.fire("join", key, before, added);
+      }
+    }
+
+    leave(key, metas) {
+      const entry = this.state[key];
+      if (!entry) {
+        return;
+      }
+      const refs = metas.map((meta) => meta.ref);
+      const left = entry.metas.filter((meta) => refs.indexOf(meta.ref) >= 0);
+      entry.metas = entry.metas.filter((meta) => refs.indexOf(meta.ref) < 0);
+      if (!entry.metas.length) {
+        delete this.state[key];
+      }
+      if (left.length) {
+        this.fire("leave", key, this.state[key], left);
+      }
+    }
+
+    /* Renew this socket's membership every ttl / 3 seconds. */
+    startHeartbeat(ttl) {
+      clearInterval(this.heartbeat);
+      const every = Math.max(1000, (ttl * 1000) / 3);
+      this.heartbeat = setInterval(() => {
+        if (this.bridge.socket.readyState === WebSocket.OPEN) {
+          this.bridge.send({ presence: this.name, heartbeat: true });
+        }
+      }, every);
+    }
+  }
+
+  Object.assign(WebSocketBridge.prototype, {
+    /* The presence `name`: `.onJoin(cb)`, `.onLeave(cb)`, `.onSync(cb)`, `.list()`. */
+    presence(name) {
+      this.presences = this.presences || {};
+      if (!this.presences[name]) {
+        this.presences[name] = new PresenceChannel(this, name);
+      }
+      this._ensureListening();
+      return this.presences[name];
+    },
+
+    _ensureListening() {
+      if (!this.socket.onmessage) {
+        this.listen(this.default_cb || undefined);
+      }
+    },
+
+    /* Send `payload` (on `stream`, or plain) as a request; a Promise of the reply. */
+    _request(payload, stream, options) {
+      this.pendingRequests = this.pendingRequests || {};
+      this.requestCounter = (this.requestCounter || 0) + 1;
+      const id = "r" + this.requestCounter + "-" + Math.random().toString(36).slice(2, 10);
+      const frame = { payload: payload, request: id };
+      if (stream !== null) {
+        frame.stream = stream;
+      }
+      this._ensureListening();
+      const timeout = options.timeout || this.options.ackTimeout || ACK_TIMEOUT;
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          delete this.pendingRequests[id];
+          reject(new Error("no reply to request " + id + " within " + timeout + " ms"));
+        }, timeout);
+        this.pendingRequests[id] = { resolve: resolve, reject: reject, timer: timer };
+        this.socket.send(JSON.stringify(frame));
+      });
+    },
+
+    /* Our frames are handled here (undefined: nothing left to dispatch);
+     * a frame asking for an ack is acked and dispatched as its payload. */
+    _realtimeFrame(msg) {
+      if (msg === null || typeof msg !== "object") {
+        return msg;
+      }
+      if (typeof msg.presence === "string" && ("state" in msg || "joins" in msg)) {
+        const presence = this.presences && this.presences[msg.presence];
+        if (presence) {
+          presence.apply(msg);
+        }
+        return undefined;
+      }
+      if (typeof msg.reply === "string" && ("payload" in msg || "error" in msg)) {
+        const pending = this.pendingRequests && this.pendingRequests[msg.reply];
+        if (pending) {
+          delete this.pendingRequests[msg.reply];
+          clearTimeout(pending.timer);
+          if ("error" in msg) {
+            pending.reject(new Error(msg.error));
+          } else {
+            pending.resolve(msg.payload);
+          }
+        }
+        return undefined;
+      }
+      if (typeof msg.ack_request === "string" && "payload" in msg) {
+        this.socket.send(JSON.stringify({ ack: msg.ack_request }));
+        return "stream" in msg ? { stream: msg.stream, payload: msg.payload } : msg.payload;
+      }
+      return msg;
+    },
+  });
+
   root.channels = root.channels || {};
   root.channels.WebSocketBridge = WebSocketBridge;
   root.channels.ReconnectingWebSocket = ReconnectingWebSocket;
+  root.channels.PresenceChannel = PresenceChannel;
 })(typeof window !== "undefined" ? window : this);
