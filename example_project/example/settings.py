@@ -78,3 +78,11 @@ else:
             "ROUTING": "example.routing.channel_routing",
         }
     }
+
+# The chat's acknowledged welcome notices are logged by example.chat.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"example.chat": {"handlers": ["console"], "level": "INFO"}},
+}

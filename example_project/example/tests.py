@@ -13,10 +13,31 @@ class ChatTests(ChannelTestCase):
         client = WSClient()
         client.force_login(self.user)
         client.send_and_consume("websocket.connect", path="/chat/lobby/socket/")
+        self.skip_greeting(client)
         client.send_and_consume(
             "websocket.receive", text={"text": "hello"}, path="/chat/lobby/socket/"
         )
         self.assertEqual(client.receive(), {"user": "ada", "room": "lobby", "text": "hello"})
+
+    def skip_greeting(self, client):
+        """The who's-online list, the join, and the welcome notice asking for an ack."""
+        state, joined, welcome = client.receive(), client.receive(), client.receive()
+        self.assertEqual(list(state["state"]), ["ada"])
+        self.assertEqual(list(joined["joins"]), ["ada"])
+        self.assertEqual(welcome["payload"], {"notice": "Welcome to #lobby, ada"})
+        return welcome["ack_request"]
+
+    def test_the_room_lists_who_is_online_and_the_welcome_asks_for_an_ack(self):
+        client = WSClient()
+        client.force_login(self.user)
+        client.send_and_consume("websocket.connect", path="/chat/lobby/socket/")
+        ack_id = self.skip_greeting(client)
+        client.send_and_consume(
+            "websocket.receive", text={"ack": ack_id}, path="/chat/lobby/socket/"
+        )
+        self.assertEqual(
+            client.get_next_message("chat.welcomed").content, {"ack": ack_id, "status": "ok"}
+        )
 
     def test_an_anonymous_socket_is_rejected(self):
         client = WSClient()

@@ -4,6 +4,7 @@ processes on Redis, each a real subprocess on a free port."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -157,3 +158,12 @@ def port_open(port: int) -> bool:
         return True
     except OSError:
         return False
+
+
+def chat_line(socket, timeout: float = 10) -> dict:
+    """The next chat line on a raw chat socket, past the frames of the
+    who's-online list and the acked welcome notice (docs/topics/realtime.rst)."""
+    while True:
+        frame = json.loads(socket.recv(timeout=timeout))
+        if "presence" not in frame and "ack_request" not in frame:
+            return frame

@@ -16,7 +16,7 @@ from websockets.sync.client import connect
 
 from asgi_redis import RedisChannelLayer
 from tests.daphne.irc.irc_peer import MiniIRCServer
-from tests.example.stack import ExampleStack, cookie_header, log_in, port_open
+from tests.example.stack import ExampleStack, chat_line, cookie_header, log_in, port_open
 from tests.support.redis import free_port
 from tests.support.slack_api import (
     BOT_TOKEN,
@@ -126,7 +126,7 @@ def bot(redis_url):
 
 
 def next_line(socket) -> dict:
-    return json.loads(socket.recv(timeout=TIMEOUT))
+    return chat_line(socket, TIMEOUT)
 
 
 def test_a_post_command_said_on_irc_reaches_the_web_room_and_irc(bot):

@@ -15,7 +15,7 @@ from websockets.sync.client import connect
 from tests.js.test_websocketbridge_browser import wait_for
 from tests.support.browser import start_chromium
 
-from .stack import ExampleStack, cookie_header, log_in
+from .stack import ExampleStack, chat_line, cookie_header, log_in
 
 pytestmark = pytest.mark.integration
 
@@ -73,7 +73,7 @@ class TestRunserverWithTheInMemoryLayer:
                 text = f"hello room {number}"
                 socket.send(json.dumps({"text": text}))
                 sent.append({"user": "ada", "room": "lobby", "text": text})
-                assert json.loads(socket.recv(timeout=10)) == sent[-1]
+                assert chat_line(socket) == sent[-1]
                 poller.join(1.0)
                 if not poller.is_alive():
                     break
@@ -151,3 +151,50 @@ class TestTwoBrowsersOnDaphneRedisAndTwoWorkers:
         second.find_element(By.ID, "refresh-stats").click()
         stats = "document.getElementById('stats').textContent"
         assert wait_for(second, f"{stats}.includes('total') && {stats}", 20) == "1 values, total 56"
+
+
+def online(driver) -> list[str]:
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll('#online li')).map((li) => li.textContent)"
+    )
+
+
+class TestWhosOnlineAndAcksInTwoBrowsers:
+    """The chat page's presence list and acknowledged sends (docs/topics/realtime.rst)."""
+
+    def test_the_online_list_updates_when_a_user_joins_and_leaves(self, redis_stack, two_browsers):
+        ada, grace = two_browsers
+        room = redis_stack.url + "/chat/whos-online/"  # a room no earlier test left pages in
+        listed = "document.querySelectorAll('#online li').length"
+        browser_log_in(ada, redis_stack.url, "ada", "analytical-engine")
+        ada.get(room)
+        wait_for(ada, f"{listed} === 1", 20)
+        assert online(ada) == ["ada"]
+        browser_log_in(grace, redis_stack.url, "grace", "compiler-first")
+        grace.get(room)
+        for driver in (ada, grace):
+            wait_for(driver, f"{listed} === 2", 20)
+            assert online(driver) == ["ada", "grace"]
+        grace.execute_script("bridge.socket.close()")  # grace leaves
+        wait_for(ada, f"{listed} === 1", 20)
+        assert online(ada) == ["ada"]
+
+    def test_a_line_sent_with_ack_is_confirmed_and_the_welcome_is_acked(
+        self, redis_stack, two_browsers
+    ):
+        ada, _ = two_browsers
+        browser_log_in(ada, redis_stack.url, "ada", "analytical-engine")
+        notice = "document.getElementById('notice').textContent"
+        assert wait_for(ada, f"{notice} && {notice}", 20) == "Welcome to #lobby, ada"
+        ada.find_element(By.ID, "chat-input").send_keys("acked line")
+        ada.find_element(By.CSS_SELECTOR, "#chat-form button").click()
+        sent = "document.getElementById('sent').textContent"
+        assert wait_for(ada, f"{sent} && {sent}", 20) == "delivered: acked line"
+        # the browser's automatic ack reached a worker as an "ok" outcome
+        ack_id = None
+        for name in ("worker0", "worker1"):
+            log = (redis_stack.directory / f"{name}.log").read_text()
+            ack_id = ack_id or next(
+                (line.split()[-2] for line in log.splitlines() if line.endswith(": ok")), None
+            )
+        assert ack_id, redis_stack.logs()

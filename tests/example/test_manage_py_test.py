@@ -26,6 +26,6 @@ def test_manage_py_test_runs_the_example_channel_tests(tmp_path):
         timeout=180,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "Ran 3 tests" in result.stderr
+    assert "Ran 4 tests" in result.stderr
     assert "test_a_signed_in_user_is_accepted_and_hears_the_room" in result.stderr
     assert "\nOK" in result.stderr
