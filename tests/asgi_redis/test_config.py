@@ -30,7 +30,7 @@ def test_defaults_match_asgi_redis_1_4_3():
     assert str(layer) == "RedisChannelLayer(hosts=['redis://localhost:6379/0'])"
 
 
-def test_extensions_list_groups_flush_statistics_async_receive_leases_and_inspect():
+def test_extensions_list_groups_flush_statistics_async_receive_leases_inspect_presence():
     assert set(RedisChannelLayer.extensions) == {
         "groups",
         "flush",
@@ -39,6 +39,7 @@ def test_extensions_list_groups_flush_statistics_async_receive_leases_and_inspec
         "asyncio",
         "leases",
         "inspect",
+        "presence",
     }
 
 
