@@ -41,7 +41,9 @@ __all__ = [
     "Presence",
     "PresenceMixin",
     "channel_presence",
+    "handle_heartbeat",
     "socket_ref",
+    "user_meta",
 ]
 
 #: Seconds a member stays listed without a renewal.
