@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import math
 from collections.abc import Callable
 from typing import Any
@@ -39,6 +40,8 @@ __all__ = [
     "reply",
     "send_with_ack",
 ]
+
+logger = logging.getLogger(__name__)
 
 #: The channel the delay server delivers ack timeouts to.
 ACK_TIMEOUT_CHANNEL = "channels.ack_timeout"
@@ -58,7 +61,7 @@ def send_with_ack(
     reply_channel: Channel | str,
     content: Any,
     reply_to: str,
-    timeout: float = DEFAULT_ACK_TIMEOUT,
+    timeout: float | None = DEFAULT_ACK_TIMEOUT,
     stream: str | None = None,
     channel_layer: Any = None,
 ) -> str:
@@ -66,8 +69,9 @@ def send_with_ack(
 
     The outcome, ``{"ack": id, "status": "ok" | "timeout"}``, arrives on the
     channel ``reply_to``. ``timeout`` must be shorter than the layer's message
-    ``expiry`` (the token waiting for the ack is a message). ``stream`` sends
-    it on a multiplexed socket's stream. Returns the ack id.
+    ``expiry`` (the token waiting for the ack is a message); ``None`` sets no
+    timer (only ``ok`` is ever reported, and needs no delay server).
+    ``stream`` sends it on a multiplexed socket's stream. Returns the ack id.
     """
     channel = _member_name(reply_channel)
     layer = channel_layer or (
@@ -76,28 +80,46 @@ def send_with_ack(
     sender = Channel(channel, channel_layer=layer)
     layer = sender.channel_layer
     layer.valid_channel_name(reply_to)
+    _check_timeout(timeout, layer)
+    token = layer.new_channel(TOKEN_PREFIX)
+    ack_id = token[len(TOKEN_PREFIX) :]
+    layer.send(token, {"reply_to": reply_to, "reply_channel": channel})
+    if timeout is not None:
+        _start_timer(layer, ack_id, timeout)
+    sender.send(ack_request_frame(ack_id, content, stream))
+    return ack_id
+
+
+def _check_timeout(timeout: float | None, layer: Any) -> None:
+    if timeout is None:
+        return
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
         raise AckError(
-            f"send_with_ack() timeout must be a positive number of seconds, got {timeout!r}"
+            f"send_with_ack() timeout must be a positive number of seconds or None, got {timeout!r}"
         )
     if timeout >= layer.expiry:
         raise AckError(
             f"send_with_ack() timeout must be shorter than the channel layer's expiry "
             f"({layer.expiry} s), got {timeout!r}: the ack token would expire first"
         )
-    token = layer.new_channel(TOKEN_PREFIX)
-    ack_id = token[len(TOKEN_PREFIX) :]
-    layer.send(token, {"reply_to": reply_to, "reply_channel": channel})
-    Channel("asgi.delay", channel_layer=layer).send(
-        {
-            "channel": ACK_TIMEOUT_CHANNEL,
-            "content": {"ack": ack_id},
-            "delay": math.ceil(timeout * 1000),
-        },
-        immediately=True,
-    )
-    sender.send(ack_request_frame(ack_id, content, stream))
-    return ack_id
+
+
+def _start_timer(layer: Any, ack_id: str, timeout: float) -> None:
+    """Ask the delay server for the timeout message; a full ``asgi.delay``
+    (no ``rundelay`` is emptying it) costs the timeout report, not the send."""
+    timer = {
+        "channel": ACK_TIMEOUT_CHANNEL,
+        "content": {"ack": ack_id},
+        "delay": math.ceil(timeout * 1000),
+    }
+    try:
+        Channel("asgi.delay", channel_layer=layer).send(timer, immediately=True)
+    except layer.ChannelFull:
+        logger.warning(
+            "asgi.delay is full (is manage.py rundelay running?): the send %s gets no "
+            "timeout report",
+            ack_id,
+        )
 
 
 def _settle(layer: Any, ack_id: str, status: str, reply_channel: str | None = None) -> bool:
@@ -193,7 +215,7 @@ class AckMixin:
         self,
         content: Any,
         reply_to: str,
-        timeout: float = DEFAULT_ACK_TIMEOUT,
+        timeout: float | None = DEFAULT_ACK_TIMEOUT,
         stream: str | None = None,
     ) -> str:
         """``send_with_ack`` on this socket."""

@@ -74,11 +74,10 @@ def join_presence(message, room):
         message.reply_channel,
         {"notice": f"Welcome to #{room}, {message.user.get_username()}"},
         reply_to="chat.welcomed",
-        timeout=10,
+        timeout=None,  # no timer: the example runs no delay server (see rundelay)
     )
 
 
 def welcomed(message):
-    """The outcome of a welcome notice: ``ok`` once the browser acked it
-    (``timeout`` needs ``manage.py rundelay``)."""
+    """The outcome of a welcome notice: ``ok`` once the browser acked it."""
     logger.info("Welcome %s: %s", message["ack"], message["status"])

@@ -5,7 +5,6 @@ HTTP requests that no route catches go to Django's views.
 
 from values.consumers import Demultiplexer
 
-from channels.acks import ACK_TIMEOUT_CHANNEL, ack_timeout_consumer
 from channels.routing import route
 
 from . import bot, chat, consumers, longpoll
@@ -32,9 +31,8 @@ channel_routing = [
     route("websocket.connect", chat.chat_connect, path=r"^/chat/(?P<room>[\w-]+)/socket/$"),
     route("websocket.receive", chat.chat_receive, path=r"^/chat/(?P<room>[\w-]+)/socket/$"),
     route("websocket.disconnect", chat.chat_disconnect, path=r"^/chat/(?P<room>[\w-]+)/socket/$"),
-    # Acknowledged welcome notices: their outcomes, and the timer (with rundelay).
+    # The outcomes of the acknowledged welcome notices.
     route("chat.welcomed", chat.welcomed),
-    route(ACK_TIMEOUT_CHANNEL, ack_timeout_consumer),
     # Live data binding and a stats stream, multiplexed on one socket.
     Demultiplexer.as_route(path=r"^/binding/$"),
     # A long-poll request whose client leaves stops waiting.

@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from asgi.inmemory import ChannelLayer as InMemoryChannelLayer
 from channels.acks import (
     ACK_TIMEOUT_CHANNEL,
     AckMixin,
@@ -192,3 +193,21 @@ def test_a_timeout_message_without_an_id_is_refused(harness):
 
     with pytest.raises(AckError, match="needs a str 'ack' id"):
         ack_timeout_consumer(Fake())
+
+
+def test_no_timeout_sets_no_timer_and_an_ack_still_reports_ok(harness, echo):
+    ack_id = send_with_ack(echo.reply_channel, {"n": 1}, "acks.outcome", timeout=None)
+    assert harness.replies("asgi.delay") == []
+    echo.receive({"ack": ack_id})
+    harness.run_all()
+    assert OUTCOMES == [{"ack": ack_id, "status": "ok"}]
+
+
+def test_a_full_delay_channel_costs_the_timeout_report_not_the_send(caplog):
+    layer = InMemoryChannelLayer(channel_capacity={"asgi.delay": 1})
+    send_with_ack("websocket.send.full", {"n": 1}, "acks.outcome", channel_layer=layer)
+    second = send_with_ack("websocket.send.full", {"n": 2}, "acks.outcome", channel_layer=layer)
+    assert "is manage.py rundelay running?" in caplog.text
+    assert second in caplog.text
+    frames = [layer.receive(["websocket.send.full"])[1] for _ in range(2)]
+    assert [json.loads(frame["text"])["payload"] for frame in frames] == [{"n": 1}, {"n": 2}]
