@@ -209,6 +209,9 @@ class PresenceMixin:
     presence_ttl: float = DEFAULT_PRESENCE_TTL
     #: Folds sockets into one entry; default ``meta["user"]`` or the socket.
     presence_key: KeyFunction | None = None
+    #: Renew on every frame the socket sends, not only on heartbeats (one
+    #: more layer call per frame; for clients that send no heartbeats).
+    presence_touch_on_receive = False
 
     message: Any
 
@@ -236,8 +239,13 @@ class PresenceMixin:
             presence.join(message.reply_channel, meta)
 
     def raw_receive(self, message: Any, **kwargs: Any) -> None:
-        if handle_heartbeat(self.presences(**kwargs), message, self.presence_meta):
+        presences = self.presences(**kwargs)
+        if handle_heartbeat(presences, message, self.presence_meta):
             return
+        if self.presence_touch_on_receive:
+            for presence in presences:
+                if not presence.touch(message.reply_channel):
+                    presence.join(message.reply_channel, self.presence_meta(message))
         super().raw_receive(message, **kwargs)  # type: ignore[misc]
 
     def raw_disconnect(self, message: Any, **kwargs: Any) -> None:

@@ -229,3 +229,23 @@ def test_ttl_is_real_seconds_on_the_default_clock(harness):
     assert list(presence.list()) == ["q"]
     time.sleep(0.3)
     assert presence.list() == {}
+
+
+def test_touch_on_receive_renews_on_ordinary_frames_when_asked(harness):
+    clock = [0.0]
+    harness.raw = InMemoryChannelLayer(capacity=1000, expiry=3600, clock=lambda: clock[0])
+    harness.route([route_class(RoomConsumer, path=r"^/room/(?P<room>\w+)/$")])
+    RoomConsumer.presence_ttl = 10
+    RoomConsumer.presence_touch_on_receive = True
+    try:
+        connect(harness, "ann")
+        bob = connect(harness, "bob")
+        clock[0] = 8
+        bob.receive({"hello": 1})
+        harness.run_all()
+        clock[0] = 12  # both joined at 0 for 10 s; bob's frame at 8 renewed bob
+        members = harness.raw.presence_members("room-a")
+        assert [meta["user"] for meta in members.values()] == ["bob"]
+    finally:
+        RoomConsumer.presence_ttl = 60.0
+        RoomConsumer.presence_touch_on_receive = False
