@@ -81,6 +81,12 @@ def test_presence_requests_and_acks_across_two_daphnes_and_a_sigkilled_one(make_
             assert sorted(state["state"]) == ["ann", "bob"]
             joined = next_frame(ann, lambda f: "bob" in f.get("joins", {}))
             assert joined["presence"] == "room-lobby"
+            # and the other way: a join on the first daphne reaches bob on the second
+            sockets.enter_context(
+                connect(stack.ws_url + "/presence/lobby/?cyd", open_timeout=20)
+            ).close()
+            next_frame(bob, lambda f: "cyd" in f.get("joins", {}))
+            next_frame(bob, lambda f: "cyd" in f.get("leaves", {}))
 
             # a client request answered through the other daphne's worker
             ann.send(json.dumps({"request": "q1", "payload": {"n": 1}}))
@@ -102,9 +108,9 @@ def test_presence_requests_and_acks_across_two_daphnes_and_a_sigkilled_one(make_
             # both daphnes' leases list their socket before the kill
             client = redis.Redis.from_url(redis_url)
             deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and leased(client, stack.prefix) < 2:
+            while time.monotonic() < deadline and leased(client, stack.prefix) != 2:
                 time.sleep(0.1)
-            assert leased(client, stack.prefix) == 2, stack.logs()
+            assert leased(client, stack.prefix) == 2, stack.logs()  # ann's and bob's
 
             second.kill()  # SIGKILL: bob's socket gets no goodbye
             killed = time.monotonic()
