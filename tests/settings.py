@@ -8,6 +8,8 @@ DEBUG = False
 USE_TZ = True
 ALLOWED_HOSTS = ["*"]
 INSTALLED_APPS = [
+    # The admin shows channels' layer page (tests/channels/admin_page).
+    "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -46,6 +48,7 @@ TEMPLATES = [
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
+                "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ]

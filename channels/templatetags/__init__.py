@@ -1,0 +1,1 @@
+"""Template tags of the ``channels`` app (the admin layer page's number formats)."""
