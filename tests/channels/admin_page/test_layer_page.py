@@ -139,7 +139,7 @@ def test_the_page_shows_what_waits_in_the_layer(staff, busy_layer):
     response = staff.get(PAGE)
     assert response.status_code == 200
     html = response.content.decode()
-    channels = rows_by(html, "layer-channels", "data-channel")
+    channels = rows_by(html, "lp-channels", "data-channel")
     assert sorted(channels) == ["http.request", "jobs.pending"]
     jobs = channels["jobs.pending"]
     assert jobs["cells"]["depth"] == "3"
@@ -150,38 +150,38 @@ def test_the_page_shows_what_waits_in_the_layer(staff, busy_layer):
     assert "no consumer" in jobs["cells"]["name"]
     assert channels["http.request"]["cells"]["depth"] == "1"
     assert "class" not in channels["http.request"]["attrs"]
-    assert 'id="layer-unconsumed" class="unconsumed-note">' in html  # shown, not hidden
+    assert 'id="lp-unconsumed" class="unconsumed-note">' in html  # shown, not hidden
 
 
 def test_the_page_shows_processes_groups_and_shards(staff, busy_layer):
     html = staff.get(PAGE).content.decode()
-    (process,) = rows_by(html, "layer-processes", "data-process").values()
+    (process,) = rows_by(html, "lp-processes", "data-process").values()
     cells = process["cells"]
     assert (cells["kind"], cells["host"], cells["pid"]) == ("worker", "web1", "4242")
     assert cells["channels"] == "http.request, websocket.*"
     assert cells["handled"] == "42"
     assert cells["idle"].endswith(" s") and 3.0 <= float(cells["idle"].split()[0]) < 5
     assert cells["uptime"] == "2.0 min"
-    groups = rows_by(html, "layer-groups", "data-group")
+    groups = rows_by(html, "lp-groups", "data-group")
     assert groups["room.lobby"]["cells"]["size"] == "2"
     assert "members" not in groups["room.lobby"]["cells"]
-    shards = rows_by(html, "layer-shards", "data-shard")
+    shards = rows_by(html, "lp-shards", "data-shard")
     assert shards["memory"]["cells"]["reachable"] == "yes"
 
 
 def test_members_on_request(staff, busy_layer):
     html = staff.get(PAGE + "?members=1").content.decode()
-    groups = rows_by(html, "layer-groups", "data-group")
+    groups = rows_by(html, "lp-groups", "data-group")
     assert groups["room.lobby"]["cells"]["members"] == "websocket.send!a, websocket.send!b"
     assert 'data-url="/admin/channels/layer/data/?members=1"' in html
 
 
 def test_an_empty_layer_says_so(staff, layer):
     found = tables(staff.get(PAGE).content.decode())
-    assert [row["cells"] for row in found["layer-channels"]] == [
+    assert [row["cells"] for row in found["lp-channels"]] == [
         {"td": "No channel has waiting messages."}
     ]
-    assert [row["cells"] for row in found["layer-processes"]] == [
+    assert [row["cells"] for row in found["lp-processes"]] == [
         {"td": "No live process has sent a heartbeat."}
     ]
 
@@ -197,8 +197,8 @@ def test_the_page_loads_its_script_and_styles_and_polls_every_two_seconds(staff,
 def test_the_first_snapshot_is_embedded_for_the_script(staff, busy_layer):
     response = staff.get(PAGE)
     html = response.content.decode()
-    start = html.index('<script id="layer-initial" type="application/json">') + len(
-        '<script id="layer-initial" type="application/json">'
+    start = html.index('<script id="lp-initial" type="application/json">') + len(
+        '<script id="lp-initial" type="application/json">'
     )
     embedded = json.loads(html[start : html.index("</script>", start)])
     assert embedded["unconsumed"] == ["jobs.pending"]
@@ -290,7 +290,7 @@ def test_a_layer_without_inspect_is_said_plainly_on_the_page(staff, not_inspecta
     assert "does not support inspection" in html
     assert "extensions do not include &#x27;inspect&#x27;" in html
     assert 'data-poll="off"' in html  # nothing will change: no polling
-    assert "layer-channels" not in tables(html)
+    assert "lp-channels" not in tables(html)
 
 
 def test_a_layer_without_inspect_answers_501_in_json(staff, not_inspectable):
@@ -308,9 +308,9 @@ def test_a_layer_that_fails_shows_the_error_and_keeps_polling(staff, down_layer)
     assert response.status_code == 200
     html = response.content.decode()
     assert "Cannot read the channel layer &#x27;default&#x27;: ConnectionError: Error 111" in html
-    assert 'id="layer-error" class="errornote">' in html  # shown
+    assert 'id="lp-error" class="errornote">' in html  # shown
     assert 'data-poll="on"' in html
-    assert "layer-channels" in tables(html)  # the tables stay, for when it comes back
+    assert "lp-channels" in tables(html)  # the tables stay, for when it comes back
 
 
 def test_a_layer_that_fails_answers_503_in_json(staff, down_layer):

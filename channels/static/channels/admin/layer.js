@@ -14,6 +14,9 @@
   "use strict";
 
   var WINDOW_SECONDS = 300;
+  // A fresh page spreads its first minute over the whole width, then the
+  // sparklines scroll once five minutes are recorded.
+  var MIN_SPAN_SECONDS = 60;
   var SVG = "http://www.w3.org/2000/svg";
 
   function formatSeconds(seconds) {
@@ -54,13 +57,15 @@
     throughput: {}, // kind -> Series
     handled: {},    // process id -> {time, handled}
     rates: {},      // process id -> messages per second at the last refresh
-    now: 0
+    now: 0,
+    start: 0        // time of the first snapshot drawn
   };
 
   function record(snapshot) {
     var now = snapshot.time;
     var previousTime = ring.now;
     ring.now = now;
+    if (!ring.start) ring.start = now;
     var seen = {};
     snapshot.channels.forEach(function (row) {
       seen[row.channel] = true;
@@ -112,8 +117,9 @@
     var points = series ? series.points : [];
     var max = 1;
     points.forEach(function (point) { if (point[1] > max) max = point[1]; });
+    var span = Math.min(WINDOW_SECONDS, Math.max(MIN_SPAN_SECONDS, now - ring.start));
     var coordinates = points.map(function (point) {
-      var x = width - ((now - point[0]) / WINDOW_SECONDS) * width;
+      var x = width - ((now - point[0]) / span) * width;
       var y = height - 1 - (point[1] / max) * (height - 2);
       return x.toFixed(1) + "," + y.toFixed(1);
     });
@@ -152,7 +158,7 @@
   }
 
   function drawChannels(snapshot) {
-    fill("layer-channels", snapshot.channels, 6, "No channel has waiting messages.", function (row) {
+    fill("lp-channels", snapshot.channels, 6, "No channel has waiting messages.", function (row) {
       var tr = document.createElement("tr");
       tr.setAttribute("data-channel", row.channel);
       var name = cell("th", row.channel, "name");
@@ -172,7 +178,7 @@
       tr.appendChild(spark);
       return tr;
     });
-    var note = document.getElementById("layer-unconsumed");
+    var note = document.getElementById("lp-unconsumed");
     if (note) {
       note.hidden = !snapshot.unconsumed.length;
       note.querySelector(".names").textContent = snapshot.unconsumed.join(", ");
@@ -181,7 +187,7 @@
 
   function drawThroughput(snapshot, byKind) {
     var kinds = Object.keys(byKind).sort();
-    fill("layer-throughput", kinds, 4, "No live process has sent a heartbeat.", function (kind) {
+    fill("lp-throughput", kinds, 4, "No live process has sent a heartbeat.", function (kind) {
       var tr = document.createElement("tr");
       tr.setAttribute("data-kind", kind);
       tr.appendChild(cell("td", kind, "kind"));
@@ -195,7 +201,7 @@
   }
 
   function drawProcesses(snapshot) {
-    fill("layer-processes", snapshot.processes, 9, "No live process has sent a heartbeat.", function (p) {
+    fill("lp-processes", snapshot.processes, 9, "No live process has sent a heartbeat.", function (p) {
       var tr = document.createElement("tr");
       tr.setAttribute("data-process", p.id);
       tr.appendChild(cell("td", p.kind, "kind"));
@@ -212,9 +218,9 @@
   }
 
   function drawGroups(snapshot) {
-    var table = document.getElementById("layer-groups");
+    var table = document.getElementById("lp-groups");
     var members = table && table.tHead.rows[0].cells.length > 2;
-    fill("layer-groups", snapshot.groups, members ? 3 : 2, "No groups.", function (group) {
+    fill("lp-groups", snapshot.groups, members ? 3 : 2, "No groups.", function (group) {
       var tr = document.createElement("tr");
       tr.setAttribute("data-group", group.group);
       var name = cell("th", group.group, "name");
@@ -227,7 +233,7 @@
   }
 
   function drawShards(snapshot) {
-    fill("layer-shards", snapshot.shards, 3, "No shards.", function (shard) {
+    fill("lp-shards", snapshot.shards, 3, "No shards.", function (shard) {
       var tr = document.createElement("tr");
       tr.setAttribute("data-shard", shard.shard);
       if (!shard.reachable) tr.className = "down";
@@ -250,12 +256,12 @@
   }
 
   function start() {
-    var root = document.getElementById("channels-layer");
+    var root = document.getElementById("channels-layer-page");
     if (!root) return;
     var url = root.getAttribute("data-url");
     var refresh = parseInt(root.getAttribute("data-refresh-ms"), 10) || 2000;
-    var status = document.getElementById("layer-status");
-    var error = document.getElementById("layer-error");
+    var status = document.getElementById("lp-status");
+    var error = document.getElementById("lp-error");
     var failures = 0;
     var page = window.channelsLayerPage = { refreshes: 0, failures: 0, ring: ring };
 
@@ -303,7 +309,7 @@
       });
     }
 
-    var initial = JSON.parse(document.getElementById("layer-initial").textContent);
+    var initial = JSON.parse(document.getElementById("lp-initial").textContent);
     if (!initial.error) draw(initial);
     if (root.getAttribute("data-poll") === "on") setTimeout(poll, refresh);
   }
