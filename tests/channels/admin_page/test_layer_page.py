@@ -7,12 +7,14 @@ heartbeats; the page and its JSON endpoint must show what the layer holds.
 from __future__ import annotations
 
 import json
+import socket
 import time
 
 import pytest
 from django.contrib.staticfiles import finders
 
 from asgi.inmemory import ChannelLayer
+from asgi_redis import RedisChannelLayer
 from channels._layer_page import format_percent, format_seconds
 from channels.asgi import ChannelLayerWrapper, channel_layers
 from tests.channels.admin_page.tables import rows_by, tables
@@ -77,11 +79,11 @@ class NotInspectableLayer(ChannelLayer):
     extensions = ["groups", "flush"]
 
 
-class DownLayer(ChannelLayer):
-    """Inspectable, but every question fails as a layer whose server is down does."""
-
-    def inspect_processes(self):
-        raise ConnectionError("Error 111 connecting to 127.0.0.1:6390. Connection refused.")
+def closed_port() -> int:
+    """A local port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 # -- access -------------------------------------------------------------------------------
@@ -278,8 +280,10 @@ def not_inspectable():
 
 @pytest.fixture
 def down_layer():
-    old = use_layer(DownLayer())
-    yield
+    """The Redis layer with its server down: nothing listens on its port."""
+    port = closed_port()
+    old = use_layer(RedisChannelLayer(hosts=[f"redis://127.0.0.1:{port}"]))
+    yield port
     channel_layers.set("default", old)
 
 
@@ -307,7 +311,8 @@ def test_a_layer_that_fails_shows_the_error_and_keeps_polling(staff, down_layer)
     response = staff.get(PAGE)
     assert response.status_code == 200
     html = response.content.decode()
-    assert "Cannot read the channel layer &#x27;default&#x27;: ConnectionError: Error 111" in html
+    assert "Cannot read the channel layer &#x27;default&#x27;: RedisUnavailable: " in html
+    assert f"Redis at redis://127.0.0.1:{down_layer} is unreachable" in html
     assert 'id="lp-error" class="errornote">' in html  # shown
     assert 'data-poll="on"' in html
     assert "lp-channels" in tables(html)  # the tables stay, for when it comes back
@@ -318,7 +323,9 @@ def test_a_layer_that_fails_answers_503_in_json(staff, down_layer):
     assert response.status_code == 503
     error = response.json()["error"]
     assert error["reason"] == "layer_error"
-    assert "ConnectionError: Error 111 connecting to 127.0.0.1:6390" in error["message"]
+    assert error["message"].startswith("Cannot read the channel layer 'default': RedisUnavailable")
+    assert f"Error 111 connecting to 127.0.0.1:{down_layer}" in error["message"]
+    assert response.json()["layer"]["backend"] == "asgi_redis.core.RedisChannelLayer"
 
 
 def test_an_unknown_layer_alias_answers_404(staff, layer):
@@ -339,7 +346,8 @@ def test_an_unknown_layer_alias_answers_404(staff, layer):
     "seconds,text",
     [
         (None, "-"),
-        (0.0, "0 ms"),
+        (0.0, "0.0 ms"),
+        (0.00042, "0.4 ms"),
         (0.0123, "12 ms"),
         (1.25, "1.2 s"),
         (90, "1.5 min"),

@@ -133,7 +133,7 @@ class LayerPageInBrowserTests(ChannelLiveServerTestCase):
             page,
             f"(function () {{ var s = document.querySelector('{spark}');"
             " return s && +s.getAttribute('data-points') >= 2 && +s.getAttribute('data-points');"
-            " }})()",
+            " })()",
             10,
         )
         assert points >= 2

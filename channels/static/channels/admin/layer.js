@@ -21,6 +21,7 @@
 
   function formatSeconds(seconds) {
     if (seconds === null || seconds === undefined) return "-";
+    if (seconds < 0.01) return (seconds * 1000).toFixed(1) + " ms";
     if (seconds < 1) return (seconds * 1000).toFixed(0) + " ms";
     if (seconds < 60) return seconds.toFixed(1) + " s";
     if (seconds < 3600) return (seconds / 60).toFixed(1) + " min";
