@@ -133,10 +133,12 @@ def present(snapshot: dict[str, Any]) -> dict[str, Any]:
 
 
 def format_seconds(seconds: float | None) -> str:
-    """A duration for people: "-" for none, then ms (one decimal under 10), s, min or h (as the page's script)."""
+    """A duration for people: "-" for none, then ms (decimals under 10), s, min or h (as the page's script)."""
     if seconds is None:
         return "-"
-    if seconds < 0.01:  # a Redis round trip: keep a decimal
+    if seconds < 0.001:  # a local Redis round trip: tens of microseconds
+        return f"{seconds * 1000:.2f} ms"
+    if seconds < 0.01:
         return f"{seconds * 1000:.1f} ms"
     if seconds < 1:
         return f"{seconds * 1000:.0f} ms"

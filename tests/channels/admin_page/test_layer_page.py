@@ -346,8 +346,9 @@ def test_an_unknown_layer_alias_answers_404(staff, layer):
     "seconds,text",
     [
         (None, "-"),
-        (0.0, "0.0 ms"),
-        (0.00042, "0.4 ms"),
+        (0.0, "0.00 ms"),
+        (0.000042, "0.04 ms"),
+        (0.0042, "4.2 ms"),
         (0.0123, "12 ms"),
         (1.25, "1.2 s"),
         (90, "1.5 min"),

@@ -5,7 +5,7 @@
  * the tables, and appends to a ring buffer kept here in the browser (the
  * endpoint keeps no state): the depth of each channel, and the messages
  * handled per second by each kind of process, from the deltas of the
- * processes' "handled" counters. The last five minutes are drawn as inline
+ * processes' "handled" counters over the last 15 s. The last five minutes are drawn as inline
  * SVG sparklines. A failed fetch shows its error and the page keeps trying.
  * Plain JavaScript, no libraries. The number formats match
  * channels/_layer_page.py.
@@ -17,10 +17,16 @@
   // A fresh page spreads its first minute over the whole width, then the
   // sparklines scroll once five minutes are recorded.
   var MIN_SPAN_SECONDS = 60;
+  // Processes publish their "handled" counter with each heartbeat renewal
+  // (every 5 s by default), not at each refresh: a rate taken between two
+  // refreshes would jump between 0 and double. It is taken over the
+  // samples of the last 15 s instead (three renewals).
+  var RATE_SECONDS = 15;
   var SVG = "http://www.w3.org/2000/svg";
 
   function formatSeconds(seconds) {
     if (seconds === null || seconds === undefined) return "-";
+    if (seconds < 0.001) return (seconds * 1000).toFixed(2) + " ms";
     if (seconds < 0.01) return (seconds * 1000).toFixed(1) + " ms";
     if (seconds < 1) return (seconds * 1000).toFixed(0) + " ms";
     if (seconds < 60) return seconds.toFixed(1) + " s";
@@ -56,7 +62,7 @@
   var ring = {
     depth: {},      // channel -> Series
     throughput: {}, // kind -> Series
-    handled: {},    // process id -> {time, handled}
+    handled: {},    // process id -> [[time, handled], ...] over RATE_SECONDS
     rates: {},      // process id -> messages per second at the last refresh
     now: 0,
     start: 0        // time of the first snapshot drawn
@@ -89,10 +95,14 @@
     snapshot.processes.forEach(function (process) {
       var kind = byKind[process.kind] || (byKind[process.kind] = { count: 0, rate: null });
       kind.count += 1;
-      handled[process.id] = { time: now, handled: process.handled };
-      var before = ring.handled[process.id];
-      if (before && now > before.time && process.handled >= before.handled) {
-        rates[process.id] = (process.handled - before.handled) / (now - before.time);
+      var samples = (ring.handled[process.id] || []).filter(function (sample) {
+        return sample[0] >= now - RATE_SECONDS && sample[1] <= process.handled;
+      });
+      samples.push([now, process.handled]);
+      handled[process.id] = samples;
+      var first = samples[0];
+      if (now > first[0]) {
+        rates[process.id] = (process.handled - first[1]) / (now - first[0]);
         kind.rate = (kind.rate || 0) + rates[process.id];
       }
     });
@@ -208,7 +218,9 @@
       tr.appendChild(cell("td", p.kind, "kind"));
       tr.appendChild(cell("td", p.host, "host"));
       tr.appendChild(cell("td", p.pid, "num pid"));
-      tr.appendChild(cell("td", (p.channels || []).join(", "), "channels"));
+      var consumed = cell("td", (p.channels || []).join(", "), "channels");
+      consumed.title = consumed.textContent; // the cell shows the start of a long list
+      tr.appendChild(consumed);
       tr.appendChild(cell("td", p.handled, "num handled"));
       tr.appendChild(cell("td", formatRate(ring.rates[p.id]), "num rate"));
       tr.appendChild(cell("td", formatSeconds(p.idle), "num idle"));
