@@ -116,6 +116,9 @@ def test_the_admin_index_lists_the_page_under_channels(staff, layer):
     assert channels_app["name"] == "Channels"
     assert [model["admin_url"] for model in channels_app["models"]] == [PAGE]
     assert channels_app["models"][0]["add_url"] is None  # nothing to add or change
+    app_index = staff.get("/admin/channels/")
+    assert app_index.status_code == 200
+    assert 'href="/admin/channels/layer/"' in app_index.content.decode()
 
 
 def test_staff_without_any_permission_is_enough(staff, layer):

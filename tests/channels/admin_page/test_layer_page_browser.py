@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import struct
+import time
 import zlib
 from pathlib import Path
 
@@ -171,3 +172,43 @@ class LayerPageInBrowserTests(ChannelLiveServerTestCase):
         refreshes = page.execute_script("return channelsLayerPage.refreshes")
         wait_for(page, f"channelsLayerPage.refreshes > {refreshes}", 10)
         assert wait_for(page, "document.getElementById('lp-error').hidden", 5)
+
+    def test_processes_and_their_throughput_come_from_the_heartbeats(self):
+        page = self.log_in_and_open_the_page()
+        layer = type(self)._test_layer
+        started = time.time()
+        record = {
+            "id": "worker:web9:777:00c0ffee",
+            "kind": "worker",
+            "host": "web9",
+            "pid": 777,
+            "version": "test",
+            "channels": ["http.request"],
+            "handled": 100,
+            "last_activity": started,
+            "started": started,
+        }
+        layer.heartbeat(record, ttl=60)
+        try:
+            row = f'#lp-processes tr[data-process="{record["id"]}"]'
+            wait_for(page, f"document.querySelector('{row} .handled')", 10)
+            # Three renewals, 1 s apart, each 20 messages further on: 20 per second.
+            for renewal in range(1, 4):
+                time.sleep(1)
+                layer.heartbeat({**record, "handled": 100 + 20 * renewal}, ttl=60)
+            wait_for(
+                page,
+                f"document.querySelector('{row} .handled').textContent === '160'",
+                10,
+            )
+            rate = float(page.find_element("css selector", f"{row} .rate").text)
+            assert 8 <= rate <= 30  # over the page's samples, 2 s apart: about 20
+            kind = '#lp-throughput tr[data-kind="worker"]'
+            # At least this record (the live server's own worker may send heartbeats too).
+            assert int(page.find_element("css selector", f"{kind} .count").text) >= 1
+            assert float(page.find_element("css selector", f"{kind} .rate").text) >= rate - 1
+            points = page.find_element("css selector", f"{kind} svg.spark")
+            assert int(points.get_attribute("data-points")) >= 2
+        finally:
+            layer.heartbeat_remove(record["id"])
+        wait_for(page, f"!document.querySelector('{row}')", 10)  # gone once removed
