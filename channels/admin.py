@@ -22,7 +22,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from ._aliases import DEFAULT_CHANNEL_LAYER
-from ._layer_page import read_layer
+from ._layer_page import UNKNOWN_LAYER, read_layer
 from .models import Layer
 
 __all__ = ["REFRESH_SECONDS", "LayerAdmin"]
@@ -89,7 +89,10 @@ class LayerAdmin(admin.ModelAdmin):
             "data_url": data_url,
             "refresh_ms": int(REFRESH_SECONDS * 1000),
         }
-        return TemplateResponse(request, "channels/admin/layer.html", context)
+        # The page itself works when the layer does not (it says why and, for
+        # a layer that is down, keeps trying); an unknown ?layer= is a 404.
+        status = 404 if reading.reason == UNKNOWN_LAYER else 200
+        return TemplateResponse(request, "channels/admin/layer.html", context, status=status)
 
     def data_view(self, request: HttpRequest) -> JsonResponse:
         """The JSON the page polls: one snapshot, or ``error`` with a 404/501/503 status."""

@@ -12,6 +12,7 @@ import time
 
 import pytest
 from django.contrib.staticfiles import finders
+from django.test import override_settings
 
 from asgi.inmemory import ChannelLayer
 from asgi_redis import RedisChannelLayer
@@ -338,8 +339,10 @@ def test_an_unknown_layer_alias_answers_404(staff, layer):
         "reason": "unknown_layer",
         "message": "No channel layer 'nope' in CHANNEL_LAYERS (configured: ['default'])",
     }
-    page = staff.get(PAGE + "?layer=nope").content.decode()
-    assert "No channel layer &#x27;nope&#x27;" in page and 'data-poll="off"' in page
+    page = staff.get(PAGE + "?layer=nope")
+    assert page.status_code == 404
+    html = page.content.decode()
+    assert "No channel layer &#x27;nope&#x27;" in html and 'data-poll="off"' in html
 
 
 # -- the number formats (the script mirrors them) -----------------------------------------
@@ -367,3 +370,21 @@ def test_durations_read_as_people_read_them(seconds, text):
 )
 def test_capacity_use_is_a_whole_percentage(percent, text):
     assert format_percent(percent) == text
+
+
+def test_a_layer_that_cannot_be_built_answers_503_with_the_configuration_error(staff, layer):
+    layers = {
+        "default": {"BACKEND": "asgi.inmemory.ChannelLayer", "ROUTING": []},
+        "broken": {"BACKEND": "nowhere.ChannelLayer", "ROUTING": []},
+    }
+    with override_settings(CHANNEL_LAYERS=layers):
+        response = staff.get(DATA + "?layer=broken")
+        page = staff.get(PAGE + "?layer=broken").content.decode()
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert error["reason"] == "layer_error"
+    assert (
+        "InvalidChannelLayerError: Cannot import BACKEND &#x27;nowhere.ChannelLayer&#x27;" in page
+    )
+    assert "Cannot import BACKEND 'nowhere.ChannelLayer'" in error["message"]
+    assert 'href="?layer=default"' in page  # the other layers are a click away
