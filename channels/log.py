@@ -15,7 +15,7 @@ def setup_logger(name: str, verbosity: int = 1) -> logging.Logger:
     handler.setFormatter(formatter)
     level = logging.DEBUG if verbosity > 1 else logging.INFO
     logger = logging.getLogger(name)
-    for target in (logger, logging.getLogger("daphne")):
+    for target in (logger, logging.getLogger("daphne"), logging.getLogger("channels.drops")):
         target.setLevel(level)
         if handler not in target.handlers:
             target.addHandler(handler)

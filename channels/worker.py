@@ -22,6 +22,7 @@ from typing import Any
 
 from asgi.types import ChannelLayer
 
+from . import _drops
 from ._retry import backoff, retry_while_full
 from .exceptions import ChannelSocketException, ConsumeLater, DenyConnection
 from .message import Message, pending_message_store
@@ -250,6 +251,7 @@ class Worker:
             message = Message(content, channel, self.channel_layer)
         except (TypeError, AttributeError, UnicodeDecodeError) as exc:
             logger.error("Dropping a malformed message on %s: %s", channel, exc)
+            _drops.report_drop(_drops.MALFORMED, channel)
             return
         if content.get("__retries__", 0) >= self.message_retries:
             message.__doomed__ = True
@@ -257,9 +259,11 @@ class Worker:
             match = self.channel_layer.router.match(message)
         except Exception:
             logger.exception("Routing failed for a message on %s", channel)
+            _drops.report_drop(_drops.NO_ROUTE, channel)
             return
         if match is None:
             logger.error("Could not find match for message on %s! Check your routing.", channel)
+            _drops.report_drop(_drops.NO_ROUTE, channel)
             return
         consumer, kwargs = match
         if self.callback is not None:
@@ -290,6 +294,7 @@ class Worker:
                 name_that_thing(consumer),
                 dropped,
             )
+            _drops.report_drop(_drops.CONSUMER_ERROR, channel, 1 + dropped)
         finally:
             self._send_signal(consumer_finished)
 
@@ -325,6 +330,7 @@ class Worker:
             logger.warning(
                 "Dropping a message on %s: it was retried %d times (ConsumeLater)", channel, retries
             )
+            _drops.report_drop(_drops.RETRIES_EXHAUSTED, channel)
             return
         content = dict(content, __retries__=retries + 1)
         layer = self.channel_layer
@@ -338,9 +344,11 @@ class Worker:
             )
         except Exception:
             logger.exception("Could not requeue a message on %s", channel)
+            _drops.report_drop(_drops.LAYER_DOWN, channel)
             return
         if not requeued:
             logger.warning("Could not requeue a message on %s: the channel stayed full", channel)
+            _drops.report_drop(_drops.CHANNEL_FULL, channel)
 
     @staticmethod
     def _release_held() -> None:

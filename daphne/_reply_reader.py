@@ -21,6 +21,7 @@ from typing import Any
 
 from asgi.types import ChannelLayer
 
+from . import _drops
 from ._offload import send_in_background
 
 __all__ = ["ReplyReader"]
@@ -120,6 +121,7 @@ class ReplyReader:
                 if channel == self.prefix + _WAKEUP:
                     break
                 logger.warning("Dropping a reply on %s that arrived during shutdown", channel)
+                _drops.report_drop(_drops.SHUTDOWN, self.prefix)
                 break
             self.reactor.callFromThread(self._deliver, channel, message)
 

@@ -46,6 +46,7 @@ from twisted.python.failure import Failure
 
 from asgi.types import ChannelLayer
 
+from . import _drops
 from ._fair_queue import DEFAULT_DELIVER_TIMEOUT, FairQueue, Job, Notice
 from ._layer_errors import RECOVERED, LayerOutage, layer_unavailable
 
@@ -202,6 +203,9 @@ class _Driver:
         """One WARNING per kind of loss since the last call, with the count."""
         queue = self.queue
         if queue.gave_up != self._gave_up_logged:
+            _drops.report_drop(
+                _drops.LAYER_DOWN, "websocket.disconnect", queue.gave_up - self._gave_up_logged
+            )
             logger.warning(
                 "Gave up on %d message(s) that must be delivered (websocket.disconnect): "
                 "the channel layer stayed unreachable for %gs",
@@ -210,6 +214,11 @@ class _Driver:
             )
             self._gave_up_logged = queue.gave_up
         if queue.overflowed != self._overflowed_logged:
+            _drops.report_drop(
+                _drops.LAYER_DOWN,
+                "websocket.disconnect",
+                queue.overflowed - self._overflowed_logged,
+            )
             logger.warning(
                 "Could not hold %d more message(s) that must be delivered "
                 "(websocket.disconnect): %d already wait for room",
@@ -219,6 +228,9 @@ class _Driver:
             self._overflowed_logged = queue.overflowed
         dropped = queue.dropped
         if dropped != self._dropped_logged:
+            _drops.report_drop(
+                _drops.CHANNEL_FULL, "websocket.receive", dropped - self._dropped_logged
+            )
             logger.warning(
                 "Dropped %d frame(s) queued behind a frame that could not be sent "
                 "(their sockets are being closed)",
@@ -228,6 +240,8 @@ class _Driver:
 
     def log_not_sent(self) -> None:
         """The one WARNING of a stop that ran out of time, with the counts."""
+        if len(self.queue):
+            _drops.report_drop(_drops.SHUTDOWN, None, len(self.queue))
         logger.warning(
             "Stopped with %d send(s) not made (%d websocket.disconnect not sent)",
             len(self.queue),

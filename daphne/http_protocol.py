@@ -29,6 +29,7 @@ from zope.interface import implementer
 from asgi import www
 from asgi.types import ChannelLayer
 
+from . import _drops
 from ._body_upload import BodyUpload, Retry, Step
 from ._compat import (
     CHUNK_SIZES,
@@ -154,6 +155,7 @@ class WebRequest(http.Request):
                 return
             if self.factory.shutting_down:
                 self.responseHeaders.setRawHeaders(b"Connection", [b"close"])
+                _drops.report_drop(_drops.SHUTDOWN, "http.request")
                 self.basic_error(503, b"Service Unavailable", "Server shutting down.")
                 return
             upgrade = (self.requestHeaders.getRawHeaders(b"upgrade") or [b""])[0]
@@ -237,12 +239,14 @@ class WebRequest(http.Request):
             self._body_call.cancel()
         self._body_call = self._upload = None
         if isinstance(exc, layer.ChannelFull):
+            _drops.report_drop(_drops.CHANNEL_FULL, "http.request")
             self._retry_after = b"%d" % factory.retry_after
             self.basic_error(503, b"Service Unavailable", "Request queue full.")
         elif isinstance(exc, layer.MessageTooLarge):
+            _drops.report_drop(_drops.TOO_LARGE, "http.request")
             self.basic_error(413, b"Payload Too Large", "Request too large for the layer.")
         else:
-            self._layer_failed(exc, "sending http.request", "http.request")
+            self._layer_failed(exc, "sending http.request", "http.request", "http.request")
 
     # -- request body streaming ------------------------------------------------
 
@@ -291,6 +295,7 @@ class WebRequest(http.Request):
     def _body_not_delivered(self, error: BaseException | None) -> None:
         """The body cannot be completed: answer the client (the worker gets ``closed``)."""
         if isinstance(error, self.factory.channel_layer.ChannelFull):
+            _drops.report_drop(_drops.CHANNEL_FULL, "http.request.body!")
             logger.warning(
                 "Body channel of %s stayed full for %gs; abandoning the upload",
                 self.path_text,
@@ -299,13 +304,16 @@ class WebRequest(http.Request):
             self._retry_after = b"%d" % self.factory.retry_after
             self._fail_request(503, "Request body could not be delivered.")
         else:
-            self._layer_failed(error, "during the upload", "a request body chunk")
+            self._layer_failed(
+                error, "during the upload", "a request body chunk", "http.request.body!"
+            )
 
-    def _layer_failed(self, exc: BaseException, when: str, what: str) -> None:
+    def _layer_failed(self, exc: BaseException, when: str, what: str, channel: str) -> None:
         """Answer a send to the layer that failed other than by a refusal:
         503 with ``Retry-After`` while the layer is unreachable, else 500
         (logged with its traceback)."""
         if layer_unavailable(exc):
+            _drops.report_drop(_drops.LAYER_DOWN, channel)
             first = self.factory.layer_outage.failed()
             logger.log(
                 logging.WARNING if first else logging.DEBUG,
@@ -369,6 +377,7 @@ class WebRequest(http.Request):
                     return
                 self.write(action.data)
                 if self._budget is not None and self._budget.over(len(action.data)):
+                    _drops.report_drop(_drops.SLOW_READER, "http.response!")
                     logger.warning(
                         "Client at %s reads too slowly (%d bytes queued); dropping %s",
                         self.client_text(),
@@ -382,6 +391,7 @@ class WebRequest(http.Request):
 
     def response_timed_out(self) -> None:
         if self.response.timed_out():
+            _drops.report_drop(_drops.TIMEOUT, "http.request")
             logger.warning("No response within %ss for %s", self.factory.timeout, self.path_text)
             self._write_error(503, "Worker server failed to respond within time limit.")
 
@@ -685,6 +695,8 @@ class HTTPFactory(http.HTTPFactory):
 
     def _http_disconnect_failed(self, exc: BaseException) -> None:
         now = self.clock.seconds()
+        full = isinstance(exc, self.channel_layer.ChannelFull)
+        _drops.report_drop(_drops.CHANNEL_FULL if full else _drops.LAYER_DOWN, "http.disconnect")
         if now >= self._disconnect_paused_until and not isinstance(
             exc, self.channel_layer.ChannelFull
         ):
@@ -749,6 +761,7 @@ class HTTPFactory(http.HTTPFactory):
         protocol = self.reply_protocols.get(channel)
         if protocol is None:
             logger.debug("Reply for unknown channel %s dropped", channel)
+            _drops.report_drop(_drops.CLIENT_GONE, channel.partition("!")[0] + "!")
             return
         if isinstance(protocol, WebRequest):
             protocol.serverResponse(message)

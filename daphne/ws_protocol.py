@@ -30,6 +30,7 @@ from twisted.internet import defer
 
 from asgi import www
 
+from . import _drops
 from ._compat import WEBSOCKET_FRAMES, SimpleFrameReader, stock_frames_protocol
 from ._layer_errors import OUTAGE_NOTE, layer_unavailable
 from ._rate_limit import TokenBucket
@@ -150,6 +151,7 @@ class WebSocketProtocol(SimpleFrameReader, WebSocketServerProtocol):
         try:
             factory.connect_sender.send("websocket.connect", message, self._connect_not_sent)
         except RuntimeError:
+            _drops.report_drop(_drops.SHUTDOWN, "websocket.connect")
             logger.info("Server stopping; refusing %s with 503", self.path)
             self._apply(self.ws_state.connect_not_sent(503, "Server shutting down"))
         return handshake
@@ -160,9 +162,11 @@ class WebSocketProtocol(SimpleFrameReader, WebSocketServerProtocol):
         bug); the application never heard of the socket, so no disconnect."""
         factory = self.main_factory
         if isinstance(exc, factory.channel_layer.ChannelFull):
+            _drops.report_drop(_drops.CHANNEL_FULL, "websocket.connect")
             logger.warning("websocket.connect is full; refusing %s with 503", self.path)
             status, reason = 503, "Connection queue at capacity"
         elif layer_unavailable(exc):
+            _drops.report_drop(_drops.LAYER_DOWN, "websocket.connect")
             first = factory.layer_outage.failed()
             logger.log(
                 logging.WARNING if first else logging.DEBUG,
@@ -183,6 +187,7 @@ class WebSocketProtocol(SimpleFrameReader, WebSocketServerProtocol):
 
     def _connect_timed_out(self) -> None:
         self._timers.pop("connect", None)
+        _drops.report_drop(_drops.TIMEOUT, "websocket.connect")
         logger.info("No answer to websocket.connect for %s; rejecting", self.path)
         self._apply(self.ws_state.connect_timed_out())
 
@@ -237,6 +242,7 @@ class WebSocketProtocol(SimpleFrameReader, WebSocketServerProtocol):
                 self._overloaded()
 
     def _overloaded(self) -> None:
+        _drops.report_drop(_drops.SLOW_READER, "websocket.send!")
         logger.warning(
             "Client at %s reads too slowly (%d bytes queued); closing with 1013",
             self.client_text,
@@ -267,6 +273,7 @@ class WebSocketProtocol(SimpleFrameReader, WebSocketServerProtocol):
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         if self._bucket is not None and not self._bucket.take(self.clock.seconds()):
+            _drops.report_drop(_drops.RATE_LIMIT, "websocket.receive")
             logger.warning(
                 "%s sent more than %s messages/s; closing with 1008",
                 self.path,
@@ -311,11 +318,13 @@ class WebSocketProtocol(SimpleFrameReader, WebSocketServerProtocol):
         bug) with 1011. The sender drops this socket's later frames and keeps
         the disconnect's ``order`` right after the last frame delivered."""
         if isinstance(exc, self.main_factory.channel_layer.ChannelFull):
+            _drops.report_drop(_drops.CHANNEL_FULL, "websocket.receive")
             logger.warning(
                 "websocket.receive had no room in time (%s); closing %s with 1013", exc, self.path
             )
             self._apply(self.ws_state.close(1013))
         elif layer_unavailable(exc):
+            _drops.report_drop(_drops.LAYER_DOWN, "websocket.receive")
             first = self.main_factory.layer_outage.failed()
             logger.log(
                 logging.WARNING if first else logging.DEBUG,

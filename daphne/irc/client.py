@@ -37,6 +37,7 @@ from asgi import irc as asgi_irc
 from asgi.exceptions import InvalidMessage
 from asgi.types import ChannelLayer
 
+from .. import _drops
 from .._offload import OffReactorSend
 from .._reply_reader import ReplyReader
 from ._throttle import LineThrottle
@@ -298,8 +299,11 @@ class IRCClientFactory(protocol.ReconnectingClientFactory):
         self.dropped += 1
         layer = self.channel_layer
         if failure.check(layer.ChannelFull, layer.MessageTooLarge):
+            full = failure.check(layer.ChannelFull)
+            _drops.report_drop(_drops.CHANNEL_FULL if full else _drops.TOO_LARGE, channel)
             logger.warning("Dropped a message for %s: %s", channel, type(failure.value).__name__)
         else:
+            _drops.report_drop(_drops.LAYER_DOWN, channel)
             logger.warning("Dropped a message for %s: the layer failed: %s", channel, failure.value)
 
 

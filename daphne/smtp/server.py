@@ -31,6 +31,7 @@ from asgi import email as asgi_email
 from asgi.exceptions import InvalidMessage
 from asgi.types import ChannelLayer
 
+from .. import _drops
 from .._offload import OffReactorSend
 from ._mail import MailData, RecipientPolicy, declared_size
 
@@ -223,13 +224,16 @@ class SMTPFactory(protocol.ServerFactory):
     def _refused(self, failure: Failure, sender: str | None) -> tuple[int, str]:
         layer = self.channel_layer
         if failure.check(layer.ChannelFull):
+            _drops.report_drop(_drops.CHANNEL_FULL, asgi_email.RECEIVE_CHANNEL)
             logger.warning(
                 "Deferred a mail from %s: %s is full", sender, asgi_email.RECEIVE_CHANNEL
             )
             return 451, "4.3.1 Mail system busy (channel layer full); try again later"
         if failure.check(layer.MessageTooLarge):
+            _drops.report_drop(_drops.TOO_LARGE, asgi_email.RECEIVE_CHANNEL)
             logger.warning("Refused a mail from %s: too large for the channel layer", sender)
             return 552, "5.3.4 Message too large for this server's channel layer"
+        _drops.report_drop(_drops.LAYER_DOWN, asgi_email.RECEIVE_CHANNEL)
         logger.warning(
             "Deferred a mail from %s: the channel layer failed: %s", sender, failure.value
         )

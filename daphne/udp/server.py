@@ -22,6 +22,7 @@ from asgi import udp
 from asgi.exceptions import InvalidMessage
 from asgi.types import ChannelLayer
 
+from .. import _drops
 from .._offload import OffReactorSend
 from .._reply_reader import ReplyReader
 from ._clients import ClientTable
@@ -110,14 +111,17 @@ class UDPServer:
         self.dropped += 1
         layer = self.channel_layer
         if failure.check(layer.ChannelFull):
+            _drops.report_drop(_drops.CHANNEL_FULL, udp.RECEIVE_CHANNEL)
             logger.warning(
                 "Dropped a datagram from %s:%d: %s is full", *client, udp.RECEIVE_CHANNEL
             )
         elif failure.check(layer.MessageTooLarge):
+            _drops.report_drop(_drops.TOO_LARGE, udp.RECEIVE_CHANNEL)
             logger.warning(
                 "Dropped a %d-byte datagram from %s:%d: too large for the layer", size, *client
             )
         else:
+            _drops.report_drop(_drops.LAYER_DOWN, udp.RECEIVE_CHANNEL)
             logger.warning(
                 "Dropped a datagram from %s:%d: the layer failed: %s", *client, failure.value
             )
@@ -127,6 +131,7 @@ class UDPServer:
         address = self.clients.address_for(token)
         if address is None:
             logger.warning("Dropped a reply on %s: no client with that channel (expired?)", channel)
+            _drops.report_drop(_drops.CLIENT_GONE, udp.REPLY_CHANNEL_PREFIX)
             return
         try:
             data = udp.parse_udp_send(message)
