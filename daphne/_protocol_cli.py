@@ -15,12 +15,14 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from asgi._json_log import LOG_FORMATS, formatter_for
 from asgi.types import ChannelLayer
 
 __all__ = [
     "ProtocolCommandLine",
     "LayerImportError",
     "add_common_arguments",
+    "add_log_format_argument",
     "configure_logging",
     "import_channel_layer",
     "run_command",
@@ -80,15 +82,19 @@ def import_channel_layer(path: str, methods: Sequence[str] = ("send", "receive")
     return target
 
 
-def configure_logging(verbosity: int, *, stream: Any = None) -> None:
+def configure_logging(verbosity: int, *, stream: Any = None, log_format: str = "text") -> None:
     """Log to stderr in daphne's format: 0 = warnings, 1 = info, 2+ = debug.
 
-    Twisted's own log events are forwarded into the ``twisted`` logger.
+    ``log_format="json"`` writes one JSON object per line instead
+    (``asgi/_json_log.py``). Twisted's own log events are forwarded into the
+    ``twisted`` logger.
     """
     from twisted.logger import STDLibLogObserver, globalLogBeginner
 
     level = _LEVELS.get(verbosity, logging.DEBUG)
-    logging.basicConfig(level=level, format=LOG_FORMAT, stream=stream or sys.stderr, force=True)
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(formatter_for(log_format, LOG_FORMAT))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
     global _twisted_logging_started
     if not _twisted_logging_started:
         _twisted_logging_started = True
@@ -110,6 +116,18 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         default=1,
         help="How verbose to make the output (0 warnings, 1 info, 2 debug; default 1)",
     )
+    add_log_format_argument(parser)
+
+
+def add_log_format_argument(parser: argparse.ArgumentParser) -> None:
+    """``--log-format text|json`` (shared with the ``daphne`` command)."""
+    parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=LOG_FORMATS[0],
+        dest="log_format",
+        help="text lines, or one JSON object per line (default: %(default)s)",
+    )
 
 
 def run_command(
@@ -126,7 +144,7 @@ def run_command(
     it exits. Returns the process exit status.
     """
     args = parser.parse_args(argv)
-    configure_logging(args.verbosity)
+    configure_logging(args.verbosity, log_format=args.log_format)
     try:
         channel_layer = import_channel_layer(args.channel_layer)
     except LayerImportError as exc:

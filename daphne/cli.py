@@ -10,9 +10,16 @@ import logging
 import sys
 from typing import Any
 
+from asgi._json_log import formatter_for
+
 from ._fair_queue import DEFAULT_DELIVER_TIMEOUT
 from ._lease import DEFAULT_LEASE_TTL
-from ._protocol_cli import LayerImportError, import_channel_layer
+from ._protocol_cli import (
+    LOG_FORMAT,
+    LayerImportError,
+    add_log_format_argument,
+    import_channel_layer,
+)
 from ._proxy import TrustedProxies
 from ._sender import DEFAULT_FULL_TIMEOUT
 from .access import AccessLogGenerator
@@ -144,6 +151,7 @@ class CommandLineInterface:
             default=1,
             help="log level: 0 warnings, 1 info, 2 debug",
         )
+        add_log_format_argument(self.parser)
         add(
             "-t",
             "--http-timeout",
@@ -300,7 +308,9 @@ class CommandLineInterface:
         if options.proxy_trusted_ips is not None and not options.proxy_headers:
             self.parser.error("--proxy-trusted-ips needs --proxy-headers")
         level = {0: logging.WARNING, 1: logging.INFO}.get(options.verbosity, logging.DEBUG)
-        logging.basicConfig(level=level, format="%(asctime)-15s %(levelname)-8s %(message)s")
+        handler = logging.StreamHandler()
+        handler.setFormatter(formatter_for(options.log_format, LOG_FORMAT))
+        logging.basicConfig(level=level, handlers=[handler])
         access_log_stream = None
         if options.access_log:
             if options.access_log == "-":

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.management import BaseCommand, CommandError
 
 from asgi import _leases
+from asgi._json_log import LOG_FORMATS
 from channels._aliases import DEFAULT_CHANNEL_LAYER
 from channels.asgi import InvalidChannelLayerError, channel_layers
 from channels.handler import ViewConsumer
@@ -58,10 +59,19 @@ class Command(BaseCommand):
             type=int,
             help="Number of worker threads in this process (default: %(default)s).",
         )
+        parser.add_argument(
+            "--log-format",
+            choices=LOG_FORMATS,
+            default=LOG_FORMATS[0],
+            dest="log_format",
+            help="Text lines, or one JSON object per line (default: %(default)s).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.verbosity = options.get("verbosity", 1)
-        self.logger = setup_logger("django.channels", self.verbosity)
+        self.logger = setup_logger(
+            "django.channels", self.verbosity, options.get("log_format") or "text"
+        )
         threads = options["threads"]
         if threads < 1:
             raise CommandError(f"--threads must be at least 1, got {threads}")
