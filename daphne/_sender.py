@@ -90,6 +90,10 @@ class LayerSender:
         self.threaded = threaded
         #: Sends through the layer's ``send_batch_twisted`` (no thread).
         self.on_reactor = on_reactor
+        #: Messages that landed, and the ``time.time()`` of the last one (the
+        #: heartbeat record's ``handled`` and ``last_activity``).
+        self.sent = 0
+        self.last_sent: float | None = None
         self._queue = FairQueue(
             full_timeout, full_error=self._full_error, deliver_timeout=deliver_timeout
         )
@@ -189,6 +193,8 @@ class _Driver:
         if error is None:
             if self.outage.down:
                 self.sender.layer_recovered()
+            self.sender.sent += 1
+            self.sender.last_sent = time.time()
             return self.queue.done(job, now)
         full = isinstance(error, self.layer.ChannelFull)
         self.log_failure(job, error, full)

@@ -25,7 +25,12 @@ from ._sender import DEFAULT_FULL_TIMEOUT
 from .access import AccessLogGenerator
 from .exceptions import CannotListen, LayerUnreachable, NotAChannelLayer
 from .http_protocol import DEFAULT_BODY_SEND_TIMEOUT
-from .server import DEFAULT_SHUTDOWN_TIMEOUT, Server, build_endpoint_description_strings
+from .server import (
+    DEFAULT_HEARTBEAT_TTL,
+    DEFAULT_SHUTDOWN_TIMEOUT,
+    Server,
+    build_endpoint_description_strings,
+)
 
 __all__ = ["CommandLineInterface", "LayerImportError"]
 
@@ -52,6 +57,15 @@ def trusted_proxies(text: str) -> TrustedProxies:
         return TrustedProxies.parse(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def health_path(text: str) -> str:
+    """An argparse type: a URL path starting with ``/``."""
+    if not text.startswith("/") or "?" in text:
+        raise argparse.ArgumentTypeError(
+            f"expected a path starting with / and without a query, got {text!r}"
+        )
+    return text
 
 
 def lease_seconds(text: str) -> float:
@@ -285,6 +299,30 @@ class CommandLineInterface:
             "leases extension; 0 turns it off (default: %(default)s)",
         )
         add(
+            "--health-path",
+            type=health_path,
+            default=None,
+            dest="health_path",
+            help="answer GET/HEAD on this path (e.g. /healthz) with 200 when the channel "
+            "layer is reachable and a live worker consumes http.request, else 503, with a "
+            "JSON body; needs a layer with the inspect extension to ever say 200",
+        )
+        add(
+            "--heartbeat-ttl",
+            type=lease_seconds,
+            default=DEFAULT_HEARTBEAT_TTL,
+            dest="heartbeat_ttl",
+            help="seconds this server's heartbeat record lives unless renewed; only with a "
+            "layer offering the inspect extension; 0 turns it off (default: %(default)s)",
+        )
+        add(
+            "--heartbeat-interval",
+            type=positive_seconds,
+            default=None,
+            dest="heartbeat_interval",
+            help="seconds between heartbeat renewals (default: a third of the ttl)",
+        )
+        add(
             "--force-sync",
             dest="force_sync",
             action="store_true",
@@ -307,6 +345,11 @@ class CommandLineInterface:
         options = self.parser.parse_args(args)
         if options.proxy_trusted_ips is not None and not options.proxy_headers:
             self.parser.error("--proxy-trusted-ips needs --proxy-headers")
+        interval, ttl = options.heartbeat_interval, options.heartbeat_ttl
+        if interval is not None and ttl and not interval < ttl:
+            self.parser.error(
+                f"--heartbeat-interval ({interval:g}) must be below --heartbeat-ttl ({ttl:g})"
+            )
         level = {0: logging.WARNING, 1: logging.INFO}.get(options.verbosity, logging.DEBUG)
         handler = logging.StreamHandler()
         handler.setFormatter(formatter_for(options.log_format, LOG_FORMAT))
@@ -355,6 +398,10 @@ class CommandLineInterface:
             strict_http=options.strict_http,
             probe_layer=True,
             lease_ttl=options.lease_ttl,
+            heartbeat_ttl=options.heartbeat_ttl,
+            heartbeat_interval=options.heartbeat_interval,
+            health_path=options.health_path,
+            explain_errors=options.verbosity >= 2,
         )
         try:
             self.server.run()

@@ -41,6 +41,7 @@ from ._compat import (
 )
 from ._deadlines import DeadlineSet
 from ._fair_queue import DEFAULT_DELIVER_TIMEOUT
+from ._health import HealthChecker, HealthReport
 from ._http_channel import DaphneHTTPChannel, WriteBudget, raw_error_response
 from ._http_head import chunk_refusal
 from ._http_state import Finish, Phase, RequestBody, ResponseState, Start, Write, error_page
@@ -158,6 +159,9 @@ class WebRequest(http.Request):
                 _drops.report_drop(_drops.SHUTDOWN, "http.request")
                 self.basic_error(503, b"Service Unavailable", "Server shutting down.")
                 return
+            if self.factory.health_path is not None and self.path == self.factory.health_path:
+                self._answer_health()
+                return
             upgrade = (self.requestHeaders.getRawHeaders(b"upgrade") or [b""])[0]
             if upgrade.lower() == b"websocket" and isinstance(self.channel, http.HTTPChannel):
                 self._upgrade_to_websocket()
@@ -169,6 +173,29 @@ class WebRequest(http.Request):
         except Exception:
             logger.exception("Error processing an HTTP request")
             self.basic_error(500, b"Internal Server Error", "Daphne hit an internal error.")
+
+    def _answer_health(self) -> None:
+        """The health path: answered here, never sent to the layer (see
+        ``daphne/_health.py``); GET and HEAD only."""
+        self.path_text = self.path.decode("utf-8", "replace")
+        if self.method not in (b"GET", b"HEAD"):
+            self.responseHeaders.setRawHeaders(b"Allow", [b"GET, HEAD"])
+            self.basic_error(405, b"Method Not Allowed", "The health check takes GET or HEAD.")
+            return
+        self.factory.health.check().addCallback(self._write_health)
+
+    def _write_health(self, report: HealthReport) -> None:
+        if self._connection_lost or self.finished:
+            return
+        if not self.response.fail(report.status):
+            return
+        body = report.body()
+        self.setResponseCode(report.status)
+        self.responseHeaders.setRawHeaders(b"Content-Type", [b"application/json"])
+        self.responseHeaders.setRawHeaders(b"Cache-Control", [b"no-store"])
+        self.responseHeaders.setRawHeaders(b"Content-Length", [b"%d" % len(body)])
+        self.write(body)
+        self._complete()
 
     def _headers(self) -> list[tuple[bytes, bytes]]:
         if self.raw_header_list:
@@ -391,9 +418,22 @@ class WebRequest(http.Request):
 
     def response_timed_out(self) -> None:
         if self.response.timed_out():
+            factory = self.factory
             _drops.report_drop(_drops.TIMEOUT, "http.request")
-            logger.warning("No response within %ss for %s", self.factory.timeout, self.path_text)
-            self._write_error(503, "Worker server failed to respond within time limit.")
+            report = factory.health.latest(factory.explain_max_age)
+            if report is None:
+                factory.health.check()  # fresh for the next one; this 503 does not wait
+            why = report.reason if report is not None and report.no_worker() else ""
+            logger.warning(
+                "No response within %ss for %s%s",
+                factory.timeout,
+                self.path_text,
+                f" ({why})" if why else "",
+            )
+            detail = "Worker server failed to respond within time limit."
+            if why and factory.explain_errors:
+                detail += f" Daphne found that {why}: is a worker running (manage.py runworker)?"
+            self._write_error(503, detail)
 
     def _write_error(self, status: int, detail: str) -> None:
         if self._connection_lost or self.finished:
@@ -553,8 +593,20 @@ class HTTPFactory(http.HTTPFactory):
         strict_http: bool = False,
         proxy_trusted_ips: TrustedProxies | str | Iterable[str] | None = None,
         disconnect_retry_timeout: float = DEFAULT_DELIVER_TIMEOUT,
+        health_path: str | None = None,
+        explain_errors: bool = False,
+        explain_max_age: float = 15.0,
     ) -> None:
         super().__init__(reactor=reactor)
+        #: The path daphne answers itself with its health (None: no health check).
+        self.health_path = health_path.encode("utf-8") if health_path else None
+        #: Say in the body of a timed-out request's 503 why, when daphne can tell
+        #: (in the log line it always says so); ``-v 2`` / runserver with DEBUG.
+        self.explain_errors = explain_errors
+        #: How old the health answer behind that explanation may be (seconds).
+        self.explain_max_age = explain_max_age
+        #: Asks the layer which processes are alive (cached; off the reactor).
+        self.health = HealthChecker(channel_layer, self.reactor)
         self.request_head_timeout = request_head_timeout
         #: Messages per second one WebSocket may send (None: no limit); more closes it with 1008.
         self.websocket_rate_limit = websocket_rate_limit

@@ -21,8 +21,10 @@ from twisted.internet import defer, endpoints, task
 from twisted.web import http
 
 from asgi import _leases
+from asgi.heartbeat import DEFAULT_TTL as DEFAULT_HEARTBEAT_TTL
 from asgi.types import ChannelLayer
 
+from ._beat import ServerBeat, start_server_beat
 from ._inbox import InboxReader
 from ._lease import DEFAULT_LEASE_TTL, LeaseKeeper
 from ._offload import OffReactorSend
@@ -152,6 +154,9 @@ class Server:
         probe_layer: bool = False,
         lease_ttl: float = DEFAULT_LEASE_TTL,
         lease_interval: float | None = None,
+        heartbeat_ttl: float = DEFAULT_HEARTBEAT_TTL,
+        heartbeat_interval: float | None = None,
+        heartbeat_kind: str = "daphne",
         **factory_options: Any,
     ) -> None:
         self.channel_layer = channel_layer
@@ -198,6 +203,13 @@ class Server:
         self.lease_ttl = lease_ttl
         self.lease_interval = lease_interval
         self.lease: LeaseKeeper | None = None
+        #: Seconds this server's heartbeat record lives unless renewed (0: no
+        #: heartbeat), how often it is renewed (default a third of it) and the
+        #: record's ``kind``; used only with a layer that lists ``inspect``.
+        self.heartbeat_ttl = heartbeat_ttl
+        self.heartbeat_interval = heartbeat_interval
+        self.heartbeat_kind = heartbeat_kind
+        self.beat: ServerBeat | None = None
         self.factory_options = factory_options
         if reactor is None:
             install_if_unset()
@@ -308,6 +320,13 @@ class Server:
             self.factory.offload = OffReactorSend(self.channel_layer, self.reactor)
         self.reader.start()
         self._start_lease()
+        self.beat = start_server_beat(
+            self.factory,
+            self.reactor,
+            kind=self.heartbeat_kind,
+            ttl=self.heartbeat_ttl,
+            interval=self.heartbeat_interval,
+        )
         listening = []
         for description in self.endpoints:
             logger.info("Starting server at %s", description)
@@ -437,6 +456,8 @@ class Server:
         if self.lease is not None:
             # only now: survivors must not send the disconnects sent above again
             await self.lease.stop()
+        if self.beat is not None:
+            await self.beat.stop()
         logger.info("Server stopped")
 
     @staticmethod
