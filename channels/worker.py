@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from asgi.heartbeat import Activity
 from asgi.types import ChannelLayer
 
 from . import _drops
@@ -83,6 +84,8 @@ class Worker:
         self._receive_failures = 0
         self._receive_batch = getattr(channel_layer, "receive_batch", None)
         self._average_handle = 0.0
+        #: Messages handled and the time of the last one (the heartbeat's figures).
+        self.activity = Activity()
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -226,6 +229,7 @@ class Worker:
         return max(1, min(self.batch_size, int(self.batch_budget / average)))
 
     def _handled(self, count: int, elapsed: float) -> None:
+        self.activity.note(count)
         # moving average of the time one message takes, over ~10 batches
         per_message = elapsed / count
         if self._average_handle <= 0:
@@ -381,6 +385,8 @@ class WorkerGroup(Worker):
         super().__init__(*args, **kwargs)
         kwargs["signal_handlers"] = False
         self.workers = [Worker(*args, **kwargs) for _ in range(n_threads - 1)]
+        for worker in self.workers:
+            worker.activity = self.activity  # one process, one count
         self.threads: list[threading.Thread] = []
 
     def sigterm_handler(self, signo: int, stack_frame: Any) -> None:

@@ -24,8 +24,10 @@ from django.core.servers.basehttp import WSGIServer
 from django.db import connections
 from django.utils import autoreload
 
+from asgi.heartbeat import Activity
 from asgi.types import ChannelLayer
 from channels._aliases import DEFAULT_CHANNEL_LAYER
+from channels._heartbeat import start_worker_heartbeat
 from channels.asgi import channel_layers
 from channels.handler import ViewConsumer
 from channels.log import setup_logger
@@ -136,6 +138,15 @@ class Command(RunserverCommand):
         channel_layer.router.check_default(http_consumer=self.get_consumer(*args, **options))
         self.print_banner(channel_layer)
         workers = self.start_workers(channel_layer, options)
+        heartbeat = None
+        if workers:
+            # one record for the worker threads (daphne keeps its own)
+            activity = Activity()
+            for thread in workers:
+                thread.worker.activity = activity
+            heartbeat = start_worker_heartbeat(
+                channel_layer, workers[0].worker.listen_channels(), activity
+            )
         from daphne.exceptions import CannotListen
 
         try:
@@ -150,6 +161,8 @@ class Command(RunserverCommand):
         finally:
             for worker in workers:
                 worker.stop()
+            if heartbeat is not None:
+                heartbeat.stop()
         shutdown_message = options.get("shutdown_message", "")
         if shutdown_message:
             self.stdout.write(shutdown_message)
@@ -193,6 +206,8 @@ class Command(RunserverCommand):
             ws_protocols=getattr(settings, "CHANNELS_WS_PROTOCOLS", None),
             root_path=getattr(settings, "FORCE_SCRIPT_NAME", "") or "",
             websocket_handshake_timeout=self.websocket_handshake_timeout,
+            # the timed-out 503 page says why when no worker consumes http.request
+            explain_errors=settings.DEBUG or options.get("verbosity", 1) >= 2,
         )
         server.run()
 

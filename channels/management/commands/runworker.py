@@ -14,7 +14,9 @@ from django.core.management import BaseCommand, CommandError
 
 from asgi import _leases
 from asgi._json_log import LOG_FORMATS
+from asgi.heartbeat import DEFAULT_TTL
 from channels._aliases import DEFAULT_CHANNEL_LAYER
+from channels._heartbeat import start_worker_heartbeat
 from channels.asgi import InvalidChannelLayerError, channel_layers
 from channels.handler import ViewConsumer
 from channels.log import setup_logger
@@ -60,6 +62,23 @@ class Command(BaseCommand):
             help="Number of worker threads in this process (default: %(default)s).",
         )
         parser.add_argument(
+            "--heartbeat-ttl",
+            action="store",
+            dest="heartbeat_ttl",
+            default=DEFAULT_TTL,
+            type=float,
+            help="Seconds this worker's heartbeat record lives unless renewed, on a layer with "
+            "the inspect extension; 0 turns it off (default: %(default)s).",
+        )
+        parser.add_argument(
+            "--heartbeat-interval",
+            action="store",
+            dest="heartbeat_interval",
+            default=None,
+            type=float,
+            help="Seconds between heartbeat renewals (default: a third of the ttl).",
+        )
+        parser.add_argument(
             "--log-format",
             choices=LOG_FORMATS,
             default=LOG_FORMATS[0],
@@ -75,6 +94,12 @@ class Command(BaseCommand):
         threads = options["threads"]
         if threads < 1:
             raise CommandError(f"--threads must be at least 1, got {threads}")
+        ttl, interval = options.get("heartbeat_ttl", DEFAULT_TTL), options.get("heartbeat_interval")
+        if ttl < 0 or (interval is not None and not 0 < interval < (ttl or float("inf"))):
+            raise CommandError(
+                f"--heartbeat-ttl must be 0 (off) or positive and --heartbeat-interval above 0 "
+                f"and below it, got ttl {ttl:g} and interval {interval}"
+            )
         self.channel_layer = self._layer(options["layer"])
         self._probe(options["layer"])
         self.channel_layer.router.check_default(http_consumer=self.get_consumer())
@@ -98,6 +123,9 @@ class Command(BaseCommand):
         worker_process_ready.send(sender=worker)
         worker.ready()
         reaper = self._start_reaper()
+        heartbeat = start_worker_heartbeat(
+            self.channel_layer, channels, worker.activity, ttl=ttl, interval=interval
+        )
         try:
             worker.run()
         except StopWorkerGroupLoop:
@@ -106,6 +134,8 @@ class Command(BaseCommand):
         finally:
             if reaper is not None:
                 reaper.stop(timeout=1)
+            if heartbeat is not None:
+                heartbeat.stop()
         self.logger.info("Worker stopped")
 
     def _start_reaper(self) -> Any:

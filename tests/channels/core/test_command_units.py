@@ -161,7 +161,9 @@ def quiet_setup_logger(monkeypatch):
     import logging
 
     monkeypatch.setattr(
-        runworker, "setup_logger", lambda name, verbosity=1: logging.getLogger(name)
+        runworker,
+        "setup_logger",
+        lambda name, verbosity=1, log_format="text": logging.getLogger(name),
     )
 
 
