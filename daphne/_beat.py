@@ -69,10 +69,9 @@ class ServerBeat:
         """Stop polling, stop the heartbeat and remove the record (in a thread)."""
         if self._poll.running:
             self._poll.stop()
-        d = threads.deferToThreadPool(
+        return threads.deferToThreadPool(
             self.reactor, self.reactor.getThreadPool(), self.heartbeat.stop
         )
-        return d.addBoth(lambda _: self.factory.health.stop())
 
 
 def start_server_beat(

@@ -458,6 +458,7 @@ class Server:
             await self.lease.stop()
         if self.beat is not None:
             await self.beat.stop()
+        factory.health.stop()
         logger.info("Server stopped")
 
     @staticmethod

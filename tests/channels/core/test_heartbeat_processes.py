@@ -184,3 +184,37 @@ def test_an_unanswered_request_503_says_no_worker_consumes_http_request(redis, s
         "http.request",
         1,
     )
+
+
+def test_runserver_keeps_a_daphne_and_a_worker_record_and_removes_both_on_stop(redis, start):
+    _, layer = redis
+    port = free_port()
+    process = start(["-m", "django", "runserver", f"127.0.0.1:{port}", "--noreload"])
+    process.wait_for_port(port)
+
+    def both():
+        kinds = {r["kind"]: r for r in layer.inspect_processes() if r["pid"] == process.popen.pid}
+        return kinds if set(kinds) == {"daphne", "worker"} else None
+
+    records = wait_until(both, 10, "runserver's two records")
+    assert "http.request" in records["worker"]["channels"]
+    process.signal(signal.SIGINT)
+    assert process.wait() == 0
+    assert [r for r in layer.inspect_processes() if r["pid"] == process.popen.pid] == []
+
+
+def test_runserver_noworker_503_page_says_why_under_debug(start):
+    port = free_port()
+    # settings_inmemory has DEBUG = True; no worker thread runs
+    process = Process(
+        ["-m", "django", "runserver", f"127.0.0.1:{port}", "--noreload", "--noworker",
+         "--http_timeout", "1"],
+        "tests.channels.core.settings_inmemory",
+    )  # fmt: skip
+    try:
+        process.wait_for_port(port)
+        response = httpx.get(f"http://127.0.0.1:{port}/hello/", timeout=20)
+        assert response.status_code == 503
+        assert "no live worker consumes http.request" in response.text
+    finally:
+        process.stop()
