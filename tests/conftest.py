@@ -96,3 +96,17 @@ def make_redis_server() -> Iterator[Callable[..., RedisServer]]:
 def redis_shards(make_redis_server: Callable[..., RedisServer]) -> list[RedisServer]:
     """Three independent servers, for sharding tests."""
     return [make_redis_server() for _ in range(3)]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_drop_log_limits() -> Iterator[None]:
+    """Each test starts with fresh drop-log rate limits (daphne/_drops.py,
+    channels/_drops.py): a drop line an earlier test wrote must not decide
+    whether this test's is written (one per reason per second)."""
+    from asgi._drop_log import DropLimiter
+    from channels import _drops as channels_drops
+    from daphne import _drops as daphne_drops
+
+    for module in (daphne_drops, channels_drops):
+        module._LOG.limiter = DropLimiter(module._LOG.limiter.interval)
+    yield

@@ -402,11 +402,17 @@ def test_on_the_reactor_disconnects_are_dropped_with_one_warning_after_the_outag
         for _ in range(310):
             clock.advance(0.1)
     assert sender.pending() == 0 and len(errors) == 3
-    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    warnings = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelname == "WARNING" and r.name == "daphne._sender"
+    ]
     assert warnings == [
         "Gave up on 3 message(s) that must be delivered (websocket.disconnect): "
         "the channel layer stayed unreachable for 30s"
     ]
+    (drop,) = [r for r in caplog.records if r.name == "daphne.drops"]
+    assert (drop.reason, drop.channel, drop.count) == ("layer_down", "websocket.disconnect", 3)
 
 
 def test_on_the_reactor_stop_still_takes_disconnects_and_waits_for_them():
