@@ -21,10 +21,21 @@ import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["DropLimiter", "DropLog", "DropObserver"]
+__all__ = ["DropLimiter", "DropLog", "DropObserver", "general_name"]
 
 #: ``fn(reason, channel, count)``, called for every drop.
 DropObserver = Callable[[str, "str | None", int], None]
+
+
+def general_name(channel: str | None) -> str | None:
+    """A process-specific channel (``name!suffix``) as ``name!``; others as they are.
+
+    One client's reply channel would make every drop a label of its own;
+    the part before ``!`` names the process, which is what an operator needs.
+    """
+    if channel is None or "!" not in channel:
+        return channel
+    return channel.partition("!")[0] + "!"
 
 
 class DropLimiter:
@@ -94,7 +105,9 @@ class DropLog:
 
         Never raises: an observer that fails is logged and skipped, since a
         drop is reported from paths that are already handling a failure.
+        A process-specific channel is reported as ``name!`` (:func:`general_name`).
         """
+        channel = general_name(channel)
         with self._lock:
             suppressed = self.limiter.admit(reason, count, self.clock())
             observers = list(self._observers)

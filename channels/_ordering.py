@@ -29,6 +29,7 @@ from typing import Any
 from django.conf import settings
 
 from asgi.types import ChannelLayer
+from channels import _drops
 from channels._retry import retry_while_full
 from channels._session_store import ORDER_KEY, channel_session_key, open_session, save_session
 from channels.exceptions import ConsumeLater
@@ -88,6 +89,7 @@ def _park(layer: ChannelLayer, reply_channel: str, content: dict) -> bool:
         layer.send(_parking_channel(reply_channel, int(content["order"])), content)
         return True
     except layer.ChannelFull:
+        _drops.report_drop(_drops.CHANNEL_FULL, "__wait__")
         logger.error(
             "Dropped message order %s of %s: its wait channel is full",
             content.get("order"),

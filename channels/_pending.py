@@ -15,6 +15,7 @@ import logging
 import threading
 from typing import Any
 
+from . import _drops
 from ._retry import retry_while_full
 from .signals import consumer_finished, consumer_started
 
@@ -174,13 +175,16 @@ class PendingMessageStore:
                 # A lost layer server (one Redis shard down) fails only the
                 # sends that go to it; the consumer's other sends still go out.
                 logger.warning("Could not send a message to %s: %s", sender, error)
+                _drops.report_drop(_drops.LAYER_DOWN, _target(sender))
                 continue
             try:
                 delivered = self._send_with_retry(sender, message)
             except Exception as exc:  # noqa: BLE001 - same as above, on a retry
                 logger.warning("Could not send a message to %s: %s", sender, exc)
+                _drops.report_drop(_drops.LAYER_DOWN, _target(sender))
                 continue
             if not delivered:
+                _drops.report_drop(_drops.CHANNEL_FULL, _target(sender))
                 undelivered.append(str(sender))
         if undelivered:
             raise RuntimeError(
@@ -230,6 +234,11 @@ class PendingMessageStore:
             timeout=self.retry_time,
             interval=self.retry_interval,
         )
+
+
+def _target(sender: Any) -> str:
+    """The channel (or group) name a ``Channel`` or ``Group`` sends to."""
+    return str(getattr(sender, "name", sender))
 
 
 def _try(function: Any, *args: Any, **kwargs: Any) -> BaseException | None:

@@ -39,6 +39,7 @@ from asgi import www
 from asgi.exceptions import InvalidMessage
 from asgi.types import ChannelLayer
 
+from . import _drops
 from ._compat import response_finishes_for
 from ._pending import pending_message_store
 from ._retry import retry_while_full
@@ -517,6 +518,7 @@ class ViewConsumer:
             interval=self.retry_interval,
         ):
             return True
+        _drops.report_drop(_drops.CHANNEL_FULL, reply_channel.name)
         channels_logger.warning(
             "Reply channel %s stayed full for %ss; abandoning the response",
             reply_channel,

@@ -813,7 +813,7 @@ class HTTPFactory(http.HTTPFactory):
         protocol = self.reply_protocols.get(channel)
         if protocol is None:
             logger.debug("Reply for unknown channel %s dropped", channel)
-            _drops.report_drop(_drops.CLIENT_GONE, channel.partition("!")[0] + "!")
+            _drops.report_drop(_drops.CLIENT_GONE, channel)
             return
         if isinstance(protocol, WebRequest):
             protocol.serverResponse(message)

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from asgi._drop_log import DropLimiter, DropLog
+from asgi._drop_log import DropLimiter, DropLog, general_name
 
 pytestmark = pytest.mark.unit
 
@@ -133,3 +133,13 @@ def test_a_reason_can_have_its_own_level(drop_log, caplog):
         drop_log.report("client_gone", "http.response!")
     (record,) = drop_records(caplog)
     assert record.levelno == logging.DEBUG
+
+
+def test_a_process_specific_channel_is_reported_under_its_general_name(drop_log, caplog):
+    seen = []
+    drop_log.add_observer(lambda *args: seen.append(args))
+    with caplog.at_level(logging.DEBUG, "tests.drop_log"):
+        drop_log.report("slow_reader", "daphne.response.AbC!xYz")
+    assert seen == [("slow_reader", "daphne.response.AbC!", 1)]
+    assert drop_records(caplog)[0].channel == "daphne.response.AbC!"
+    assert general_name("http.request") == "http.request" and general_name(None) is None

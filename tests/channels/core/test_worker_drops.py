@@ -88,3 +88,19 @@ def test_a_message_past_its_retries_is_reported_as_retries_exhausted(make_layer,
         "tests.later", {"n": 1, "__retries__": 2}
     )
     assert drops == [(_drops.RETRIES_EXHAUSTED, "tests.later", 1)]
+
+
+def test_a_reply_channel_that_stays_full_is_reported_under_its_general_name(
+    make_layer, drops, monkeypatch
+):
+    from channels.message import pending_message_store
+
+    monkeypatch.setattr(pending_message_store, "retry_time", 0.1)
+    layer = make_layer(
+        [route("websocket.receive", consumers.full_reply)],
+        channel_capacity={"websocket.send!*": 1},
+    )
+    Worker(layer, signal_handlers=False).handle(
+        "websocket.receive", ws_receive(reply="websocket.send!abc")
+    )
+    assert drops == [(_drops.CHANNEL_FULL, "websocket.send!", 1)]
