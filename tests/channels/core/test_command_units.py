@@ -205,3 +205,25 @@ def test_runworker_reaps_dead_servers_leases_only_on_a_layer_with_the_extension(
         assert reaper._thread.is_alive()
     finally:
         reaper.stop(timeout=2)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--heartbeat-ttl", "-1"],
+        ["--heartbeat-ttl", "6", "--heartbeat-interval", "6"],
+        ["--heartbeat-interval", "0"],
+    ],
+)
+def test_runworker_refuses_heartbeat_options_that_cannot_work(options, quiet_setup_logger):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="--heartbeat-ttl must be 0 \\(off\\) or positive"):
+        call_command("runworker", *options)
+
+
+def test_runworker_refuses_an_unknown_log_format(quiet_setup_logger):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="invalid choice: 'xml'"):
+        call_command("runworker", "--log-format", "xml")
