@@ -86,3 +86,26 @@ def test_verbosity_sets_the_log_level_like_daphne(verbosity, level, capsys):
     finally:
         root.setLevel(saved[0])
         root.handlers[:] = saved[1]
+
+
+def test_json_log_format_writes_one_json_object_per_line_with_the_extra_fields():
+    import io
+    import json
+
+    root = logging.getLogger()
+    saved = root.level, list(root.handlers)
+    stream = io.StringIO()
+    try:
+        configure_logging(1, stream=stream, log_format="json")
+        logging.getLogger("daphne.drops").warning(
+            "Dropped 1 message(s) on %s", "http.request", extra={"reason": "timeout", "count": 1}
+        )
+        logging.getLogger("daphne.test").info("second")
+    finally:
+        root.setLevel(saved[0])
+        root.handlers[:] = saved[1]
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert first["logger"] == "daphne.drops" and first["level"] == "WARNING"
+    assert first["message"] == "Dropped 1 message(s) on http.request"
+    assert (first["reason"], first["count"]) == ("timeout", 1)
+    assert second["message"] == "second"
