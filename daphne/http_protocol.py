@@ -187,6 +187,8 @@ class WebRequest(http.Request):
     def _write_health(self, report: HealthReport) -> None:
         if self._connection_lost or self.finished:
             return
+        # answered here, not by the application: the exchange goes straight
+        # to its end, as for an error page
         if not self.response.fail(report.status):
             return
         body = report.body()
