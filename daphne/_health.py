@@ -118,7 +118,7 @@ class HealthChecker:
         self.inspect = has_inspect(layer)
         self.mode = mode or ("thread" if send_mode(layer) != "inline" else "inline")
         self._latest: HealthReport | None = None
-        self._waiting: list[defer.Deferred] | None = None
+        self._waiting: list[defer.Deferred[HealthReport]] | None = None
         self._pool: ThreadPool | None = None
 
     def latest(self, max_age: float) -> HealthReport | None:
@@ -128,14 +128,14 @@ class HealthChecker:
             return None
         return report
 
-    def check(self) -> defer.Deferred:
+    def check(self) -> defer.Deferred[HealthReport]:
         """A Deferred firing with a :class:`HealthReport` (never failing):
         the cached one while fresh, else the answer of one query (shared by
         every caller while it runs)."""
         fresh = self.latest(self.max_age)
         if fresh is not None:
             return defer.succeed(fresh)
-        d: defer.Deferred = defer.Deferred()
+        d: defer.Deferred[HealthReport] = defer.Deferred()
         if self._waiting is not None:
             self._waiting.append(d)
             return d
@@ -143,7 +143,7 @@ class HealthChecker:
         self._query().addBoth(self._answered)
         return d
 
-    def _query(self) -> defer.Deferred:
+    def _query(self) -> defer.Deferred[Any]:
         if not self.inspect:
             return defer.succeed(None)
         if self.mode == "inline":
@@ -157,7 +157,7 @@ class HealthChecker:
 
     def _answered(self, outcome: Any) -> None:
         if isinstance(outcome, Failure):
-            exc = outcome.value
+            exc: BaseException = outcome.value or RuntimeError("no error given")
             if isinstance(exc, defer.TimeoutError):
                 exc = TimeoutError(f"no answer within {self.timeout:g}s")
             elif not layer_unavailable(exc):
