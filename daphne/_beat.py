@@ -65,7 +65,7 @@ class ServerBeat:
             self.heartbeat.ttl,
         )
 
-    def stop(self) -> defer.Deferred:
+    def stop(self) -> defer.Deferred[None]:
         """Stop polling, stop the heartbeat and remove the record (in a thread)."""
         if self._poll.running:
             self._poll.stop()
