@@ -6,7 +6,6 @@ See docs/operating.rst, "Heartbeats and health checks".
 """
 
 import json
-import os
 import signal
 import time
 
@@ -14,9 +13,8 @@ import httpx
 import pytest
 
 from asgi_redis import RedisChannelLayer
+from tests.daphne.processes import Daphne, Process
 from tests.support.redis import free_port
-
-from .test_commands import Process
 
 pytestmark = pytest.mark.integration
 
@@ -34,48 +32,42 @@ def redis(make_redis_server):
     layer.close()
 
 
+def env(settings=SETTINGS, **extra):
+    return {"DJANGO_SETTINGS_MODULE": settings, **extra}
+
+
 @pytest.fixture
-def start(redis, tmp_path):
+def start(redis):
+    """Start processes on this test's redis-server; each is killed at the end."""
     server, _ = redis
     processes = []
 
-    def start(argv):
-        process = Process(argv, SETTINGS, {"TEST_REDIS_URL": server.url})
+    def start(*argv, cls=Process):
+        process = cls(*argv, env=env(TEST_REDIS_URL=server.url))
         processes.append(process)
         return process
 
     yield start
     for process in processes:
-        process.stop()
+        process.kill()
 
 
 def start_daphne(start, tmp_path, *options):
-    port = free_port()
+    daphne = start(
+        "-m", "daphne", "-b", "127.0.0.1", "-p", "0",
+        "--access-log", str(tmp_path / "access.log"),
+        "--heartbeat-ttl", TTL, "--log-format", "json",
+        *options, LAYER,
+        cls=Daphne,
+    )  # fmt: skip
+    return daphne, daphne.url
+
+
+def start_worker(start, *options):
     process = start(
-        [
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "--access-log",
-            str(tmp_path / "access.log"),
-            "--heartbeat-ttl",
-            TTL,
-            "--log-format",
-            "json",
-            *options,
-            LAYER,
-        ]  # fmt: skip
-    )
-    process.wait_for_port(port)
-    return process, f"http://127.0.0.1:{port}"
-
-
-def start_worker(start):
-    process = start(["-m", "django", "runworker", "--heartbeat-ttl", TTL, "--log-format", "json"])
-    process.wait_for_output("Listening on channels")
+        "-m", "django", "runworker", "--heartbeat-ttl", TTL, "--log-format", "json", *options
+    )  # fmt: skip
+    process.wait_for("Listening on channels")
     return process
 
 
@@ -97,7 +89,7 @@ def wait_until(predicate, timeout, what):
 
 def json_lines(process):
     """Every line the process wrote, each parsed as one JSON object."""
-    lines = [line for line in process.output.splitlines() if line.strip()]
+    lines = [line for line in process.output().splitlines() if line.strip()]
     assert lines
     parsed = [json.loads(line) for line in lines]
     for entry in parsed:
@@ -141,26 +133,24 @@ def test_health_is_503_until_a_worker_runs_200_while_it_lives_503_again_after_it
     assert mine["kind"] == "worker" and "http.request" in mine["channels"]
     assert mine["last_activity"] > mine["started"]
 
-    os.killpg(worker.popen.pid, signal.SIGKILL)  # no clean stop: the record must expire
+    worker.kill()  # SIGKILL, no clean stop: the record must expire
     killed = time.monotonic()
     wait_until(lambda: health(url)[0] == 503, 8, "503 after the worker's ttl")
     assert time.monotonic() - killed > 1.5, "it took the record's expiry, not a removal"
 
-    daphne.signal(signal.SIGTERM)
-    assert daphne.wait() == 0
+    assert daphne.terminate() == 0  # SIGTERM
     assert record_of(layer, daphne) is None, "a clean stop removes the record at once"
     json_lines(daphne)
 
 
 def test_runworker_appears_in_inspect_processes_and_leaves_it_on_sigterm(redis, start):
     _, layer = redis
-    worker = start(["-m", "django", "runworker", "--threads", "2", "--log-format", "json"])
-    worker.wait_for_output("Listening on channels")
+    worker = start("-m", "django", "runworker", "--threads", "2", "--log-format", "json")
+    worker.wait_for("Listening on channels")
     record = wait_until(lambda: record_of(layer, worker), 10, "the worker's record")
     assert record["kind"] == "worker" and record["handled"] == 0
     assert {"http.request", "websocket.connect"} <= set(record["channels"])
-    worker.signal(signal.SIGTERM)
-    assert worker.wait() == 0
+    assert worker.terminate() == 0  # SIGTERM
     assert record_of(layer, worker) is None  # removed, not left to its 15 s ttl
     messages = [entry["message"] for entry in json_lines(worker)]
     assert any(m.startswith("Listening on channels") for m in messages)
@@ -174,8 +164,7 @@ def test_an_unanswered_request_503_says_no_worker_consumes_http_request(redis, s
     response = httpx.get(f"{url}/hello/", timeout=10)
     assert response.status_code == 503
     assert "no live worker consumes http.request" in response.text
-    daphne.signal(signal.SIGTERM)
-    assert daphne.wait() == 0
+    assert daphne.terminate() == 0
     warnings = [e for e in json_lines(daphne) if e["message"].startswith("No response within")]
     assert warnings and "no live worker consumes http.request" in warnings[0]["message"]
     drops = [e for e in json_lines(daphne) if e["logger"] == "daphne.drops"]
@@ -189,8 +178,8 @@ def test_an_unanswered_request_503_says_no_worker_consumes_http_request(redis, s
 def test_runserver_keeps_a_daphne_and_a_worker_record_and_removes_both_on_stop(redis, start):
     _, layer = redis
     port = free_port()
-    process = start(["-m", "django", "runserver", f"127.0.0.1:{port}", "--noreload"])
-    process.wait_for_port(port)
+    process = start("-m", "django", "runserver", f"127.0.0.1:{port}", "--noreload")
+    process.wait_for("Listening on TCP address")
 
     def both():
         kinds = {r["kind"]: r for r in layer.inspect_processes() if r["pid"] == process.popen.pid}
@@ -198,23 +187,21 @@ def test_runserver_keeps_a_daphne_and_a_worker_record_and_removes_both_on_stop(r
 
     records = wait_until(both, 10, "runserver's two records")
     assert "http.request" in records["worker"]["channels"]
-    process.signal(signal.SIGINT)
-    assert process.wait() == 0
+    process.popen.send_signal(signal.SIGINT)
+    assert process.popen.wait(20) == 0
     assert [r for r in layer.inspect_processes() if r["pid"] == process.popen.pid] == []
 
 
-def test_runserver_noworker_503_page_says_why_under_debug(start):
-    port = free_port()
+def test_runserver_noworker_503_page_says_why_under_debug():
     # settings_inmemory has DEBUG = True; no worker thread runs
-    process = Process(
-        ["-m", "django", "runserver", f"127.0.0.1:{port}", "--noreload", "--noworker",
-         "--http_timeout", "1"],
-        "tests.channels.core.settings_inmemory",
+    process = Daphne(
+        "-m", "django", "runserver", "127.0.0.1:0", "--noreload", "--noworker",
+        "--http_timeout", "1",
+        env=env("tests.channels.core.settings_inmemory"),
     )  # fmt: skip
     try:
-        process.wait_for_port(port)
-        response = httpx.get(f"http://127.0.0.1:{port}/hello/", timeout=20)
+        response = httpx.get(f"{process.url}/hello/", timeout=20)
         assert response.status_code == 503
         assert "no live worker consumes http.request" in response.text
     finally:
-        process.stop()
+        process.kill()
