@@ -164,6 +164,28 @@ def negotiating_protocol(channel: http.HTTPChannel) -> Any:
     return http._GenericHTTPChannelProtocol(channel)
 
 
+def connection_kind(protocol: Any) -> str | None:
+    """``"http"`` or ``"http2"`` for an open connection ``HTTPFactory`` built,
+    None once it is closed or handed over to a WebSocket (read at scrape
+    time by the metrics). Looks through twisted.web's negotiating wrapper
+    at its ``_channel``, an ``H2Connection`` once ALPN picked ``h2``
+    (Twisted 23.10-26.10; without the attribute the connection counts as
+    HTTP/1), and down the transports (TLS over TCP) for ``disconnected``."""
+    channel = getattr(protocol, "_channel", protocol)
+    if getattr(channel, "handed_over", False):
+        return None
+    transport = getattr(channel, "transport", None)
+    while transport is not None:
+        if getattr(transport, "disconnected", False) or getattr(
+            transport, "disconnecting", False
+        ):
+            return None
+        transport = getattr(transport, "transport", None)
+    if getattr(channel, "transport", None) is None:
+        return None
+    return "http2" if type(channel).__name__ == "H2Connection" else "http"
+
+
 def _check_data_buffer() -> list[str]:
     return _unassigned(http.HTTPChannel.__init__, ["_dataBuffer"])
 

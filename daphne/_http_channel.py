@@ -98,6 +98,8 @@ class DaphneHTTPChannel(http.HTTPChannel):
     idle_deadlines: DeadlineSet
     head_deadlines: DeadlineSet
     _host = None
+    #: The connection was handed over to a WebSocket (which now owns it).
+    handed_over = False
 
     def getHost(self):
         # twisted.web asks for every request on a connection, and each ask is

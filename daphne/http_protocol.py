@@ -458,6 +458,9 @@ class WebRequest(http.Request):
         self._end_exchange(completed=True)
         if not (self._connection_lost or self.finished):
             self.finish()
+        metrics = self.factory.metrics
+        if metrics is not None:
+            metrics.response(self.code, self.duration())
         self.factory.log_action(
             "http",
             "complete",
@@ -530,6 +533,7 @@ class WebRequest(http.Request):
         raw += b"".join(b"%s: %s\r\n" % (n, v) for n, v in self._headers()) + b"\r\n"
         # From here on the channel's bytes go to the WebSocket protocol.
         buffered = hand_over_connection(channel, protocol)
+        channel.handed_over = True
         if self in channel.requests:
             channel.requests.remove(self)
         protocol.makeConnection(channel.transport)
@@ -675,6 +679,9 @@ class HTTPFactory(http.HTTPFactory):
         self.offload = OffReactorSend(channel_layer, self.reactor, "inline")
         #: Set by ``Server.stop()``: requests on open connections get 503.
         self.shutting_down = False
+        #: The counts behind ``--metrics-port`` (a ``_metrics.DaphneMetrics``);
+        #: None, and nothing counted, unless metrics are enabled.
+        self.metrics: Any = None
         self.connections: weakref.WeakSet = weakref.WeakSet()
         #: Whether connections can switch to HTTP/2 (see ``_compat``); the
         #: other fast paths of twisted.web are checked here too, at start-up.

@@ -70,6 +70,8 @@ class WebSocketProtocol(SimpleFrameReader, WebSocketServerProtocol):
         self._written_while_paused = 0
         self._reading_paused = False
         self.last_seen = 0.0
+        #: When the handshake began (the handshake latency metric).
+        self._connect_started = 0.0
 
     # -- helpers ------------------------------------------------------------------
 
@@ -100,7 +102,7 @@ class WebSocketProtocol(SimpleFrameReader, WebSocketServerProtocol):
 
     def onConnect(self, request: Any) -> defer.Deferred:
         factory = self.main_factory
-        self.last_seen = self.clock.seconds()
+        self.last_seen = self._connect_started = self.clock.seconds()
         fields = self.upgrade_fields
         if fields is None:
             peer, host = self.transport.getPeer(), self.transport.getHost()
@@ -218,12 +220,14 @@ class WebSocketProtocol(SimpleFrameReader, WebSocketServerProtocol):
                 self._cancel("connect")
                 handshake, self._handshake = self._handshake, None
                 if handshake is not None:
+                    self._count_handshake(accepted=True)
                     handshake.callback(self._subprotocol)
             elif isinstance(action, Reject):
                 self._cancel("connect")
                 handshake, self._handshake = self._handshake, None
                 self._log("rejected")
                 if handshake is not None:
+                    self._count_handshake(accepted=False)
                     handshake.errback(ConnectionDeny(action.status, action.reason))
             elif isinstance(action, Send):
                 self._send(action.data)
@@ -231,11 +235,19 @@ class WebSocketProtocol(SimpleFrameReader, WebSocketServerProtocol):
                 if self.state == self.STATE_OPEN:
                     self.sendCloseFrame(code=action.code, isReply=False)
 
+    def _count_handshake(self, accepted: bool) -> None:
+        metrics = self.main_factory.metrics
+        if metrics is not None:
+            metrics.handshake(accepted, self.clock.seconds() - self._connect_started)
+
     def _send(self, data: str | bytes) -> None:
         if self.state != self.STATE_OPEN:
             return
         payload = data.encode("utf-8") if isinstance(data, str) else data
         self.sendMessage(payload, isBinary=not isinstance(data, str))
+        metrics = self.main_factory.metrics
+        if metrics is not None:
+            metrics.frame_out()
         if self._paused:
             self._written_while_paused += len(payload)
             if self._written_while_paused > self.factory.buffer_limit:
@@ -272,6 +284,9 @@ class WebSocketProtocol(SimpleFrameReader, WebSocketServerProtocol):
         self.read_frames(data)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        metrics = self.main_factory.metrics
+        if metrics is not None:
+            metrics.frame_in()
         if self._bucket is not None and not self._bucket.take(self.clock.seconds()):
             _drops.report_drop(_drops.RATE_LIMIT, "websocket.receive")
             logger.warning(
