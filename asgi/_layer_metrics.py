@@ -123,7 +123,7 @@ class LayerCollector:
         return families
 
     @staticmethod
-    def _channel_families(core: Any, rows: list[dict]) -> list[Any]:
+    def _channel_families(core: Any, rows: list[dict[str, Any]]) -> list[Any]:
         depth = core.GaugeMetricFamily(
             "asgi_layer_channel_depth", "Messages waiting in the channel", labels=["channel"]
         )
@@ -145,7 +145,7 @@ class LayerCollector:
         return [depth, capacity, age]
 
     @staticmethod
-    def _group_families(core: Any, rows: list[dict]) -> list[Any]:
+    def _group_families(core: Any, rows: list[dict[str, Any]]) -> list[Any]:
         return [
             core.GaugeMetricFamily(
                 "asgi_layer_groups", "Groups with at least one member", value=len(rows)
@@ -163,7 +163,7 @@ class LayerCollector:
         ]
 
     @staticmethod
-    def _shard_families(core: Any, rows: list[dict]) -> list[Any]:
+    def _shard_families(core: Any, rows: list[dict[str, Any]]) -> list[Any]:
         reachable = core.GaugeMetricFamily(
             "asgi_layer_shard_up", "1 when the shard answered a PING, else 0", labels=["shard"]
         )

@@ -56,8 +56,10 @@ class MetricsUnavailable(ImportError):
 
 
 def import_prometheus() -> ModuleType:
-    """``prometheus_client``, or ``MetricsUnavailable`` naming the extra to install."""
+    """``prometheus_client`` (with its ``core`` submodule loaded), or
+    ``MetricsUnavailable`` naming the extra to install."""
     try:
+        importlib.import_module("prometheus_client.core")
         return importlib.import_module("prometheus_client")
     except ImportError as exc:
         raise MetricsUnavailable(
@@ -99,7 +101,9 @@ class Histogram:
     def merge(self, other: Histogram) -> None:
         """Add ``other``'s counts (same bounds) into this one."""
         if other.bounds != self.bounds:
-            raise ValueError(f"cannot merge histograms with bounds {other.bounds} into {self.bounds}")
+            raise ValueError(
+                f"cannot merge histograms with bounds {other.bounds} into {self.bounds}"
+            )
         for index, count in enumerate(other.counts):
             self.counts[index] += count
         self.total += other.total

@@ -23,6 +23,10 @@ from collections.abc import Callable
 
 __all__ = ["backoff", "retry_while_full"]
 
+#: Called once for every ``ChannelFull`` the loop meets (set by the worker's
+#: metrics exporter; None, and nothing counted, otherwise).
+full_observer: Callable[[], object] | None = None
+
 #: More doublings than any pause needs to reach its cap (2**64 times the first).
 _MAX_DOUBLINGS = 64
 
@@ -55,6 +59,7 @@ def retry_while_full(
                 send()
                 return True
             except full:
+                _note_full()
                 if attempt + 1 >= attempts:
                     return False
             sleep(interval)
@@ -65,9 +70,16 @@ def retry_while_full(
             send()
             return True
         except full:
+            _note_full()
             if clock() > deadline:
                 return False
         sleep(interval)
+
+
+def _note_full() -> None:
+    observer = full_observer
+    if observer is not None:
+        observer()
 
 
 def backoff(first: float, failures: int, cap: float) -> float:

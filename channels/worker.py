@@ -86,6 +86,9 @@ class Worker:
         self._average_handle = 0.0
         #: Messages handled and the time of the last one (the heartbeat's figures).
         self.activity = Activity()
+        #: This worker's counts for ``runworker --metrics-port`` (a
+        #: ``_worker_metrics.WorkerMetrics``); None, and nothing counted, otherwise.
+        self.metrics: Any = None
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -176,6 +179,8 @@ class Worker:
                 # Every message of a batch is in hand (taken off the layer):
                 # all are handled, even after a first shutdown signal.
                 self.in_job = True
+                if self.metrics is not None:
+                    self.metrics.batch(len(batch))
                 started = time.monotonic()
                 self._handle_batch(batch, started)
                 self._handled(len(batch), time.monotonic() - started)
@@ -277,6 +282,8 @@ class Worker:
                 logger.exception("Worker callback failed for a message on %s", channel)
         pending_message_store.track_sends()
         self._send_signal(consumer_started, environ={})
+        metrics, failed = self.metrics, False
+        started = time.perf_counter() if metrics is not None else 0.0
         try:
             consumer(message, **kwargs)
             if channel == "websocket.connect":
@@ -292,6 +299,7 @@ class Worker:
             pending_message_store.discard()
             self.requeue(channel, content)
         except Exception:
+            failed = True
             dropped = pending_message_store.discard()
             logger.exception(
                 "Error processing message with consumer %s (%d pending send(s) dropped)",
@@ -300,6 +308,8 @@ class Worker:
             )
             _drops.report_drop(_drops.CONSUMER_ERROR, channel, 1 + dropped)
         finally:
+            if metrics is not None:
+                metrics.consumed(channel, consumer, time.perf_counter() - started, failed)
             self._send_signal(consumer_finished)
 
     @staticmethod

@@ -176,9 +176,7 @@ def connection_kind(protocol: Any) -> str | None:
         return None
     transport = getattr(channel, "transport", None)
     while transport is not None:
-        if getattr(transport, "disconnected", False) or getattr(
-            transport, "disconnecting", False
-        ):
+        if getattr(transport, "disconnected", False) or getattr(transport, "disconnecting", False):
             return None
         transport = getattr(transport, "transport", None)
     if getattr(channel, "transport", None) is None:

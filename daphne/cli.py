@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from asgi._json_log import formatter_for
+from asgi._metrics import MetricsUnavailable
 
 from ._fair_queue import DEFAULT_DELIVER_TIMEOUT
 from ._lease import DEFAULT_LEASE_TTL
@@ -89,6 +90,17 @@ def seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, 0 or more, got {text!r}")
+    return value
+
+
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port, 0 (any free port) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number from 0 to 65535, got {text!r}")
     return value
 
 
@@ -330,6 +342,38 @@ class CommandLineInterface:
             help="read replies from a thread even if the layer offers the twisted extension",
         )
         add(
+            "--metrics-port",
+            type=port_number,
+            default=None,
+            dest="metrics_port",
+            help="serve Prometheus metrics at http://BIND:PORT/metrics, on a listener of "
+            "their own (0 picks a free port, logged); needs the metrics extra "
+            "(pip install channels-classic[metrics]). Default: no metrics",
+        )
+        add(
+            "--metrics-bind",
+            default="127.0.0.1",
+            dest="metrics_bind",
+            help="address of the metrics listener (default: %(default)s)",
+        )
+        add(
+            "--metrics-layer",
+            action="store_true",
+            default=False,
+            dest="metrics_layer",
+            help="with --metrics-port: also the channel layer's asgi_layer_* metrics (queue "
+            "depths, groups, shards), read at scrape time; needs a layer with the inspect "
+            "extension",
+        )
+        add(
+            "--metrics-channel",
+            action="append",
+            default=[],
+            dest="metrics_channels",
+            help="with --metrics-layer: a channel whose depth and oldest message age are "
+            "reported besides http.request and the websocket.* channels (repeatable)",
+        )
+        add(
             "channel_layer",
             help="the channel layer to serve, as module.path:attribute.path",
         )
@@ -350,6 +394,10 @@ class CommandLineInterface:
             self.parser.error(
                 f"--heartbeat-interval ({interval:g}) must be below --heartbeat-ttl ({ttl:g})"
             )
+        if options.metrics_port is None and (options.metrics_layer or options.metrics_channels):
+            self.parser.error("--metrics-layer and --metrics-channel need --metrics-port")
+        if options.metrics_channels and not options.metrics_layer:
+            self.parser.error("--metrics-channel needs --metrics-layer")
         level = {0: logging.WARNING, 1: logging.INFO}.get(options.verbosity, logging.DEBUG)
         handler = logging.StreamHandler()
         handler.setFormatter(formatter_for(options.log_format, LOG_FORMAT))
@@ -402,7 +450,15 @@ class CommandLineInterface:
             heartbeat_interval=options.heartbeat_interval,
             health_path=options.health_path,
             explain_errors=options.verbosity >= 2,
+            metrics_port=options.metrics_port,
+            metrics_bind=options.metrics_bind,
+            metrics_layer=options.metrics_layer,
+            metrics_channels=options.metrics_channels,
         )
+        try:
+            self.server.check_metrics()
+        except (MetricsUnavailable, ValueError) as exc:
+            self.parser.exit(2, f"daphne: error: {exc}\n")
         try:
             self.server.run()
         except NotAChannelLayer as exc:

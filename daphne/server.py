@@ -22,6 +22,8 @@ from twisted.web import http
 
 from asgi import _leases
 from asgi.heartbeat import DEFAULT_TTL as DEFAULT_HEARTBEAT_TTL
+from asgi._layer_metrics import has_inspect
+from asgi._metrics import import_prometheus
 from asgi.types import ChannelLayer
 
 from ._beat import ServerBeat, start_server_beat
@@ -157,6 +159,10 @@ class Server:
         heartbeat_ttl: float = DEFAULT_HEARTBEAT_TTL,
         heartbeat_interval: float | None = None,
         heartbeat_kind: str = "daphne",
+        metrics_port: int | None = None,
+        metrics_bind: str = "127.0.0.1",
+        metrics_layer: bool = False,
+        metrics_channels: list[str] | None = None,
         **factory_options: Any,
     ) -> None:
         self.channel_layer = channel_layer
@@ -210,6 +216,18 @@ class Server:
         self.heartbeat_interval = heartbeat_interval
         self.heartbeat_kind = heartbeat_kind
         self.beat: ServerBeat | None = None
+        #: Prometheus metrics on their own listener (``bind:port``; port 0
+        #: picks a free one), with the layer's ``asgi_layer_*`` when
+        #: ``metrics_layer`` (a layer with the ``inspect`` extension) for the
+        #: standard channels and ``metrics_channels``. None: no metrics, and
+        #: ``prometheus_client`` is never imported.
+        self.metrics_port = metrics_port
+        self.metrics_bind = metrics_bind
+        self.metrics_layer = metrics_layer
+        self.metrics_channels = list(metrics_channels or [])
+        self.metrics: Any = None
+        #: ``(host, port)`` the metrics listener bound, once it listens.
+        self.metrics_address: tuple[str, int] | None = None
         self.factory_options = factory_options
         if reactor is None:
             install_if_unset()
@@ -232,6 +250,7 @@ class Server:
         cannot be reached, and ``CannotListen`` if an endpoint cannot listen.
         """
         check_layer(self.channel_layer)
+        self.check_metrics()
         if self.probe_layer:
             probe_layer(self.channel_layer)
         if self.signal_handlers and threading.current_thread() is threading.main_thread():
@@ -243,6 +262,38 @@ class Server:
         self.reactor.run(installSignalHandlers=False)
         if self._start_error is not None:
             raise CannotListen(self._start_error)
+
+    def check_metrics(self) -> None:
+        """With metrics on, raise ``MetricsUnavailable`` (an ImportError naming
+        the extra) without ``prometheus_client``, and ``ValueError`` for
+        ``metrics_layer`` on a layer without the ``inspect`` extension."""
+        if self.metrics_port is None:
+            return
+        import_prometheus()
+        if self.metrics_layer and not has_inspect(self.channel_layer):
+            raise ValueError(
+                "layer metrics need a channel layer with the 'inspect' extension; "
+                f"{self.channel_layer!r} does not list it"
+            )
+
+    def _start_metrics(self) -> defer.Deferred | None:
+        if self.metrics_port is None:
+            return None
+        from ._metrics_server import MetricsService
+
+        self.metrics = MetricsService(
+            self.factory,
+            self.reactor,
+            layer=self.channel_layer if self.metrics_layer else None,
+            layer_channels=self.metrics_channels,
+        )
+        listening = defer.ensureDeferred(self.metrics.listen(self.metrics_bind, self.metrics_port))
+
+        def bound(address: tuple[str, int]) -> tuple[str, int]:
+            self.metrics_address = address
+            return address
+
+        return listening.addCallback(bound)
 
     def _start_for_run(self) -> None:
         d = self.start()
@@ -334,6 +385,9 @@ class Server:
             d.addCallback(self._listening, description)
             d.addErrback(self.on_listener_error, description)
             listening.append(d)
+        metrics = self._start_metrics()
+        if metrics is not None:
+            listening.append(metrics.addErrback(self.on_listener_error, "the metrics port"))
         done = defer.gatherResults(listening, consumeErrors=True)
         done.addCallback(lambda _: self.listening_ports)
         done.addErrback(lambda failure: failure.value.subFailure)
@@ -427,6 +481,7 @@ class Server:
         factory = self.factory
         if factory is None:
             await self._stop_listening()
+            await self._stop_metrics()
             return
         # From here every new request (on a new or a kept-alive connection)
         # is answered 503 with "Connection: close" while the drain runs.
@@ -459,7 +514,12 @@ class Server:
         if self.beat is not None:
             await self.beat.stop()
         factory.health.stop()
+        await self._stop_metrics()
         logger.info("Server stopped")
+
+    async def _stop_metrics(self) -> None:
+        if self.metrics is not None:
+            await self.metrics.stop()
 
     @staticmethod
     def _cut_off(factory: HTTPFactory, timeout: float) -> None:

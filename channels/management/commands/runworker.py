@@ -15,6 +15,7 @@ from django.core.management import BaseCommand, CommandError
 from asgi import _leases
 from asgi._json_log import LOG_FORMATS
 from asgi.heartbeat import DEFAULT_TTL
+from asgi._layer_metrics import has_inspect
 from channels._aliases import DEFAULT_CHANNEL_LAYER
 from channels._heartbeat import start_worker_heartbeat
 from channels.asgi import InvalidChannelLayerError, channel_layers
@@ -85,6 +86,31 @@ class Command(BaseCommand):
             dest="log_format",
             help="Text lines, or one JSON object per line (default: %(default)s).",
         )
+        parser.add_argument(
+            "--metrics-port",
+            action="store",
+            dest="metrics_port",
+            default=None,
+            type=int,
+            help="Serve Prometheus metrics at http://BIND:PORT/metrics (0 picks a free port, "
+            "logged); with a layer offering the inspect extension the layer's metrics too. "
+            "Needs the metrics extra (pip install channels-classic[metrics]).",
+        )
+        parser.add_argument(
+            "--metrics-bind",
+            action="store",
+            dest="metrics_bind",
+            default="127.0.0.1",
+            help="Address of the metrics server (default: %(default)s).",
+        )
+        parser.add_argument(
+            "--metrics-channel",
+            action="append",
+            dest="metrics_channels",
+            default=[],
+            help="With --metrics-port: a channel whose depth and oldest message age are "
+            "reported besides http.request and the websocket.* channels (repeatable).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.verbosity = options.get("verbosity", 1)
@@ -120,6 +146,7 @@ class Command(BaseCommand):
             ", ".join(channels),
             f" with {threads} threads" if threads > 1 else "",
         )
+        exporter = self._start_metrics(worker, options)
         worker_process_ready.send(sender=worker)
         worker.ready()
         reaper = self._start_reaper()
@@ -136,7 +163,43 @@ class Command(BaseCommand):
                 reaper.stop(timeout=1)
             if heartbeat is not None:
                 heartbeat.stop()
+            if exporter is not None:
+                exporter.stop()
         self.logger.info("Worker stopped")
+
+    def _start_metrics(self, worker: Worker, options: dict[str, Any]) -> Any:
+        """With ``--metrics-port``, count for every worker thread and serve the
+        metrics (and the layer's, when it offers the ``inspect`` extension)."""
+        port = options.get("metrics_port")
+        if port is None:
+            if options.get("metrics_channels"):
+                raise CommandError("--metrics-channel needs --metrics-port")
+            return None
+        if not 0 <= port <= 65535:
+            raise CommandError(f"--metrics-port must be a port number from 0 to 65535, got {port}")
+        try:
+            from asgi._metrics import import_prometheus
+            from channels._metrics_exporter import start_exporter
+
+            import_prometheus()
+        except ImportError as exc:
+            raise CommandError(str(exc)) from exc
+        layer = self.channel_layer.channel_layer
+        if not has_inspect(layer):
+            self.logger.info(
+                "The channel layer has no 'inspect' extension: no asgi_layer_* metrics"
+            )
+        workers = [worker, *getattr(worker, "workers", [])]
+        try:
+            return start_exporter(
+                workers,
+                options.get("metrics_bind") or "127.0.0.1",
+                port,
+                layer=layer,
+                layer_channels=options.get("metrics_channels") or [],
+            )
+        except OSError as exc:
+            raise CommandError(f"Cannot serve metrics on port {port}: {exc}") from exc
 
     def _start_reaper(self) -> Any:
         """On a layer with the ``leases`` extension, send the disconnects of
