@@ -31,6 +31,7 @@ from .server import (
     DEFAULT_SHUTDOWN_TIMEOUT,
     Server,
     build_endpoint_description_strings,
+    check_metrics,
 )
 
 __all__ = ["CommandLineInterface", "LayerImportError"]
@@ -414,6 +415,11 @@ class CommandLineInterface:
             channel_layer = import_layer(options.channel_layer)
         except LayerImportError as exc:
             self.parser.exit(2, f"daphne: error: {exc}\n")
+        if options.metrics_port is not None:
+            try:
+                check_metrics(channel_layer, options.metrics_layer)
+            except (MetricsUnavailable, ValueError) as exc:
+                self.parser.exit(2, f"daphne: error: {exc}\n")
         endpoints = self.endpoint_strings(options)
         logger.info(
             "Starting server at %s, channel layer %s.", ", ".join(endpoints), options.channel_layer
@@ -455,10 +461,6 @@ class CommandLineInterface:
             metrics_layer=options.metrics_layer,
             metrics_channels=options.metrics_channels,
         )
-        try:
-            self.server.check_metrics()
-        except (MetricsUnavailable, ValueError) as exc:
-            self.parser.exit(2, f"daphne: error: {exc}\n")
         try:
             self.server.run()
         except NotAChannelLayer as exc:

@@ -73,6 +73,18 @@ def probe_layer(channel_layer: Any) -> None:
         raise LayerUnreachable(f"Cannot reach the channel layer: {exc}") from exc
 
 
+def check_metrics(channel_layer: Any, layer_metrics: bool) -> None:
+    """Raise ``MetricsUnavailable`` (an ImportError naming the extra to
+    install) without ``prometheus_client``, and ``ValueError`` for
+    ``layer_metrics`` on a layer without the ``inspect`` extension."""
+    import_prometheus()
+    if layer_metrics and not has_inspect(channel_layer):
+        raise ValueError(
+            "layer metrics (--metrics-layer) need a channel layer with the 'inspect' "
+            f"extension; {channel_layer!r} does not list it"
+        )
+
+
 _twisted_logs_routed = False
 
 
@@ -264,17 +276,9 @@ class Server:
             raise CannotListen(self._start_error)
 
     def check_metrics(self) -> None:
-        """With metrics on, raise ``MetricsUnavailable`` (an ImportError naming
-        the extra) without ``prometheus_client``, and ``ValueError`` for
-        ``metrics_layer`` on a layer without the ``inspect`` extension."""
-        if self.metrics_port is None:
-            return
-        import_prometheus()
-        if self.metrics_layer and not has_inspect(self.channel_layer):
-            raise ValueError(
-                "layer metrics need a channel layer with the 'inspect' extension; "
-                f"{self.channel_layer!r} does not list it"
-            )
+        """With metrics on, raise what ``check_metrics`` (the function) raises."""
+        if self.metrics_port is not None:
+            check_metrics(self.channel_layer, self.metrics_layer)
 
     def _start_metrics(self) -> defer.Deferred | None:
         if self.metrics_port is None:

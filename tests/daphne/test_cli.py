@@ -322,3 +322,61 @@ def test_a_shutdown_timeout_that_is_not_seconds_is_refused(value, capsys):
     assert exited.value.code == 2
     error = capsys.readouterr().err
     assert "--shutdown-timeout" in error and repr(value) in error
+
+
+def test_the_metrics_options_reach_the_server(monkeypatch):
+    captured = {}
+
+    class FakeServer:
+        def __init__(self, **kwargs):
+            captured.update(kwargs)
+
+        def run(self):
+            pass
+
+    cli = CommandLineInterface()
+    cli.server_class = FakeServer
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    cli.run(["-v", "0", "--metrics-port", "0", "tests.daphne.test_cli:test_layer"])
+    assert (captured["metrics_port"], captured["metrics_bind"]) == (0, "127.0.0.1")
+    assert captured["metrics_layer"] is False and captured["metrics_channels"] == []
+    defaults = CommandLineInterface().parser.parse_args(["m:l"])
+    assert defaults.metrics_port is None
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--metrics-port", "70000"], "from 0 to 65535"),
+        (["--metrics-layer"], "need --metrics-port"),
+        (
+            ["--metrics-port", "0", "--metrics-channel", "x"],
+            "--metrics-channel needs --metrics-layer",
+        ),
+        (["--metrics-port", "0", "--metrics-layer"], "'inspect' extension"),
+    ],
+)
+def test_bad_metrics_options_are_refused_with_a_clear_message(flags, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        CommandLineInterface().run(["-v", "0", *flags, "tests.daphne.test_cli:plain_layer"])
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_metrics_without_the_extra_name_the_package_to_install(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "prometheus_client", None)
+    monkeypatch.setitem(sys.modules, "prometheus_client.core", None)
+    with pytest.raises(SystemExit) as info:
+        CommandLineInterface().run(
+            ["-v", "0", "--metrics-port", "0", "tests.daphne.test_cli:test_layer"]
+        )
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "prometheus_client" in err and "pip install channels-classic[metrics]" in err
+
+
+class _PlainLayer(ChannelLayer):
+    extensions = ["groups", "flush"]
+
+
+plain_layer = _PlainLayer()

@@ -48,7 +48,7 @@ def env(redis_url):
 def daphne(env):
     worker = Process("-m", "tests.daphne.worker_process", "2", env=env)
     worker.wait_for("worker ready")
-    process = start_daphne(env)
+    process = start_daphne(env, "--metrics-layer", "--metrics-channel", "extra.channel")
     yield process
     assert process.terminate() == 0, process.output()
     assert worker.terminate() == 0, worker.output()

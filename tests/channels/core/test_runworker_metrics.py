@@ -46,6 +46,9 @@ def test_each_worker_process_serves_its_own_port(stack):
         samples = scrape(url)
         assert samples.types["channels_worker_messages"] == "counter"
         assert samples["channels_worker_threads"] == 1
+        # the Redis layer offers the inspect extension: its metrics come along
+        assert samples["asgi_layer_up"] == 1
+        assert samples.get("asgi_layer_channel_depth", None, channel="http.request") == 0
 
 
 def test_requests_are_counted_once_across_the_worker_processes(stack):
