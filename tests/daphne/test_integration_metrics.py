@@ -7,12 +7,17 @@ shows the refusals counted by reason.
 """
 
 import re
+import socket
+import ssl
+import threading
+import time
 import uuid
 
 import httpx
 import pytest
 from websockets.sync.client import connect as ws_connect
 
+from tests.daphne.certs import write_self_signed
 from tests.daphne.processes import Daphne, Process
 from tests.support.metrics import scrape
 
@@ -21,12 +26,12 @@ pytestmark = pytest.mark.integration
 _METRICS_AT = re.compile(r"Serving Prometheus metrics at (http://[\d.]+:\d+/metrics)")
 
 
-def start_daphne(env, *flags):
+def start_daphne(env, *flags, endpoint="tcp:port=0:interface=127.0.0.1"):
     process = Daphne(
         "-m",
         "daphne",
         "-e",
-        "tcp:port=0:interface=127.0.0.1",
+        endpoint,
         "-t",
         "2",
         "--metrics-port",
@@ -45,13 +50,18 @@ def env(redis_url):
 
 
 @pytest.fixture(scope="module")
-def daphne(env):
-    worker = Process("-m", "tests.daphne.worker_process", "2", env=env)
-    worker.wait_for("worker ready")
+def worker(env):
+    process = Process("-m", "tests.daphne.worker_process", "2", env=env)
+    process.wait_for("worker ready")
+    yield process
+    assert process.terminate() == 0, process.output()
+
+
+@pytest.fixture(scope="module")
+def daphne(env, worker):
     process = start_daphne(env, "--metrics-layer", "--metrics-channel", "extra.channel")
     yield process
     assert process.terminate() == 0, process.output()
-    assert worker.terminate() == 0, worker.output()
 
 
 def test_three_requests_add_three_to_the_200_count_and_the_latency_histogram(daphne):
@@ -126,26 +136,24 @@ def test_the_application_cannot_shadow_the_metrics_path(daphne):
 
 
 def test_refusals_and_timeouts_are_counted_by_reason(env):
+    # capacity 1 and no worker: the first request fills http.request and
+    # times out (-t 2), the next ones are refused as full at once
     lonely = dict(env, DAPHNE_TEST_PREFIX=f"dm{uuid.uuid4().hex[:8]}:", DAPHNE_TEST_CAPACITY="1")
     process = start_daphne(lonely)
     try:
-        with (
-            httpx.Client(base_url=process.url, timeout=10) as first,
-            httpx.Client(base_url=process.url, timeout=10) as second,
-        ):
-            import threading
-
-            answers = []
-            waiting = threading.Thread(target=lambda: answers.append(first.get("/a")))
-            waiting.start()  # nobody consumes: it fills http.request, then times out
-            deadline_ok = False
-            for _ in range(50):
-                refused = second.get("/b")
-                if refused.status_code == 503 and "full" in refused.text:
-                    deadline_ok = True
-                    break
-            waiting.join(15)
-        assert deadline_ok, process.output()
+        answers = []
+        waiting = threading.Thread(
+            target=lambda: answers.append(httpx.get(process.url + "/a", timeout=10))
+        )
+        waiting.start()
+        refused = None
+        for _ in range(50):
+            refused = httpx.get(process.url + "/b", timeout=10)
+            if refused.status_code == 503 and "full" in refused.text:
+                break
+            time.sleep(0.02)
+        waiting.join(15)
+        assert refused.status_code == 503 and "full" in refused.text, process.output()
         assert answers and answers[0].status_code == 503
         samples = scrape(process.metrics_url)
         assert samples.get("daphne_drops_total", reason="channel_full", channel="http.request") >= 1
@@ -155,3 +163,45 @@ def test_refusals_and_timeouts_are_counted_by_reason(env):
         assert "asgi_layer_up" not in samples.types
     finally:
         assert process.terminate() == 0, process.output()
+
+
+def test_http2_and_http1_connections_over_tls_are_told_apart(env, worker, tmp_path):
+    key, cert = write_self_signed(tmp_path)
+    endpoint = f"ssl:port=0:interface=127.0.0.1:privateKey={key}:certKey={cert}"
+    process = start_daphne(env, endpoint=endpoint)
+    verify = ssl.create_default_context(cafile=str(cert))
+    base = f"https://127.0.0.1:{process.port}"
+    try:
+        with httpx.Client(base_url=base, http2=True, verify=verify, timeout=20) as h2:
+            assert h2.get("/trivial").http_version == "HTTP/2"
+            with httpx.Client(base_url=base, http2=False, verify=verify, timeout=20) as h1:
+                assert h1.get("/trivial").http_version == "HTTP/1.1"
+                both = scrape(process.metrics_url)
+            only_h2 = scrape(process.metrics_url)
+        assert both.get("daphne_connections_open", kind="http2") == 1
+        assert both.get("daphne_connections_open", kind="http") == 1
+        assert only_h2.get("daphne_connections_open", kind="http2") == 1
+        assert only_h2.get("daphne_connections_open", kind="http") == 0
+        assert only_h2.get("daphne_http_responses_total", status="200") == 2
+    finally:
+        assert process.terminate() == 0, process.output()
+
+
+def test_a_metrics_port_in_use_stops_daphne_with_an_error(env):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = Process(
+            "-m",
+            "daphne",
+            "-e",
+            "tcp:port=0:interface=127.0.0.1",
+            "--metrics-port",
+            str(port),
+            "tests.daphne.redis_layer:channel_layer",
+            env=env,
+        )
+        code = process.popen.wait(30)
+    assert code == 1, process.output()
+    assert "Could not listen" in process.output()
