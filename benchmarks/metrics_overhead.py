@@ -24,6 +24,7 @@ Prints a table of instructions per mode and the ratios.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -220,6 +221,7 @@ def main() -> None:
     if "baseline" in results:
         change = (off / results["baseline"] - 1) * 100
         print(f"metrics off / baseline: {off / results['baseline']:.4f} ({change:+.2f} %)")
+    print(json.dumps({"requests": n, "instructions": results, "on_over_off": results["on"] / off}))
 
 
 if __name__ == "__main__":
