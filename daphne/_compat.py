@@ -175,12 +175,14 @@ def connection_kind(protocol: Any) -> str | None:
     if getattr(channel, "handed_over", False):
         return None
     transport = getattr(channel, "transport", None)
-    while transport is not None:
+    if transport is None:
+        return None
+    for _ in range(4):  # TLS over TCP is two; never follow a cycle
         if getattr(transport, "disconnected", False) or getattr(transport, "disconnecting", False):
             return None
         transport = getattr(transport, "transport", None)
-    if getattr(channel, "transport", None) is None:
-        return None
+        if transport is None:
+            break
     return "http2" if type(channel).__name__ == "H2Connection" else "http"
 
 
