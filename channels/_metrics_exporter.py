@@ -15,6 +15,7 @@ multiprocess mode).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -45,11 +46,14 @@ class WorkerCollector:
         self.started = clock()
         #: Messages the worker dropped, by (reason, channel).
         self.drops: dict[tuple[str, str], int] = {}
+        self._drops_lock = threading.Lock()
 
     def dropped(self, reason: str, channel: str | None, count: int = 1) -> None:
-        """A ``channels._drops`` observer (called under the drop log's lock)."""
+        """A ``channels._drops`` observer, called by any worker thread (drops
+        are rare, so a lock is cheap here)."""
         key = (reason, channel or "")
-        self.drops[key] = self.drops.get(key, 0) + count
+        with self._drops_lock:
+            self.drops[key] = self.drops.get(key, 0) + count
 
     def describe(self) -> list[Any]:
         return []
@@ -118,7 +122,9 @@ class WorkerCollector:
             "Messages the worker dropped, by reason and channel",
             labels=["reason", "channel"],
         )
-        for (reason, channel), count in sorted(dict(self.drops).items()):
+        with self._drops_lock:
+            drops = dict(self.drops)
+        for (reason, channel), count in sorted(drops.items()):
             family.add_metric([reason, channel], count)
         yield family
 
