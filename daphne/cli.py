@@ -388,17 +388,7 @@ class CommandLineInterface:
     def run(self, args: list[str]) -> None:
         """Parse ``args`` and serve until a shutdown signal."""
         options = self.parser.parse_args(args)
-        if options.proxy_trusted_ips is not None and not options.proxy_headers:
-            self.parser.error("--proxy-trusted-ips needs --proxy-headers")
-        interval, ttl = options.heartbeat_interval, options.heartbeat_ttl
-        if interval is not None and ttl and not interval < ttl:
-            self.parser.error(
-                f"--heartbeat-interval ({interval:g}) must be below --heartbeat-ttl ({ttl:g})"
-            )
-        if options.metrics_port is None and (options.metrics_layer or options.metrics_channels):
-            self.parser.error("--metrics-layer and --metrics-channel need --metrics-port")
-        if options.metrics_channels and not options.metrics_layer:
-            self.parser.error("--metrics-channel needs --metrics-layer")
+        self.check_combinations(options)
         level = {0: logging.WARNING, 1: logging.INFO}.get(options.verbosity, logging.DEBUG)
         handler = logging.StreamHandler()
         handler.setFormatter(formatter_for(options.log_format, LOG_FORMAT))
@@ -467,6 +457,20 @@ class CommandLineInterface:
             self.parser.exit(2, f"daphne: error: {options.channel_layer!r}: {exc}\n")
         except (CannotListen, LayerUnreachable) as exc:
             self.parser.exit(1, f"daphne: error: {exc}\n")
+
+    def check_combinations(self, options: argparse.Namespace) -> None:
+        """Refuse options that make sense only together with another (usage error, exit 2)."""
+        if options.proxy_trusted_ips is not None and not options.proxy_headers:
+            self.parser.error("--proxy-trusted-ips needs --proxy-headers")
+        interval, ttl = options.heartbeat_interval, options.heartbeat_ttl
+        if interval is not None and ttl and not interval < ttl:
+            self.parser.error(
+                f"--heartbeat-interval ({interval:g}) must be below --heartbeat-ttl ({ttl:g})"
+            )
+        if options.metrics_port is None and (options.metrics_layer or options.metrics_channels):
+            self.parser.error("--metrics-layer and --metrics-channel need --metrics-port")
+        if options.metrics_channels and not options.metrics_layer:
+            self.parser.error("--metrics-channel needs --metrics-layer")
 
     @staticmethod
     def endpoint_strings(options: argparse.Namespace) -> list[str]:

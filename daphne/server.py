@@ -21,9 +21,9 @@ from twisted.internet import defer, endpoints, task
 from twisted.web import http
 
 from asgi import _leases
-from asgi.heartbeat import DEFAULT_TTL as DEFAULT_HEARTBEAT_TTL
 from asgi._layer_metrics import has_inspect
 from asgi._metrics import import_prometheus
+from asgi.heartbeat import DEFAULT_TTL as DEFAULT_HEARTBEAT_TTL
 from asgi.types import ChannelLayer
 
 from ._beat import ServerBeat, start_server_beat

@@ -14,8 +14,8 @@ from django.core.management import BaseCommand, CommandError
 
 from asgi import _leases
 from asgi._json_log import LOG_FORMATS
-from asgi.heartbeat import DEFAULT_TTL
 from asgi._layer_metrics import has_inspect
+from asgi.heartbeat import DEFAULT_TTL
 from channels._aliases import DEFAULT_CHANNEL_LAYER
 from channels._heartbeat import start_worker_heartbeat
 from channels.asgi import InvalidChannelLayerError, channel_layers
