@@ -100,16 +100,22 @@ class DropLog:
             if fn in self._observers:
                 self._observers.remove(fn)
 
-    def report(self, reason: str, channel: str | None, count: int = 1) -> None:
+    def report(
+        self, reason: str, channel: str | None, count: int = 1, level: int | None = None
+    ) -> None:
         """Record ``count`` messages on ``channel`` dropped or refused for ``reason``.
 
         Never raises: an observer that fails is logged and skipped, since a
         drop is reported from paths that are already handling a failure.
         A process-specific channel is reported as ``name!`` (:func:`general_name`).
+        ``level`` overrides the reason's log level for this one drop (a drop
+        1.x made silently is logged at DEBUG); such lines are rate limited
+        apart from the reason's others, so they never hide a louder one.
         """
         channel = general_name(channel)
+        key = reason if level is None else f"{reason}@{level}"
         with self._lock:
-            suppressed = self.limiter.admit(reason, count, self.clock())
+            suppressed = self.limiter.admit(key, count, self.clock())
             observers = list(self._observers)
         for observer in observers:
             try:
@@ -118,7 +124,8 @@ class DropLog:
                 self.logger.exception("A drop observer (%r) failed", observer)
         if suppressed is None:
             return
-        level = self.levels.get(reason, logging.WARNING)
+        if level is None:
+            level = self.levels.get(reason, logging.WARNING)
         if not self.logger.isEnabledFor(level):
             return
         text = "Dropped %d message(s) on %s: %s"

@@ -757,7 +757,10 @@ class HTTPFactory(http.HTTPFactory):
     def _http_disconnect_failed(self, exc: BaseException) -> None:
         now = self.clock.seconds()
         full = isinstance(exc, self.channel_layer.ChannelFull)
-        _drops.report_drop(_drops.CHANNEL_FULL if full else _drops.LAYER_DOWN, "http.disconnect")
+        # counted like any drop, but logged at DEBUG only: 1.x gave up on a
+        # refused http.disconnect without a word (docs/asgi/www.rst)
+        reason = _drops.CHANNEL_FULL if full else _drops.LAYER_DOWN
+        _drops.report_drop(reason, "http.disconnect", level=logging.DEBUG)
         if now >= self._disconnect_paused_until and not isinstance(
             exc, self.channel_layer.ChannelFull
         ):

@@ -93,9 +93,12 @@ def test_a_consumer_send_to_a_lost_shard_does_not_stop_its_other_sends(caplog):
         store.send_and_flush()
     assert layer.receive(["up.reply"]) == ("up.reply", {"n": 2})
     assert not store.active
-    (record,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    (record,) = [r for r in caplog.records if r.name == "channels.message"]
+    assert record.levelno == logging.WARNING
     assert "down.reply" in record.getMessage() and "unreachable" in record.getMessage()
     assert record.exc_info is None
+    drops = [r for r in caplog.records if r.name == "channels.drops"]
+    assert [(r.reason, r.channel, r.count) for r in drops] == [("layer_down", "down.reply", 1)]
 
 
 def test_a_first_sigterm_while_receiving_lets_the_receive_return_and_handles_its_message():
