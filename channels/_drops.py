@@ -41,9 +41,7 @@ RETRIES_EXHAUSTED = "retries_exhausted"
 _LOG = DropLog(logging.getLogger("channels.drops"))
 
 
-def report_drop(
-    reason: str, channel: str | None, count: int = 1, level: int | None = None
-) -> None:
+def report_drop(reason: str, channel: str | None, count: int = 1, level: int | None = None) -> None:
     """Log (rate limited) and tell the observers that ``count`` messages were dropped;
     ``level`` overrides the reason's log level for this drop."""
     _LOG.report(reason, channel, count, level)

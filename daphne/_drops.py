@@ -51,9 +51,7 @@ SHUTDOWN = "shutdown"
 _LOG = DropLog(logging.getLogger("daphne.drops"), levels={CLIENT_GONE: logging.DEBUG})
 
 
-def report_drop(
-    reason: str, channel: str | None, count: int = 1, level: int | None = None
-) -> None:
+def report_drop(reason: str, channel: str | None, count: int = 1, level: int | None = None) -> None:
     """Log (rate limited) and tell the observers that ``count`` messages were dropped;
     ``level`` overrides the reason's log level for this drop."""
     _LOG.report(reason, channel, count, level)
