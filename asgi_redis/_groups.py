@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from . import _scripts
 from ._ring import ShardRing
-from ._shard import Script
+from ._shard import Script, Shard
 
 __all__ = ["Groups"]
 
@@ -59,29 +59,30 @@ class Groups:
         self.prefix = prefix
 
     def key(self, group: str) -> str:
-        """The sorted set holding the members of ``group``."""
-        return self.keys(group)[0]
+        """The sorted set holding the members of ``group`` (on the first shard)."""
+        return self.keys(group, self.ring.shards[0])[0]
 
-    def keys(self, group: str) -> tuple[str, str]:
-        """The members' sorted set and their capacities' hash."""
-        return f"{self.prefix}group:{group}", f"{self.prefix}groupcap:{group}"
+    def keys(self, group: str, shard: Shard) -> tuple[str, str]:
+        """The members' sorted set and their capacities' hash on ``shard``."""
+        base = self.prefix + shard.tag
+        return f"{base}group:{group}", f"{base}groupcap:{group}"
 
     def add(self, group: str, channel: str, queue: str, capacity: int, expiry: float) -> None:
         """Add ``channel`` (whose queue is ``queue``) to ``group`` for ``expiry`` s."""
         # Membership lives beside the member's queue, so each shard can fan
         # a group message out to its own members in one script call.
         shard = self.ring.shards[self.ring.index_of(queue)]
-        shard.run(GROUP_ADD, self.keys(group), (channel, capacity, math.ceil(expiry)))
+        shard.run(GROUP_ADD, self.keys(group, shard), (channel, capacity, math.ceil(expiry)))
 
     def discard(self, group: str, channel: str, queue: str) -> None:
         """Remove ``channel`` from ``group``; no error if it is not a member."""
         shard = self.ring.shards[self.ring.index_of(queue)]
-        shard.run(GROUP_DISCARD, self.keys(group), (channel,))
+        shard.run(GROUP_DISCARD, self.keys(group, shard), (channel,))
 
     def channels(self, group: str) -> list[str]:
         """The live members of ``group`` (expired ones are dropped first)."""
         replies = self.ring.run_everywhere(
-            GROUP_CHANNELS, self.keys(group), (self.group_expiry_ms,)
+            GROUP_CHANNELS, lambda shard: self.keys(group, shard), (self.group_expiry_ms,)
         )
         return [member.decode() for reply in replies for member in reply]
 
@@ -93,13 +94,26 @@ class Groups:
         message (it is logged); the call raises only when no shard could be
         reached.
         """
-        args = (
-            payload,
-            self.prefix,
-            self.expiry_ms,
-            self.group_expiry_ms,
-            self.queue_ttl_ms,
-            capacity,
-            *counting,
+
+        def args(shard: Shard) -> tuple:
+            stats_prefix, channel_ttl, global_base, global_ttl = counting
+            if shard.tag and stats_prefix:
+                # the counters of a tagged shard carry its tag too
+                global_base = stats_prefix + shard.tag + global_base[len(stats_prefix) :]
+                stats_prefix += shard.tag
+            return (
+                payload,
+                self.prefix + shard.tag,
+                self.expiry_ms,
+                self.group_expiry_ms,
+                self.queue_ttl_ms,
+                capacity,
+                stats_prefix,
+                channel_ttl,
+                global_base,
+                global_ttl,
+            )
+
+        self.ring.run_everywhere(
+            SEND_GROUP, lambda shard: self.keys(group, shard), args, partial=True
         )
-        self.ring.run_everywhere(SEND_GROUP, self.keys(group), args, partial=True)

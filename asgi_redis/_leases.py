@@ -45,11 +45,13 @@ class Leases:
         """Keep leases under ``prefix`` from now on."""
         self.prefix = prefix
 
-    def _keys(self, owner: str) -> tuple[str, str]:
-        return f"{self.prefix}leases", f"{self.prefix}lease:{owner}"
+    def _keys(self, owner: str, tag: str = "") -> tuple[str, str]:
+        """The lease index and ``owner``'s lease hash on a shard with ``tag``."""
+        base = self.prefix + tag
+        return f"{base}leases", f"{base}lease:{owner}"
 
-    def _reaped_key(self, owner: str) -> str:
-        return f"{self.prefix}lease-reaped:{owner}"
+    def _reaped_key(self, owner: str, tag: str = "") -> str:
+        return f"{self.prefix}{tag}lease-reaped:{owner}"
 
     def _shard(self, owner: str) -> Shard:
         return self.ring.shards[self.ring.index_of(owner)]
@@ -83,23 +85,29 @@ class Leases:
             *removed,
             *pairs,
         )
-        held = self._shard(owner).run(LEASE_RENEW, self._keys(owner), args)
+        shard = self._shard(owner)
+        held = shard.run(LEASE_RENEW, self._keys(owner, shard.tag), args)
         return bool(held)
 
     def release(self, owner: str) -> None:
         """Drop ``owner``'s lease (a clean shutdown: its disconnects were sent)."""
-        index, lease = self._keys(owner)
-        self._shard(owner).call_many((("ZREM", index, owner), ("DEL", lease)))
+        shard = self._shard(owner)
+        index, lease = self._keys(owner, shard.tag)
+        shard.call_many((("ZREM", index, owner), ("DEL", lease)))
 
     def claim(self, limit: int = 16) -> list[tuple[str, dict[str, str]]]:
         """Take up to ``limit`` leases per shard that ran out: a list of
         ``(owner, {reply channel: entry})``. Each lease is handed to exactly
         one caller, whoever else claims at the same time."""
-        index, _ = self._keys("")
         replies = self.ring.run_everywhere(
             LEASE_CLAIM,
-            (index,),
-            (f"{self.prefix}lease:", limit, self._reaped_key(""), LEASE_REAPED_KEEP * 1000),
+            lambda shard: (self._keys("", shard.tag)[0],),
+            lambda shard: (
+                f"{self.prefix}{shard.tag}lease:",
+                limit,
+                self._reaped_key("", shard.tag),
+                LEASE_REAPED_KEEP * 1000,
+            ),
             partial=True,
         )
         claimed = []
@@ -119,6 +127,7 @@ class Leases:
         For an owner whose renewal found its lease gone: its sockets listed
         here are open but the application was told they closed.
         """
-        key = self._reaped_key(owner)
-        fields, _ = self._shard(owner).call_many((("HKEYS", key), ("DEL", key)))
+        shard = self._shard(owner)
+        key = self._reaped_key(owner, shard.tag)
+        fields, _ = shard.call_many((("HKEYS", key), ("DEL", key)))
         return sorted(field.decode() for field in fields)

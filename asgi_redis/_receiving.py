@@ -197,15 +197,18 @@ class ReceivePath:
         by_shard: dict[int, list[bytes]] = {}
         prefix = self.prefix
         ring = self.ring
+        shards = self.shards
         for queue in queues:
-            key = (prefix + queue).encode()
             if ring.size == 1:
-                by_shard.setdefault(0, []).append(key)
+                by_shard.setdefault(0, []).append((prefix + shards[0].tag + queue).encode())
             elif queue.endswith("!") or "?" in queue:
-                by_shard.setdefault(ring.index_of(queue), []).append(key)
+                index = ring.index_of(queue)
+                key = prefix + shards[index].tag + queue
+                by_shard.setdefault(index, []).append(key.encode())
             else:
                 for index in ring.healthy_indexes():
-                    by_shard.setdefault(index, []).append(key)
+                    key = prefix + shards[index].tag + queue
+                    by_shard.setdefault(index, []).append(key.encode())
         plan = []
         for index, keys in by_shard.items():
             if len(keys) > 1:
@@ -218,7 +221,7 @@ class ReceivePath:
     ) -> tuple[str, list[tuple[float, list[str], bytes]]]:
         """The queue of a popped ``[key, item, ...]`` and its unexpired items
         as ``(seconds left, channel names, payload)``."""
-        queue = reply[0].decode()[len(self.prefix) :]
+        queue = reply[0].decode()[len(self.prefix) + len(shard.tag) :]
         now_ms = shard.server_time_ms()
         items = []
         for item in reply[1:]:

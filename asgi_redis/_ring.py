@@ -76,13 +76,17 @@ class ShardRing:
     ) -> list[Any]:
         """Run one script on every shard, the calls overlapping (one round
         trip of latency in all). With ``partial``, unreachable shards are
-        logged and skipped as long as one shard answered."""
+        logged and skipped as long as one shard answered.
+
+        ``keys`` and ``args`` may be functions of the shard, for keys that
+        carry the shard's tag (:attr:`Shard.tag`)."""
         if self.size == 1:
-            return [self.shards[0].run(script, keys, args)]
+            shard = self.shards[0]
+            return [shard.run(script, _for(keys, shard), _for(args, shard))]
         started, results, errors = [], [], []
         for shard in self.shards:
             try:
-                started.append((shard, shard.start(script, keys, args)))
+                started.append((shard, shard.start(script, _for(keys, shard), _for(args, shard))))
             except Exception as exc:  # noqa: BLE001 - finish the others first
                 errors.append((shard, exc))
         for shard, call in started:
@@ -97,3 +101,8 @@ class ShardRing:
             for shard, exc in errors:
                 self.failed(shard, exc)
         return results
+
+
+def _for(value: Any, shard: Shard) -> Any:
+    """``value``, or what it gives for ``shard`` when it is a function."""
+    return value(shard) if callable(value) else value

@@ -139,14 +139,16 @@ class SendPath:
                 if len(self._queues) >= ROUTES_KEPT:
                     self._queues.clear()
                 shard = self.shards[self.ring.index_of(queue)]
-                shared = self._queues[queue] = (queue, self.prefix + queue, shard)
+                shared = self._queues[queue] = (queue, self.prefix + shard.tag + queue, shard)
             queue, key, shard = shared
             targets = item_tail(channel, b"")
         else:
             shard = None
+            key = self.prefix + queue
             if "?" in channel or self.ring.size == 1:
                 shard = self.shards[self.ring.index_of(queue)]
-            key, targets = self.prefix + queue, item_tail("", b"")
+                key = self.prefix + shard.tag + queue
+            targets = item_tail("", b"")
         route = (queue, key, capacity, shard, targets)
         if len(self._routes) >= ROUTES_KEPT:
             self._routes.clear()
@@ -173,8 +175,9 @@ class SendPath:
         last = len(attempts) - 1
         errors: list[RedisUnavailable] = []
         for shard, shard_capacity in attempts:
+            shard_key = self.prefix + shard.tag + queue if shard.tag else key
             try:
-                if self.push(shard, key, tail, shard_capacity):
+                if self.push(shard, shard_key, tail, shard_capacity):
                     self.count(shard.index, queue, STAT_MESSAGES_COUNT)
                     return
             except RedisUnavailable as exc:

@@ -32,6 +32,10 @@ class Script:
 class Shard:
     """Commands against one server (or one Sentinel service's master)."""
 
+    #: What goes between the layer's prefix and a name in every key of this
+    #: shard: empty here; a Redis Cluster shard's hash tag (``{...}``), which
+    #: keeps all its keys in one slot (see :mod:`asgi_redis.cluster`).
+    tag = ""
     #: How often the clock offset to the server is measured again (seconds).
     clock_check_interval = 300.0
     #: Seconds a shard that failed is left out of normal-channel traffic

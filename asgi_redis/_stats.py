@@ -183,7 +183,7 @@ class Statistics:
         self.watch = watch
         #: Counts not written yet; None when statistics are off.
         self.counts: SendCounts | None = SendCounts() if stats_prefix else None
-        self._keys: dict[tuple[str, str], tuple[str, str]] = {}
+        self._keys: dict[tuple[int, str, str], tuple[str, str]] = {}
 
     def use_prefix(self, prefix: str) -> None:
         """Find the queues (for their backlog) under ``prefix`` from now on."""
@@ -203,13 +203,13 @@ class Statistics:
         counts = self.counts
         if counts is None:
             return
-        keys = self._keys.get((queue, stat))
+        keys = self._keys.get((shard, queue, stat))
         if keys is None:
-            prefix = self.stats_prefix
+            prefix = self.stats_prefix + self.ring.shards[shard].tag
             keys = (f"{prefix}{queue}:{stat}", f"{prefix}{self.global_key}:{stat}")
             if len(self._keys) >= 10_000:
                 self._keys.clear()
-            self._keys[(queue, stat)] = keys
+            self._keys[(shard, queue, stat)] = keys
         if counts.add(shard, keys):
             self.watch()
 
@@ -227,8 +227,8 @@ class Statistics:
         by_shard: dict[int, dict[tuple[str, int], int]] = {}
         for (shard, key, second), n in taken.items():
             by_shard.setdefault(shard, {})[(key, second)] = n
-        global_base = f"{self.stats_prefix}{self.global_key}:"
         for index, slots in by_shard.items():
+            global_base = f"{self.stats_prefix}{self.ring.shards[index].tag}{self.global_key}:"
             totals: dict[str, int] = {}
             commands: list[tuple] = []
             for (key, second), n in slots.items():
@@ -259,9 +259,10 @@ class Statistics:
             global_expiry,
         )
 
-    def _read_counters(self, shards: list, base: str, detailed: bool) -> dict[str, float]:
-        """``messages_count`` and ``channel_full_count`` under ``base``,
-        summed over ``shards``; with ``detailed``, their per-second rates too."""
+    def _read_counters(self, shards: list, name: str, detailed: bool) -> dict[str, float]:
+        """``messages_count`` and ``channel_full_count`` of ``name`` (a queue
+        or the global key, with its ``:``) under the stats prefix, summed over
+        ``shards``; with ``detailed``, their per-second rates too."""
         stats: dict[str, float] = {STAT_MESSAGES_COUNT: 0, STAT_CHANNEL_FULL: 0}
         if detailed:
             for stat in _COUNTED:
@@ -269,6 +270,7 @@ class Statistics:
         width = RATE_WINDOW + 1 if detailed else 1
         for shard in shards:
             keys = []
+            base = self.stats_prefix + shard.tag + name
             second = int(shard.server_time_ms() // 1000) if detailed else 0
             for stat in _COUNTED:
                 keys.append(f"{base}{stat}")
@@ -284,23 +286,23 @@ class Statistics:
 
     def global_statistics(self, detailed: bool) -> dict[str, float]:
         """The global counters over every shard (see ``RedisChannelLayer.global_statistics``)."""
-        base = f"{self.stats_prefix}{self.global_key}:"
-        return self._read_counters(self.ring.shards, base, detailed)
+        return self._read_counters(self.ring.shards, f"{self.global_key}:", detailed)
 
     def channel_statistics(self, queue: str, detailed: bool) -> dict[str, float]:
         """The counters and backlog of ``queue`` (see ``RedisChannelLayer.channel_statistics``)."""
         shards = self.ring.queue_shards(queue)
-        stats = self._read_counters(shards, f"{self.stats_prefix}{queue}:", detailed)
-        pending, max_age = self._queue_backlog(shards, self.prefix + queue)
+        stats = self._read_counters(shards, f"{queue}:", detailed)
+        pending, max_age = self._queue_backlog(shards, queue)
         stats[STAT_MESSAGES_PENDING] = pending
         stats[STAT_MESSAGES_MAX_AGE] = round(max_age, 3) if detailed else int(max_age)
         return stats
 
-    def _queue_backlog(self, shards: list, key: str) -> tuple[int, float]:
-        """How many messages wait in the list ``key`` over ``shards``, and the
+    def _queue_backlog(self, shards: list, queue: str) -> tuple[int, float]:
+        """How many messages wait in ``queue``'s list over ``shards``, and the
         age in seconds of the oldest head among them."""
         pending, max_age = 0, 0.0
         for shard in shards:
+            key = self.prefix + shard.tag + queue
             pending += int(shard.call("LLEN", key))
             head = shard.call("LINDEX", key, 0)
             if head:

@@ -566,11 +566,12 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, BaseChannelLayer):
         self._receiving.buffer.clear()
         self._sending.forget_ttls()
         self._statistics.forget()
-        patterns = [glob_escape(self.prefix) + "*"]
+        prefixes = [self.prefix]
         if self.stats_prefix:
-            patterns.append(glob_escape(self.stats_prefix) + "*")
+            prefixes.append(self.stats_prefix)
         for shard in self._shards:
-            for pattern in patterns:
+            # a tagged (cluster) shard's keys share its slot: one UNLINK holds them
+            for pattern in (glob_escape(prefix + shard.tag) + "*" for prefix in prefixes):
                 cursor = b"0"
                 while True:
                     cursor, keys = shard.call("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
