@@ -3,7 +3,8 @@
 See docs/topics/backends.rst.
 
 ``RedisChannelLayer`` serves one or more sharded servers,
-``RedisSentinelChannelLayer`` the masters of Sentinel services.
+``RedisSentinelChannelLayer`` the masters of Sentinel services,
+``RedisClusterChannelLayer`` a Redis Cluster.
 ``RedisLocalChannelLayer`` (which needed the shared-memory ``asgi_ipc``
 package) is not carried over: ``from asgi_redis import
 RedisLocalChannelLayer`` raises an ImportError that names
@@ -20,6 +21,7 @@ from typing import Any
 
 from asgi._version import __version__
 
+from .cluster import RedisClusterChannelLayer
 from .core import BaseRedisChannelLayer, RedisChannelLayer
 from .exceptions import RedisCommandError, RedisUnavailable, RedisWritesRefused, UnsupportedRedis
 from .sentinel import RedisSentinelChannelLayer
@@ -27,6 +29,7 @@ from .sentinel import RedisSentinelChannelLayer
 __all__ = [
     "BaseRedisChannelLayer",
     "RedisChannelLayer",
+    "RedisClusterChannelLayer",
     "RedisCommandError",
     "RedisSentinelChannelLayer",
     "RedisUnavailable",

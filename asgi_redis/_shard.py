@@ -240,13 +240,17 @@ class Shard:
         """End a BLPOP sent with :meth:`start_blpop` and return its reply:
         nil once CLIENT UNBLOCK reaches it, or a message that raced in."""
         while not link.pending():
-            if self.call("CLIENT", "UNBLOCK", link.client_id) == 1:
+            if self.unblock(link) == 1:
                 break
             # Not blocked yet (the BLPOP is still on its way) or already
             # answered: look again shortly.
             if link.pending(0.002) or time.monotonic() > deadline:
                 break
         return link.read(timeout=max(deadline - time.monotonic(), 0) + REPLY_GRACE)
+
+    def unblock(self, link: Link) -> Any:
+        """``CLIENT UNBLOCK`` the pop ``link`` waits in (1: it was blocked)."""
+        return self.call("CLIENT", "UNBLOCK", link.client_id)
 
     # -- health -------------------------------------------------------------------
 

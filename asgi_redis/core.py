@@ -109,6 +109,9 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, BaseChannelLayer):
         "inspect",
         PRESENCE_EXTENSION,
     ]
+    #: The receive path's class (the cluster layer's follows redirects
+    #: in its blocking watch of several shards).
+    _receive_path_class: type[ReceivePath] = ReceivePath
 
     def __init__(
         self,
@@ -173,7 +176,7 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, BaseChannelLayer):
             channel_full=self.ChannelFull,
             watch=watch,
         )
-        self._receiving = ReceivePath(
+        self._receiving = self._receive_path_class(
             self._ring, prefix=prefix, check_names=self._check_receive_names, decode=self._result
         )
         self._groups = Groups(

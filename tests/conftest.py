@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.support.redis import RedisServer, RedisUnavailable, in_ci
+from tests.support.redis_cluster import RedisCluster
 
 #: The interface-server tests' fixtures (a private reactor thread, an
 #: in-memory layer), shared by tests/daphne/{smtp,irc,udp}, tests/e2e and
@@ -110,3 +111,35 @@ def _fresh_drop_log_limits() -> Iterator[None]:
     for module in (daphne_drops, channels_drops):
         module._LOG.limiter = DropLimiter(module._LOG.limiter.interval)
     yield
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisCluster]:
+    """A private Redis Cluster (3 masters, 3 replicas) for the whole session;
+    tests that kill nodes or move slots make their own (``make_redis_cluster``)."""
+    cluster = RedisCluster()
+    try:
+        cluster.start()
+    except RedisUnavailable as exc:
+        _unavailable(str(exc))
+    yield cluster
+    cluster.cleanup()
+
+
+@pytest.fixture
+def make_redis_cluster() -> Iterator[Callable[..., RedisCluster]]:
+    """Start a private cluster for one test (fault tests); stopped after it."""
+    clusters: list[RedisCluster] = []
+
+    def make(**options) -> RedisCluster:
+        cluster = RedisCluster(**options)
+        clusters.append(cluster)
+        try:
+            return cluster.start()
+        except RedisUnavailable as exc:
+            _unavailable(str(exc))
+            raise
+
+    yield make
+    for cluster in clusters:
+        cluster.cleanup()
