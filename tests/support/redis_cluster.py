@@ -131,7 +131,7 @@ class RedisCluster:
         with self.client(node) as client:
             return client.execute_command("CLUSTER MYID").decode()
 
-    def masters(self) -> list[RedisServer]:
+    def master_nodes(self) -> list[RedisServer]:
         return list(dict.fromkeys(node for _, _, node in self.slot_ranges()))
 
     def cleanup(self) -> None:
