@@ -64,6 +64,8 @@ class ClusterTopology:
         self._moved: dict[int, str] = {}
         self._lock = threading.Lock()
         self._refreshed = float("-inf")
+        #: Redirects followed so far, by kind (for tests and monitoring).
+        self.redirects = {"MOVED": 0, "ASK": 0, "TRYAGAIN": 0}
 
     # -- nodes ---------------------------------------------------------------------
 
@@ -241,6 +243,7 @@ class ClusterShard(Shard):
         if redirect.kind == "CLUSTERDOWN":
             self.topology.refresh()
             raise RedisUnavailable(f"Redis Cluster cannot serve {self.where} now: {error}")
+        self.topology.redirects[redirect.kind] += 1
         if redirect.kind == "TRYAGAIN":
             time.sleep(0.005 * 2**attempt)
             return True

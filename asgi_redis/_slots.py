@@ -117,10 +117,10 @@ def parse_redirect(text: str) -> Redirect | None:
     word, _, rest = text.partition(" ")
     if word in ("MOVED", "ASK"):
         slot, _, node = rest.partition(" ")
-        if slot.isdigit() and node:
-            host, _, port = node.rpartition(":")
-            # Redis < 7 may leave the host out ("MOVED 3999 :6381"): same host.
-            return Redirect(word, int(slot), node if host else None)
+        if slot.isdigit() and ":" in node:
+            # Redis < 7 may leave the host out ("MOVED 3999 :6381"): the
+            # same host as the node that answered (the shard fills it in).
+            return Redirect(word, int(slot), node)
         return None
     if word in ("TRYAGAIN", "CLUSTERDOWN"):
         return Redirect(word, None, None)

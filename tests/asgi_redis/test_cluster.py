@@ -129,8 +129,7 @@ def test_normal_channel_capacity_is_split_over_the_shards(make_layer):
 def test_send_batch_and_receive_batch(make_layer):
     layer = make_layer(capacity=3)
     outcomes = layer.send_batch(
-        [("daphne!a", {"n": 0}), ("other!b", {"n": 1})]
-        + [("single?x", {"n": n}) for n in range(4)]
+        [("daphne!a", {"n": 0}), ("other!b", {"n": 1})] + [("single?x", {"n": n}) for n in range(4)]
     )
     assert outcomes[:5] == [None] * 5
     assert isinstance(outcomes[5], layer.ChannelFull)

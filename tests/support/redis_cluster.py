@@ -67,9 +67,13 @@ class RedisCluster:
             cli = shutil.which("redis-cli") or "/usr/bin/redis-cli"
             created = subprocess.run(
                 [
-                    cli, "--cluster", "create",
+                    cli,
+                    "--cluster",
+                    "create",
                     *(f"127.0.0.1:{node.port}" for node in self.nodes),
-                    "--cluster-replicas", "1", "--cluster-yes",
+                    "--cluster-replicas",
+                    "1",
+                    "--cluster-yes",
                 ],  # fmt: skip
                 capture_output=True,
                 text=True,
@@ -133,6 +137,36 @@ class RedisCluster:
 
     def master_nodes(self) -> list[RedisServer]:
         return list(dict.fromkeys(node for _, _, node in self.slot_ranges()))
+
+    def migrate_slot(self, slot: int, target: RedisServer, hold: float = 0.0) -> None:
+        """Move ``slot`` to the master ``target`` the way ``redis-cli --cluster
+        reshard`` does, one step at a time: IMPORTING on the target,
+        MIGRATING on the source, MIGRATE of every key, then the new owner
+        told to every master. ``hold``: seconds the slot stays half-migrated
+        (every key already at the target, so clients get ``ASK``) before the
+        move is made final."""
+        source = self.master_of(slot)
+        source_id, target_id = self.node_id(source), self.node_id(target)
+        with self.client(target) as to, self.client(source) as frm:
+            to.execute_command("CLUSTER SETSLOT", slot, "IMPORTING", source_id)
+            frm.execute_command("CLUSTER SETSLOT", slot, "MIGRATING", target_id)
+            deadline = time.monotonic() + hold
+            while True:
+                keys = frm.execute_command("CLUSTER GETKEYSINSLOT", slot, 100)
+                if keys:
+                    frm.execute_command(
+                        "MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "KEYS", *keys
+                    )
+                elif time.monotonic() >= deadline:
+                    break
+                else:
+                    time.sleep(0.01)
+            to.execute_command("CLUSTER SETSLOT", slot, "NODE", target_id)
+            frm.execute_command("CLUSTER SETSLOT", slot, "NODE", target_id)
+        for node in self.master_nodes():
+            if node not in (source, target):
+                with self.client(node) as client:
+                    client.execute_command("CLUSTER SETSLOT", slot, "NODE", target_id)
 
     def cleanup(self) -> None:
         for node in self.nodes:
