@@ -265,7 +265,7 @@ class ClusterShard(Shard):
             try:
                 return operation()
             except RedisUnavailable:
-                self._failed_node()
+                self.failed_node()
                 raise
             except RedisCommandError as exc:
                 if not self.follow(exc, attempt):
@@ -275,7 +275,7 @@ class ClusterShard(Shard):
             "moving it (try again shortly)"
         )
 
-    def _failed_node(self) -> None:
+    def failed_node(self) -> None:
         """A master did not answer: read the slot map again (a replica may
         have been promoted), trying the other nodes first."""
         try:
@@ -298,7 +298,7 @@ class ClusterShard(Shard):
         try:
             return Shard.start(self, script, keys, args), keys, args
         except RedisUnavailable:
-            self._failed_node()
+            self.failed_node()
             raise
 
     def finish(self, script: Script, started: tuple) -> Any:
@@ -306,7 +306,7 @@ class ClusterShard(Shard):
         try:
             return Shard.finish(self, script, inner)
         except RedisUnavailable:
-            self._failed_node()
+            self.failed_node()
             raise
         except RedisCommandError as exc:
             if not self.follow(exc, 0):
@@ -344,7 +344,7 @@ class ClusterShard(Shard):
         try:
             return Shard.start_blpop(self, keys, timeout)
         except RedisUnavailable:
-            self._failed_node()
+            self.failed_node()
             raise
 
     def unblock(self, link: Link) -> Any:

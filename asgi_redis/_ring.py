@@ -82,11 +82,13 @@ class ShardRing:
         carry the shard's tag (:attr:`Shard.tag`)."""
         if self.size == 1:
             shard = self.shards[0]
-            return [shard.run(script, _for(keys, shard), _for(args, shard))]
+            return [shard.run(script, per_shard(keys, shard), per_shard(args, shard))]
         started, results, errors = [], [], []
         for shard in self.shards:
             try:
-                started.append((shard, shard.start(script, _for(keys, shard), _for(args, shard))))
+                started.append(
+                    (shard, shard.start(script, per_shard(keys, shard), per_shard(args, shard)))
+                )
             except Exception as exc:  # noqa: BLE001 - finish the others first
                 errors.append((shard, exc))
         for shard, call in started:
@@ -103,6 +105,6 @@ class ShardRing:
         return results
 
 
-def _for(value: Any, shard: Shard) -> Any:
+def per_shard(value: Any, shard: Shard) -> Any:
     """``value``, or what it gives for ``shard`` when it is a function."""
     return value(shard) if callable(value) else value

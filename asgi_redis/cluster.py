@@ -37,6 +37,7 @@ from typing import Any
 import redis
 from redis.cluster import RedisCluster
 
+from ._cluster_ring import ClusterRing
 from ._cluster_shard import ClusterShard, ClusterTopology, redirect_of
 from ._options import host_urls
 from ._receiving import Plan, ReceivePath
@@ -91,6 +92,7 @@ class RedisClusterChannelLayer(BaseRedisChannelLayer):
     # (in the receive thread pool for receive_twisted / receive_async).
     reactor_io = False
     _receive_path_class = ClusterReceivePath
+    _ring_class = ClusterRing
 
     def __init__(self, *args: Any, shards: int = 3, **kwargs: Any) -> None:
         if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= 1024:

@@ -112,6 +112,8 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, BaseChannelLayer):
     #: The receive path's class (the cluster layer's follows redirects
     #: in its blocking watch of several shards).
     _receive_path_class: type[ReceivePath] = ReceivePath
+    #: The ring's class (the cluster layer's groups its calls by node).
+    _ring_class: type[ShardRing] = ShardRing
 
     def __init__(
         self,
@@ -152,7 +154,7 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, BaseChannelLayer):
         if symmetric_encryption_keys:
             self.crypter = Encryptor(symmetric_encryption_keys, ttl=int(expiry) + 10)
         self._reactor_links: dict[int, Any] = {}
-        self._ring = ShardRing(self._make_shards(hosts))
+        self._ring = self._ring_class(self._make_shards(hosts))
         self._shards: list[Shard] = self._ring.shards
         self.spin_wait = spin_wait
         self.ring_size = self._ring.size

@@ -207,3 +207,34 @@ def test_no_node_reachable_raises_redis_unavailable():
     )
     with pytest.raises(RedisUnavailable, match="CLUSTER SLOTS"):
         layer.send("x", {})
+
+
+def test_calls_to_every_shard_are_one_write_per_master(redis_cluster, make_layer):
+    """With two shards per master, a group send uses one connection per
+    master (both shards' script calls in one write), and still reaches
+    every member; the first call on a master that does not know the script
+    yet (NOSCRIPT) loads it and runs again."""
+    masters = redis_cluster.master_nodes()
+    clients = [redis_cluster.client(node) for node in masters]
+    for client in clients:
+        client.script_flush()
+    layer = make_layer(shards=6)
+    assert len({redis_cluster.master_of(shard.slot).port for shard in layer._shards}) == 3
+    members = []
+    for n in range(200):
+        name = f"m{n}!"
+        if layer.consistent_hash(name) not in {layer.consistent_hash(m) for m in members}:
+            members.append(name)
+    assert len(members) == 6
+    before = [client.info("clients")["connected_clients"] for client in clients]
+    for member in members:
+        layer.group_add("six", member + "x")
+    after_adds = [client.info("clients")["connected_clients"] for client in clients]
+    layer.send_group("six", {"n": 1})
+    after_send = [client.info("clients")["connected_clients"] for client in clients]
+    for client in clients:
+        client.close()
+    assert after_send == after_adds
+    assert [a - b for a, b in zip(after_adds, before)] == [1, 1, 1]
+    for member in members:
+        assert layer.receive([member], block=True) == (member + "x", {"n": 1})
