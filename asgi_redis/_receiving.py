@@ -25,7 +25,7 @@ from ._link import ready_links
 from ._resp import REPLY_GRACE
 from ._ring import ShardRing
 from ._shard import Script, Shard
-from .exceptions import RedisUnavailable
+from .exceptions import RedisCommandError, RedisUnavailable
 
 __all__ = ["RECEIVE", "ReceivePath"]
 
@@ -290,6 +290,12 @@ class ReceivePath:
                 except RedisUnavailable as exc:
                     self.ring.failed(shard, exc)  # the next receive skips it
                     raise
+                except RedisCommandError as exc:
+                    if not self.redirected(shard, exc):
+                        raise
+                    # nothing was popped there; the others are still
+                    # cancelled properly, so no message they took is lost
+                    replies.append((shard, None))
                 del waiting[shard]
             until = time.monotonic() + timeout
             for shard, link in list(waiting.items()):
@@ -303,6 +309,13 @@ class ReceivePath:
             for shard, link in started:
                 shard.links.release(link)
         return self._first_of(replies)
+
+    def redirected(self, shard: Shard, error: Exception) -> bool:
+        """Whether ``error``, the answer of a blocking pop on ``shard``, only
+        sent the pop elsewhere (a Redis Cluster's ``MOVED``/``ASK``): then the
+        watch ends with nothing and the next one asks again. Plain servers
+        never redirect."""
+        return False
 
     def _start_blpops(self, plan: Plan, timeout: float) -> list[tuple[Shard, Any]]:
         """A BLPOP on each shard of ``plan`` that answers; raises the first

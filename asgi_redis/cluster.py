@@ -40,10 +40,9 @@ from redis.cluster import RedisCluster
 from ._cluster_ring import ClusterRing
 from ._cluster_shard import ClusterShard, ClusterTopology, redirect_of
 from ._options import host_urls
-from ._receiving import Plan, ReceivePath
+from ._receiving import ReceivePath
 from ._shard import Shard
 from .core import BaseRedisChannelLayer
-from .exceptions import RedisCommandError, RedisUnavailable
 
 __all__ = ["RedisClusterChannelLayer"]
 
@@ -56,22 +55,17 @@ class ClusterReceivePath(ReceivePath):
     """The receive path, whose blocking watch of several shards follows the
     cluster's redirects (each shard's own pops follow them in the shard)."""
 
-    def _watch(self, plan: Plan, timeout: float) -> tuple[str | None, Any]:
-        try:
-            return super()._watch(plan, timeout)
-        except RedisCommandError as exc:
-            redirect = redirect_of(exc)
-            if redirect is None:
-                raise
-            if redirect.kind == "CLUSTERDOWN":
-                raise RedisUnavailable(f"Redis Cluster cannot serve a receive now: {exc}") from exc
-            if redirect.kind == "MOVED":
-                moved = [s for s, _ in plan if getattr(s, "slot", None) == redirect.slot]
-                for shard in moved[:1]:
-                    shard.follow(exc, 0)  # type: ignore[attr-defined]
-            else:
-                time.sleep(MIGRATION_PAUSE)  # the slot is migrating: look again shortly
-            return None, None
+    def redirected(self, shard: Shard, error: Exception) -> bool:
+        redirect = redirect_of(error)
+        if redirect is None or not isinstance(shard, ClusterShard):
+            return False
+        if redirect.kind == "MOVED":
+            return shard.follow(error, 0)
+        if redirect.kind == "CLUSTERDOWN":
+            shard.follow(error, 0)  # raises RedisUnavailable
+        shard.topology.redirects[redirect.kind] += 1
+        time.sleep(MIGRATION_PAUSE)  # the slot is migrating: look again shortly
+        return True
 
 
 class RedisClusterChannelLayer(BaseRedisChannelLayer):

@@ -12,7 +12,9 @@ thread per inbox receiving them (blocking pops), each with its own layer.
   held unreplicated): the count is printed.
 * Resharding: one shard's slot is migrated to another master and back,
   staying half-migrated a while each time (clients get ``ASK``), then moved
-  (``MOVED``): no message is lost or duplicated and no call fails.
+  (``MOVED``), while a normal channel is used too (its consumer watches all
+  three shards at once): no message is lost or duplicated and no call
+  fails.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ pytestmark = pytest.mark.integration
 
 
 class Load:
-    """The send/receive loop over ``inboxes`` (one process inbox per shard)."""
+    """The send/receive loop over ``inboxes``: process inboxes (``...!``,
+    each on one shard) or normal channels (spread over every shard, their
+    consumer watching all of them at once)."""
 
     def __init__(self, make_layer, inboxes: list[str]) -> None:
         self.make_layer = make_layer
@@ -44,6 +48,7 @@ class Load:
         self.producing = threading.Event()
         self.consuming = threading.Event()
         self.producer_layer = make_layer()
+        self.consumer_layers: dict[str, RedisClusterChannelLayer] = {}
         self.threads = [threading.Thread(target=self._produce, daemon=True)] + [
             threading.Thread(target=self._consume, args=(inbox,), daemon=True) for inbox in inboxes
         ]
@@ -61,7 +66,7 @@ class Load:
                 return
             inbox = self.inboxes[seq % len(self.inboxes)]
             try:
-                layer.send(f"{inbox}s", {"seq": seq})
+                layer.send(f"{inbox}s" if inbox.endswith("!") else inbox, {"seq": seq})
             except Exception as exc:  # noqa: BLE001 - every failure is recorded and judged
                 self.errors.append((time.monotonic(), inbox, exc))
                 time.sleep(0.01)
@@ -72,7 +77,7 @@ class Load:
             time.sleep(0.002)
 
     def _consume(self, inbox: str) -> None:
-        layer = self.make_layer()
+        layer = self.consumer_layers[inbox] = self.make_layer()
         try:
             while self.consuming.is_set():
                 try:
@@ -199,7 +204,7 @@ def test_resharding_under_load(make_redis_cluster):
     probe = make()
     inboxes = _inboxes(probe)
     slot = probe._shards[0].slot
-    load = Load(make, inboxes)
+    load = Load(make, [*inboxes, "work"])
     load.start()
     try:
         time.sleep(0.5)
@@ -214,11 +219,16 @@ def test_resharding_under_load(make_redis_cluster):
         load.stop()
         probe.close()
     redirects = load.producer_layer.topology.redirects
+    watcher = load.consumer_layers["work"].topology.redirects
     total = sum(map(len, load.sent.values()))
-    print(f"\nresharding: {total} messages sent, redirects followed by the sender: {redirects}")
+    print(
+        f"\nresharding: {total} messages sent; redirects followed by the sender: {redirects}, "
+        f"by the consumer watching every shard: {watcher}"
+    )
     assert cluster.master_of(slot) is source
     assert [(inbox, exc) for _, inbox, exc in load.errors] == []
-    for inbox in inboxes:
-        assert sorted(load.received[inbox]) == load.sent[inbox]
+    for inbox in [*inboxes, "work"]:
+        assert sorted(load.received[inbox]) == load.sent[inbox], inbox
     assert redirects["MOVED"] >= 1
     assert redirects["ASK"] >= 1
+    assert watcher["MOVED"] >= 1
