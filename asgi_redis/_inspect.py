@@ -99,8 +99,11 @@ class Inspection:
 
     # -- heartbeats --------------------------------------------------------------------
 
-    def _process_keys(self) -> tuple[str, str]:
-        return f"{self.prefix}processes", f"{self.prefix}process-records"
+    def _process_keys(self, shard: Shard) -> tuple[str, str]:
+        """The heartbeat index and records on ``shard`` (its tag keeps them
+        in its slot on a Redis Cluster)."""
+        base = self.prefix + shard.tag
+        return f"{base}processes", f"{base}process-records"
 
     def heartbeat(self, process_id: str, record: dict[str, Any], ttl: float) -> None:
         """Store or renew ``record`` for ``ttl`` seconds (one script call)."""
@@ -112,23 +115,23 @@ class Inspection:
             HEARTBEAT_GRACE * 1000,
             HEARTBEAT_PRUNE,
         )
-        self._home(process_id).run(HEARTBEAT, self._process_keys(), args)
+        home = self._home(process_id)
+        home.run(HEARTBEAT, self._process_keys(home), args)
 
     def heartbeat_remove(self, process_id: str) -> None:
         """Drop one record (no error when it is not there)."""
-        index, records = self._process_keys()
-        self._home(process_id).call_many(
-            (("ZREM", index, process_id), ("HDEL", records, process_id))
-        )
+        home = self._home(process_id)
+        index, records = self._process_keys(home)
+        home.call_many((("ZREM", index, process_id), ("HDEL", records, process_id)))
 
     def _home(self, process_id: str) -> Shard:
         return self.ring.shards[self.ring.index_of(process_id)]
 
     def processes(self) -> list[dict[str, Any]]:
         """The unexpired records of every shard, sorted by (kind, host, pid)."""
-        index, records_key = self._process_keys()
 
         def read(shard: Shard) -> list[dict[str, Any]]:
+            index, records_key = self._process_keys(shard)
             now = int(shard.server_time_ms())
             live, flat = shard.call_many(
                 (("ZRANGEBYSCORE", index, f"({now}", "+inf"), ("HGETALL", records_key))
@@ -186,8 +189,9 @@ class Inspection:
     def _waiting_queues(self, shard: Shard) -> dict[str, Backlog]:
         """Every non-empty queue on ``shard``, found by scanning in batches."""
         found: dict[str, Backlog] = {}
-        start = len(self.prefix)
-        for keys in self.scan(shard, glob_escape(self.prefix) + "*", "list"):
+        base = self.prefix + shard.tag
+        start = len(base)
+        for keys in self.scan(shard, glob_escape(base) + "*", "list"):
             queues = {}
             for key in keys:
                 name = key.decode("utf-8", "replace")[start:]
@@ -202,7 +206,7 @@ class Inspection:
         found: dict[str, Backlog] = {}
         for i in range(0, len(here), self.batch):
             chunk = here[i : i + self.batch]
-            found.update(self._read_queues(shard, {q: self.prefix + q for q in chunk}))
+            found.update(self._read_queues(shard, {q: self.prefix + shard.tag + q for q in chunk}))
         return found
 
     def _read_queues(self, shard: Shard, queues: dict[str, Any]) -> dict[str, Backlog]:
@@ -246,7 +250,7 @@ class Inspection:
 
     def _shard_groups(self, shard: Shard, members: bool) -> dict[str, tuple[int, list[str]]]:
         """``{group: (live members here, their names when asked)}`` on ``shard``."""
-        base = self.prefix + "group:"
+        base = self.prefix + shard.tag + "group:"
         cutoff = int(shard.server_time_ms()) - self.group_expiry_ms
         found: dict[str, tuple[int, list[str]]] = {}
         for keys in self.scan(shard, glob_escape(base) + "*", "zset"):
