@@ -286,20 +286,14 @@ class ReceivePath:
             for link in ready:
                 shard = by_link[link]
                 try:
-                    replies.append((shard, link.read(timeout=REPLY_GRACE)))
+                    replies.append((shard, self._answer(shard, link.read, REPLY_GRACE)))
                 except RedisUnavailable as exc:
                     self.ring.failed(shard, exc)  # the next receive skips it
                     raise
-                except RedisCommandError as exc:
-                    if not self.redirected(shard, exc):
-                        raise
-                    # nothing was popped there; the others are still
-                    # cancelled properly, so no message they took is lost
-                    replies.append((shard, None))
                 del waiting[shard]
             until = time.monotonic() + timeout
             for shard, link in list(waiting.items()):
-                replies.append((shard, shard.cancel_blpop(link, until)))
+                replies.append((shard, self._answer(shard, shard.cancel_blpop, link, until)))
                 del waiting[shard]
         except BaseException:
             for link in waiting.values():
@@ -309,6 +303,17 @@ class ReceivePath:
             for shard, link in started:
                 shard.links.release(link)
         return self._first_of(replies)
+
+    def _answer(self, shard: Shard, read: Callable[..., Any], *args: Any) -> Any:
+        """``read(*args)``: one shard's answer to a watch's pop, None when it
+        was redirected (nothing was popped there, and the other shards'
+        pops are still cancelled properly, so nothing they took is lost)."""
+        try:
+            return read(*args)
+        except RedisCommandError as exc:
+            if not self.redirected(shard, exc):
+                raise
+            return None
 
     def redirected(self, shard: Shard, error: Exception) -> bool:
         """Whether ``error``, the answer of a blocking pop on ``shard``, only
