@@ -12,9 +12,9 @@ thread per inbox receiving them (blocking pops), each with its own layer.
   held unreplicated): the count is printed.
 * Resharding: one shard's slot is migrated to another master and back,
   staying half-migrated a while each time (clients get ``ASK``), then moved
-  (``MOVED``), while a normal channel is used too (its consumer watches all
-  three shards at once): no message is lost or duplicated and no call
-  fails.
+  (``MOVED``), while a normal channel (its consumer watches all three
+  shards at once) and group sends to every inbox are used too: no message
+  is lost or duplicated and no call fails.
 """
 
 from __future__ import annotations
@@ -36,8 +36,13 @@ class Load:
     each on one shard) or normal channels (spread over every shard, their
     consumer watching all of them at once)."""
 
-    def __init__(self, make_layer, inboxes: list[str]) -> None:
+    def __init__(self, make_layer, inboxes: list[str], group_every: int = 0) -> None:
         self.make_layer = make_layer
+        #: Every how many sends one is a group send to every process inbox
+        #: (0: none); their numbers are in ``group_sent`` and ``group_received``.
+        self.group_every = group_every
+        self.group_sent: list[int] = []
+        self.group_received: dict[str, list[int]] = {inbox: [] for inbox in inboxes}
         self.inboxes = inboxes
         self.sent: dict[str, list[int]] = {inbox: [] for inbox in inboxes}
         #: When each send of ``sent`` was acknowledged (monotonic seconds).
@@ -54,6 +59,9 @@ class Load:
         ]
 
     def start(self) -> None:
+        for inbox in self.inboxes:
+            if self.group_every and inbox.endswith("!"):
+                self.producer_layer.group_add("everyone", f"{inbox}g")
         self.producing.set()
         self.consuming.set()
         for thread in self.threads:
@@ -64,6 +72,9 @@ class Load:
         for seq in itertools.count():
             if not self.producing.is_set():
                 return
+            if self.group_every and seq % self.group_every == 0:
+                self._send_group(layer, seq)
+                continue
             inbox = self.inboxes[seq % len(self.inboxes)]
             try:
                 layer.send(f"{inbox}s" if inbox.endswith("!") else inbox, {"seq": seq})
@@ -76,6 +87,14 @@ class Load:
                 self.sent_at[inbox].append(self.last_ok[inbox])
             time.sleep(0.002)
 
+    def _send_group(self, layer: RedisClusterChannelLayer, seq: int) -> None:
+        try:
+            layer.send_group("everyone", {"seq": seq, "group": True})
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded and judged
+            self.errors.append((time.monotonic(), "everyone", exc))
+        else:
+            self.group_sent.append(seq)
+
     def _consume(self, inbox: str) -> None:
         layer = self.consumer_layers[inbox] = self.make_layer()
         try:
@@ -86,7 +105,9 @@ class Load:
                     self.errors.append((time.monotonic(), inbox, exc))
                     time.sleep(0.05)
                     continue
-                if channel is not None:
+                if channel is not None and message.get("group"):
+                    self.group_received[inbox].append(message["seq"])
+                elif channel is not None:
                     self.received[inbox].append(message["seq"])
         finally:
             layer.close()
@@ -204,7 +225,7 @@ def test_resharding_under_load(make_redis_cluster):
     probe = make()
     inboxes = _inboxes(probe)
     slot = probe._shards[0].slot
-    load = Load(make, [*inboxes, "work"])
+    load = Load(make, [*inboxes, "work"], group_every=7)
     load.start()
     try:
         time.sleep(0.5)
@@ -222,13 +243,17 @@ def test_resharding_under_load(make_redis_cluster):
     watcher = load.consumer_layers["work"].topology.redirects
     total = sum(map(len, load.sent.values()))
     print(
-        f"\nresharding: {total} messages sent; redirects followed by the sender: {redirects}, "
+        f"\nresharding: {total} messages and {len(load.group_sent)} group messages sent; "
+        f"redirects followed by the sender: {redirects}, "
         f"by the consumer watching every shard: {watcher}"
     )
     assert cluster.master_of(slot) is source
     assert [(inbox, repr(exc)) for _, inbox, exc in load.errors] == []
     for inbox in [*inboxes, "work"]:
         assert sorted(load.received[inbox]) == load.sent[inbox], inbox
+    assert load.group_sent
+    for inbox in inboxes:
+        assert sorted(load.group_received[inbox]) == load.group_sent, inbox
     assert redirects["MOVED"] >= 1
     assert redirects["ASK"] >= 1
     assert watcher["MOVED"] >= 1
