@@ -152,14 +152,18 @@ class Presences:
         """Keep presences under ``prefix`` from now on."""
         self.prefix = prefix
 
-    def _keys(self, presence: str) -> tuple[str, str]:
-        return f"{self.prefix}presence:{presence}", f"{self.prefix}presence-meta:{presence}"
+    def _keys(self, presence: str, tag: str = "") -> tuple[str, str]:
+        """The presence's keys on a shard with ``tag`` (a Redis Cluster
+        shard's hash tag keeps both in its slot)."""
+        base = self.prefix + tag
+        return f"{base}presence:{presence}", f"{base}presence-meta:{presence}"
 
     def _shard(self, presence: str) -> Shard:
         return self.ring.shards[self.ring.index_of(presence)]
 
     def _run(self, script: Script, presence: str, *args: Any) -> Any:
-        return self._shard(presence).run(script, self._keys(presence), args)
+        shard = self._shard(presence)
+        return shard.run(script, self._keys(presence, shard.tag), args)
 
     def join(self, presence: str, channel: str, meta: dict, ttl: float) -> bool:
         payload = self._encode(presence, meta)
