@@ -22,7 +22,8 @@ throughput and latency: daphne, worker and Redis microseconds per operation
 these costs into a capacity model.
 
 Layers: ``redis`` (one redis-server), ``shards2`` (client-side sharding over
-two). Everything listens on 127.0.0.1 and every step is bounded in time.
+two), ``cluster`` (``RedisClusterChannelLayer`` on a private Redis Cluster of
+three masters and three replicas). Everything listens on 127.0.0.1 and every step is bounded in time.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ def cpu_seconds(pid: int) -> float:
 class Layout:
     """The redis-servers of one layer configuration and the settings that point at them."""
 
+    backend = "asgi_redis.RedisChannelLayer"
+
     def __init__(self, name: str, servers: int, capacity: int) -> None:
         self.name = name
         self.capacity = capacity
@@ -81,6 +84,7 @@ class Layout:
 
     def env(self) -> dict[str, str]:
         return {
+            "REL_BACKEND": self.backend,
             "REL_REDIS_HOSTS": ",".join(s.url for s in self.servers),
             "REL_CAPACITY": str(self.capacity),
         }
@@ -89,7 +93,8 @@ class Layout:
         return [s.process.pid for s in self.servers if s.process is not None]
 
     def commands(self) -> int:
-        """Commands every server has run so far (``INFO commandstats``, INFO itself excluded)."""
+        """Commands every server has run so far (``INFO commandstats``; INFO, PING and the
+        cluster's own bookkeeping excluded)."""
         total = 0
         for server in self.servers:
             out = subprocess.run(
@@ -100,13 +105,42 @@ class Layout:
                 check=True,
             ).stdout
             for line in out.splitlines():
-                match = re.match(r"cmdstat_(\w+):calls=(\d+)", line)
-                if match and match.group(1) != "info":
+                match = re.match(r"cmdstat_([\w|]+):calls=(\d+)", line)
+                if match and match.group(1) not in ("info", "ping", "cluster|info", "cluster"):
                     total += int(match.group(2))
         return total
 
 
-LAYOUTS = {"redis": 1, "shards2": 2}
+class ClusterLayout(Layout):
+    """A private Redis Cluster (3 masters, 3 replicas) under ``RedisClusterChannelLayer``;
+    its CPU and commands count every node, replicas included (they replay the writes)."""
+
+    backend = "asgi_redis.RedisClusterChannelLayer"
+
+    def __init__(self, name: str, capacity: int) -> None:
+        from tests.support.redis_cluster import RedisCluster
+
+        self.name = name
+        self.capacity = capacity
+        self.cluster = RedisCluster(masters=3)
+        self.servers = []
+
+    def start(self) -> ClusterLayout:
+        self.cluster.start()
+        self.servers = list(self.cluster.nodes)
+        return self
+
+    def stop(self) -> None:
+        self.cluster.cleanup()
+
+
+LAYOUTS = {"redis": 1, "shards2": 2, "cluster": 0}
+
+
+def make_layout(name: str, capacity: int) -> Layout:
+    if name == "cluster":
+        return ClusterLayout(name, capacity)
+    return Layout(name, LAYOUTS[name], capacity)
 
 
 class Site:
@@ -323,7 +357,7 @@ def _http_load(site: Site, args: argparse.Namespace, meter: _Meter) -> dict:
 def run_grid(args: argparse.Namespace) -> list[Row]:
     rows: list[Row] = []
     for layer in args.layers:
-        layout = Layout(layer, LAYOUTS[layer], capacity=max(100, args.fanout_members)).start()
+        layout = make_layout(layer, capacity=max(100, args.fanout_members)).start()
         try:
             for daphnes in args.daphnes:
                 for workers in args.workers:
@@ -369,7 +403,7 @@ def main() -> int:
     names = lambda text: text.split(",")  # noqa: E731
     parser.add_argument("--daphnes", type=ints, default=[1, 2])
     parser.add_argument("--workers", type=ints, default=[1, 2, 4])
-    parser.add_argument("--layers", type=names, default=["redis", "shards2"])
+    parser.add_argument("--layers", type=names, default=["redis", "shards2", "cluster"])
     parser.add_argument("--workloads", type=names, default=["echo", "http", "fanout"])
     parser.add_argument("--duration", type=float, default=5.0, help="measured seconds per cell")
     parser.add_argument("--echo-conns", type=int, default=50)
