@@ -146,7 +146,9 @@ def make_layout(name: str, capacity: int) -> Layout:
 class Site:
     """``daphnes`` daphne processes and ``workers`` runworker processes on one layout."""
 
-    def __init__(self, layout: Layout, daphnes: int, workers: int) -> None:
+    def __init__(
+        self, layout: Layout, daphnes: int, workers: int, spin_wait: float | None = None
+    ) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="scale-"))
         env = dict(os.environ)
         env.pop("REDIS_URL", None)
@@ -156,6 +158,8 @@ class Site:
             REL_PREFIX=f"scale{uuid.uuid4().hex[:6]}:",
             **layout.env(),
         )
+        if spin_wait is not None:
+            env["REL_SPIN_WAIT"] = str(spin_wait)
         self.ports = [free_port() for _ in range(daphnes)]
         self.daphnes = [
             Managed(
@@ -231,12 +235,17 @@ class _Meter:
     def __init__(self, site: Site, layout: Layout) -> None:
         self.layout = layout
         self.kinds = {"daphne": site.daphnes, "worker": site.workers}
+        #: The load generator's processes (set by the load before ``start()``).
+        self.client_pids: list[int] = []
+        #: CPU seconds of load processes that had ended before ``stop()``.
+        self.client_ended = 0.0
         self.cpu: dict[str, float] = {}
         self.commands = 0
 
     def _sample(self) -> dict[str, float]:
         cpu = {k: sum(cpu_seconds(p.pid) for p in ps) for k, ps in self.kinds.items()}
         cpu["redis"] = sum(cpu_seconds(pid) for pid in self.layout.pids())
+        cpu["client"] = sum(cpu_seconds(pid) for pid in self.client_pids)
         return cpu
 
     def start(self) -> None:
@@ -245,6 +254,7 @@ class _Meter:
 
     def stop(self) -> None:
         after = self._sample()
+        after["client"] += self.client_ended
         self.cpu = {k: round(after[k] - self.cpu[k], 3) for k in after}
         self.commands = self.layout.commands() - self.commands
 
@@ -285,6 +295,7 @@ def _ws_load(site: Site, args: argparse.Namespace, mode: str, meter: _Meter) -> 
     budget = args.duration + 120 + args.fanout_members / 50
     with tempfile.TemporaryFile("w+") as errors:
         load = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True)
+        meter.client_pids = [load.pid]
         timer = threading.Timer(budget, load.kill)
         timer.start()
         try:
@@ -332,6 +343,8 @@ def _http_load(site: Site, args: argparse.Namespace, meter: _Meter) -> dict:
         )  # fmt: skip
         for port in site.ports
     ]
+    # wrk is reaped before the meter stops: its CPU comes from the children's rusage
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     meter.start()
     rate, p50, p99, errors, requests = 0.0, 0.0, 0.0, 0, 0
     for run in runs:
@@ -344,6 +357,8 @@ def _http_load(site: Site, args: argparse.Namespace, meter: _Meter) -> dict:
         pct = {q: float(v) * _UNIT[u] for q, v, u in _WRK_PCT.findall(out)}
         p50, p99 = max(p50, pct.get("50", 0.0)), max(p99, pct.get("99", 0.0))
         errors += sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
+    ended = resource.getrusage(resource.RUSAGE_CHILDREN)
+    meter.client_ended = (ended.ru_utime + ended.ru_stime) - (children.ru_utime + children.ru_stime)
     meter.stop()
     return {
         "ops": requests,
@@ -361,7 +376,7 @@ def run_grid(args: argparse.Namespace) -> list[Row]:
         try:
             for daphnes in args.daphnes:
                 for workers in args.workers:
-                    site = Site(layout, daphnes, workers).start()
+                    site = Site(layout, daphnes, workers, args.spin_wait).start()
                     try:
                         for workload in args.workloads:
                             row = Row(layer, daphnes, workers, workload)
@@ -383,7 +398,7 @@ def run_grid(args: argparse.Namespace) -> list[Row]:
 
 HEADER = (
     "| layer | daphnes | workers | workload | ops/s | p50 ms | p99 ms | lost | errors "
-    "| daphne µs/op | worker µs/op | redis µs/op | redis µs/cmd | cmds/op |"
+    "| daphne µs/op | worker µs/op | redis µs/op | client µs/op | redis µs/cmd | cmds/op |"
 )
 
 
@@ -392,7 +407,7 @@ def _line(row: Row) -> str:
     cells = [
         row.layer, row.daphnes, row.workers, row.workload, row.rate, row.p50_ms, row.p99_ms,
         row.lost, row.errors, row.per_op_us("daphne"), row.per_op_us("worker"),
-        row.per_op_us("redis"), row.redis_us_per_command(), cmds,
+        row.per_op_us("redis"), row.per_op_us("client"), row.redis_us_per_command(), cmds,
     ]  # fmt: skip
     return "| " + " | ".join("–" if c is None else str(c) for c in cells) + " |"
 
@@ -409,6 +424,11 @@ def main() -> int:
     parser.add_argument("--echo-conns", type=int, default=50)
     parser.add_argument("--http-conns", type=int, default=32)
     parser.add_argument("--fanout-members", type=int, default=200)
+    parser.add_argument(
+        "--spin-wait",
+        type=float,
+        help="the layer's spin_wait in every process (seconds; 0 turns polling off)",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write every row as JSON")
     args = parser.parse_args()
     for layer in args.layers:

@@ -6,8 +6,9 @@ per-channel capacity, ``REL_EXPIRY`` the message expiry (seconds, default
 30), ``REL_GROUP_EXPIRY`` the group membership expiry
 (seconds), ``REL_KEYS`` comma-separated symmetric encryption keys,
 ``REL_EVENTS`` the directory where consumers record what they saw,
-``REL_TLS_CA`` a CA file for ``rediss://`` hosts, and ``REL_BODY_CAPACITY``
-the capacity of the ``http.request.body?`` channels.
+``REL_TLS_CA`` a CA file for ``rediss://`` hosts, ``REL_BODY_CAPACITY``
+the capacity of the ``http.request.body?`` channels, and ``REL_SPIN_WAIT``
+the layer's ``spin_wait`` (seconds).
 """
 
 import os
@@ -42,6 +43,8 @@ def _layer_config() -> dict:
         config["symmetric_encryption_keys"] = os.environ["REL_KEYS"].split(",")
     if os.environ.get("REL_BODY_CAPACITY"):
         config["channel_capacity"] = {"http.request.body?*": int(os.environ["REL_BODY_CAPACITY"])}
+    if os.environ.get("REL_SPIN_WAIT"):
+        config["spin_wait"] = float(os.environ["REL_SPIN_WAIT"])
     if os.environ.get("REL_TLS_CA"):
         config["connection_kwargs"] = {"ssl_ca_certs": os.environ["REL_TLS_CA"]}
     return config
