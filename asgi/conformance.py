@@ -7,7 +7,7 @@ taking layer options (``capacity``, ``channel_capacity``, ``expiry``,
 ``group_expiry``) so the tests that need a specially configured layer run.
 
 Tests of an extension run when the layer lists it in ``extensions``
-(``groups``, ``flush``, ``inspect``) and skip otherwise.
+(``groups``, ``flush``, ``inspect``, ``history``) and skip otherwise.
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from ._conformance_history import HistoryConformance
 from ._inspect_conformance import InspectConformance
 
 __all__ = ["ConformanceTestCase"]
 
 
-class ConformanceTestCase(InspectConformance, unittest.TestCase):
+class ConformanceTestCase(InspectConformance, HistoryConformance, unittest.TestCase):
     """Tests of the behaviour the ASGI 1 spec requires of a channel layer."""
 
     #: The layer under test (an instance).

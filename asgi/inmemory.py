@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import serialization
+from ._history import GroupHistory, MemoryHistory, check_after, check_history_options, fill_offset
 from ._presence import PRESENCE_EXTENSION, PresenceTable, check_ttl
 from .base_layer import (
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -38,7 +39,7 @@ __all__ = ["ChannelLayer", "channel_layer"]
 class ChannelLayer(BaseChannelLayer):
     """A thread-safe channel layer living in this process's memory."""
 
-    extensions = ["groups", "flush", "inspect", PRESENCE_EXTENSION]
+    extensions = ["groups", "flush", "inspect", PRESENCE_EXTENSION, "history"]
 
     #: How long a blocking receive waits before returning ``(None, None)``;
     #: callers loop, so this only bounds how late they notice a shutdown.
@@ -69,6 +70,7 @@ class ChannelLayer(BaseChannelLayer):
         self._groups: dict[str, dict[str, float]] = {}
         # process id -> (expires_at, a copy of its heartbeat record)
         self._processes: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._history = MemoryHistory()
         self._next_sweep = 0.0
         self._presence = PresenceTable(clock)
 
@@ -156,13 +158,45 @@ class ChannelLayer(BaseChannelLayer):
         snapshot = self._snapshot(group, message)
         with self._condition:
             self._maybe_sweep()
-            expires_at = self._clock() + self.expiry
-            for channel in self._live_members(group):
-                queue = self._channels.setdefault(self.non_local_name(channel), deque())
-                self._drop_expired(queue)
-                if len(queue) < self.get_capacity(channel):
-                    queue.append((expires_at, channel, snapshot, True))
-            self._condition.notify_all()
+            self._fan_out(group, snapshot)
+
+    def _fan_out(self, group: str, snapshot: dict[str, Any]) -> None:
+        """Queue one shared copy for every live member (the caller holds the lock)."""
+        expires_at = self._clock() + self.expiry
+        for channel in self._live_members(group):
+            queue = self._channels.setdefault(self.non_local_name(channel), deque())
+            self._drop_expired(queue)
+            if len(queue) < self.get_capacity(channel):
+                queue.append((expires_at, channel, snapshot, True))
+        self._condition.notify_all()
+
+    # -- history -------------------------------------------------------------------
+
+    def send_group_history(self, group: str, message: dict[str, Any], size: int, ttl: float) -> int:
+        """``send_group`` that numbers the message and keeps it in the
+        group's history (the last ``size`` messages, ``ttl`` seconds after
+        the last send); returns its offset. The mark
+        ``asgi._history.OFFSET_MARK`` in its text values becomes the offset."""
+        self.check_message_type(message)
+        self.valid_group_name(group)
+        check_history_options(size, ttl)
+        snapshot = self._snapshot(group, message)
+        with self._condition:
+            self._maybe_sweep()
+            offset = self._history.append(group, self._clock(), ttl)
+            numbered = fill_offset(snapshot, offset)
+            self._history.store(group, offset, numbered, size)
+            self._fan_out(group, numbered)
+        return offset
+
+    def group_history(self, group: str, after: int = 0) -> GroupHistory:
+        """The messages of ``group``'s history after offset ``after``, oldest first."""
+        self.valid_group_name(group)
+        check_after(after)
+        with self._condition:
+            entries, gap, last = self._history.read(group, after, self._clock())
+            messages = [(offset, _deep_copy(message)) for offset, message in entries]
+        return GroupHistory(messages, gap, last)
 
     # -- presence (see asgi._presence) ---------------------------------------------
 
@@ -204,6 +238,7 @@ class ChannelLayer(BaseChannelLayer):
             self._groups.clear()
             self._processes.clear()
             self._presence.clear()
+            self._history.clear()
 
     # -- inspect -------------------------------------------------------------------
     # Read-only for messages: inspecting drops none (an expired one is left for the
@@ -337,6 +372,7 @@ class ChannelLayer(BaseChannelLayer):
                 del self._channels[name]
         for group in list(self._groups):
             self._live_members(group)
+        self._history.sweep(now)
 
     def _remove_from_groups(self, channels: set[str]) -> None:
         for group in list(self._groups):

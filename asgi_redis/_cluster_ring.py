@@ -19,7 +19,7 @@ from typing import Any
 from ._cluster_shard import ClusterShard, redirect_of
 from ._resp import pack
 from ._ring import ShardRing, per_shard
-from ._shard import Script
+from ._shard import Script, Shard
 from .exceptions import RedisCommandError, RedisUnavailable
 
 __all__ = ["ClusterRing"]
@@ -35,12 +35,19 @@ class ClusterRing(ShardRing):
     """A :class:`~asgi_redis._ring.ShardRing` of cluster shards."""
 
     def run_everywhere(
-        self, script: Script, keys: Any, args: Any, partial: bool = False
+        self,
+        script: Script,
+        keys: Any,
+        args: Any,
+        partial: bool = False,
+        shards: list[Shard] | None = None,
     ) -> list[Any]:
-        shards: list[ClusterShard] = self.shards  # type: ignore[assignment]
+        """As :meth:`ShardRing.run_everywhere` (``shards``: only those), the
+        calls grouped by the master serving each shard."""
+        chosen: list[ClusterShard] = self.shards if shards is None else shards  # type: ignore[assignment]
         errors: Errors = []
         by_node = self._by_node(
-            [(shard, per_shard(keys, shard), per_shard(args, shard)) for shard in shards], errors
+            [(shard, per_shard(keys, shard), per_shard(args, shard)) for shard in chosen], errors
         )
         started = self._write(script, by_node, errors)
         results: dict[int, Any] = {}

@@ -94,26 +94,30 @@ class Groups:
         message (it is logged); the call raises only when no shard could be
         reached.
         """
-
-        def args(shard: Shard) -> tuple:
-            stats_prefix, channel_ttl, global_base, global_ttl = counting
-            if shard.tag and stats_prefix:
-                # the counters of a tagged shard carry its tag too
-                global_base = stats_prefix + shard.tag + global_base[len(stats_prefix) :]
-                stats_prefix += shard.tag
-            return (
-                payload,
-                self.prefix + shard.tag,
-                self.expiry_ms,
-                self.group_expiry_ms,
-                self.queue_ttl_ms,
-                capacity,
-                stats_prefix,
-                channel_ttl,
-                global_base,
-                global_ttl,
-            )
-
         self.ring.run_everywhere(
-            SEND_GROUP, lambda shard: self.keys(group, shard), args, partial=True
+            SEND_GROUP,
+            lambda shard: self.keys(group, shard),
+            lambda shard: self.send_args(payload, capacity, counting, shard),
+            partial=True,
+        )
+
+    def send_args(self, payload: bytes, capacity: int, counting: Sequence, shard: Shard) -> tuple:
+        """The ARGV of ``SEND_GROUP`` on ``shard`` (the history scripts share
+        it): the key prefix and the statistics keys carry the shard's tag."""
+        stats_prefix, channel_ttl, global_base, global_ttl = counting
+        if shard.tag and stats_prefix:
+            # the counters of a tagged shard carry its tag too
+            global_base = stats_prefix + shard.tag + global_base[len(stats_prefix) :]
+            stats_prefix += shard.tag
+        return (
+            payload,
+            self.prefix + shard.tag,
+            self.expiry_ms,
+            self.group_expiry_ms,
+            self.queue_ttl_ms,
+            capacity,
+            stats_prefix,
+            channel_ttl,
+            global_base,
+            global_ttl,
         )

@@ -72,19 +72,26 @@ class ShardRing:
             logger.warning("%s; normal channels use the other shards until it answers again", error)
 
     def run_everywhere(
-        self, script: Script, keys: Any, args: Any, partial: bool = False
+        self,
+        script: Script,
+        keys: Any,
+        args: Any,
+        partial: bool = False,
+        shards: list[Shard] | None = None,
     ) -> list[Any]:
-        """Run one script on every shard, the calls overlapping (one round
-        trip of latency in all). With ``partial``, unreachable shards are
-        logged and skipped as long as one shard answered.
+        """Run one script on every shard (or on ``shards``), the calls
+        overlapping (one round trip of latency in all). With ``partial``,
+        unreachable shards are logged and skipped as long as one shard answered.
 
         ``keys`` and ``args`` may be functions of the shard, for keys that
         carry the shard's tag (:attr:`Shard.tag`)."""
-        if self.size == 1:
-            shard = self.shards[0]
+        if shards is None:
+            shards = self.shards
+        if len(shards) == 1:
+            shard = shards[0]
             return [shard.run(script, per_shard(keys, shard), per_shard(args, shard))]
         started, results, errors = [], [], []
-        for shard in self.shards:
+        for shard in shards:
             try:
                 started.append(
                     (shard, shard.start(script, per_shard(keys, shard), per_shard(args, shard)))

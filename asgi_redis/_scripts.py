@@ -50,12 +50,15 @@ machines agree on what has expired.
 from __future__ import annotations
 
 __all__ = [
+    "COMMON",
+    "FAN_OUT",
     "GROUP_ADD",
     "GROUP_CHANNELS",
     "GROUP_DISCARD",
     "HEARTBEAT",
     "LEASE_CLAIM",
     "LEASE_RENEW",
+    "PRUNE",
     "QUEUE_HEADS",
     "RECEIVE",
     "SEND_FULL",
@@ -195,21 +198,13 @@ return redis.call('ZRANGE', KEYS[1], 0, -1)
 """
 )
 
-#: SEND_GROUP: deliver one message to every member on this shard.
-#: KEYS[1] group sorted set  KEYS[2] group capacity hash
-#: ARGV[1] payload   ARGV[2] key prefix   ARGV[3] message expiry (ms)
-#: ARGV[4] group_expiry (ms)  ARGV[5] queue key TTL (ms)  ARGV[6] default capacity
-#: ARGV[7] stats prefix ("" disables statistics)  ARGV[8] channel stats TTL (s)
-#: ARGV[9] global stats base  ARGV[10] global stats TTL (s)
-#: Members of one process ("name!local") share one copy in their process
-#: inbox, tagged with all their names. A member whose queue holds a message
-#: that expired unread is dropped from the group (its reader is gone); a
-#: full member misses the message. Returns the number of copies queued.
-SEND_GROUP = (
-    _COMMON
-    + _PRUNE
-    + """
-local payload, prefix = ARGV[1], ARGV[2]
+#: The fan-out of SEND_GROUP, as a function the history scripts share
+#: (asgi_redis._history): ``fan_out(payload)`` queues ``payload`` for every
+#: live member on this shard and returns the number of copies queued. It reads
+#: KEYS[1], KEYS[2] and ARGV[2] to ARGV[10] as SEND_GROUP documents them.
+FAN_OUT = """
+local function fan_out(payload)
+local prefix = ARGV[2]
 local default_capacity = tonumber(ARGV[6])
 prune(tonumber(ARGV[4]))
 local members = redis.call('ZRANGE', KEYS[1], 0, -1)
@@ -260,8 +255,21 @@ end
 if #evicted > 0 then remove_members(evicted) end
 if sent > 0 then bump(ARGV[9], 'messages_count', sent, ARGV[10]) end
 return sent
+end
 """
-)
+
+#: SEND_GROUP: deliver one message to every member on this shard.
+#: KEYS[1] group sorted set  KEYS[2] group capacity hash
+#: ARGV[1] payload   ARGV[2] key prefix   ARGV[3] message expiry (ms)
+#: ARGV[4] group_expiry (ms)  ARGV[5] queue key TTL (ms)  ARGV[6] default capacity
+#: ARGV[7] stats prefix ("" disables statistics)  ARGV[8] channel stats TTL (s)
+#: ARGV[9] global stats base  ARGV[10] global stats TTL (s)
+#: Members of one process ("name!local") share one copy in their process
+#: inbox, tagged with all their names. A member whose queue holds a message
+#: that expired unread is dropped from the group (its reader is gone); a
+#: full member misses the message. Returns the number of copies queued.
+SEND_GROUP = _COMMON + _PRUNE + FAN_OUT + "\nreturn fan_out(ARGV[1])\n"
+
 
 #: LEASE_RENEW: write the changes to one owner's lease and push its deadline.
 #: KEYS[1] the lease index (sorted set)  KEYS[2] the owner's lease hash
@@ -362,3 +370,8 @@ for _, queue in ipairs(KEYS) do
 end
 return result
 """
+
+#: The shared preamble (server time, expiry test, trim, statistics) and the
+#: member pruning, for scripts built in other modules (asgi_redis._history).
+COMMON = _COMMON
+PRUNE = _PRUNE

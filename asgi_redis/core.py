@@ -38,12 +38,14 @@ from typing import Any
 import redis
 
 from asgi import serialization
+from asgi._history import GroupHistory, check_after, check_history_options
 from asgi._presence import PRESENCE_EXTENSION, check_ttl
 from asgi.base_layer import DEFAULT_MAX_MESSAGE_SIZE, BaseChannelLayer, CapacityPatterns
 
 from ._async import AsyncReceiveMixin
 from ._codec import Encryptor, glob_escape
 from ._groups import Groups
+from ._history import History
 from ._inspect import Inspection
 from ._leases import Leases
 from ._link import DEFAULT_SPIN
@@ -108,6 +110,7 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, BaseChannelLayer):
         "leases",
         "inspect",
         PRESENCE_EXTENSION,
+        "history",
     ]
     #: The receive path's class (the cluster layer's follows redirects
     #: in its blocking watch of several shards).
@@ -153,6 +156,8 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, BaseChannelLayer):
         self.crypter = None
         if symmetric_encryption_keys:
             self.crypter = Encryptor(symmetric_encryption_keys, ttl=int(expiry) + 10)
+            # Redis cannot write an offset into an encrypted message (see _history).
+            self.extensions = [name for name in self.extensions if name != "history"]
         self._reactor_links: dict[int, Any] = {}
         self._ring = self._ring_class(self._make_shards(hosts))
         self._shards: list[Shard] = self._ring.shards
@@ -199,6 +204,7 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, BaseChannelLayer):
             is_group=self.is_group_name,
         )
         self._presences = Presences(self._ring, prefix, self._encode, self.deserialize)
+        self._history = History(self._ring, self._groups)
 
     # -- configuration ----------------------------------------------------------------
 
@@ -428,6 +434,52 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, BaseChannelLayer):
             self.global_statistics_expiry, self.channel_statistics_expiry
         )
         self._groups.send(group, payload, self.capacity, counting)
+
+    # -- history -----------------------------------------------------------------------------
+
+    def send_group_history(self, group: str, message: dict, size: int, ttl: float) -> int:
+        """``send_group`` that numbers the message and keeps it in the group's
+        history (the last ``size`` messages, for ``ttl`` seconds after the
+        group's last numbered send); returns its offset. Every
+        ``asgi._history.OFFSET_MARK`` in the message's text becomes the offset.
+
+        One script call per shard, like ``send_group``; the home shard's call
+        comes first when there are several (see :mod:`asgi_redis._history`).
+        """
+        self.check_message_type(message)
+        self.valid_group_name(group)
+        check_history_options(size, ttl)
+        if "history" not in self.extensions:
+            raise NotImplementedError(
+                "Group history is not available with symmetric_encryption_keys: Redis "
+                "cannot write an offset into an encrypted message"
+            )
+        payload = self._encode(group, message)
+        counting = self._statistics.group_send_args(
+            self.global_statistics_expiry, self.channel_statistics_expiry
+        )
+        ttl_ms = max(1, int(ttl * 1000))
+        return self._history.send(group, payload, self.capacity, counting, size, ttl_ms)
+
+    def group_history(self, group: str, after: int = 0) -> GroupHistory:
+        """The messages of ``group``'s history after offset ``after``, oldest
+        first, whether the history had lost some of them (``gap``), and the
+        group's latest offset: one script call on the group's home shard."""
+        self.valid_group_name(group)
+        check_after(after)
+        if "history" not in self.extensions:
+            raise NotImplementedError(
+                "Group history is not available with symmetric_encryption_keys"
+            )
+        last, first, items = self._history.read(group, after)
+        messages = []
+        for offset, item in enumerate(items, start=first):
+            channel, message = self._result(group, item)
+            if channel is not None:
+                messages.append((offset, message))
+        if last == 0:
+            return GroupHistory([], after > 0, 0)
+        return GroupHistory(messages, 0 < after < first - 1, last)
 
     # -- leases ------------------------------------------------------------------------------
 
