@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from asgi._history import GroupHistory
 from asgi.types import ChannelLayer
 
 from ._aliases import DEFAULT_CHANNEL_LAYER
+from ._history import group_history_options, numbered_frame, resume_frames
 from ._pending import pending_message_store
 
 __all__ = ["Channel", "Group"]
@@ -93,16 +95,26 @@ class Channel:
 
 
 class Group:
-    """A named set of channels; a send reaches every member."""
+    """A named set of channels; a send reaches every member.
+
+    ``history`` (not in 1.x) keeps the group's last ``history`` text frames
+    for ``history_ttl`` seconds and numbers them, so a socket that
+    reconnects can get what it missed (docs/topics/history.rst); without
+    it, the ``CHANNEL_GROUP_HISTORY`` setting decides, and by default a
+    group keeps nothing, as in 1.x.
+    """
 
     def __init__(
         self,
         name: str | bytes,
         alias: str = DEFAULT_CHANNEL_LAYER,
         channel_layer: ChannelLayer | None = None,
+        history: int | None = None,
+        history_ttl: float | None = None,
     ) -> None:
         self.name = _as_name(name, "Group")
         self.channel_layer = _resolve_layer(alias, channel_layer)
+        self.history, self.history_ttl = group_history_options(self.name, history, history_ttl)
 
     def add(self, channel: Channel | str) -> None:
         """Add a channel (a ``Channel`` or its name) to the group."""
@@ -126,9 +138,47 @@ class Group:
             raise ValueError(f"You can only send dicts as content on groups, got {content!r}")
         if immediately or not pending_message_store.active:
             pending_message_store.flush_held()
-            self.channel_layer.send_group(self.name, content)
+            frame = numbered_frame(self.name, content) if self.history else None
+            if frame is None:
+                self.channel_layer.send_group(self.name, content)
+            else:
+                self._check_extension()
+                self.channel_layer.send_group_history(
+                    self.name, frame, self.history, self.history_ttl
+                )
         else:
             pending_message_store.append(self, content)
+
+    def resume(self, channel: Channel | str, after: int) -> GroupHistory:
+        """Send ``channel`` the frames of this group's history after offset
+        ``after`` (the last one its socket saw), and return that history.
+
+        It reads what the layer kept, whatever this ``Group`` was made with,
+        so a consumer need not repeat the group's history options.
+
+        The frames (docs/topics/history.rst) go out like any send: inside a
+        consumer, when it returns, after its accept. Call it after the
+        socket joined the group: a message sent in between then reaches it
+        twice, and the client drops the copy by its offset.
+        """
+        self._check_extension()
+        history = self.channel_layer.group_history(self.name, after)
+        reply = (
+            channel
+            if isinstance(channel, Channel)
+            else Channel(channel, channel_layer=self.channel_layer)
+        )
+        for frame in resume_frames(self.name, after, history):
+            reply.send(frame)
+        return history
+
+    def _check_extension(self) -> None:
+        if "history" not in getattr(self.channel_layer, "extensions", ()):
+            raise ValueError(
+                f"Group {self.name!r} keeps history, but the channel layer "
+                f"{self.channel_layer} lacks the 'history' extension (an encrypted Redis "
+                "layer cannot number messages; see docs/topics/history.rst)"
+            )
 
     def __str__(self) -> str:
         return self.name

@@ -15,6 +15,7 @@ __all__ = [
     "ConsumeLater",
     "DenyConnection",
     "PresenceNotSupported",
+    "HistoryResumeError",
     "RequestAborted",
     "RequestTimeout",
     "ResponseLater",
@@ -109,3 +110,17 @@ class PresenceNotSupported(Exception):
 class AckError(ValueError):
     """Raised by ``channels.acks`` helpers given something they cannot use:
     a timeout the layer cannot keep, or a message that was not a request."""
+
+
+class HistoryResumeError(ChannelSocketException, ValueError):
+    """Raised by ``channels.history.resume_history`` when a reconnecting socket's
+    ``channels_history`` query parameter is malformed (see docs/topics/history.rst).
+
+    The worker closes the socket with code :attr:`code` (4400): a client that
+    sends a bad resume parameter learns it, instead of silently missing messages.
+    """
+
+    code = 4400
+
+    def run(self, message: Any) -> None:
+        message.reply_channel.send({"close": self.code})
