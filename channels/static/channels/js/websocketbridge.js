@@ -153,6 +153,119 @@
     return url;
   }
 
+  /*
+   * Group history and resume after reconnect (docs/topics/history.rst).
+   *
+   * Frames of a group that keeps history arrive as
+   * {"history": {"group", "offset"}, "text": "<the frame>"}. The tracker
+   * remembers the last offset per group, drops frames it has already seen,
+   * and hands the inner text on as if it had been the frame. When the socket
+   * drops, the next connection's URL gets channels_history=group:offset,...;
+   * until the server's resume frames ({"history": {"group", "after", "last",
+   * "gap", "more"}, "missed": [[offset, text], ...]}) have arrived, live frames
+   * of those groups wait, so the missed ones come first and all in order.
+   */
+  const HISTORY_PARAMETER = "channels_history";
+
+  class HistoryTracker {
+    constructor(bridge) {
+      this.bridge = bridge;
+      this.last = {}; // group -> last offset handed on
+      this.waiting = {}; // group -> [[offset, text], ...] while resuming
+      this.gapCallbacks = [];
+      this.baseUrl = null;
+      this.resumeTimer = null;
+    }
+
+    attach(socket) {
+      this.baseUrl = socket.url;
+      socket.addEventListener("close", () => {
+        socket.url = this.resumeUrl(); // read by the next reconnection
+      });
+      socket.addEventListener("open", () => this.startResume(socket));
+    }
+
+    resumeUrl() {
+      const pairs = Object.keys(this.last).map((group) => group + ":" + this.last[group]);
+      if (pairs.length === 0) {
+        return this.baseUrl;
+      }
+      const separator = this.baseUrl.indexOf("?") >= 0 ? "&" : "?";
+      return this.baseUrl + separator + HISTORY_PARAMETER + "=" + pairs.join(",");
+    }
+
+    startResume(socket) {
+      const groups = socket.url === this.baseUrl ? [] : Object.keys(this.last);
+      groups.forEach((group) => {
+        this.waiting[group] = this.waiting[group] || [];
+      });
+      clearTimeout(this.resumeTimer);
+      if (groups.length) {
+        // A server that does not resume must not hold live frames forever.
+        const timeout = this.bridge.options.historyResumeTimeout || 5000;
+        this.resumeTimer = setTimeout(() => {
+          Object.keys(this.waiting).forEach((group) => {
+            this.gap(group, { after: this.last[group], last: null, timedOut: true });
+            this.finish(group);
+          });
+        }, timeout);
+      }
+    }
+
+    /* Handle a history frame (true), or leave any other frame alone (false). */
+    handle(msg) {
+      const head = msg !== null && typeof msg === "object" ? msg.history : null;
+      if (head === null || typeof head !== "object" || typeof head.group !== "string") {
+        return false;
+      }
+      if (typeof head.offset === "number" && typeof msg.text === "string") {
+        if (this.waiting[head.group]) {
+          this.waiting[head.group].push([head.offset, msg.text]);
+        } else {
+          this.deliver(head.group, head.offset, msg.text);
+        }
+        return true;
+      }
+      if (typeof head.after === "number" && Array.isArray(msg.missed)) {
+        const waiting = (this.waiting[head.group] = this.waiting[head.group] || []);
+        msg.missed.forEach((entry) => waiting.push(entry));
+        if (!head.more) {
+          if (head.gap) {
+            this.gap(head.group, { after: head.after, last: head.last, timedOut: false });
+          }
+          this.finish(head.group);
+        }
+        return true;
+      }
+      return false;
+    }
+
+    finish(group) {
+      const frames = (this.waiting[group] || []).slice().sort((a, b) => a[0] - b[0]);
+      delete this.waiting[group];
+      if (Object.keys(this.waiting).length === 0) {
+        clearTimeout(this.resumeTimer);
+      }
+      frames.forEach((entry) => this.deliver(group, entry[0], entry[1]));
+    }
+
+    deliver(group, offset, text) {
+      const last = this.last[group];
+      if (last !== undefined && offset <= last) {
+        return; // seen already: a copy from both the history and the live group
+      }
+      this.last[group] = offset;
+      const onmessage = this.bridge.socket.onmessage;
+      if (typeof onmessage === "function") {
+        onmessage.call(this.bridge.socket, { data: text }); // as if it were the frame
+      }
+    }
+
+    gap(group, detail) {
+      this.gapCallbacks.forEach((cb) => cb(group, detail));
+    }
+  }
+
   class WebSocketBridge {
     constructor(options) {
       this.options = options || {};
@@ -165,6 +278,8 @@
     connect(url, protocols, options) {
       const socketOptions = Object.assign({}, this.options, options || {});
       this.socket = new ReconnectingWebSocket(resolveUrl(url), protocols, socketOptions);
+      this.historyTracker = this.historyTracker || new HistoryTracker(this);
+      this.historyTracker.attach(this.socket);
       return this;
     }
 
@@ -177,6 +292,9 @@
           msg = JSON.parse(event.data);
         } catch (error) {
           return; // not JSON: not a bridge message
+        }
+        if (this.historyTracker && this.historyTracker.handle(msg)) {
+          return; // a group history frame: its inner frame comes back through here
         }
         msg = this._realtimeFrame(msg); // presence, acks, replies (below)
         if (msg === undefined) {
@@ -205,6 +323,14 @@
         return this._request(msg, null, options);
       }
       this.socket.send(JSON.stringify(msg));
+    }
+
+    /* Call cb(group, {after, last, timedOut}) when a resume could not recover
+       everything missed in a group (its history no longer reached back). */
+    onHistoryGap(cb) {
+      this.historyTracker = this.historyTracker || new HistoryTracker(this);
+      this.historyTracker.gapCallbacks.push(cb);
+      return this;
     }
 
     stream(name) {
