@@ -23,8 +23,8 @@ ranges by time) the feature does not use.
 
 A numbered send is one script call per shard. The home shard's call
 assigns the offset (``INCR``), writes it into the message where the message
-holds :data:`asgi._history.OFFSET_MARK` (the client passes the marks' byte
-positions, so nothing is decoded in Lua), keeps it and fans it out to its
+holds :data:`asgi._history.OFFSET_MARK` (a plain search of the encoded
+bytes: nothing is decoded in Lua), keeps it and fans it out to its
 own members, atomically. With several shards, the other shards then get
 the same message, numbered by the client, for their members: still one
 call per shard, but two round trips of latency instead of one. A layer
@@ -41,10 +41,11 @@ from asgi._history import OFFSET_MARK, offset_text
 from . import _scripts
 from ._groups import SEND_GROUP, Groups
 from ._ring import ShardRing
+from ._sending import ROUTES_KEPT
 from ._shard import Script, Shard
 from .exceptions import RedisUnavailable
 
-__all__ = ["HISTORY_READ", "HISTORY_SEND", "History", "mark_positions"]
+__all__ = ["HISTORY_READ", "HISTORY_SEND", "History", "number"]
 
 _MARK = OFFSET_MARK.encode("ascii")
 
@@ -53,8 +54,9 @@ _MARK = OFFSET_MARK.encode("ascii")
 #: KEYS[3] history list      KEYS[4] history offset counter
 #: ARGV[1] to ARGV[10] as SEND_GROUP (ARGV[1], the payload, holds the marks)
 #: ARGV[11] history size (messages kept)  ARGV[12] history TTL (ms)
-#: ARGV[13..] the 1-based byte positions of the offset marks in the payload
-#: A missing counter (a new or expired history) starts at the server's time
+#: Every OFFSET_MARK in the payload is replaced by the offset, padded to the
+#: mark's width (a plain search in Lua, so the encoded message keeps its
+#: length and stays valid msgpack). A missing counter (a new or expired history) starts at the server's time
 #: in microseconds, so offsets never repeat or go back.
 #: Returns {offset, number of copies queued}.
 HISTORY_SEND = (
@@ -71,9 +73,10 @@ else
 end
 local text = string.format('%-WIDTHd', offset)
 local payload = ARGV[1]
-for i = 13, #ARGV do
-  local at = tonumber(ARGV[i])
+local at = string.find(payload, 'MARK', 1, true)
+while at do
   payload = string.sub(payload, 1, at - 1) .. text .. string.sub(payload, at + WIDTH)
+  at = string.find(payload, 'MARK', at + WIDTH, true)
 end
 local ttl = tonumber(ARGV[12])
 redis.call('RPUSH', KEYS[3], payload)
@@ -81,7 +84,7 @@ redis.call('LTRIM', KEYS[3], -tonumber(ARGV[11]), -1)
 redis.call('PEXPIRE', KEYS[3], ttl)
 redis.call('PEXPIRE', KEYS[4], ttl)
 return {offset, fan_out(payload)}
-""".replace("WIDTH", str(len(OFFSET_MARK)))
+""".replace("WIDTH", str(len(OFFSET_MARK))).replace("MARK", OFFSET_MARK)
 )
 
 #: HISTORY_READ: the kept messages after an offset.
@@ -108,15 +111,6 @@ _SEND = Script(HISTORY_SEND)
 _READ = Script(HISTORY_READ)
 
 
-def mark_positions(payload: bytes) -> list[int]:
-    """The 1-based byte positions of every offset mark in ``payload``."""
-    positions, at = [], payload.find(_MARK)
-    while at >= 0:
-        positions.append(at + 1)
-        at = payload.find(_MARK, at + len(_MARK))
-    return positions
-
-
 def number(payload: bytes, offset: int) -> bytes:
     """``payload`` with every offset mark replaced by ``offset`` (what the
     home shard's script does), for the other shards."""
@@ -129,6 +123,9 @@ class History:
     def __init__(self, ring: ShardRing, groups: Groups) -> None:
         self.ring = ring
         self.groups = groups
+        #: group -> (prefix, home shard, the four keys of HISTORY_SEND), for
+        #: the last ROUTES_KEPT groups: a send works them out once per group.
+        self._routes: dict[str, tuple[str, Shard, tuple[str, ...]]] = {}
 
     def keys(self, group: str, shard: Shard) -> tuple[str, str]:
         """The history list and its offset counter on ``shard``, the group's
@@ -136,6 +133,17 @@ class History:
         of one script call are in one Redis Cluster slot)."""
         base = self.groups.prefix + shard.tag
         return f"{base}history:{group}", f"{base}history-offset:{group}"
+
+    def _route(self, group: str) -> tuple[str, Shard, tuple[str, ...]]:
+        route = self._routes.get(group)
+        if route is None or route[0] != self.groups.prefix:
+            home = self.ring.shards[self.ring.index_of(group)]
+            keys = (*self.groups.keys(group, home), *self.keys(group, home))
+            route = (self.groups.prefix, home, keys)
+            if len(self._routes) >= ROUTES_KEPT:
+                self._routes.clear()
+            self._routes[group] = route
+        return route
 
     def send(
         self,
@@ -147,14 +155,11 @@ class History:
         ttl_ms: int,
     ) -> int:
         """Number, keep and fan out ``payload``: one script call per shard."""
-        home = self.ring.shards[self.ring.index_of(group)]
+        _, home, keys = self._route(group)
         args = self.groups.send_args(payload, capacity, counting, home)
-        keys = (*self.groups.keys(group, home), *self.keys(group, home))
-        marks = mark_positions(payload)
-        offset, _ = home.run(_SEND, keys, (*args, size, ttl_ms, *marks))
-        offset = int(offset)
+        offset = int(home.run(_SEND, keys, (*args, size, ttl_ms))[0])
         if self.ring.size > 1:
-            numbered = number(payload, offset) if marks else payload
+            numbered = number(payload, offset)
             others = [shard for shard in self.ring.shards if shard is not home]
             try:
                 self.ring.run_everywhere(
@@ -172,6 +177,6 @@ class History:
 
     def read(self, group: str, after: int) -> tuple[int, int, list[bytes]]:
         """``(last offset, offset of the first item, items)`` after ``after``."""
-        home = self.ring.shards[self.ring.index_of(group)]
-        reply = home.run(_READ, self.keys(group, home), (after,))
+        _, home, keys = self._route(group)
+        reply = home.run(_READ, keys[2:], (after,))
         return int(reply[0]), int(reply[1]), list(reply[2:])

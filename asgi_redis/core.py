@@ -205,6 +205,7 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, BaseChannelLayer):
         )
         self._presences = Presences(self._ring, prefix, self._encode, self.deserialize)
         self._history = History(self._ring, self._groups)
+        self._history_options: set[tuple[int, float]] = set()
 
     # -- configuration ----------------------------------------------------------------
 
@@ -448,7 +449,9 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, BaseChannelLayer):
         """
         self.check_message_type(message)
         self.valid_group_name(group)
-        check_history_options(size, ttl)
+        if (size, ttl) not in self._history_options:
+            check_history_options(size, ttl)
+            self._history_options.add((size, ttl))  # a few per project, checked once each
         if "history" not in self.extensions:
             raise NotImplementedError(
                 "Group history is not available with symmetric_encryption_keys: Redis "

@@ -16,7 +16,7 @@ import redis
 
 from asgi._history import OFFSET_MARK
 from asgi_redis import RedisChannelLayer
-from asgi_redis._history import mark_positions, number
+from asgi_redis._history import number
 
 pytestmark = pytest.mark.integration
 
@@ -175,9 +175,13 @@ def test_an_encrypted_layer_offers_no_history_and_says_why(make_layer):
         layer.send_group_history("g", numbered("x"), 5, 30)
 
 
-def test_the_client_numbers_a_payload_exactly_as_the_script_does():
-    payload = b"\x82\xa4text\xb4" + OFFSET_MARK.encode() + b"\xa1x\xb4" + OFFSET_MARK.encode()
-    assert mark_positions(payload) == [8, 31]
-    filled = number(payload, 42)
-    assert len(filled) == len(payload)
-    assert filled.count(b"42" + b" " * 18) == 2
+def test_every_mark_of_a_message_gets_the_offset_in_redis_and_in_the_client(make_layer):
+    layer = make_layer(stats_prefix="")
+    layer.group_add("marks", "marks.member")
+    message = {"text": f"[{OFFSET_MARK}]", "extra": {"again": OFFSET_MARK}}
+    offset = layer.send_group_history("marks", message, 5, 30)
+    _, got = layer.receive(["marks.member"])
+    padded = str(offset).ljust(len(OFFSET_MARK))
+    assert got == {"text": f"[{padded}]", "extra": {"again": padded}}
+    payload = layer.serialize(message)
+    assert layer.deserialize(number(payload, offset)) == got
