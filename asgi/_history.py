@@ -1,6 +1,6 @@
 """The ``history`` layer extension: numbered group sends kept for a while.
 
-See docs/asgi/layers.rst, "history", and docs/topics/history.rst.
+See docs/asgi/layers.rst, "Extensions", and docs/topics/history.rst.
 
 A group send through ``send_group_history(group, message, size, ttl)``
 gets the group's next offset, is delivered to the members like

@@ -1,6 +1,6 @@
 """The ``history`` extension of the Redis layer: numbered, kept group sends.
 
-See docs/asgi/layers.rst, "history", and docs/topics/history.rst.
+See docs/asgi/layers.rst, "Extensions", and docs/topics/history.rst.
 
 A group's history lives on one shard, the one its name hashes to (its
 *home*), in two keys:
