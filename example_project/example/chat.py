@@ -1,5 +1,7 @@
 """The chat: rooms are groups, and the Django login follows the user into the
-socket (the talk's slide 29, with a room taken from the path).
+socket (the talk's slide 29, with a room taken from the path). Rooms keep
+their recent lines (CHANNEL_GROUP_HISTORY in settings), so a browser that
+reconnects gets the lines it missed.
 
 Beyond 1.x: a "who's online" list (``channels.presence``), lines sent with
 an acknowledgement the page shows, and a welcome notice the browser acks
@@ -12,6 +14,7 @@ import logging
 from channels import Group
 from channels.acks import ack_frames, reply, send_with_ack
 from channels.auth import channel_session_user, channel_session_user_from_http
+from channels.history import resume_history
 from channels.presence import Presence, handle_heartbeat
 
 from . import longpoll
@@ -31,6 +34,7 @@ def chat_connect(message, room):
     message.channel_session["room"] = room
     room_group(room).add(message.reply_channel)
     message.reply_channel.send({"accept": True})
+    resume_history(message, [room_group(room).name])  # the lines missed while away
     join_presence(message, room)
 
 

@@ -63,6 +63,10 @@ LOGIN_REDIRECT_URL = "/chat/lobby/"
 # variable) when the bot token is in the environment.
 SLACK_ENABLED = bool(os.environ.get("SLACK_BOT_TOKEN"))
 
+# Chat rooms keep their last 100 lines for 5 minutes: a browser that lost
+# its connection gets the lines it missed when it reconnects.
+CHANNEL_GROUP_HISTORY = {"chat-*": {"size": 100, "ttl": 300}}
+
 if os.environ.get("REDIS_URL"):
     CHANNEL_LAYERS = {
         "default": {

@@ -1,5 +1,7 @@
 """The example's consumers tested with channels.test, run by ``manage.py test``."""
 
+import json
+
 from django.contrib.auth import get_user_model
 
 from channels.test import ChannelTestCase, WSClient
@@ -17,7 +19,12 @@ class ChatTests(ChannelTestCase):
         client.send_and_consume(
             "websocket.receive", text={"text": "hello"}, path="/chat/lobby/socket/"
         )
-        self.assertEqual(client.receive(), {"user": "ada", "room": "lobby", "text": "hello"})
+        # rooms keep history (CHANNEL_GROUP_HISTORY): lines come numbered
+        frame = client.receive()
+        self.assertEqual(frame["history"]["group"], "chat-lobby")
+        self.assertEqual(
+            json.loads(frame["text"]), {"user": "ada", "room": "lobby", "text": "hello"}
+        )
 
     def skip_greeting(self, client):
         """The who's-online list, the join, and the welcome notice asking for an ack."""

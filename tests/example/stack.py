@@ -160,10 +160,14 @@ def port_open(port: int) -> bool:
         return False
 
 
-def chat_line(socket, timeout: float = 10) -> dict:
+def chat_line(socket, timeout: float = 10, group: str | None = None) -> dict:
     """The next chat line on a raw chat socket, past the frames of the
-    who's-online list and the acked welcome notice (docs/topics/realtime.rst)."""
+    who's-online list and the acked welcome notice (docs/topics/realtime.rst).
+    Rooms keep history, so a line comes in a numbered frame of its room's
+    group (``group`` when given; docs/topics/history.rst, "Wire format")."""
     while True:
         frame = json.loads(socket.recv(timeout=timeout))
         if "presence" not in frame and "ack_request" not in frame:
-            return frame
+            assert set(frame) == {"history", "text"}, frame
+            assert frame["history"]["group"] == group or group is None, frame
+            return json.loads(frame["text"])

@@ -73,7 +73,7 @@ class TestRunserverWithTheInMemoryLayer:
                 text = f"hello room {number}"
                 socket.send(json.dumps({"text": text}))
                 sent.append({"user": "ada", "room": "lobby", "text": text})
-                assert chat_line(socket) == sent[-1]
+                assert chat_line(socket, group="chat-lobby") == sent[-1]
                 poller.join(1.0)
                 if not poller.is_alive():
                     break
