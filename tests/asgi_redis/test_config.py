@@ -30,7 +30,7 @@ def test_defaults_match_asgi_redis_1_4_3():
     assert str(layer) == "RedisChannelLayer(hosts=['redis://localhost:6379/0'])"
 
 
-def test_extensions_list_groups_flush_statistics_async_receive_leases_inspect_presence():
+def test_extensions_list_groups_flush_statistics_async_receive_leases_inspect_presence_history():
     assert set(RedisChannelLayer.extensions) == {
         "groups",
         "flush",
@@ -40,6 +40,7 @@ def test_extensions_list_groups_flush_statistics_async_receive_leases_inspect_pr
         "leases",
         "inspect",
         "presence",
+        "history",
     }
 
 
