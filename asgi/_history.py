@@ -79,8 +79,12 @@ def check_after(after: Any) -> int:
 
 
 def offset_text(offset: int) -> str:
-    """The text that replaces :data:`OFFSET_MARK` for ``offset``."""
-    return f"{offset:<{OFFSET_WIDTH}d}"
+    """The text that replaces :data:`OFFSET_MARK` for ``offset``; ValueError
+    for an offset wider than the mark (it would change the message's length)."""
+    text = f"{offset:<{OFFSET_WIDTH}d}"
+    if len(text) > OFFSET_WIDTH:
+        raise ValueError(f"offset {offset} is wider than the {OFFSET_WIDTH} characters of the mark")
+    return text
 
 
 def fill_offset(value: Any, offset: int) -> Any:
