@@ -115,6 +115,8 @@ class Group:
         self.name = _as_name(name, "Group")
         self.channel_layer = _resolve_layer(alias, channel_layer)
         self.history, self.history_ttl = group_history_options(self.name, history, history_ttl)
+        if self.history:
+            self._check_extension()  # here, in the caller's code, not at a deferred send
 
     def add(self, channel: Channel | str) -> None:
         """Add a channel (a ``Channel`` or its name) to the group."""
@@ -175,9 +177,9 @@ class Group:
     def _check_extension(self) -> None:
         if "history" not in getattr(self.channel_layer, "extensions", ()):
             raise ValueError(
-                f"Group {self.name!r} keeps history, but the channel layer "
-                f"{self.channel_layer} lacks the 'history' extension (an encrypted Redis "
-                "layer cannot number messages; see docs/topics/history.rst)"
+                f"The history of group {self.name!r} needs the channel layer's 'history' "
+                f"extension, which {self.channel_layer} lacks (an encrypted Redis layer "
+                "cannot number messages; see docs/topics/history.rst)"
             )
 
     def __str__(self) -> str:
