@@ -9,6 +9,10 @@ A group's history lives on one shard, the one its name hashes to (its
   oldest first, trimmed with ``LTRIM`` on every send;
 * ``<prefix>history-offset:<group>``: the offset of the newest one.
 
+On a Redis Cluster shard, ``<prefix>`` is followed by the shard's hash tag
+(:attr:`Shard.tag <asgi_redis._shard.Shard.tag>`), as in the group's own
+keys there, so one script call touches one slot.
+
 Both expire ``ttl`` seconds after the group's last numbered send. The
 messages in the list are consecutive offsets ending at the counter, so the
 offset of any item is plain arithmetic and a read after an offset is one

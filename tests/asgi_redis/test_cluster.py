@@ -12,6 +12,7 @@ import uuid
 import pytest
 
 from asgi import conformance
+from asgi._history import OFFSET_MARK
 from asgi_redis import RedisClusterChannelLayer
 from asgi_redis._slots import key_slot
 
@@ -238,3 +239,39 @@ def test_calls_to_every_shard_are_one_write_per_master(redis_cluster, make_layer
     assert [a - b for a, b in zip(after_adds, before)] == [1, 1, 1]
     for member in members:
         assert layer.receive([member], block=True) == (member + "x", {"n": 1})
+
+
+def test_history_numbers_one_send_alike_on_every_master(redis_cluster, make_layer):
+    """A history group send on six shards over three masters: the home
+    shard numbers and keeps it, the other five (grouped by master) get the
+    same numbered copy; the history's keys share the home shard's slot, and
+    a second layer (another process) reads it and continues the offsets."""
+    layer = make_layer(shards=6)
+    members = []
+    for n in range(200):
+        name = f"h{n}!"
+        if layer.consistent_hash(name) not in {layer.consistent_hash(m) for m in members}:
+            members.append(name)
+    assert len(members) == 6
+    for member in members:
+        layer.group_add("hist", member + "x")
+    first = layer.send_group_history("hist", {"text": f"one@{OFFSET_MARK}"}, 10, 60)
+    for member in members:
+        channel, message = layer.receive([member], block=True)
+        assert channel == member + "x"
+        assert message["text"].split("@")[1].rstrip() == str(first)
+    home = layer._shards[layer.consistent_hash("hist")]
+    history_keys = _keys(redis_cluster, layer.prefix + "*history*")
+    assert sorted(history_keys) == sorted(
+        f"{layer.prefix}{home.tag}{name}:hist".encode() for name in ("history", "history-offset")
+    )
+    assert {key_slot(key) for key in history_keys} == {home.slot}
+    other = make_layer(shards=6, prefix=layer.prefix, stats_prefix=layer.stats_prefix)
+    second = other.send_group_history("hist", {"text": f"two@{OFFSET_MARK}"}, 10, 60)
+    assert second == first + 1
+    messages, gap, last = layer.group_history("hist", 0)
+    assert [(offset, m["text"].split("@")[0]) for offset, m in messages] == [
+        (first, "one"),
+        (second, "two"),
+    ]
+    assert (gap, last) == (False, second)
