@@ -64,7 +64,10 @@ def next_frame(ws, wanted, timeout: float = 15.0) -> dict:
 
 def test_presence_requests_and_acks_across_two_daphnes_and_a_sigkilled_one(make_stack, redis_url):
     stack = make_stack(
-        [redis_url], workers=1, daphne_args=("--lease-ttl", str(LEASE_TTL), "-t", "30")
+        [redis_url],
+        workers=1,
+        daphne_args=("--lease-ttl", str(LEASE_TTL), "-t", "30"),
+        env={"REL_PRESENCE": "1"},
     )
     second, port = start_second_daphne(stack)
     try:

@@ -1,12 +1,17 @@
 """Routing of the reliability project: Django views for HTTP (long-polls aside), echo and
 group consumers for WebSockets."""
 
+import os
+
 from channels.routing import route
 
 from . import consumers, presence
 
+# The presence and ack routes only where a test asks for them (REL_PRESENCE=1):
+# they add routes and listened channels to every message, which would tilt the
+# benchmarks that run this project (benchmarks/scale.py, instructions.py, soak.py).
 channel_routing = [
-    *presence.routes,
+    *(presence.routes if os.environ.get("REL_PRESENCE") == "1" else []),
     route("http.request", consumers.http_long_poll, path=r"^/longpoll/"),
     route("http.request", consumers.http_long_poll_release, path=r"^/longpoll-release/$"),
     route("http.disconnect", consumers.http_disconnect),

@@ -8,7 +8,8 @@ per-channel capacity, ``REL_EXPIRY`` the message expiry (seconds, default
 ``REL_EVENTS`` the directory where consumers record what they saw,
 ``REL_TLS_CA`` a CA file for ``rediss://`` hosts, ``REL_BODY_CAPACITY``
 the capacity of the ``http.request.body?`` channels, and ``REL_SPIN_WAIT``
-the layer's ``spin_wait`` (seconds).
+the layer's ``spin_wait`` (seconds); ``REL_PRESENCE=1`` adds the presence and
+ack routes (``presence.py``).
 """
 
 import os
