@@ -9,7 +9,8 @@ per-channel capacity, ``REL_EXPIRY`` the message expiry (seconds, default
 ``REL_TLS_CA`` a CA file for ``rediss://`` hosts, ``REL_BODY_CAPACITY``
 the capacity of the ``http.request.body?`` channels, and ``REL_SPIN_WAIT``
 the layer's ``spin_wait`` (seconds); ``REL_PRESENCE=1`` adds the presence and
-ack routes (``presence.py``).
+ack routes (``presence.py``), ``REL_HISTORY=1`` the group history routes
+(``history.py``).
 """
 
 import os
