@@ -30,7 +30,9 @@ def numbered(ws, count: int) -> list[tuple[int, str]]:
     frames = []
     for _ in range(count):
         frame = json.loads(ws.recv(timeout=15))
+        assert set(frame) == {"history", "text"}, frame
         assert frame["history"] == {"group": GROUP, "offset": frame["history"]["offset"]}, frame
+        assert isinstance(frame["history"]["offset"], int), frame
         frames.append((frame["history"]["offset"], frame["text"]))
     return frames
 
@@ -113,5 +115,9 @@ def test_history_resumes_on_the_other_daphne_and_reports_a_gap(make_stack, redis
             ann.send("m9")
             assert numbered(cyd, 1) == [(last + 1, "m9")]
             assert numbered(bob, 1) == [(last + 1, "m9")]
+    except TimeoutError:
+        raise AssertionError(
+            f"an expected frame never came:\n{stack.logs()}\n--- daphne2\n{second.output()[-3000:]}"
+        ) from None
     finally:
         second.kill()
