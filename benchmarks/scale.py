@@ -412,6 +412,39 @@ def _line(row: Row) -> str:
     return "| " + " | ".join("–" if c is None else str(c) for c in cells) + " |"
 
 
+KINDS = ("daphne", "worker", "redis", "client")
+
+
+def draw_chart(rows: list[dict], path: str) -> None:
+    """One panel per workload: each cell's CPU per operation stacked by process kind
+    (bars, left axis) and its throughput (dots, right axis)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    workloads = list(dict.fromkeys(r["workload"] for r in rows))
+    fig, axes = plt.subplots(len(workloads), 1, figsize=(11, 3.2 * len(workloads)), squeeze=False)
+    for ax, workload in zip(axes[:, 0], workloads, strict=True):
+        cells = [r for r in rows if r["workload"] == workload]
+        labels = [f"{r['layer']}\n{r['daphnes']}d {r['workers']}w" for r in cells]
+        bottom = [0.0] * len(cells)
+        for kind in KINDS:
+            values = [r["cpu"].get(kind, 0) / r["ops"] * 1e6 if r["ops"] else 0 for r in cells]
+            ax.bar(range(len(cells)), values, bottom=bottom, label=kind)
+            bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+        ax.set_ylabel("CPU µs per operation")
+        ax.set_title(f"{workload}: CPU per operation (bars) and operations/s (dots)")
+        ax.set_xticks(range(len(cells)), labels, fontsize=7)
+        rate = ax.twinx()
+        rate.plot(range(len(cells)), [r["rate"] for r in cells], "ko", markersize=4)
+        rate.set_ylabel("operations/s")
+        rate.set_ylim(bottom=0)
+    axes[0, 0].legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ints = lambda text: [int(x) for x in text.split(",")]  # noqa: E731
@@ -430,7 +463,16 @@ def main() -> int:
         help="the layer's spin_wait in every process (seconds; 0 turns polling off)",
     )
     parser.add_argument("--json", metavar="FILE", help="also write every row as JSON")
+    parser.add_argument("--chart", metavar="PNG", help="also draw the grid (needs matplotlib)")
+    parser.add_argument(
+        "--chart-only", metavar="JSON", help="draw --chart from a --json file and stop"
+    )
     args = parser.parse_args()
+    if args.chart_only:
+        if not args.chart:
+            parser.error("--chart-only needs --chart")
+        draw_chart(json.loads(Path(args.chart_only).read_text()), args.chart)
+        return 0
     for layer in args.layers:
         if layer not in LAYOUTS:
             parser.error(f"unknown layer {layer!r}; choose from {', '.join(LAYOUTS)}")
@@ -446,6 +488,8 @@ def main() -> int:
         print(_line(row))
     if args.json:
         Path(args.json).write_text(json.dumps([asdict(r) for r in rows], indent=1))
+    if args.chart:
+        draw_chart([asdict(r) for r in rows], args.chart)
     return 0
 
 

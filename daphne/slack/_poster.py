@@ -36,6 +36,8 @@ from zope.interface import implementer
 
 from asgi.slack import SlackPost
 
+from .. import _drops
+
 __all__ = ["DEFAULT_API_BASE", "SlackPoster", "parse_retry_after"]
 
 logger = logging.getLogger(__name__)
@@ -165,10 +167,13 @@ class SlackPoster:
         """Queue ``post``; False (and a warning) if the queue is full or stopped."""
         if self._stopped:
             self.dropped += 1
+            _drops.report_drop(_drops.SHUTDOWN, "slack.send")
             logger.warning("Dropped a post to %s: shutting down", post.channel)
             return False
         if len(self._queue) >= self.queue_size:
             self.dropped += 1
+            # the queue fills while Slack's 429s hold it back
+            _drops.report_drop(_drops.RATE_LIMIT, "slack.send")
             logger.warning(
                 "Dropped a post to %s: the queue of %d posts is full (%d dropped so far)",
                 post.channel,

@@ -27,6 +27,7 @@ from asgi import slack as asgi_slack
 from asgi.exceptions import InvalidMessage
 from asgi.types import ChannelLayer
 
+from .. import _drops
 from .._offload import OffReactorSend
 from .._reply_reader import ReplyReader
 from ._dedup import RecentEvents
@@ -147,8 +148,13 @@ class SlackInterface:
         layer = self.channel_layer
         if failure.check(layer.ChannelFull, layer.MessageTooLarge):
             reason = type(failure.value).__name__
+            full = failure.check(layer.ChannelFull)
+            _drops.report_drop(
+                _drops.CHANNEL_FULL if full else _drops.TOO_LARGE, self.receive_channel
+            )
         else:
             reason = f"the layer failed: {failure.value}"
+            _drops.report_drop(_drops.LAYER_DOWN, self.receive_channel)
         logger.warning("Dropped a Slack message for %s: %s", self.receive_channel, reason)
 
     # -- the layer to Slack ------------------------------------------------------------

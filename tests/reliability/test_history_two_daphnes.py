@@ -17,7 +17,6 @@ import pytest
 from websockets.sync.client import connect
 
 from tests.reliability.project.history import SIZE
-from tests.reliability.test_presence_two_daphnes import start_second_daphne
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +42,7 @@ def resume_url(base: str, after: int) -> str:
 
 def test_history_resumes_on_the_other_daphne_and_reports_a_gap(make_stack, redis_url):
     stack = make_stack([redis_url], workers=1, daphne_args=("-t", "30"), env={"REL_HISTORY": "1"})
-    second, port = start_second_daphne(stack)
+    second, port = stack.start_another_daphne()
     second_url = f"ws://127.0.0.1:{port}"
     try:
         with contextlib.ExitStack() as sockets:

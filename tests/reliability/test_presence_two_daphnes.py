@@ -13,7 +13,6 @@ import contextlib
 import json
 import time
 
-import httpx
 import pytest
 import redis
 from websockets.sync.client import connect
@@ -21,28 +20,10 @@ from websockets.sync.client import connect
 from asgi._leases import REAP_INTERVAL
 from asgi_redis import RedisChannelLayer
 from channels.presence import Presence
-from tests.support.redis import free_port
-from tests.support.stack import Managed
 
 pytestmark = pytest.mark.integration
 
 LEASE_TTL = 2
-
-
-def start_second_daphne(stack) -> tuple[Managed, int]:
-    port = free_port()
-    command = list(stack.daphne.command)
-    command[command.index("-p") + 1] = str(port)
-    daphne = Managed("daphne2", command, stack.env, stack.directory).start()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/hello/", timeout=5).status_code == 200:
-                return daphne, port
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    daphne.kill()
-    raise AssertionError(f"the second daphne did not serve:\n{daphne.output()}")
 
 
 def leased(client: redis.Redis, prefix: str) -> int:
@@ -69,7 +50,7 @@ def test_presence_requests_and_acks_across_two_daphnes_and_a_sigkilled_one(make_
         daphne_args=("--lease-ttl", str(LEASE_TTL), "-t", "30"),
         env={"REL_PRESENCE": "1"},
     )
-    second, port = start_second_daphne(stack)
+    second, port = stack.start_another_daphne()
     try:
         with contextlib.ExitStack() as sockets:
             ann = sockets.enter_context(

@@ -163,6 +163,23 @@ class Stack:
         self.workers.append(worker)
         return worker.start()
 
+    def start_another_daphne(self, timeout: float = 60) -> tuple[Managed, int]:
+        """A second daphne like this stack's, on its own free port, once it serves;
+        the caller stops it."""
+        port = free_port()
+        command = list(self.daphne.command)
+        command[command.index("-p") + 1] = str(port)
+        daphne = Managed(f"daphne-{port}", command, self.env, self.directory).start()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/hello/", timeout=5).status_code == 200:
+                    return daphne, port
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        daphne.kill()
+        raise AssertionError(f"the second daphne did not serve:\n{daphne.output()}")
+
     def start(self, timeout: float = 90) -> Stack:
         for worker in self.workers:
             worker.start()

@@ -95,6 +95,24 @@ def test_a_signed_message_event_is_acknowledged_then_put_on_slack_receive(server
     }
 
 
+def test_an_event_the_layer_refuses_is_still_acknowledged_and_its_drop_reported(
+    make_server, layer, reactor_thread, caplog
+):
+    layer.channel_capacity = layer.compile_capacities({asgi_slack.RECEIVE_CHANNEL: 1})
+    layer.send(asgi_slack.RECEIVE_CHANNEL, {"filler": True})  # the channel is now full
+    server = make_server()
+    body = message_event("!post general echo")
+    with caplog.at_level(logging.WARNING):
+        response = post(server.url, body, signed_headers(body))
+        assert response.status_code == 200  # Slack got its answer: it must not retry
+        wait_until(counter(reactor_thread, server, "layer_failures"), what="the refusal")
+    drops = [r for r in caplog.records if r.name == "daphne.drops"]
+    assert [(r.reason, r.channel, r.count) for r in drops] == [
+        ("channel_full", asgi_slack.RECEIVE_CHANNEL, 1)
+    ]
+    assert "Dropped a Slack message for slack.receive: ChannelFull" in caplog.text
+
+
 def test_url_verification_is_answered_with_the_challenge(server, layer):
     body = json.dumps({"type": "url_verification", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9"})
     response = post(server.url, body.encode(), signed_headers(body.encode()))
@@ -231,11 +249,14 @@ def test_posts_past_the_queue_size_are_dropped_and_counted(
     slack_api.answer(429, {"ok": False, "error": "ratelimited"}, Retry_After="1")
     layer.send("slack.send", asgi_slack.slack_send(channel="C1", text="m0"))
     wait_until(counter(reactor_thread, server.poster, "rate_limited"), what="the 429")
-    with caplog.at_level(logging.WARNING, logger="daphne.slack"):
+    with caplog.at_level(logging.WARNING):
         for index in range(1, 4):
             layer.send("slack.send", asgi_slack.slack_send(channel="C1", text=f"m{index}"))
         wait_until(lambda: server.poster.dropped == 2, what="two posts dropped")
     assert "the queue of 2 posts is full (2 dropped so far)" in caplog.text
+    drops = [r for r in caplog.records if r.name == "daphne.drops"]
+    assert [(r.reason, r.channel) for r in drops] == [("rate_limit", "slack.send")]
+    assert sum(r.count + r.suppressed for r in drops) <= 2
     calls = slack_api.wait_for_calls(3)
     assert [call.body["text"] for call in calls] == ["m0", "m0", "m1"]
 
