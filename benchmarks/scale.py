@@ -2,7 +2,7 @@
 
     python benchmarks/scale.py [--daphnes 1,2] [--workers 1,2,4] [--layers redis,shards2]
                                [--workloads echo,http,fanout] [--duration 5]
-                               [--fanout-members 200] [--json FILE]
+                               [--fanout-members 200] [--json FILE] [--chart PNG]
     python benchmarks/scale.py --daphnes 2 --workers 2 --layers redis --workloads fanout \\
                                --fanout-members 10000     # the 10,000-member fan-out
 
