@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from selenium.webdriver.common.by import By
 
-from tests.js.test_websocketbridge_browser import wait_for
+from tests.support.browser import wait_for
 
 from .test_example_project import browser_log_in, redis_stack, two_browsers  # noqa: F401
 

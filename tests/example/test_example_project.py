@@ -12,8 +12,7 @@ from selenium.webdriver.common.by import By
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from tests.js.test_websocketbridge_browser import wait_for
-from tests.support.browser import start_chromium
+from tests.support.browser import start_chromium, wait_for
 
 from .stack import ExampleStack, chat_line, cookie_header, log_in
 

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.js.test_websocketbridge_browser import EchoServer, wait_for
-from tests.support.browser import start_chromium
+from tests.support.browser import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -34,20 +33,6 @@ bridge.listen((msg) => received.push(msg));
 bridge.onHistoryGap((group, detail) => gaps.push([group, detail]));
 bridge.socket.addEventListener("open", () => { opened += 1; });
 """
-
-
-@pytest.fixture(scope="module")
-def echo_server():
-    server = EchoServer()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    driver = start_chromium()
-    yield driver
-    driver.quit()
 
 
 def open_bridge(browser, echo_server, resume_timeout=5000):

@@ -11,30 +11,9 @@ import time
 
 import pytest
 
-from tests.js.test_websocketbridge_browser import EchoServer, wait_for
-from tests.support.browser import start_chromium
+from tests.support.browser import wait_for
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def echo_server():
-    server = EchoServer()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    driver = start_chromium()
-    yield driver
-    driver.quit()
-
-
-@pytest.fixture
-def page(browser, echo_server):
-    browser.get(f"http://127.0.0.1:{echo_server.port}/")
-    return browser
 
 
 # A page-side stand-in for a server: it answers the bridge's requests, as a

@@ -12,8 +12,7 @@ from django.test import override_settings
 from websockets.sync.client import connect
 
 from channels.test.liveserver import ChannelLiveServerTestCase
-from tests.js.test_websocketbridge_browser import wait_for
-from tests.support.browser import start_chromium
+from tests.support.browser import start_chromium, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from typing import Any
 
 import pytest
 
 from tests.support.redis import in_ci
 
-__all__ = ["start_chromium"]
+__all__ = ["start_chromium", "wait_for"]
 
 CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 DRIVER_PATHS = ("/usr/bin/chromedriver",)
@@ -55,3 +56,12 @@ def start_chromium():
     ):
         options.add_argument(flag)
     return webdriver.Chrome(service=Service(driver_path), options=options)
+
+
+def wait_for(driver: Any, script: str, timeout: float = 10.0) -> Any:
+    """Poll a JavaScript expression in the page until it is truthy; return it."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(
+        lambda d: d.execute_script("return " + script)
+    )

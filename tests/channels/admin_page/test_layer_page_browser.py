@@ -19,8 +19,7 @@ from django.test import override_settings
 
 from channels.test.liveserver import ChannelLiveServerTestCase
 from tests.channels.admin_page.conftest import REDIS_URL_KEY
-from tests.js.test_websocketbridge_browser import wait_for
-from tests.support.browser import start_chromium
+from tests.support.browser import start_chromium, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("_admin_page_redis")]
 

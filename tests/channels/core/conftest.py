@@ -4,6 +4,8 @@ import pytest
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 
+from asgi.inmemory import ChannelLayer
+from channels.asgi import ChannelLayerWrapper, channel_layers
 from channels.signals import consumer_finished, consumer_started
 from channels.worker import Worker
 from tests.support.worker_thread import Running
@@ -52,3 +54,18 @@ def run_worker():
     yield start
     for item in running:
         item.stop()
+
+
+@pytest.fixture
+def make_layer():
+    """``make(routing, **config)``: an in-memory layer with ``routing`` as the
+    default alias (restored at teardown); the Redis worker tests override it."""
+    old = channel_layers.backends.get("default")
+
+    def make(routing, **config):
+        wrapper = ChannelLayerWrapper(ChannelLayer(**config), "default", routing)
+        channel_layers.set("default", wrapper)
+        return wrapper
+
+    yield make
+    channel_layers.set("default", old)

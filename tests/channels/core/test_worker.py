@@ -10,8 +10,6 @@ import pytest
 from django.db import close_old_connections
 
 from asgi import www
-from asgi.inmemory import ChannelLayer
-from channels.asgi import ChannelLayerWrapper, channel_layers
 from channels.routing import route
 from channels.signals import consumer_finished, consumer_started, worker_ready
 from channels.worker import Worker, WorkerGroup
@@ -22,19 +20,6 @@ from . import consumers
 pytestmark = pytest.mark.integration
 
 TIMEOUT = 10
-
-
-@pytest.fixture
-def make_layer():
-    old = channel_layers.backends.get("default")
-
-    def make(routing, **config):
-        wrapper = ChannelLayerWrapper(ChannelLayer(**config), "default", routing)
-        channel_layers.set("default", wrapper)
-        return wrapper
-
-    yield make
-    channel_layers.set("default", old)
 
 
 def wait_for(layer, channel):

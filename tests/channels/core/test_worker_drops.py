@@ -6,9 +6,7 @@ import logging
 import pytest
 
 from asgi._drop_log import DropLimiter
-from asgi.inmemory import ChannelLayer
 from channels import _drops
-from channels.asgi import ChannelLayerWrapper, channel_layers
 from channels.exceptions import ConsumeLater
 from channels.routing import route
 from channels.worker import Worker
@@ -17,19 +15,6 @@ from . import consumers
 from .test_worker import ws_receive
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def make_layer():
-    old = channel_layers.backends.get("default")
-
-    def make(routing, **config):
-        wrapper = ChannelLayerWrapper(ChannelLayer(**config), "default", routing)
-        channel_layers.set("default", wrapper)
-        return wrapper
-
-    yield make
-    channel_layers.set("default", old)
 
 
 @pytest.fixture
