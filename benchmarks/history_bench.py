@@ -96,39 +96,17 @@ def _sender(layer: RedisChannelLayer, mode: str):
 
 
 class PrivateRedis:
-    """A redis-server on a free port, no persistence, stopped by :meth:`stop`."""
+    """A private redis-server (``tests.support.redis.RedisServer``) with the
+    statistics this benchmark reads."""
 
     def __init__(self) -> None:
-        import socket
-
         import redis
 
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.directory = tempfile.mkdtemp(prefix="history-bench-")
-        self.process = subprocess.Popen(
-            [
-                shutil.which("redis-server") or "redis-server",
-                "--port", str(self.port),
-                "--bind", "127.0.0.1",
-                "--save", "",
-                "--appendonly", "no",
-                "--dir", self.directory,
-            ],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        from tests.support.redis import RedisServer
+
+        self.server = RedisServer().start()
+        self.url = self.server.url
         self.client = redis.Redis.from_url(self.url)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                self.client.ping()
-                return
-            except Exception:  # noqa: BLE001 - not up yet
-                time.sleep(0.05)
-        self.stop()
-        raise SystemExit("redis-server did not start")
 
     def reset(self) -> None:
         self.client.flushall()
@@ -143,9 +121,8 @@ class PrivateRedis:
 
     def stop(self) -> None:
         self.client.close()
-        self.process.terminate()
-        self.process.wait(10)
-        shutil.rmtree(self.directory, ignore_errors=True)
+        self.server.stop()
+        self.server.cleanup()
 
 
 def run_child(args, redis: PrivateRedis, mode: str, sends: int, valgrind: bool) -> dict:
