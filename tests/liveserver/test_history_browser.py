@@ -6,13 +6,11 @@ See docs/topics/history.rst.
 """
 
 import json
-import os
 
 import pytest
-from django.test import override_settings
 
 from channels import Group
-from channels.test.liveserver import ChannelLiveServerTestCase
+from tests.liveserver.redis_case import RedisLiveServerTestCase
 from tests.support.browser import start_chromium, wait_for
 
 pytestmark = pytest.mark.integration
@@ -36,39 +34,25 @@ bridge.socket.refresh();
 RECONNECT = "bridge.socket.open();"
 
 
-def layers():
-    url = os.environ["LIVESERVER_REDIS_URL"]
-    return {
-        "default": {
-            "BACKEND": "asgi_redis.RedisChannelLayer",
-            "CONFIG": {"hosts": [url]},
-            "TEST_CONFIG": {"hosts": [url], "prefix": "historyjs:"},
-            "ROUTING": "tests.liveserver.history_routing.channel_routing",
-        }
-    }
+class HistoryInBrowserTests(RedisLiveServerTestCase):
+    routing = "tests.liveserver.history_routing.channel_routing"
+    prefix = "historyjs:"
 
-
-class HistoryInBrowserTests(ChannelLiveServerTestCase):
     @classmethod
     def setUpClass(cls):
-        cls._layers = override_settings(
-            CHANNEL_LAYERS=layers(), ROOT_URLCONF="tests.liveserver.urls"
-        )
-        cls._layers.enable()
+        super().setUpClass()
         try:
-            super().setUpClass()
             cls.browser = start_chromium()
         except BaseException:
-            cls._layers.disable()
+            super().tearDownClass()
             raise
 
     @classmethod
     def tearDownClass(cls):
         try:
             cls.browser.quit()
-            super().tearDownClass()
         finally:
-            cls._layers.disable()
+            super().tearDownClass()
 
     def open_windows(self, path):
         """Two windows, each with a bridge on ``path``, both accepted."""

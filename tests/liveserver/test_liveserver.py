@@ -2,7 +2,6 @@
 and the JavaScript bridge in headless Chromium against them."""
 
 import json
-import os
 
 import httpx
 import pytest
@@ -12,44 +11,10 @@ from django.test import override_settings
 from websockets.sync.client import connect
 
 from channels.test.liveserver import ChannelLiveServerTestCase
+from tests.liveserver.redis_case import RedisLiveServerTestCase, redis_layers
 from tests.support.browser import start_chromium, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def redis_layers():
-    url = os.environ["LIVESERVER_REDIS_URL"]
-    return {
-        "default": {
-            "BACKEND": "asgi_redis.RedisChannelLayer",
-            "CONFIG": {"hosts": [url]},
-            "TEST_CONFIG": {"hosts": [url], "prefix": "liveserver:"},
-            "ROUTING": "tests.liveserver.routing.channel_routing",
-        }
-    }
-
-
-class RedisLiveServerTestCase(ChannelLiveServerTestCase):
-    """Applies the Redis layer settings before the servers start."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls._layers = override_settings(
-            CHANNEL_LAYERS=redis_layers(), ROOT_URLCONF="tests.liveserver.urls"
-        )
-        cls._layers.enable()
-        try:
-            super().setUpClass()
-        except BaseException:
-            cls._layers.disable()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            cls._layers.disable()
 
 
 class LiveServerTests(RedisLiveServerTestCase):
