@@ -325,19 +325,7 @@ def test_a_shutdown_timeout_that_is_not_seconds_is_refused(value, capsys):
 
 
 def test_the_metrics_options_reach_the_server(monkeypatch):
-    captured = {}
-
-    class FakeServer:
-        def __init__(self, **kwargs):
-            captured.update(kwargs)
-
-        def run(self):
-            pass
-
-    cli = CommandLineInterface()
-    cli.server_class = FakeServer
-    monkeypatch.setattr(sys, "stdout", io.StringIO())
-    cli.run(["-v", "0", "--metrics-port", "0", "tests.daphne.test_cli:test_layer"])
+    captured = run_capturing_server_options(monkeypatch, ["--metrics-port", "0"])
     assert (captured["metrics_port"], captured["metrics_bind"]) == (0, "127.0.0.1")
     assert captured["metrics_layer"] is False and captured["metrics_channels"] == []
     defaults = CommandLineInterface().parser.parse_args(["m:l"])
