@@ -170,6 +170,9 @@ class _Driver:
         self._dropped_logged = 0
         self._gave_up_logged = 0
         self._overflowed_logged = 0
+        #: The jobs sent and not yet answered (the queue still counts them):
+        #: at a stop that runs out of time they may land or not.
+        self._flight: list[Job] = []
 
     def send(
         self,
@@ -245,13 +248,27 @@ class _Driver:
             self._dropped_logged = dropped
 
     def log_not_sent(self) -> None:
-        """The one WARNING of a stop that ran out of time, with the counts."""
-        if len(self.queue):
-            _drops.report_drop(_drops.SHUTDOWN, None, len(self.queue))
+        """The one WARNING of a stop that ran out of time, with the counts.
+
+        A send already on its way when time ran out may still land (its
+        answer is what did not come), so it is counted apart: counted as not
+        sent, the disconnect it carries could be counted and delivered too.
+        """
+        flight = self._flight
+        not_made = len(self.queue) - len(flight)
+        if not_made:
+            _drops.report_drop(_drops.SHUTDOWN, None, not_made)
+        on_the_way = ""
+        if flight:
+            on_the_way = (
+                f"; {len(flight)} more sent with no answer yet"
+                f" ({sum(job.deliver for job in flight)} websocket.disconnect)"
+            )
         logger.warning(
-            "Stopped with %d send(s) not made (%d websocket.disconnect not sent)",
-            len(self.queue),
-            self.queue.undelivered(),
+            "Stopped with %d send(s) not made (%d websocket.disconnect not sent)%s",
+            not_made,
+            self.queue.undelivered() - sum(job.deliver for job in flight),
+            on_the_way,
         )
 
     def retry_in(self, delay: float | None, function: Callable[[], None]) -> None:
@@ -347,7 +364,6 @@ class _OnReactor(_Driver):
         if self._send_batch_twisted is None:
             raise TypeError(f"{self.layer!r} has no send_batch_twisted; use threaded mode")
         self._kicking = False
-        self._in_flight = False
         self._drained: Any = None
 
     def send(
@@ -370,7 +386,7 @@ class _OnReactor(_Driver):
     def kick(self) -> None:
         """Send what is due as one batch, unless a batch is on its way: what
         queues up meanwhile goes in the next one (sent when it lands)."""
-        if self._kicking or self._in_flight:
+        if self._kicking or self._flight:
             return
         self._kicking = True
         queue, seconds = self.queue, self.reactor.seconds
@@ -380,7 +396,7 @@ class _OnReactor(_Driver):
                 notices = queue.expire(now)
                 jobs = queue.take_batch(now, self.sender.batch_size)
                 if jobs:
-                    self._in_flight = True
+                    self._flight = jobs
                     try:
                         sent = self._send_batch_twisted(
                             [(job.channel, job.message) for job in jobs]
@@ -390,10 +406,10 @@ class _OnReactor(_Driver):
                     # may land at once (then the loop goes on with the next batch)
                     sent.addBoth(self.landed, jobs)
                 _run_all(notices)
-                if not notices and (not jobs or self._in_flight):
+                if not notices and (not jobs or self._flight):
                     break
             self.log_dropped()
-            delay = None if self._in_flight else queue.next_due(seconds())
+            delay = None if self._flight else queue.next_due(seconds())
         finally:
             self._kicking = False
         self.retry_in(delay, self.kick)
@@ -401,7 +417,7 @@ class _OnReactor(_Driver):
 
     def landed(self, outcome: Any, jobs: list[Job]) -> None:
         """A batch's outcomes (or the one failure of the whole batch) are in."""
-        self._in_flight = False
+        self._flight = []
         if isinstance(outcome, Failure):
             errors: list[BaseException | None] = [outcome.value] * len(jobs)
         else:
@@ -433,7 +449,7 @@ class _OnReactor(_Driver):
         if (
             self._drained is not None
             and not self._drained.called
-            and not self._in_flight
+            and not self._flight
             and not len(self.queue)
         ):
             self._drained.callback(None)
@@ -497,6 +513,7 @@ class _Threaded(_Driver):
                 notices: list[Notice] = []
                 for job, error in last:
                     notices += self.report(job, error, monotonic())
+                self._flight = []
                 jobs: list[Job] = []
                 while True:
                     now = monotonic()
@@ -510,6 +527,7 @@ class _Threaded(_Driver):
                     self._sleeping = True
                     lock.wait(delay)
                     self._sleeping = False
+                self._flight = jobs
                 self.log_dropped()
             if notices:
                 self._notify(notices)

@@ -74,10 +74,18 @@ def test_disconnects_still_unsent_at_the_shutdown_timeout_are_counted_in_a_warni
     finally:
         daphne.kill()
     match = re.search(
-        r"WARNING +Stopped with (\d+) send\(s\) not made \((\d+) websocket.disconnect not sent\)",
+        r"WARNING +Stopped with (\d+) send\(s\) not made \((\d+) websocket.disconnect not sent\)"
+        r"(?:; (\d+) more sent with no answer yet \((\d+) websocket.disconnect\))?",
         daphne.output(),
     )
     assert match, daphne.output()[-2000:]
     not_sent = int(match.group(2))
+    # sent when time ran out, unanswered: they may have landed or not
+    on_the_way = int(match.group(4) or 0)
     delivered = wait_count(worker, DISCONNECTS, SOCKETS, 10)
-    assert not_sent > 0 and delivered + not_sent == SOCKETS
+    assert not_sent > 0
+    assert delivered + not_sent <= SOCKETS <= delivered + not_sent + on_the_way, (
+        delivered,
+        not_sent,
+        on_the_way,
+    )

@@ -1,6 +1,7 @@
 """LayerSender: daphne's hot-path sends, direct or from one thread, in order
 per connection and round-robin across connections."""
 
+import re
 import threading
 import time
 
@@ -333,6 +334,65 @@ def test_on_the_reactor_stop_gives_up_after_its_timeout():
     assert not stopped.called
     clock.advance(0.2)
     assert stopped.called
+
+
+STOPPED = re.compile(
+    r"Stopped with (\d+) send\(s\) not made \((\d+) websocket.disconnect not sent\)"
+    r"(?:; (\d+) more sent with no answer yet \((\d+) websocket.disconnect\))?"
+)
+
+
+def stopped_counts(text):
+    """(not made, disconnects not sent, on their way, disconnects on their way)."""
+    match = STOPPED.search(text)
+    assert match, text
+    return tuple(int(group or 0) for group in match.groups())
+
+
+def test_on_the_reactor_a_batch_on_its_way_at_the_timeout_is_counted_apart(caplog):
+    clock = task.Clock()
+    layer = DeferredLayer()
+    sender = LayerSender(layer, clock, on_reactor=True)
+    for n in range(3):
+        sender.send("websocket.disconnect", {"n": n, "reply_channel": f"c!{n}"}, deliver=True)
+    assert layer.batches == [[0]]  # on its way; 1 and 2 wait for it
+    stopped = sender.stop(timeout=2)
+    with caplog.at_level("WARNING", logger="daphne._sender"):
+        clock.advance(2.1)
+    assert stopped.called
+    assert stopped_counts(caplog.text) == (2, 2, 1, 1)
+    layer.land()  # the answer comes after all: counted once, as on its way
+    delivered = [m["n"] for m in drain(layer, "websocket.disconnect")]
+    assert 0 in delivered
+    assert len(delivered) + 2 == 3
+
+
+def test_threaded_a_send_on_its_way_at_the_timeout_is_counted_apart(caplog):
+    layer = BatchingLayer()
+    sender = LayerSender(layer, RecordingReactor(), threaded=True)
+    sender.send("websocket.disconnect", {"n": 0, "reply_channel": "c!0"}, deliver=True)
+    assert layer.entered.wait(10)  # the thread holds it, at the gate
+    for n in (1, 2):
+        sender.send("websocket.disconnect", {"n": n, "reply_channel": f"c!{n}"}, deliver=True)
+    with caplog.at_level("WARNING", logger="daphne._sender"):
+        sender.stop(timeout=0.2)
+    assert stopped_counts(caplog.text) == (2, 2, 1, 1)
+    layer.gate.set()
+    assert wait_until(lambda: sender.pending() == 0)
+    assert len(drain(layer, "websocket.disconnect")) == 3  # it goes on while the process lives
+
+
+def test_a_stop_out_of_time_with_nothing_on_its_way_says_only_what_was_not_made(caplog):
+    clock = task.Clock()
+    layer = DeferredLayer(refuse={"websocket.disconnect"}, immediate=True)
+    sender = LayerSender(layer, clock, on_reactor=True)
+    for n in range(2):
+        sender.send("websocket.disconnect", {"n": n, "reply_channel": f"c!{n}"}, deliver=True)
+    with caplog.at_level("WARNING", logger="daphne._sender"):
+        sender.stop(timeout=1)
+        clock.advance(1.1)
+    assert stopped_counts(caplog.text) == (2, 2, 0, 0)
+    assert "no answer yet" not in caplog.text
 
 
 def test_on_the_reactor_needs_a_layer_with_send_batch_twisted():
