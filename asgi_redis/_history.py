@@ -68,6 +68,7 @@ HISTORY_SEND = (
     + _scripts.PRUNE
     + _scripts.FAN_OUT
     + """
+local plan = fan_out_plan()
 local offset
 if redis.call('EXISTS', KEYS[4]) == 1 then
   offset = redis.call('INCR', KEYS[4])
@@ -87,7 +88,7 @@ redis.call('RPUSH', KEYS[3], payload)
 redis.call('LTRIM', KEYS[3], -tonumber(ARGV[11]), -1)
 redis.call('PEXPIRE', KEYS[3], ttl)
 redis.call('PEXPIRE', KEYS[4], ttl)
-return {offset, fan_out(payload)}
+return {offset, fan_out(payload, plan)}
 """.replace("WIDTH", str(len(OFFSET_MARK))).replace("MARK", OFFSET_MARK)
 )
 

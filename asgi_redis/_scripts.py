@@ -198,63 +198,78 @@ return redis.call('ZRANGE', KEYS[1], 0, -1)
 """
 )
 
-#: The fan-out of SEND_GROUP, as a function the history scripts share
-#: (asgi_redis._history): ``fan_out(payload)`` queues ``payload`` for every
-#: live member on this shard and returns the number of copies queued. It reads
+#: The fan-out of SEND_GROUP, as two functions the history scripts share
+#: (asgi_redis._history): ``fan_out_plan()`` reads what the fan-out will
+#: write to, and ``fan_out(payload, plan)`` queues ``payload`` for every live
+#: member on this shard and returns the number of copies queued. They read
 #: KEYS[1], KEYS[2] and ARGV[2] to ARGV[10] as SEND_GROUP documents them.
+#: Every member queue is read before anything is written: on a cluster
+#: slot being migrated, a queue already moved fails the script ("non local
+#: key") before it wrote anything but its pruning (which may be done twice),
+#: so the layer can run it again at the new node. The statistics counts
+#: are written with ``pcall``: one that cannot be made then is skipped.
 FAN_OUT = """
-local function fan_out(payload)
-local prefix = ARGV[2]
-local default_capacity = tonumber(ARGV[6])
-prune(tonumber(ARGV[4]))
-local members = redis.call('ZRANGE', KEYS[1], 0, -1)
-if #members == 0 then return 0 end
-local caps = {}
-for i = 1, #members, 500 do
-  local got = redis.call('HMGET', KEYS[2], unpack(members, i, math.min(i + 499, #members)))
-  for j = 1, #got do caps[i + j - 1] = tonumber(got[j]) or default_capacity end
-end
-local deadline = string.format('%013d', now + tonumber(ARGV[3]))
-local sent, evicted = 0, {}
-
-local function deliver(queue, names, targets, capacity)
-  local head = redis.call('LINDEX', queue, 0)
-  if head and expired(head) then
-    trim(queue)
-    for _, name in ipairs(names) do table.insert(evicted, name) end
-    return
+local function fan_out_plan()
+  local default_capacity = tonumber(ARGV[6])
+  prune(tonumber(ARGV[4]))
+  local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+  local plan = {}
+  if #members == 0 then return plan end
+  local caps = {}
+  for i = 1, #members, 500 do
+    local got = redis.call('HMGET', KEYS[2], unpack(members, i, math.min(i + 499, #members)))
+    for j = 1, #got do caps[i + j - 1] = tonumber(got[j]) or default_capacity end
   end
-  if redis.call('LLEN', queue) >= capacity then return end
-  redis.call('RPUSH', queue, deadline .. targets .. '\\n' .. payload)
-  redis.call('PEXPIRE', queue, ARGV[5])
-  sent = sent + 1
-  bump(ARGV[7] ~= '' and (ARGV[7] .. string.sub(queue, #prefix + 1) .. ':') or '',
-       'messages_count', 1, ARGV[8])
-end
-
-local inboxes, order = {}, {}
-for i, member in ipairs(members) do
-  local bang = string.find(member, '!', 1, true)
-  if bang then
-    local queue = prefix .. string.sub(member, 1, bang)
-    local inbox = inboxes[queue]
-    if not inbox then
-      inbox = {names = {}, capacity = caps[i]}
-      inboxes[queue] = inbox
-      table.insert(order, queue)
+  local prefix = ARGV[2]
+  local inboxes = {}
+  for i, member in ipairs(members) do
+    local bang = string.find(member, '!', 1, true)
+    if bang then
+      local queue = prefix .. string.sub(member, 1, bang)
+      local inbox = inboxes[queue]
+      if not inbox then
+        inbox = {queue = queue, names = {}, capacity = caps[i], inbox = true}
+        inboxes[queue] = inbox
+        table.insert(plan, inbox)
+      end
+      table.insert(inbox.names, member)
+    else
+      table.insert(plan, {queue = prefix .. member, names = {member}, capacity = caps[i]})
     end
-    table.insert(inbox.names, member)
-  else
-    deliver(prefix .. member, {member}, '', caps[i])
   end
+  for _, target in ipairs(plan) do
+    local head = redis.call('LINDEX', target.queue, 0)
+    if head and expired(head) then
+      target.expired = true
+    elseif redis.call('LLEN', target.queue) >= target.capacity then
+      target.full = true
+    end
+  end
+  return plan
 end
-for _, queue in ipairs(order) do
-  local inbox = inboxes[queue]
-  deliver(queue, inbox.names, table.concat(inbox.names, ','), inbox.capacity)
-end
-if #evicted > 0 then remove_members(evicted) end
-if sent > 0 then bump(ARGV[9], 'messages_count', sent, ARGV[10]) end
-return sent
+
+local function fan_out(payload, plan)
+  if #plan == 0 then return 0 end
+  local prefix = ARGV[2]
+  local deadline = string.format('%013d', now + tonumber(ARGV[3]))
+  local sent, evicted = 0, {}
+  for _, target in ipairs(plan) do
+    local queue = target.queue
+    if target.expired then
+      trim(queue)
+      for _, name in ipairs(target.names) do table.insert(evicted, name) end
+    elseif not target.full then
+      local tags = target.inbox and table.concat(target.names, ',') or ''
+      redis.call('RPUSH', queue, deadline .. tags .. '\\n' .. payload)
+      redis.call('PEXPIRE', queue, ARGV[5])
+      sent = sent + 1
+      pcall(bump, ARGV[7] ~= '' and (ARGV[7] .. string.sub(queue, #prefix + 1) .. ':') or '',
+            'messages_count', 1, ARGV[8])
+    end
+  end
+  if #evicted > 0 then remove_members(evicted) end
+  if sent > 0 then pcall(bump, ARGV[9], 'messages_count', sent, ARGV[10]) end
+  return sent
 end
 """
 
@@ -268,7 +283,7 @@ end
 #: inbox, tagged with all their names. A member whose queue holds a message
 #: that expired unread is dropped from the group (its reader is gone); a
 #: full member misses the message. Returns the number of copies queued.
-SEND_GROUP = _COMMON + _PRUNE + FAN_OUT + "\nreturn fan_out(ARGV[1])\n"
+SEND_GROUP = _COMMON + _PRUNE + FAN_OUT + "\nreturn fan_out(ARGV[1], fan_out_plan())\n"
 
 
 #: LEASE_RENEW: write the changes to one owner's lease and push its deadline.

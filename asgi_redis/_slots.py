@@ -99,6 +99,12 @@ class SlotMap:
         return len(self.ranges)
 
 
+#: What Redis says when a script touches a key of a slot this node is
+#: migrating and no longer holds (Redis 7: "ERR Script attempted to access
+#: a non local key in a cluster node script: ...").
+NON_LOCAL_KEY = "attempted to access a non local key"
+
+
 class Redirect(NamedTuple):
     """What an error reply tells a cluster client to do."""
 
@@ -124,4 +130,10 @@ def parse_redirect(text: str) -> Redirect | None:
         return None
     if word in ("TRYAGAIN", "CLUSTERDOWN"):
         return Redirect(word, None, None)
+    if NON_LOCAL_KEY in text:
+        # A script met a key of its slot that is being migrated (a queue
+        # already at the target): it stopped before writing (the layer's
+        # scripts read every key they write first), so it is retried like
+        # TRYAGAIN, until the slot's keys have moved and ASK sends it on.
+        return Redirect("TRYAGAIN", None, None)
     return None

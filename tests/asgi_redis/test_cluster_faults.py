@@ -257,3 +257,53 @@ def test_resharding_under_load(make_redis_cluster):
     assert redirects["MOVED"] >= 1
     assert redirects["ASK"] >= 1
     assert watcher["MOVED"] >= 1
+
+
+def test_a_group_send_that_meets_a_half_migrated_slot_reaches_each_member_once(
+    make_redis_cluster, monkeypatch
+):
+    # The slot is MIGRATING, its keys not moved yet: the group's keys are
+    # still at the source, so the group send runs there, but one member's
+    # queue does not exist there, which Redis answers "non local key". The
+    # send is retried once the keys have moved (then ASK takes it to the
+    # target), and the member whose queue did exist gets one copy, not two.
+    from asgi_redis._cluster_shard import ClusterShard
+
+    cluster = make_redis_cluster()
+    layer = _factory(cluster, "hm:")()
+    shard = layer._shards[0]
+    names = [f"p{n}!" for n in range(200) if layer.consistent_hash(f"p{n}!") == 0][:2]
+    waiting, empty = names[0] + "a", names[1] + "b"
+    layer.group_add("hm", waiting)  # added first: its queue comes first in the fan-out
+    layer.group_add("hm", empty)
+    layer.send(waiting, {"n": "before"})  # its queue exists; the other's does not
+    source = cluster.master_of(shard.slot)
+    target = next(node for node in cluster.master_nodes() if node is not source)
+    with cluster.client(target) as to, cluster.client(source) as frm:
+        to.execute_command("CLUSTER SETSLOT", shard.slot, "IMPORTING", cluster.node_id(source))
+        frm.execute_command("CLUSTER SETSLOT", shard.slot, "MIGRATING", cluster.node_id(target))
+    moved = []
+    real_follow = ClusterShard.follow
+
+    def follow(self, error, attempt):
+        if not moved:  # the first retry: move the keys now, as a reshard would
+            moved.append(str(error))
+            with cluster.client(source) as frm:
+                keys = frm.execute_command("CLUSTER GETKEYSINSLOT", shard.slot, 100)
+                frm.execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "KEYS", *keys)
+        return real_follow(self, error, attempt)
+
+    monkeypatch.setattr(ClusterShard, "follow", follow)
+    try:
+        layer.send_group("hm", {"n": "group"})
+    finally:
+        monkeypatch.undo()
+        cluster.migrate_slot(shard.slot, target)  # finish the move (no keys left to move)
+    assert moved and "non local key" in moved[0], moved
+    got = {name: [] for name in (waiting, empty)}
+    for _ in range(3):
+        channel, message = layer.receive([names[0], names[1]], block=True)
+        got[channel].append(message["n"])
+    assert got == {waiting: ["before", "group"], empty: ["group"]}
+    assert layer.receive([names[0], names[1]]) == (None, None)
+    layer.close()

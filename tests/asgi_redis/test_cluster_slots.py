@@ -53,6 +53,11 @@ def test_slot_map_with_a_hole():
         ("MOVED 3999 :6381", ("MOVED", 3999, ":6381")),
         ("TRYAGAIN Multiple keys request during rehashing of slot", ("TRYAGAIN", None, None)),
         ("CLUSTERDOWN The cluster is down", ("CLUSTERDOWN", None, None)),
+        (
+            "ERR Script attempted to access a non local key in a cluster node script: "
+            "5ca88830, on @user_script:59.",
+            ("TRYAGAIN", None, None),
+        ),
     ],
 )
 def test_redirects(text, expected):
