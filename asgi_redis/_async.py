@@ -70,30 +70,44 @@ class AsyncReceiveMixin:
     def send_batch_twisted(self, messages: Sequence[tuple[str, dict]]) -> Any:
         """:meth:`send_batch` without blocking the reactor: a Deferred firing
         with one outcome per message (None or the exception a ``send`` would
-        raise). On one Redis, the ``RPUSH`` commands are written on a connection the
-        reactor reads; otherwise (several shards, TLS, a clock check due, a
-        queue that went past its capacity) the blocking calls run in the
-        receive thread pool."""
-        reactor = self.twisted_reactor()
-        messages = list(messages)
-        links = None
-        if self.reactor_io and self.ring_size == 1:
-            shard = self._shards[0]
-            if not shard.clock_due():
-                links = self._reactor_links_for(shard, reactor)
-        if links is None:
-            return self._in_pool(reactor, self.send_batch, messages)
+        raise). Each shard's part of the batch is one pipelined write on a
+        connection the reactor reads, the shards' parts on their way at once.
+        A shard that cannot be reached that way (TLS, a stand-in reactor, its
+        clock check due, ``reactor_io`` off) gets its part from the receive
+        thread pool instead, as do the blocking follow-ups (a queue past its
+        capacity, a spread message its shard refused)."""
         from twisted.internet import defer
 
+        reactor = self.twisted_reactor()
+        results: list[BaseException | None] = [None] * len(messages)
+        by_shard = self._sending.batch_entries(messages, results)
+        if not self.reactor_io:
+            # one trip to the pool for the whole batch
+            return self._in_pool(reactor, self._sending.push_entries, by_shard, results)
+        parts = [
+            self._send_part(reactor, self._shards[index], entries, results)
+            for index, entries in by_shard.items()
+        ]
+        if len(parts) == 1:
+            return parts[0].addCallback(lambda _: results)
+        if not parts:
+            return defer.succeed(results)
+        return defer.gatherResults(parts, consumeErrors=True).addCallbacks(
+            lambda _: results, lambda failure: failure.value.subFailure
+        )
+
+    def _send_part(
+        self, reactor: Any, shard: Any, entries: list[tuple], results: list[BaseException | None]
+    ) -> Any:
+        """Send one shard's entries of a batch; the Deferred fires once their
+        outcomes are in ``results``."""
         from ._reactor_io import NotAdoptable
         from ._resp import pack
 
         sending = self._sending
-        results: list[BaseException | None] = [None] * len(messages)
-        # one shard (ring_size 1): every entry is for it, none is spread
-        entries = sending.batch_entries(messages, results).get(shard.index)
-        if not entries:
-            return defer.succeed(results)
+        links = None if shard.clock_due() else self._reactor_links_for(shard, reactor)
+        if links is None:
+            return self._in_pool(reactor, sending.push_batch, shard, entries, results)
         stamp, commands, renews = sending.batch_commands(shard, entries)
         written = links.pipeline(
             b"".join(pack(command) for command in commands), len(commands), links.timeout
@@ -102,23 +116,27 @@ class AsyncReceiveMixin:
         def replied(replies: list) -> Any:
             overflow = sending.batch_replies(shard, entries, renews, replies, results)
             if not overflow:
-                return results
+                return None
 
-            def resend() -> list:
+            def resend() -> None:
                 for backlog in overflow.values():
                     sending.resend_overflow(shard, stamp, backlog, results)
-                return results
 
             return self._in_pool(reactor, resend)
 
         def failed(failure: Any) -> Any:
             if failure.check(NotAdoptable):
+                # nothing was written: the thread path sends the part afresh
                 sending.batch_lost(shard, entries, renews, failure.value, results)
+                for entry in entries:
+                    results[entry[0]] = None
                 links.usable = False
-                return self._in_pool(reactor, self.send_batch, messages)
+                return self._in_pool(reactor, sending.push_batch, shard, entries, results)
             failure.trap(RedisUnavailable)
-            sending.batch_lost(shard, entries, renews, failure.value, results)
-            return results
+            spread = sending.batch_lost(shard, entries, renews, failure.value, results)
+            if spread:
+                return self._in_pool(reactor, sending.resend_spread, spread, results)
+            return None
 
         return written.addCallbacks(replied, failed)
 

@@ -225,7 +225,13 @@ class SendPath:
         ``RPUSH``es); for each, None or the exception a ``send`` of it would
         have raised. Messages to one channel keep their order."""
         results: list[BaseException | None] = [None] * len(messages)
-        for index, entries in self.batch_entries(messages, results).items():
+        return self.push_entries(self.batch_entries(messages, results), results)
+
+    def push_entries(
+        self, by_shard: dict[int, list[tuple]], results: list[BaseException | None]
+    ) -> list[BaseException | None]:
+        """:meth:`push_batch` for each shard's entries in turn; ``results``."""
+        for index, entries in by_shard.items():
             self.push_batch(self.shards[index], entries, results)
         return results
 
@@ -233,21 +239,66 @@ class SendPath:
         self, messages: Sequence[tuple[str, dict]], results: list[BaseException | None]
     ) -> dict[int, list[tuple]]:
         """A batch's messages as ``push_batch`` entries by shard index; a bad
-        message gets its exception in ``results``, and one to a channel spread
-        over several shards is sent here, on its own."""
+        message gets its exception in ``results``.
+
+        An entry is ``(position, channel, queue, key, capacity, item tail,
+        spread)``. A message to a channel spread over several shards goes to
+        the next shard of the round with room in its share (``capacity`` is
+        that share, ``spread`` the channel's whole capacity, 0 for the other
+        messages): it rides in that shard's pipeline like any other, and is
+        passed on to the other shards only if its shard refuses it
+        (:meth:`resend_spread`), as :meth:`send_spread` would.
+        """
         by_shard: dict[int, list[tuple]] = {}
         for position, (channel, message) in enumerate(messages):
             try:
                 queue, key, capacity, shard, tail = self.prepare(channel, message)
-                if shard is None:
-                    self.send_spread(channel, queue, key, capacity, tail)
-                    continue
             except Exception as exc:  # noqa: BLE001 - reported per message
                 results[position] = exc
                 continue
-            entry = (position, channel, queue, key, capacity, tail)
+            spread = 0
+            if shard is None:
+                turn = self.spread_turn(capacity)
+                if turn is None:
+                    results[position] = self.full(channel, capacity)
+                    continue
+                spread, (shard, capacity) = capacity, turn
+                if shard.tag:
+                    key = self.prefix + shard.tag + queue
+            entry = (position, channel, queue, key, capacity, tail, spread)
             by_shard.setdefault(shard.index, []).append(entry)
         return by_shard
+
+    def spread_turn(self, capacity: int) -> tuple[Shard, int] | None:
+        """The shard whose turn it is for a message to a spread channel of
+        ``capacity``, with its share of that capacity: the next in the round
+        with a share, passing over shards that failed a moment ago unless
+        all have. None when no shard has a share (a capacity of 0)."""
+        size = self.ring.size
+        base, extra = divmod(capacity, size)
+        fallback = None
+        for _ in range(size):
+            index = next(self._cycle)
+            share = base + (index < extra)
+            if share:
+                shard = self.shards[index]
+                if shard.available:
+                    return shard, share
+                if fallback is None:
+                    fallback = (shard, share)
+        return fallback
+
+    def resend_spread(self, entries: list[tuple], results: list[BaseException | None]) -> None:
+        """Send spread entries their shard refused (full, or unreachable) with
+        :meth:`send_spread`: over the other shards, ChannelFull only at the
+        channel's whole capacity. Blocking: never on the reactor thread."""
+        for position, channel, queue, _, _, tail, capacity in entries:
+            try:
+                self.send_spread(channel, queue, self.prefix + queue, capacity, tail)
+            except Exception as exc:  # noqa: BLE001 - reported per message
+                results[position] = exc
+            else:
+                results[position] = None
 
     def push_batch(
         self, shard: Shard, entries: list[tuple], results: list[BaseException | None]
@@ -263,7 +314,7 @@ class SendPath:
         try:
             replies = shard.call_many(commands, raise_errors=False)
         except RedisUnavailable as exc:
-            self.batch_lost(shard, entries, renews, exc, results)
+            self.resend_spread(self.batch_lost(shard, entries, renews, exc, results), results)
             return
         overflow = self.batch_replies(shard, entries, renews, replies, results)
         for backlog in overflow.values():
@@ -293,13 +344,22 @@ class SendPath:
         renews: list[bool],
         error: Exception,
         results: list[BaseException | None],
-    ) -> None:
+    ) -> list[tuple]:
         """A batch's write failed: every entry gets ``error``; its TTL
-        renewals are forgotten, to be made next time."""
+        renewals are forgotten, to be made next time. Returns the entries
+        of spread channels, to send on the other shards with
+        :meth:`resend_spread` (the shard is left out for a moment) when the
+        shard is unreachable and there are other shards."""
         for entry, renew in zip(entries, renews):
             results[entry[0]] = error
             if renew:
                 self.ttl_renewed.pop((shard.index, entry[3]), None)
+        if not isinstance(error, RedisUnavailable) or self.ring.size == 1:
+            return []
+        spread = [entry for entry in entries if entry[6]]
+        if spread:
+            self.ring.failed(shard, error)
+        return spread
 
     def batch_replies(
         self,
@@ -314,7 +374,7 @@ class SendPath:
         replies = iter(replies)
         overflow: dict[str, list[tuple]] = {}
         for entry, renew in zip(entries, renews):
-            position, _, queue, key, capacity, _ = entry
+            position, _, queue, key, capacity, _, _ = entry
             length = next(replies)
             if renew:
                 next(replies)
@@ -348,10 +408,14 @@ class SendPath:
             return
         taken_back = sum(1 for count in removed if count)
         delivered = backlog[: len(backlog) - taken_back]
-        for _, _, queue, _, _, _ in delivered:
-            self.count(shard.index, queue, STAT_MESSAGES_COUNT)
+        for entry in delivered:
+            self.count(shard.index, entry[2], STAT_MESSAGES_COUNT)
+        if backlog[0][6]:
+            # a spread channel: the other shards may have room in their shares
+            self.resend_spread(backlog[len(delivered) :], results)
+            return
         refused = False
-        for position, channel, queue, _, capacity, tail in backlog[len(delivered) :]:
+        for position, channel, queue, _, capacity, tail, _ in backlog[len(delivered) :]:
             if not refused:
                 try:
                     if self.push(shard, key, tail, capacity):

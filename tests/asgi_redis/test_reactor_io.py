@@ -1,7 +1,8 @@
 """receive_twisted on a real reactor: the blocking pop runs on a connection
 the reactor itself reads (no thread per receive), over TCP and unix
-sockets; TLS shards, several shards and stand-in reactors keep the thread
-path; a lost, killed or frozen server fails the Deferred promptly."""
+sockets; TLS shards, receives over several shards and stand-in reactors
+keep the thread path (batches over several shards: test_spread_batch.py);
+a lost, killed or frozen server fails the Deferred promptly."""
 
 from __future__ import annotations
 
@@ -325,17 +326,4 @@ def test_dials_during_an_outage_do_not_use_up_the_connection_pool(make_redis_ser
         assert settle(reactor, layer.send_batch_twisted([("dial.chan", {"n": 99})])) == [None]
         assert settle(reactor, layer.receive_twisted(["dial.chan"])) == ("dial.chan", {"n": 99})
     finally:
-        layer.close()
-
-
-def test_a_batch_over_several_shards_goes_through_the_thread_pool(shard_servers, reactor):
-    layer = on(RedisChannelLayer(hosts=[s.url for s in shard_servers], prefix="sbs:"), reactor)
-    try:
-        batch = [("sbs.chan", {"n": n}) for n in range(6)]
-        assert settle(reactor, layer.send_batch_twisted(batch)) == [None] * 6
-        got = sorted(layer.receive(["sbs.chan"], block=True)[1]["n"] for _ in range(6))
-        assert got == list(range(6))
-        assert not layer._reactor_links
-    finally:
-        layer.flush()
         layer.close()
