@@ -79,19 +79,21 @@ class AsyncReceiveMixin:
         from twisted.internet import defer
 
         reactor = self.twisted_reactor()
+        sending = self._sending
         results: list[BaseException | None] = [None] * len(messages)
-        by_shard = self._sending.batch_entries(messages, results)
+        by_shard = sending.batch_entries(messages, results)
         if not self.reactor_io:
             # one trip to the pool for the whole batch
-            return self._in_pool(reactor, self._sending.push_entries, by_shard, results)
+            return self._in_pool(reactor, sending.push_entries, by_shard, results)
+        if len(by_shard) == 1:
+            ((index, entries),) = by_shard.items()
+            return self._send_part(reactor, self._shards[index], entries, results)
+        if not by_shard:
+            return defer.succeed(results)
         parts = [
             self._send_part(reactor, self._shards[index], entries, results)
             for index, entries in by_shard.items()
         ]
-        if len(parts) == 1:
-            return parts[0].addCallback(lambda _: results)
-        if not parts:
-            return defer.succeed(results)
         return defer.gatherResults(parts, consumeErrors=True).addCallbacks(
             lambda _: results, lambda failure: failure.value.subFailure
         )
@@ -99,15 +101,15 @@ class AsyncReceiveMixin:
     def _send_part(
         self, reactor: Any, shard: Any, entries: list[tuple], results: list[BaseException | None]
     ) -> Any:
-        """Send one shard's entries of a batch; the Deferred fires once their
-        outcomes are in ``results``."""
+        """Send one shard's entries of a batch: a Deferred firing with
+        ``results`` once their outcomes are in it."""
         from ._reactor_io import NotAdoptable
         from ._resp import pack
 
         sending = self._sending
         links = None if shard.clock_due() else self._reactor_links_for(shard, reactor)
         if links is None:
-            return self._in_pool(reactor, sending.push_batch, shard, entries, results)
+            return self._in_pool(reactor, sending.push_entries, {shard.index: entries}, results)
         stamp, commands, renews = sending.batch_commands(shard, entries)
         written = links.pipeline(
             b"".join(pack(command) for command in commands), len(commands), links.timeout
@@ -116,11 +118,12 @@ class AsyncReceiveMixin:
         def replied(replies: list) -> Any:
             overflow = sending.batch_replies(shard, entries, renews, replies, results)
             if not overflow:
-                return None
+                return results
 
-            def resend() -> None:
+            def resend() -> list[BaseException | None]:
                 for backlog in overflow.values():
                     sending.resend_overflow(shard, stamp, backlog, results)
+                return results
 
             return self._in_pool(reactor, resend)
 
@@ -131,12 +134,12 @@ class AsyncReceiveMixin:
                 for entry in entries:
                     results[entry[0]] = None
                 links.usable = False
-                return self._in_pool(reactor, sending.push_batch, shard, entries, results)
+                return self._in_pool(reactor, sending.push_entries, {shard.index: entries}, results)
             failure.trap(RedisUnavailable)
             spread = sending.batch_lost(shard, entries, renews, failure.value, results)
             if spread:
                 return self._in_pool(reactor, sending.resend_spread, spread, results)
-            return None
+            return results
 
         return written.addCallbacks(replied, failed)
 

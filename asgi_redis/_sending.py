@@ -288,10 +288,13 @@ class SendPath:
                     fallback = (shard, share)
         return fallback
 
-    def resend_spread(self, entries: list[tuple], results: list[BaseException | None]) -> None:
+    def resend_spread(
+        self, entries: list[tuple], results: list[BaseException | None]
+    ) -> list[BaseException | None]:
         """Send spread entries their shard refused (full, or unreachable) with
         :meth:`send_spread`: over the other shards, ChannelFull only at the
-        channel's whole capacity. Blocking: never on the reactor thread."""
+        channel's whole capacity; ``results``. Blocking: never on the
+        reactor thread."""
         for position, channel, queue, _, _, tail, capacity in entries:
             try:
                 self.send_spread(channel, queue, self.prefix + queue, capacity, tail)
@@ -299,6 +302,7 @@ class SendPath:
                 results[position] = exc
             else:
                 results[position] = None
+        return results
 
     def push_batch(
         self, shard: Shard, entries: list[tuple], results: list[BaseException | None]
