@@ -53,6 +53,8 @@ class Groups:
         self.expiry_ms = expiry_ms
         self.group_expiry_ms = group_expiry_ms
         self.queue_ttl_ms = queue_ttl_ms
+        #: Whether the shards' keys carry hash tags (a cluster's do).
+        self._tagged = any(shard.tag for shard in ring.shards)
 
     def use_prefix(self, prefix: str) -> None:
         """Keep groups (and find members' queues) under ``prefix`` from now on."""
@@ -94,10 +96,21 @@ class Groups:
         message (it is logged); the call raises only when no shard could be
         reached.
         """
+        if self._tagged:
+            # a cluster's shards: keys and arguments carry each shard's tag
+            self.ring.run_everywhere(
+                SEND_GROUP,
+                lambda shard: self.keys(group, shard),
+                lambda shard: self.send_args(payload, capacity, counting, shard),
+                partial=True,
+            )
+            return
+        # untagged shards share their key names and arguments: made once
+        first = self.ring.shards[0]
         self.ring.run_everywhere(
             SEND_GROUP,
-            lambda shard: self.keys(group, shard),
-            lambda shard: self.send_args(payload, capacity, counting, shard),
+            self.keys(group, first),
+            self.send_args(payload, capacity, counting, first),
             partial=True,
         )
 
