@@ -26,6 +26,16 @@ def start_servers(count: int) -> list[RedisServer]:
     return servers
 
 
+@pytest.fixture
+def reactor():
+    """A private reactor, stepped by the test's own thread (the "reactor thread")."""
+    from twisted.internet.epollreactor import EPollReactor
+
+    instance = EPollReactor()
+    yield instance
+    instance.disconnectAll()
+
+
 @pytest.fixture(scope="module")
 def shard_servers() -> Iterator[list[RedisServer]]:
     """Three private servers shared by one test module."""

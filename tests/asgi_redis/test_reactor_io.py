@@ -12,7 +12,6 @@ import time
 
 import pytest
 import redis
-from twisted.internet.epollreactor import EPollReactor
 from twisted.python.failure import Failure
 
 from asgi_redis import RedisChannelLayer, RedisUnavailable
@@ -20,14 +19,6 @@ from tests.asgi_redis.test_faults import tls_layer_options
 from tests.support.redis import free_port
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def reactor():
-    """A private reactor, stepped by the test's own thread (the "reactor thread")."""
-    instance = EPollReactor()
-    yield instance
-    instance.disconnectAll()
 
 
 def on(layer: RedisChannelLayer, reactor) -> RedisChannelLayer:

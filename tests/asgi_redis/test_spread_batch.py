@@ -10,19 +10,11 @@ import time
 
 import pytest
 import redis
-from twisted.internet.epollreactor import EPollReactor
 
 from asgi_redis import RedisChannelLayer
 from tests.asgi_redis.test_reactor_io import on, settle
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def reactor():
-    instance = EPollReactor()
-    yield instance
-    instance.disconnectAll()
 
 
 @pytest.fixture
