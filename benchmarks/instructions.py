@@ -1,6 +1,6 @@
 """Instructions per operation of daphne and a worker, counted by callgrind (noise-free A/B).
 
-    python benchmarks/instructions.py [--count 500] [--tree OTHER_CHECKOUT ...]
+    python benchmarks/instructions.py [--count 500] [--shards N] [--tree OTHER_CHECKOUT ...]
 
 Seconds on this shared two-core machine move by ±25 % from run to run, which
 hides a change of a few percent on the message path. Instruction counts do
@@ -11,6 +11,9 @@ zeroes their counters once both serve (``callgrind_control --zero``), drives
 ``--count`` sequential WebSocket echo round trips, then ``--count`` HTTP
 requests to a Django view, dumping the counters after each, and prints
 instructions per operation for each process.
+
+``--shards N`` puts the layer on N private redis-servers (client-side
+shards) instead of one, for the sharded paths.
 
 ``--tree`` names other checkouts (e.g. a ``git worktree`` of an older
 commit) to measure the same way in the same run; each runs with that tree
@@ -101,7 +104,7 @@ def _http(base: str, count: int) -> None:
     time.sleep(2)
 
 
-def measure(tree: Path, redis: RedisServer, count: int) -> dict[str, dict[str, float]]:
+def measure(tree: Path, hosts: list[str], count: int) -> dict[str, dict[str, float]]:
     directory = Path(tempfile.mkdtemp(prefix="instructions-"))
     port = free_port()
     env = dict(os.environ)
@@ -109,7 +112,7 @@ def measure(tree: Path, redis: RedisServer, count: int) -> dict[str, dict[str, f
     env.update(
         DJANGO_SETTINGS_MODULE="tests.reliability.project.settings",
         PYTHONPATH=str(tree),
-        REL_REDIS_HOSTS=redis.url,
+        REL_REDIS_HOSTS=",".join(hosts),
         REL_PREFIX=f"ins{port}:",
     )
     commands = {
@@ -161,6 +164,7 @@ def measure(tree: Path, redis: RedisServer, count: int) -> dict[str, dict[str, f
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=500, help="round trips / requests")
+    parser.add_argument("--shards", type=int, default=1, help="redis-servers the layer shards over")
     parser.add_argument("--tree", action="append", default=[], help="another checkout")
     args = parser.parse_args()
     for tool in ("valgrind", "callgrind_control"):
@@ -168,10 +172,14 @@ def main() -> int:
             parser.error(f"{tool} is not on PATH (Debian: apt-get install valgrind)")
     trees = [ROOT, *(Path(t).resolve() for t in args.tree)]
     results = []
-    with RedisServer() as redis:
+    servers = [RedisServer().start() for _ in range(args.shards)]
+    try:
         for tree in trees:
-            results.append((tree, measure(tree, redis, args.count)))
+            results.append((tree, measure(tree, [s.url for s in servers], args.count)))
             print(f"{tree}: {results[-1][1]}", file=sys.stderr, flush=True)
+    finally:
+        for server in servers:
+            server.cleanup()
     first = results[0][1]
     print("| tree | workload | daphne instr/op | worker instr/op | ratio daphne | ratio worker |")
     print("|---|---|---|---|---|---|")
