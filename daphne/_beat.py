@@ -1,4 +1,5 @@
-"""This daphne's heartbeat, and the poll that keeps its health answer fresh.
+"""The heartbeats of daphne's processes, and the poll that keeps daphne's
+health answer fresh.
 
 On a layer with the ``inspect`` extension, ``Server`` starts one
 :class:`ServerBeat`: an ``asgi.heartbeat.Heartbeat`` (its own thread, never
@@ -7,18 +8,25 @@ messages it sent to the layer, and a timer asking the layer every interval
 which processes are alive (``HealthChecker``, off the reactor thread), so
 that the 503 of an unanswered request can say at once when no worker
 consumes ``http.request``. On any other layer nothing is started.
+
+The other interface servers (``daphne-smtp``, ``daphne-irc``, ``daphne-udp``,
+``daphne-slack``) have no health check, only the record:
+:func:`start_heartbeat` starts it under the same conditions and
+:func:`stop_heartbeat` removes it off the reactor thread
+(``daphne/_protocol_cli.py`` wires both into their commands).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from twisted.internet import defer, task, threads
 
 from asgi.heartbeat import DEFAULT_TTL, Heartbeat, has_inspect
 
-__all__ = ["ServerBeat", "start_server_beat"]
+__all__ = ["ServerBeat", "start_heartbeat", "start_server_beat", "stop_heartbeat"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,9 +77,7 @@ class ServerBeat:
         """Stop polling, stop the heartbeat and remove the record (in a thread)."""
         if self._poll.running:
             self._poll.stop()
-        return threads.deferToThreadPool(
-            self.reactor, self.reactor.getThreadPool(), self.heartbeat.stop
-        )
+        return stop_heartbeat(self.heartbeat, self.reactor)
 
 
 def start_server_beat(
@@ -83,3 +89,34 @@ def start_server_beat(
     beat = ServerBeat(factory, reactor, kind, ttl, interval)
     beat.start()
     return beat
+
+
+def start_heartbeat(
+    layer: Any,
+    *,
+    kind: str,
+    channels: Callable[[], Iterable[str]],
+    activity: Callable[[], tuple[int, float | None]],
+    ttl: float,
+    interval: float | None,
+) -> Heartbeat | None:
+    """Start a process's heartbeat thread when ``layer`` offers ``inspect``
+    and ``ttl`` is not 0; None (nothing started) otherwise.
+
+    ``channels`` and ``activity`` are read from the heartbeat thread at each
+    renewal (see :class:`asgi.heartbeat.Heartbeat`). The first renewal is
+    made by that thread, so calling this on the reactor thread never waits
+    for the layer.
+    """
+    if not ttl or not has_inspect(layer):
+        return None
+    heartbeat = Heartbeat(layer, kind, channels, activity, ttl=ttl, interval=interval)
+    heartbeat.start()
+    logger.info("Heartbeat %s every %g s (ttl %g s)", heartbeat.process_id, heartbeat.interval, ttl)
+    return heartbeat
+
+
+def stop_heartbeat(heartbeat: Heartbeat, reactor: Any) -> defer.Deferred[None]:
+    """Stop ``heartbeat`` and remove its record in the reactor's thread pool
+    (the removal is a blocking layer call); fires once it is gone."""
+    return threads.deferToThreadPool(reactor, reactor.getThreadPool(), heartbeat.stop)

@@ -1,9 +1,13 @@
-"""What the ``daphne-smtp``, ``daphne-irc`` and ``daphne-udp`` commands share.
+"""What the ``daphne-smtp``, ``daphne-irc``, ``daphne-udp`` and
+``daphne-slack`` commands share.
 
 Importing the channel layer from ``"path.to.module:attr.path"`` (after
 ``sys.path.insert(0, ".")``, as daphne does), logging configured like
-daphne's ``-v`` levels, the common arguments, and running the reactor until
-SIGTERM/SIGINT with an orderly stop of the server before the reactor exits.
+daphne's ``-v`` levels, the common arguments, the process's heartbeat
+record (``--heartbeat-ttl``/``--heartbeat-interval``, as daphne's; see
+docs/operating.rst, "Heartbeats and health checks"), and running the
+reactor until SIGTERM/SIGINT with an orderly stop of the server (and the
+removal of its record) before the reactor exits.
 """
 
 from __future__ import annotations
@@ -16,12 +20,17 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from asgi._json_log import LOG_FORMATS, formatter_for
+from asgi.heartbeat import DEFAULT_TTL as DEFAULT_HEARTBEAT_TTL
 from asgi.types import ChannelLayer
+
+from ._beat import start_heartbeat, stop_heartbeat
 
 __all__ = [
     "ProtocolCommandLine",
     "LayerImportError",
     "add_common_arguments",
+    "add_heartbeat_arguments",
+    "check_heartbeat_arguments",
     "add_log_format_argument",
     "configure_logging",
     "import_channel_layer",
@@ -117,6 +126,57 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         help="How verbose to make the output (0 warnings, 1 info, 2 debug; default 1)",
     )
     add_log_format_argument(parser)
+    add_heartbeat_arguments(parser)
+
+
+def heartbeat_ttl(text: str) -> float:
+    """An argparse type: 0 (no heartbeat), or a TTL of at least one second."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if value != 0 and not value >= 1:
+        raise argparse.ArgumentTypeError(
+            f"expected 0 (no heartbeat) or at least 1 second, got {text!r}"
+        )
+    return value
+
+
+def heartbeat_interval(text: str) -> float:
+    """An argparse type: a number of seconds above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
+    return value
+
+
+def add_heartbeat_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--heartbeat-ttl`` and ``--heartbeat-interval``, as the ``daphne`` command has them."""
+    parser.add_argument(
+        "--heartbeat-ttl",
+        type=heartbeat_ttl,
+        default=DEFAULT_HEARTBEAT_TTL,
+        dest="heartbeat_ttl",
+        help="seconds this process's heartbeat record lives unless renewed; only with a "
+        "layer offering the inspect extension; 0 turns it off (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--heartbeat-interval",
+        type=heartbeat_interval,
+        default=None,
+        dest="heartbeat_interval",
+        help="seconds between heartbeat renewals (default: a third of the ttl)",
+    )
+
+
+def check_heartbeat_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse an interval not below the TTL (a usage error, exit status 2)."""
+    interval, ttl = args.heartbeat_interval, args.heartbeat_ttl
+    if interval is not None and ttl and not interval < ttl:
+        parser.error(f"--heartbeat-interval ({interval:g}) must be below --heartbeat-ttl ({ttl:g})")
 
 
 def add_log_format_argument(parser: argparse.ArgumentParser) -> None:
@@ -140,10 +200,15 @@ def run_command(
     """Parse ``argv``, import the layer, build and start the server, run the reactor.
 
     ``build(args, channel_layer)`` returns an object with ``start()`` and
-    ``stop()``. SIGTERM and SIGINT stop the reactor; ``stop()`` runs before
-    it exits. Returns the process exit status.
+    ``stop()``, ``consumed_channels()`` (the channel names or patterns it
+    reads) and ``activity`` (an ``asgi.heartbeat.Activity`` counting the
+    messages it sent to the layer), which go in the process's heartbeat
+    record, kind ``parser.prog``. SIGTERM and SIGINT stop the reactor;
+    ``stop()`` and the removal of the record run before it exits. Returns
+    the process exit status.
     """
     args = parser.parse_args(argv)
+    check_heartbeat_arguments(parser, args)
     configure_logging(args.verbosity, log_format=args.log_format)
     try:
         channel_layer = import_channel_layer(args.channel_layer)
@@ -158,6 +223,16 @@ def run_command(
         logger.debug("Start-up failed", exc_info=True)
         parser.exit(1, f"{parser.prog}: error: could not start: {exc}\n")
     reactor.addSystemEventTrigger("before", "shutdown", server.stop)
+    heartbeat = start_heartbeat(
+        channel_layer,
+        kind=parser.prog,
+        channels=server.consumed_channels,
+        activity=server.activity.snapshot,
+        ttl=args.heartbeat_ttl,
+        interval=args.heartbeat_interval,
+    )
+    if heartbeat is not None:
+        reactor.addSystemEventTrigger("before", "shutdown", stop_heartbeat, heartbeat, reactor)
     reactor.run()
     logger.info("Stopped")
     return 0

@@ -35,6 +35,7 @@ from twisted.words.protocols import irc
 
 from asgi import irc as asgi_irc
 from asgi.exceptions import InvalidMessage
+from asgi.heartbeat import Activity
 from asgi.types import ChannelLayer
 
 from .. import _drops
@@ -201,6 +202,8 @@ class IRCClientFactory(protocol.ReconnectingClientFactory):
         self.client: IRCClientProtocol | None = None
         self.connections = 0
         self.dropped = 0
+        #: The messages the layer took, and when the last one was (the heartbeat's activity).
+        self.activity = Activity()
         self._lost_waiters: dict[IRCClientProtocol, list[defer.Deferred]] = {}
 
     def buildProtocol(self, addr: Any) -> IRCClientProtocol:
@@ -293,7 +296,12 @@ class IRCClientFactory(protocol.ReconnectingClientFactory):
     def _send(self, channel: str, message: dict) -> None:
         # off the reactor thread, in order: a slow layer must not stall the
         # IRC connection (and its PING answers)
-        self.offload.send(channel, message).addErrback(self._send_failed, channel)
+        self.offload.send(channel, message).addCallbacks(
+            self._sent, self._send_failed, errbackArgs=(channel,)
+        )
+
+    def _sent(self, _: None) -> None:
+        self.activity.note()
 
     def _send_failed(self, failure: Failure, channel: str) -> None:
         self.dropped += 1
@@ -335,6 +343,16 @@ class IRCInterface:
     @property
     def reply_channel(self) -> str:
         return self.factory.reply_channel
+
+    @property
+    def activity(self) -> Activity:
+        """The messages sent to the layer, for the heartbeat record."""
+        return self.factory.activity
+
+    def consumed_channels(self) -> list[str]:
+        """The channels read from the layer, for the heartbeat record: the
+        control channel pattern ``irc-client.send.<id>!*``."""
+        return [self.factory.reply_prefix + "*"]
 
     def start(self) -> None:
         """Start connecting and reading control messages. Call in the reactor thread."""

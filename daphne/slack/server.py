@@ -25,6 +25,7 @@ from twisted.web import server
 
 from asgi import slack as asgi_slack
 from asgi.exceptions import InvalidMessage
+from asgi.heartbeat import Activity
 from asgi.types import ChannelLayer
 
 from .. import _drops
@@ -51,6 +52,7 @@ class SlackInterface:
     ``port=0`` picks a free port; after :meth:`start`, ``address`` holds
     the bound ``(host, port)``. The secrets are passed in by the caller
     (the command reads them from the environment) and are never logged.
+    ``activity`` counts the messages the layer took.
     """
 
     def __init__(
@@ -110,7 +112,13 @@ class SlackInterface:
         self.address: tuple[str, int] | None = None
         self.layer_failures = 0
         self.invalid = 0
+        self.activity = Activity()
         self._listening: Any = None
+
+    def consumed_channels(self) -> list[str]:
+        """The channels read from the layer, for the heartbeat record:
+        ``send_channel`` (the private prefix only carries the stop wake-up)."""
+        return [self.send_channel]
 
     def start(self) -> None:
         """Start listening and reading ``slack.send``. Call in the reactor thread."""
@@ -141,7 +149,10 @@ class SlackInterface:
     # -- Slack to the layer ------------------------------------------------------------
 
     def _deliver(self, message: dict) -> None:
-        self.offload.send(self.receive_channel, message).addErrback(self._send_failed)
+        self.offload.send(self.receive_channel, message).addCallbacks(self._sent, self._send_failed)
+
+    def _sent(self, _: None) -> None:
+        self.activity.note()
 
     def _send_failed(self, failure: Failure) -> None:
         self.layer_failures += 1

@@ -29,6 +29,7 @@ from twisted.python.failure import Failure
 
 from asgi import email as asgi_email
 from asgi.exceptions import InvalidMessage
+from asgi.heartbeat import Activity
 from asgi.types import ChannelLayer
 
 from .. import _drops
@@ -181,6 +182,8 @@ class SMTPFactory(protocol.ServerFactory):
         self.timeout = timeout
         self.max_recipients = max_recipients
         self.delivered = 0
+        #: The mails the layer took, and when the last one was (the heartbeat's activity).
+        self.activity = Activity()
         self.offload = OffReactorSend(channel_layer, reactor)
 
     def buildProtocol(self, addr: Any) -> SMTPProtocol:
@@ -218,6 +221,7 @@ class SMTPFactory(protocol.ServerFactory):
         self, _: None, sender: str | None, recipients: list[str], size: int
     ) -> tuple[int, str]:
         self.delivered += 1
+        self.activity.note()
         logger.info("Accepted mail from %s to %s (%d bytes)", sender, ", ".join(recipients), size)
         return 250, "2.0.0 Message accepted for delivery"
 
@@ -244,6 +248,8 @@ class SMTPServer:
     """Listens for SMTP on ``host:port`` (``port=0`` picks a free one).
 
     After :meth:`start`, ``address`` holds the bound ``(host, port)``.
+    It consumes no channel (email has no replies); ``activity`` counts the
+    mails sent to ``email.receive``.
     """
 
     def __init__(
@@ -261,8 +267,13 @@ class SMTPServer:
         self.host = host
         self.port = port
         self.factory = SMTPFactory(channel_layer, reactor=reactor, **factory_options)
+        self.activity = self.factory.activity
         self.address: tuple[str, int] | None = None
         self._listening: Any = None
+
+    def consumed_channels(self) -> list[str]:
+        """The channels read from the layer, for the heartbeat record: none."""
+        return []
 
     def start(self) -> None:
         """Start listening. Call in the reactor thread."""

@@ -20,6 +20,7 @@ from twisted.python.failure import Failure
 
 from asgi import udp
 from asgi.exceptions import InvalidMessage
+from asgi.heartbeat import Activity
 from asgi.types import ChannelLayer
 
 from .. import _drops
@@ -45,7 +46,8 @@ class UDPServer:
 
     ``port=0`` picks a free port; after :meth:`start`, ``address`` holds the
     bound ``(host, port)``. ``client_timeout`` is how long a client that
-    stopped sending can still be answered.
+    stopped sending can still be answered. ``activity`` counts the datagrams
+    the layer took.
     """
 
     def __init__(
@@ -70,10 +72,16 @@ class UDPServer:
         self.reply_prefix = f"{udp.REPLY_CHANNEL_PREFIX}.{secrets.token_hex(6)}!"
         self.address: tuple[str, int] | None = None
         self.dropped = 0
+        self.activity = Activity()
         self._protocol = _DatagramProtocol(self)
         self._listening: Any = None
         self._reader = ReplyReader(channel_layer, self.reply_prefix, reactor, self.reply_received)
         self._offload = OffReactorSend(channel_layer, reactor)
+
+    def consumed_channels(self) -> list[str]:
+        """The channels read from the layer, for the heartbeat record: the
+        reply channel pattern ``udp.send.<server>!*``."""
+        return [self.reply_prefix + "*"]
 
     def start(self) -> None:
         """Bind the port and start reading replies. Call in the reactor thread."""
@@ -103,9 +111,12 @@ class UDPServer:
         )
         # off the reactor thread: a slow layer must not hold up the datagrams
         # (and replies) of every other client
-        self._offload.send(udp.RECEIVE_CHANNEL, message).addErrback(
-            self._datagram_refused, client, len(data)
+        self._offload.send(udp.RECEIVE_CHANNEL, message).addCallbacks(
+            self._datagram_sent, self._datagram_refused, errbackArgs=(client, len(data))
         )
+
+    def _datagram_sent(self, _: None) -> None:
+        self.activity.note()
 
     def _datagram_refused(self, failure: Failure, client: tuple[str, int], size: int) -> None:
         self.dropped += 1

@@ -1,14 +1,24 @@
-"""daphne._protocol_cli: layer import and logging shared by the three commands."""
+"""daphne._protocol_cli: layer import, logging and heartbeat flags shared by the
+``daphne-smtp``, ``daphne-irc``, ``daphne-udp`` and ``daphne-slack`` commands."""
 
 from __future__ import annotations
 
 import importlib
 import logging
 import sys
+import time
 
 import pytest
 
-from daphne._protocol_cli import LayerImportError, configure_logging, import_channel_layer
+from asgi.heartbeat import Activity
+from asgi.inmemory import ChannelLayer
+from daphne._beat import start_heartbeat
+from daphne._protocol_cli import (
+    LayerImportError,
+    ProtocolCommandLine,
+    configure_logging,
+    import_channel_layer,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -109,3 +119,75 @@ def test_json_log_format_writes_one_json_object_per_line_with_the_extra_fields()
     assert first["message"] == "Dropped 1 message(s) on http.request"
     assert (first["reason"], first["count"]) == ("timeout", 1)
     assert second["message"] == "second"
+
+
+class Command(ProtocolCommandLine):
+    prog = "daphne-test"
+
+
+def test_the_heartbeat_flags_default_to_daphnes_15_seconds_renewed_every_third():
+    options = Command().parser.parse_args(["m:l"])
+    assert (options.heartbeat_ttl, options.heartbeat_interval) == (15, None)
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["--heartbeat-ttl", "6", "--heartbeat-interval", "6"], "must be below --heartbeat-ttl"),
+        (["--heartbeat-ttl", "0.5"], "expected 0 (no heartbeat) or at least 1 second"),
+        (["--heartbeat-interval", "0"], "expected a number of seconds above 0"),
+    ],
+)
+def test_heartbeat_flags_out_of_range_are_usage_errors(args, error, capsys):
+    with pytest.raises(SystemExit) as exited:
+        Command().run(["nowhere:layer", *args])
+    assert exited.value.code == 2
+    assert error in capsys.readouterr().err
+
+
+class LayerWithoutInspect:
+    extensions = ["groups"]
+
+    def __init__(self):
+        self.records = []
+
+    def heartbeat(self, record, ttl):
+        self.records.append(record)
+
+
+def beat_on(layer, ttl=15):
+    return start_heartbeat(
+        layer,
+        kind="daphne-test",
+        channels=lambda: ["test.send.abc!*"],
+        activity=Activity().snapshot,
+        ttl=ttl,
+        interval=None,
+    )
+
+
+def test_no_heartbeat_starts_on_a_layer_without_the_inspect_extension():
+    layer = LayerWithoutInspect()
+    assert beat_on(layer) is None
+    assert layer.records == []
+
+
+def test_a_started_heartbeat_keeps_the_record_until_stopped():
+    layer = ChannelLayer()
+    heartbeat = beat_on(layer)
+    try:
+        (record,) = wait_for_records(layer)
+        assert (record["kind"], record["channels"]) == ("daphne-test", ["test.send.abc!*"])
+    finally:
+        heartbeat.stop()
+    assert layer.inspect_processes() == []
+
+
+def wait_for_records(layer):
+    # the first renewal is made by the heartbeat's own thread
+    for _ in range(500):
+        records = layer.inspect_processes()
+        if records:
+            return records
+        time.sleep(0.01)
+    raise AssertionError("no heartbeat record within 5 s")
