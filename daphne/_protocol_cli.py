@@ -142,7 +142,7 @@ def heartbeat_ttl(text: str) -> float:
     return value
 
 
-def heartbeat_interval(text: str) -> float:
+def positive_seconds(text: str) -> float:
     """An argparse type: a number of seconds above zero."""
     try:
         value = float(text)
@@ -165,7 +165,7 @@ def add_heartbeat_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--heartbeat-interval",
-        type=heartbeat_interval,
+        type=positive_seconds,
         default=None,
         dest="heartbeat_interval",
         help="seconds between heartbeat renewals (default: a third of the ttl)",

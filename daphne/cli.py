@@ -18,8 +18,11 @@ from ._lease import DEFAULT_LEASE_TTL
 from ._protocol_cli import (
     LOG_FORMAT,
     LayerImportError,
+    add_heartbeat_arguments,
     add_log_format_argument,
+    check_heartbeat_arguments,
     import_channel_layer,
+    positive_seconds,
 )
 from ._proxy import TrustedProxies
 from ._sender import DEFAULT_FULL_TIMEOUT
@@ -27,7 +30,6 @@ from .access import AccessLogGenerator
 from .exceptions import CannotListen, LayerUnreachable, NotAChannelLayer
 from .http_protocol import DEFAULT_BODY_SEND_TIMEOUT
 from .server import (
-    DEFAULT_HEARTBEAT_TTL,
     DEFAULT_SHUTDOWN_TIMEOUT,
     Server,
     build_endpoint_description_strings,
@@ -40,17 +42,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
-
-
-def positive_seconds(text: str) -> float:
-    """An argparse type: a number of seconds above zero."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
-    return value
 
 
 def trusted_proxies(text: str) -> TrustedProxies:
@@ -320,21 +311,7 @@ class CommandLineInterface:
             "layer is reachable and a live worker consumes http.request, else 503, with a "
             "JSON body; needs a layer with the inspect extension to ever say 200",
         )
-        add(
-            "--heartbeat-ttl",
-            type=lease_seconds,
-            default=DEFAULT_HEARTBEAT_TTL,
-            dest="heartbeat_ttl",
-            help="seconds this server's heartbeat record lives unless renewed; only with a "
-            "layer offering the inspect extension; 0 turns it off (default: %(default)s)",
-        )
-        add(
-            "--heartbeat-interval",
-            type=positive_seconds,
-            default=None,
-            dest="heartbeat_interval",
-            help="seconds between heartbeat renewals (default: a third of the ttl)",
-        )
+        add_heartbeat_arguments(self.parser)
         add(
             "--force-sync",
             dest="force_sync",
@@ -462,11 +439,7 @@ class CommandLineInterface:
         """Refuse options that make sense only together with another (usage error, exit 2)."""
         if options.proxy_trusted_ips is not None and not options.proxy_headers:
             self.parser.error("--proxy-trusted-ips needs --proxy-headers")
-        interval, ttl = options.heartbeat_interval, options.heartbeat_ttl
-        if interval is not None and ttl and not interval < ttl:
-            self.parser.error(
-                f"--heartbeat-interval ({interval:g}) must be below --heartbeat-ttl ({ttl:g})"
-            )
+        check_heartbeat_arguments(self.parser, options)
         if options.metrics_port is None and (options.metrics_layer or options.metrics_channels):
             self.parser.error("--metrics-layer and --metrics-channel need --metrics-port")
         if options.metrics_channels and not options.metrics_layer:
