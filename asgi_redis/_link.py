@@ -135,6 +135,10 @@ class Link:
         except OSError as exc:
             self.close()
             raise RedisUnavailable(f"Lost the connection to Redis at {self.where}: {exc}") from exc
+        except BaseException:
+            # interrupted (KeyboardInterrupt from SIGINT...): part of a command may be written
+            self.close()
+            raise
 
     def read(self, timeout: float | None = None) -> Any:
         """Read one reply, waiting at least ``timeout`` seconds (a longer
@@ -176,6 +180,14 @@ class Link:
                 raise RedisUnavailable(
                     f"Lost the connection to Redis at {self.where}: {exc}"
                 ) from exc
+            except BaseException:
+                # Interrupted while waiting (KeyboardInterrupt from SIGINT, an
+                # exception from a signal handler): the reply is still on its
+                # way, and a blocking pop still waiting in Redis would take a
+                # message for nobody. Closed, the link goes back to the pool
+                # to reconnect, and Redis drops the pop.
+                self.close()
+                raise
             finally:
                 if timeout is not None and self.sock is not None:
                     _set_timeout(sock, socket.SO_RCVTIMEO, self.default_timeout)

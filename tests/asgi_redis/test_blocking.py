@@ -287,3 +287,38 @@ def test_receive_twisted_hands_out_batched_messages_without_the_thread_pool(make
         layer.receive_twisted(["twb.proc!"]).addCallback(rest.append)
     assert rest == [("twb.proc!c1", {"n": 1}), ("twb.proc!c2", {"n": 2})]
     assert not reactor.called.is_set()
+
+
+def test_a_blocking_receive_interrupted_by_a_signal_leaves_no_pop_behind(make_redis_server):
+    # SIGINT stops runworker this way: KeyboardInterrupt out of a blocking
+    # receive. The pop still waiting in Redis must not take the next message
+    # for nobody, nor its reply reach the next command on that connection.
+    import signal
+
+    server = make_redis_server()
+    layer = RedisChannelLayer(hosts=[server.url], prefix="intr:")
+    layer.blpop_timeout = 30
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(signum, frame):
+        raise Interrupted
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        with pytest.raises(Interrupted):
+            layer.receive(["intr.chan"], block=True)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    with redis.Redis.from_url(server.url) as client:
+        deadline = time.monotonic() + 10
+        while client.info("clients")["blocked_clients"] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert client.info("clients")["blocked_clients"] == 0  # the pop was dropped
+    layer.send("intr.chan", {"n": 1})
+    assert layer.receive(["intr.chan"]) == ("intr.chan", {"n": 1})
+    layer.send_group("intr.none", {"n": 2})  # one more command: its reply is its own
+    layer.close()
