@@ -5,6 +5,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import socket
 import time
 
@@ -34,18 +35,29 @@ def client(daphne):
 
 
 def raw_exchange(daphne, data: bytes, timeout=10) -> bytes:
+    """What daphne answers to ``data``: up to the close, or to the end of the
+    first response when it keeps the connection open (a well-formed request
+    with a bad path)."""
     with socket.create_connection((daphne.host, daphne.port), timeout=timeout) as sock:
         sock.sendall(data)
-        chunks = []
-        while True:
+        received = b""
+        while not _whole_response(received):
             try:
                 chunk = sock.recv(65536)
             except (TimeoutError, ConnectionResetError):
                 break
             if not chunk:
                 break
-            chunks.append(chunk)
-        return b"".join(chunks)
+            received += chunk
+        return received
+
+
+def _whole_response(data: bytes) -> bool:
+    head, found, body = data.partition(b"\r\n\r\n")
+    if not found:
+        return False
+    match = re.search(rb"(?im)^content-length:\s*(\d+)\s*$", head)
+    return match is not None and len(body) >= int(match.group(1))
 
 
 def events(client, kind, reply_channel, wait=10):
