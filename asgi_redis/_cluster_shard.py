@@ -334,6 +334,26 @@ class ClusterShard(Shard):
             raise error
         return replies
 
+    def start_pop(self, keys: Sequence[bytes], count: int, fallback: Script) -> tuple:
+        try:
+            return Shard.start_pop(self, keys, count, fallback)
+        except RedisUnavailable:
+            self.failed_node()
+            raise
+
+    def finish_pop(self, started: tuple, fallback: Script) -> Any:
+        """The reply of a pop sent with :meth:`start_pop`; one the cluster
+        redirected (the slot moved since) is sent again where it says."""
+        try:
+            return Shard.finish_pop(self, started, fallback)
+        except RedisUnavailable:
+            self.failed_node()
+            raise
+        except RedisCommandError as exc:
+            if not self.follow(exc, 0):
+                raise
+        return self.pop(started[2], started[3], fallback)
+
     def blpop(self, keys: Sequence[bytes], timeout: float, count: int = 1) -> Any:
         deadline = time.monotonic() + timeout
         return self._redirected(

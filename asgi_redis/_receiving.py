@@ -5,8 +5,12 @@ See docs/topics/backends.rst, "How a message travels".
 A non-blocking receive is one ``LMPOP``; a blocking one is one ``BLPOP``/
 ``BLMPOP`` on the shard concerned, woken by the server the moment a message
 lands, so nothing polls; on normal channels over several shards it first
-looks for a waiting message everywhere, then watches every shard at once
-and unblocks the others when one answers. A process inbox (only this
+looks for a waiting message shard by shard, starting after the shard that
+last gave one (a busy system answers on the first; none is left behind),
+then watches every shard at once and unblocks the others when one answers.
+``receive_batch`` over several shards writes a pop to every shard before
+reading any reply, each shard asked for its share of the batch: one wait
+for the lot, and nothing popped is left over. A process inbox (only this
 process reads it) is popped a batch at a time, the rest kept in the
 process's buffer (:mod:`asgi_redis._buffer`) for the next receives.
 """
@@ -61,6 +65,9 @@ class ReceivePath:
         #: Messages popped with others and not handed out yet.
         self.buffer = ReceiveBuffer()
         self._pop_plans: dict[tuple[str, ...], tuple[Shard, list[bytes], int]] = {}
+        #: The shard the next pop over several shards starts after: the one
+        #: that last gave a message (a batch: the last one asked).
+        self._after = -1
 
     def use_prefix(self, prefix: str) -> None:
         """Read the queues under ``prefix`` from now on."""
@@ -100,7 +107,7 @@ class ReceivePath:
             return None, None
         deadline = time.monotonic() + timeout
         while (remaining := deadline - time.monotonic()) > 0:
-            result = self._watch(plan, remaining)
+            result = self._first_of(self._watch(plan, remaining))
             if result[0] is not None:
                 return result
         return None, None
@@ -108,22 +115,129 @@ class ReceivePath:
     def receive_batch(
         self, channels: list[str], block: bool, limit: int, timeout: float
     ) -> list[tuple[str, dict]]:
-        """Up to ``limit`` messages of one shard's channels in one round trip
-        (the layer only asks with one shard, no buffered message and ``limit > 1``)."""
+        """Up to ``limit`` messages in one round trip of latency (the layer
+        asks with no buffered message and ``limit > 1``): on one shard one
+        ``LMPOP``/``BLMPOP``; on several, a pop on each written before any
+        reply is read, then (``block``, nothing found) the watch of every
+        shard, all it takes returned."""
         self.check_names(channels)
-        ((shard, keys),) = self.plan(list(dict.fromkeys(channels)))
-        while not block:
-            reply = shard.pop(keys, limit, RECEIVE)
-            if not reply:
-                return []
-            found = self._accept_all(shard, reply)
+        plan = self.plan(list(dict.fromkeys(channels)))
+        if block and len(plan) == 1:
+            ((shard, keys),) = plan
+            for reply in self._blocking_pops(shard, keys, limit, timeout):
+                found = self._accept_all(shard, reply)
+                if found:
+                    return found
+            return []
+        while True:
+            replies = self._pop_everywhere(plan, limit)
+            found = [
+                message for shard, reply in replies for message in self._accept_all(shard, reply)
+            ]
+            if found or not replies:  # popped only expired ones: look again
+                break
+        if found or not block:
+            return found
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            for shard, reply in self._watch(plan, remaining):
+                if reply is not None:
+                    found.extend(self._accept_all(shard, reply))
             if found:
-                return found
-        for reply in self._blocking_pops(shard, keys, limit, timeout):
-            found = self._accept_all(shard, reply)
-            if found:
-                return found
-        return []
+                break
+        return found
+
+    def _pop_everywhere(self, plan: Plan, limit: int) -> list[tuple[Shard, list]]:
+        """``(shard, [key, item, ...])`` of each shard of ``plan`` that had
+        something: one non-blocking pop per shard, each for its share of
+        ``limit`` (so no more than ``limit`` come), all written before any
+        reply is read. Shards that fail are marked and skipped while another
+        answers; what the others popped is never dropped (kept in the buffer
+        when an error is raised)."""
+        shares = self._shares(self._in_turn(plan), limit)
+        self._after = shares[0][0].index  # the next batch starts one shard on
+        failed: list[RedisUnavailable] = []
+        started = self._start_pops(shares, failed, len(plan) > 1)
+        replies, error = self._finish_pops(started, failed, len(plan) > 1)
+        if error is None and len(failed) == len(shares):
+            error = failed[0]
+        if error is not None:
+            for shard, reply in replies:
+                self._stash(shard, reply)
+            raise error
+        return replies
+
+    def _start_pops(
+        self, shares: list[tuple[Shard, list[bytes], int]], failed: list, several: bool
+    ) -> list[tuple[Shard, tuple]]:
+        """Write each share's pop; the shards that cannot be reached go to ``failed``."""
+        started: list[tuple[Shard, tuple]] = []
+        try:
+            for shard, keys, count in shares:
+                try:
+                    started.append((shard, shard.start_pop(keys, count, RECEIVE)))
+                except RedisUnavailable as exc:
+                    self._pop_failed(shard, exc, failed, several)
+        except BaseException:
+            for shard, call in started:  # interrupted: those replies are never read
+                shard.abandon_pop(call)
+            raise
+        return started
+
+    def _finish_pops(
+        self, started: list[tuple[Shard, tuple]], failed: list, several: bool
+    ) -> tuple[list[tuple[Shard, list]], Exception | None]:
+        """Read every started pop: the non-empty replies, and the first
+        command error (raised by the caller once every reply is read)."""
+        replies: list[tuple[Shard, list]] = []
+        error: Exception | None = None
+        try:
+            while started:
+                shard, call = started.pop(0)
+                try:
+                    reply = shard.finish_pop(call, RECEIVE)
+                except RedisUnavailable as exc:
+                    reply = self._pop_failed(shard, exc, failed, several)
+                except RedisCommandError as exc:
+                    error, reply = error or exc, None
+                if reply:
+                    replies.append((shard, reply))
+        except BaseException:
+            for shard, call in started:  # interrupted: those replies are never read
+                shard.abandon_pop(call)
+            for shard, reply in replies:
+                self._stash(shard, reply)
+            raise
+        return replies, error
+
+    def _pop_failed(
+        self, shard: Shard, error: RedisUnavailable, failed: list, several: bool
+    ) -> None:
+        """Note a shard that failed a pop (marked down when others can answer)."""
+        if several:
+            self.ring.failed(shard, error)
+        failed.append(error)
+
+    @staticmethod
+    def _shares(plan: Plan, limit: int) -> list[tuple[Shard, list[bytes], int]]:
+        """``(shard, keys, count)``: ``limit`` split over ``plan``'s shards,
+        the first ones taking the remainder (shards left at 0 are not asked)."""
+        base, extra = divmod(limit, len(plan))
+        shares = []
+        for position, (shard, keys) in enumerate(plan):
+            count = base + (position < extra)
+            if count:
+                shares.append((shard, keys, count))
+        return shares
+
+    def _in_turn(self, plan: Plan) -> Plan:
+        """``plan`` ordered round the ring from the shard after the one the
+        last multi-shard pop ended on: a busy system finds a message on the
+        first shard asked, and every shard comes first in its turn."""
+        if len(plan) < 2:
+            return plan
+        start, size = self._after + 1, self.ring.size
+        return sorted(plan, key=lambda part: (part[0].index - start) % size)
 
     def take_buffered(self, channels: list[str]) -> tuple[str, Any] | None:
         """A message already in this process (popped in a batch), if any."""
@@ -173,10 +287,10 @@ class ReceivePath:
                 return result
 
     def _pop_now(self, plan: Plan, inbox_batch: int) -> tuple[str | None, Any]:
-        """A non-blocking receive over ``plan``, shards in random order."""
-        random.shuffle(plan)
+        """A non-blocking receive over ``plan``, shard by shard in turn
+        (:meth:`_in_turn`), until one gives a message."""
         errors = []
-        for shard, keys in plan:
+        for shard, keys in self._in_turn(plan):
             try:
                 result = self._pop_from(shard, keys, pop_count(keys, inbox_batch))
             except RedisUnavailable as exc:
@@ -186,6 +300,7 @@ class ReceivePath:
                 errors.append(exc)
                 continue
             if result[0] is not None:
+                self._after = shard.index
                 return result
         if errors and len(errors) == len(plan):
             raise errors[0]
@@ -270,9 +385,12 @@ class ReceivePath:
         for name in names:
             self.buffer.put(queue, local_deadline, name, payload)
 
-    def _watch(self, plan: Plan, timeout: float) -> tuple[str | None, Any]:
-        """Block on several shards at once: BLPOP on each, take the first
-        answer, unblock the rest (a message that raced in is kept)."""
+    def _watch(self, plan: Plan, timeout: float) -> list[tuple[Shard, Any]]:
+        """Block on several shards at once: BLPOP on each until one answers,
+        then unblock the rest; every shard's reply (None: nothing), a
+        message that raced in on another shard included. A shard that fails
+        meanwhile is marked (the next receive skips it) and its error raised
+        only when no other shard gave a message, so nothing popped is lost."""
         started = self._start_blpops(plan, timeout)
         replies: list[tuple[Shard, Any]] = []
         waiting: dict[Shard, Any] = dict(started)
@@ -283,26 +401,54 @@ class ReceivePath:
                 raise RedisUnavailable(
                     f"No shard answered a blocking receive within {timeout + REPLY_GRACE:.1f} s"
                 )
-            for link in ready:
-                shard = by_link[link]
-                try:
-                    replies.append((shard, self._answer(shard, link.read, REPLY_GRACE)))
-                except RedisUnavailable as exc:
-                    self.ring.failed(shard, exc)  # the next receive skips it
-                    raise
-                del waiting[shard]
+            failures = [
+                self._collect(by_link[link], link.read, (REPLY_GRACE,), replies, waiting)
+                for link in ready
+            ]
             until = time.monotonic() + timeout
             for shard, link in list(waiting.items()):
-                replies.append((shard, self._answer(shard, shard.cancel_blpop, link, until)))
-                del waiting[shard]
+                failures.append(
+                    self._collect(shard, shard.cancel_blpop, (link, until), replies, waiting)
+                )
         except BaseException:
             for link in waiting.values():
                 link.close()
+            for shard, reply in replies:
+                if reply is not None:
+                    self._stash(shard, reply)
             raise
         finally:
             for shard, link in started:
                 shard.links.release(link)
-        return self._first_of(replies)
+        failure = next((exc for exc in failures if exc is not None), None)
+        if failure is not None and all(reply is None for _, reply in replies):
+            raise failure
+        return replies
+
+    def _collect(
+        self,
+        shard: Shard,
+        read: Callable[..., Any],
+        args: tuple,
+        replies: list[tuple[Shard, Any]],
+        waiting: dict[Shard, Any],
+    ) -> RedisUnavailable | None:
+        """Add ``shard``'s answer to a watch (``read(*args)``) to ``replies``;
+        a shard that fails is marked and its error returned."""
+        link = waiting.pop(shard)
+        try:
+            reply = self._answer(shard, read, *args)
+        except RedisUnavailable as exc:
+            link.close()
+            self.ring.failed(shard, exc)
+            return exc
+        except BaseException:
+            waiting[shard] = link  # closed by the caller
+            raise
+        replies.append((shard, reply))
+        if reply is not None:
+            self._after = shard.index
+        return None
 
     def _answer(self, shard: Shard, read: Callable[..., Any], *args: Any) -> Any:
         """``read(*args)``: one shard's answer to a watch's pop, None when it

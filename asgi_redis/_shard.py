@@ -169,18 +169,63 @@ class Shard:
         key (LMPOP on Redis 7+, else the ``fallback`` script), or None.
         Items may be expired; the caller checks."""
         if self.has_blmpop:
-            plan = (*keys, count)
-            command = self._pop_commands.get(plan)
-            if command is None:
-                command = pack(("LMPOP", len(keys), *keys, "LEFT", "COUNT", count))
-                self._remember(self._pop_commands, plan, command)
             try:
-                reply = self.call_packed(command, "LMPOP")
+                reply = self.call_packed(self._pop_command(keys, count), "LMPOP")
             except UnsupportedRedis:
                 self.has_blmpop = False
             else:
                 return flat_pop_reply(reply)
         return self.run(fallback, keys, (count,))
+
+    def _pop_command(self, keys: Sequence[bytes], count: int) -> bytes:
+        """The RESP of ``LMPOP`` over ``keys`` (made once per key list and count)."""
+        plan = (*keys, count)
+        command = self._pop_commands.get(plan)
+        if command is None:
+            command = pack(("LMPOP", len(keys), *keys, "LEFT", "COUNT", count))
+            self._remember(self._pop_commands, plan, command)
+        return command
+
+    def start_pop(self, keys: Sequence[bytes], count: int, fallback: Script) -> tuple:
+        """Send a non-blocking :meth:`pop` without waiting for its reply (see
+        :meth:`finish_pop`), so the pops of several shards share one wait.
+        A server without LMPOP (Redis < 7) is popped at once, by the script."""
+        if not self.has_blmpop:
+            return None, self.pop(keys, count, fallback), keys, count
+        link = self.links.acquire()
+        try:
+            link.write(self._pop_command(keys, count))
+        except BaseException:
+            self._failed(link)
+            raise
+        return link, None, keys, count
+
+    def finish_pop(self, started: tuple, fallback: Script) -> Any:
+        """The reply of a pop sent with :meth:`start_pop`, as :meth:`pop` gives it."""
+        link, reply, keys, count = started
+        if link is None:
+            return reply
+        try:
+            return flat_pop_reply(link.read())
+        except RedisUnavailable:
+            self.links.disconnect()
+            raise
+        except RedisCommandError as exc:
+            if "unknown command" not in str(exc).lower():
+                raise
+            self.has_blmpop = False  # Redis < 7: the script pops from now on
+        finally:
+            self.links.release(link)
+        return self.run(fallback, keys, (count,))
+
+    def abandon_pop(self, started: tuple) -> None:
+        """Close the link of a pop sent with :meth:`start_pop` whose reply
+        will not be read (the caller was interrupted), so that reply never
+        meets another command."""
+        link = started[0]
+        if link is not None:
+            link.close()
+            self.links.release(link)
 
     def blpop(self, keys: Sequence[bytes], timeout: float, count: int = 1) -> Any:
         """A blocking pop over ``keys`` for up to ``timeout`` seconds.

@@ -371,11 +371,12 @@ class BaseRedisChannelLayer(AsyncReceiveMixin, BaseChannelLayer):
     def receive_batch(
         self, channels: list[str], block: bool = False, limit: int = 1
     ) -> list[tuple[str, dict]]:
-        """Up to ``limit`` messages of one channel in one round trip (``LMPOP``/
-        ``BLMPOP ... COUNT``), for a worker that handles a backlog in batches.
-        With several shards, or messages already buffered in this process, it
-        returns one message like :meth:`receive`."""
-        if limit <= 1 or self._receiving.buffer or self.ring_size > 1:
+        """Up to ``limit`` messages in one round trip (``LMPOP``/``BLMPOP ...
+        COUNT``), for a worker that handles a backlog in batches. Over several
+        shards every shard is asked at once for its share of ``limit`` (one
+        wait for all of them). With messages already buffered in this
+        process it returns one message like :meth:`receive`."""
+        if limit <= 1 or self._receiving.buffer:
             return super().receive_batch(channels, block=block)
         return self._receiving.receive_batch(channels, block, limit, self.blpop_timeout)
 
