@@ -68,6 +68,10 @@ class ReceivePath:
         #: The shard the next pop over several shards starts after: the one
         #: that last gave a message (a batch: the last one asked).
         self._after = -1
+        #: Whether the last blocking batch over several shards had to wait
+        #: and came back with one message: messages are sparse, so the next
+        #: one watches at once instead of popping every shard first.
+        self._quiet = False
 
     def use_prefix(self, prefix: str) -> None:
         """Read the queues under ``prefix`` from now on."""
@@ -129,15 +133,16 @@ class ReceivePath:
                 if found:
                     return found
             return []
-        while True:
-            replies = self._pop_everywhere(plan, limit)
-            found = [
-                message for shard, reply in replies for message in self._accept_all(shard, reply)
-            ]
-            if found or not replies:  # popped only expired ones: look again
-                break
-        if found or not block:
-            return found
+        found: list[tuple[str, dict]] = []
+        if not (block and self._quiet):
+            while True:
+                replies = self._pop_everywhere(plan, limit)
+                found = [m for shard, reply in replies for m in self._accept_all(shard, reply)]
+                if found or not replies:  # popped only expired ones: look again
+                    break
+            if found or not block:
+                self._quiet = False
+                return found
         deadline = time.monotonic() + timeout
         while (remaining := deadline - time.monotonic()) > 0:
             for shard, reply in self._watch(plan, remaining):
@@ -145,6 +150,7 @@ class ReceivePath:
                     found.extend(self._accept_all(shard, reply))
             if found:
                 break
+        self._quiet = len(found) < 2
         return found
 
     def _pop_everywhere(self, plan: Plan, limit: int) -> list[tuple[Shard, list]]:

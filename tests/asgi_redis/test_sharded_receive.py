@@ -181,3 +181,29 @@ def test_a_message_taken_while_another_shard_freezes_mid_watch_is_not_lost(make_
     finally:
         servers[1].process.send_signal(signal.SIGCONT)
     assert outcome == {"got": ("frz", {"n": "taken"})}
+
+
+def test_while_messages_come_one_at_a_time_a_blocking_batch_watches_at_once(shards, shard_servers):
+    sharded, singles = shards
+    sharded.blpop_timeout = 3
+
+    def batch_with_one_sent_later(shard):
+        timer = threading.Timer(0.2, put, (singles[shard], "sparse", f"s{shard}"))
+        timer.start()
+        try:
+            return sharded.receive_batch(["sparse"], block=True, limit=8)
+        finally:
+            timer.join()
+
+    assert batch_with_one_sent_later(0) == [("sparse", {"n": "s0"})]
+    before = pops_per_shard(shard_servers)
+    # Messages are sparse: no pop of every shard before the watch.
+    assert batch_with_one_sent_later(1) == [("sparse", {"n": "s1"})]
+    assert pops_per_shard(shard_servers) == before
+    # A backlog found by the watch sends the next batch back to popping.
+    put(singles[0], "sparse", "a0", "a1")
+    put(singles[1], "sparse", "b0", "b1")
+    first = sharded.receive_batch(["sparse"], block=True, limit=8)
+    rest = sharded.receive_batch(["sparse"], block=True, limit=8)
+    assert [after - b for after, b in zip(pops_per_shard(shard_servers), before)] == [1, 1, 1]
+    assert sorted(m["n"] for _, m in first + rest) == ["a0", "a1", "b0", "b1"]
