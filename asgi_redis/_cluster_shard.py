@@ -360,9 +360,9 @@ class ClusterShard(Shard):
             lambda: Shard.blpop(self, keys, max(deadline - time.monotonic(), 0.01), count)
         )
 
-    def start_blpop(self, keys: Sequence[bytes], timeout: float) -> Link:
+    def start_blpop(self, keys: Sequence[bytes], timeout: float, count: int = 1) -> Link:
         try:
-            return Shard.start_blpop(self, keys, timeout)
+            return Shard.start_blpop(self, keys, timeout, count)
         except RedisUnavailable:
             self.failed_node()
             raise

@@ -28,7 +28,7 @@ from ._codec import parse_item
 from ._link import ready_links
 from ._resp import REPLY_GRACE
 from ._ring import ShardRing
-from ._shard import Script, Shard
+from ._shard import Script, Shard, pop_items
 from .exceptions import RedisCommandError, RedisUnavailable
 
 __all__ = ["RECEIVE", "ReceivePath"]
@@ -133,24 +133,39 @@ class ReceivePath:
                 if found:
                     return found
             return []
-        found: list[tuple[str, dict]] = []
         if not (block and self._quiet):
-            while True:
-                replies = self._pop_everywhere(plan, limit)
-                found = [m for shard, reply in replies for m in self._accept_all(shard, reply)]
-                if found or not replies:  # popped only expired ones: look again
-                    break
+            found = self._pop_batch(plan, limit)
             if found or not block:
                 self._quiet = False
                 return found
-        deadline = time.monotonic() + timeout
-        while (remaining := deadline - time.monotonic()) > 0:
-            for shard, reply in self._watch(plan, remaining):
-                if reply is not None:
-                    found.extend(self._accept_all(shard, reply))
-            if found:
-                break
+        found = self._watch_batch(plan, limit, timeout)
         self._quiet = len(found) < 2
+        return found
+
+    def _pop_batch(self, plan: Plan, limit: int) -> list[tuple[str, dict]]:
+        """The unexpired messages of one :meth:`_pop_everywhere` (again
+        while it pops only expired ones)."""
+        while True:
+            replies = self._pop_everywhere(plan, limit)
+            found = [m for shard, reply in replies for m in self._accept_all(shard, reply)]
+            if found or not replies:
+                return found
+
+    def _watch_batch(self, plan: Plan, limit: int, timeout: float) -> list[tuple[str, dict]]:
+        """Up to ``limit`` messages of a watch of every shard of ``plan``,
+        each shard's pop taking up to its share (a backlog on one shard
+        comes back as a batch); any more are kept in the buffer."""
+        share = max(1, limit // len(plan))
+        deadline = time.monotonic() + timeout
+        found: list[tuple[str, dict]] = []
+        while not found and (remaining := deadline - time.monotonic()) > 0:
+            for shard, reply in self._watch(plan, remaining, share):
+                if reply is None:
+                    continue
+                if len(found) < limit:
+                    found.extend(self._accept_all(shard, reply))
+                else:  # more shards answered than the batch has room for
+                    self._stash(shard, reply)
         return found
 
     def _pop_everywhere(self, plan: Plan, limit: int) -> list[tuple[Shard, list]]:
@@ -391,13 +406,13 @@ class ReceivePath:
         for name in names:
             self.buffer.put(queue, local_deadline, name, payload)
 
-    def _watch(self, plan: Plan, timeout: float) -> list[tuple[Shard, Any]]:
+    def _watch(self, plan: Plan, timeout: float, count: int = 1) -> list[tuple[Shard, Any]]:
         """Block on several shards at once: BLPOP on each until one answers,
         then unblock the rest; every shard's reply (None: nothing), a
         message that raced in on another shard included. A shard that fails
         meanwhile is marked (the next receive skips it) and its error raised
         only when no other shard gave a message, so nothing popped is lost."""
-        started = self._start_blpops(plan, timeout)
+        started = self._start_blpops(plan, timeout, count)
         replies: list[tuple[Shard, Any]] = []
         waiting: dict[Shard, Any] = dict(started)
         try:
@@ -461,7 +476,7 @@ class ReceivePath:
         was redirected (nothing was popped there, and the other shards'
         pops are still cancelled properly, so nothing they took is lost)."""
         try:
-            return read(*args)
+            return pop_items(read(*args))
         except RedisCommandError as exc:
             if not self.redirected(shard, exc):
                 raise
@@ -474,15 +489,16 @@ class ReceivePath:
         never redirect."""
         return False
 
-    def _start_blpops(self, plan: Plan, timeout: float) -> list[tuple[Shard, Any]]:
-        """A BLPOP on each shard of ``plan`` that answers; raises the first
-        failure when none does (the failed shards are marked)."""
+    def _start_blpops(self, plan: Plan, timeout: float, count: int) -> list[tuple[Shard, Any]]:
+        """A blocking pop (of up to ``count`` items) on each shard of
+        ``plan`` that answers; raises the first failure when none does (the
+        failed shards are marked)."""
         started: list[tuple[Shard, Any]] = []
         failures = []
         try:
             for shard, keys in plan:
                 try:
-                    started.append((shard, shard.start_blpop(keys, timeout)))
+                    started.append((shard, shard.start_blpop(keys, timeout, count)))
                 except RedisUnavailable as exc:
                     self.ring.failed(shard, exc)
                     failures.append(exc)

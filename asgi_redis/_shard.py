@@ -268,14 +268,16 @@ class Shard:
             return True
         return False
 
-    def start_blpop(self, keys: Sequence[bytes], timeout: float) -> Link:
-        """Send a BLPOP without reading its reply (for watching several shards)."""
+    def start_blpop(self, keys: Sequence[bytes], timeout: float, count: int = 1) -> Link:
+        """Send a blocking pop without reading its reply (for watching
+        several shards): a BLPOP, or a BLMPOP of up to ``count`` items
+        (see :meth:`blocking_pop_command`); :func:`pop_items` reads either."""
         link = self.links.acquire()
         try:
             if link.sock is None or link.client_id is None:
                 link.open()
                 link.client_id = link.call("CLIENT", "ID")
-            link.write(pack(("BLPOP", *keys, blpop_timeout(timeout))))
+            link.write(self.blocking_pop_command(keys, timeout, count)[1])
         except BaseException:
             self.links.release(link)
             raise
@@ -341,6 +343,14 @@ class Shard:
 def flat_pop_reply(reply: Any) -> Any:
     """LMPOP/BLMPOP's ``[key, [item, ...]]`` as ``[key, item, ...]`` (None stays None)."""
     return None if reply is None else [reply[0], *reply[1]]
+
+
+def pop_items(reply: Any) -> Any:
+    """A blocking pop's reply as ``[key, item, ...]``, whether BLPOP's
+    ``[key, item]`` or BLMPOP's ``[key, [item, ...]]`` (None stays None)."""
+    if reply is None or not isinstance(reply[1], list):
+        return reply
+    return flat_pop_reply(reply)
 
 
 def blpop_timeout(seconds: float) -> bytes:

@@ -200,10 +200,30 @@ def test_while_messages_come_one_at_a_time_a_blocking_batch_watches_at_once(shar
     # Messages are sparse: no pop of every shard before the watch.
     assert batch_with_one_sent_later(1) == [("sparse", {"n": "s1"})]
     assert pops_per_shard(shard_servers) == before
-    # A backlog found by the watch sends the next batch back to popping.
+    # A backlog found by the watch comes back as a batch (each shard's
+    # share), and the next batch pops first again.
     put(singles[0], "sparse", "a0", "a1")
     put(singles[1], "sparse", "b0", "b1")
-    first = sharded.receive_batch(["sparse"], block=True, limit=8)
-    rest = sharded.receive_batch(["sparse"], block=True, limit=8)
+    got = sharded.receive_batch(["sparse"], block=True, limit=8)
+    assert sorted(m["n"] for _, m in got) == ["a0", "a1", "b0", "b1"]
+    assert pops_per_shard(shard_servers) == before
+    put(singles[2], "sparse", "c0")
+    assert sharded.receive_batch(["sparse"], block=True, limit=8) == [("sparse", {"n": "c0"})]
     assert [after - b for after, b in zip(pops_per_shard(shard_servers), before)] == [1, 1, 1]
-    assert sorted(m["n"] for _, m in first + rest) == ["a0", "a1", "b0", "b1"]
+
+
+def test_a_watch_that_finds_more_than_the_batch_holds_keeps_the_rest_for_the_next(shards):
+    sharded, singles = shards
+    sharded.blpop_timeout = 3
+    timer = threading.Timer(0.2, put, (singles[0], "full", "first"))
+    timer.start()
+    try:  # sparse: the next blocking batch goes straight to the watch
+        assert sharded.receive_batch(["full"], block=True, limit=2) == [("full", {"n": "first"})]
+    finally:
+        timer.join()
+    for single, name in zip(singles, "abc"):
+        put(single, "full", name)
+    got = [m["n"] for _, m in sharded.receive_batch(["full"], block=True, limit=2)]
+    assert len(got) == 2
+    got += [m["n"] for _, m in sharded.receive_batch(["full"], limit=2)]
+    assert sorted(got) == ["a", "b", "c"]
