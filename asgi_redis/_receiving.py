@@ -10,7 +10,9 @@ last gave one (a busy system answers on the first; none is left behind),
 then watches every shard at once and unblocks the others when one answers.
 ``receive_batch`` over several shards writes a pop to every shard before
 reading any reply, each shard asked for its share of the batch: one wait
-for the lot, and nothing popped is left over. A process inbox (only this
+for the lot, and nothing popped is left over; while messages come one at a
+time it goes straight to the watch, whose pops take each shard's share
+too. A process inbox (only this
 process reads it) is popped a batch at a time, the rest kept in the
 process's buffer (:mod:`asgi_redis._buffer`) for the next receives.
 """
@@ -66,7 +68,7 @@ class ReceivePath:
         self.buffer = ReceiveBuffer()
         self._pop_plans: dict[tuple[str, ...], tuple[Shard, list[bytes], int]] = {}
         #: The shard the next pop over several shards starts after: the one
-        #: that last gave a message (a batch: the last one asked).
+        #: that last gave a message (after a batch: the first one it asked).
         self._after = -1
         #: Whether the last blocking batch over several shards had to wait
         #: and came back with one message: messages are sparse, so the next
@@ -218,7 +220,8 @@ class ReceivePath:
                 try:
                     reply = shard.finish_pop(call, RECEIVE)
                 except RedisUnavailable as exc:
-                    reply = self._pop_failed(shard, exc, failed, several)
+                    self._pop_failed(shard, exc, failed, several)
+                    reply = None
                 except RedisCommandError as exc:
                     error, reply = error or exc, None
                 if reply:
@@ -252,9 +255,9 @@ class ReceivePath:
         return shares
 
     def _in_turn(self, plan: Plan) -> Plan:
-        """``plan`` ordered round the ring from the shard after the one the
-        last multi-shard pop ended on: a busy system finds a message on the
-        first shard asked, and every shard comes first in its turn."""
+        """``plan`` ordered round the ring from the shard after ``_after``:
+        a busy system finds a message on the first shard asked, and every
+        shard comes first in its turn (none starves behind a busier one)."""
         if len(plan) < 2:
             return plan
         start, size = self._after + 1, self.ring.size
@@ -407,9 +410,10 @@ class ReceivePath:
             self.buffer.put(queue, local_deadline, name, payload)
 
     def _watch(self, plan: Plan, timeout: float, count: int = 1) -> list[tuple[Shard, Any]]:
-        """Block on several shards at once: BLPOP on each until one answers,
-        then unblock the rest; every shard's reply (None: nothing), a
-        message that raced in on another shard included. A shard that fails
+        """Block on several shards at once: a blocking pop on each (of up to
+        ``count`` items) until one answers, then unblock the rest; every
+        shard's reply (None: nothing), as ``[key, item, ...]``, a message
+        that raced in on another shard included. A shard that fails
         meanwhile is marked (the next receive skips it) and its error raised
         only when no other shard gave a message, so nothing popped is lost."""
         started = self._start_blpops(plan, timeout, count)
