@@ -227,3 +227,28 @@ def test_a_watch_that_finds_more_than_the_batch_holds_keeps_the_rest_for_the_nex
     assert len(got) == 2
     got += [m["n"] for _, m in sharded.receive_batch(["full"], limit=2)]
     assert sorted(got) == ["a", "b", "c"]
+
+
+def test_shards_without_lmpop_are_found_out_by_a_batch_and_served_by_the_fallback(
+    make_redis_server,
+):
+    servers = [
+        make_redis_server("--rename-command", "LMPOP", "", "--rename-command", "BLMPOP", "")
+        for _ in range(2)
+    ]
+    sharded = RedisChannelLayer(hosts=[s.url for s in servers], prefix="old:")
+    singles = [RedisChannelLayer(hosts=[s.url], prefix="old:") for s in servers]
+    put(singles[0], "old", "a0", "a1")
+    put(singles[1], "old", "b0")
+    got = [m["n"] for _, m in sharded.receive_batch(["old"], limit=4)]
+    # (the fallback script pops one message of a normal channel at a time)
+    assert sorted(got) == ["a0", "b0"]
+    assert [sharded.shard(i).has_blmpop for i in range(2)] == [False, False]
+    assert sharded.receive_batch(["old"], limit=4) == [("old", {"n": "a1"})]
+    sharded.blpop_timeout = 2
+    timer = threading.Timer(0.2, put, (singles[1], "old", "b1"))
+    timer.start()
+    try:
+        assert sharded.receive_batch(["old"], block=True, limit=4) == [("old", {"n": "b1"})]
+    finally:
+        timer.join()
