@@ -31,6 +31,7 @@ from ._link import ready_links
 from ._resp import REPLY_GRACE
 from ._ring import ShardRing
 from ._shard import Script, Shard, pop_items
+from ._shard_pops import pop_shares, split_limit
 from .exceptions import RedisCommandError, RedisUnavailable
 
 __all__ = ["RECEIVE", "ReceivePath"]
@@ -174,85 +175,16 @@ class ReceivePath:
         """``(shard, [key, item, ...])`` of each shard of ``plan`` that had
         something: one non-blocking pop per shard, each for its share of
         ``limit`` (so no more than ``limit`` come), all written before any
-        reply is read. Shards that fail are marked and skipped while another
-        answers; what the others popped is never dropped (kept in the buffer
-        when an error is raised)."""
-        shares = self._shares(self._in_turn(plan), limit)
+        reply is read (:func:`~asgi_redis._shard_pops.pop_shares`). What was
+        popped beside an error is kept in the buffer before it is raised."""
+        shares = split_limit(self._in_turn(plan), limit)
         self._after = shares[0][0].index  # the next batch starts one shard on
-        failed: list[RedisUnavailable] = []
-        started = self._start_pops(shares, failed, len(plan) > 1)
-        replies, error = self._finish_pops(started, failed, len(plan) > 1)
-        if error is None and len(failed) == len(shares):
-            error = failed[0]
+        replies, error = pop_shares(shares, RECEIVE, self.ring, self._stash)
         if error is not None:
             for shard, reply in replies:
                 self._stash(shard, reply)
             raise error
         return replies
-
-    def _start_pops(
-        self, shares: list[tuple[Shard, list[bytes], int]], failed: list, several: bool
-    ) -> list[tuple[Shard, tuple]]:
-        """Write each share's pop; the shards that cannot be reached go to ``failed``."""
-        started: list[tuple[Shard, tuple]] = []
-        try:
-            for shard, keys, count in shares:
-                try:
-                    started.append((shard, shard.start_pop(keys, count, RECEIVE)))
-                except RedisUnavailable as exc:
-                    self._pop_failed(shard, exc, failed, several)
-        except BaseException:
-            for shard, call in started:  # interrupted: those replies are never read
-                shard.abandon_pop(call)
-            raise
-        return started
-
-    def _finish_pops(
-        self, started: list[tuple[Shard, tuple]], failed: list, several: bool
-    ) -> tuple[list[tuple[Shard, list]], Exception | None]:
-        """Read every started pop: the non-empty replies, and the first
-        command error (raised by the caller once every reply is read)."""
-        replies: list[tuple[Shard, list]] = []
-        error: Exception | None = None
-        try:
-            while started:
-                shard, call = started.pop(0)
-                try:
-                    reply = shard.finish_pop(call, RECEIVE)
-                except RedisUnavailable as exc:
-                    self._pop_failed(shard, exc, failed, several)
-                    reply = None
-                except RedisCommandError as exc:
-                    error, reply = error or exc, None
-                if reply:
-                    replies.append((shard, reply))
-        except BaseException:
-            for shard, call in started:  # interrupted: those replies are never read
-                shard.abandon_pop(call)
-            for shard, reply in replies:
-                self._stash(shard, reply)
-            raise
-        return replies, error
-
-    def _pop_failed(
-        self, shard: Shard, error: RedisUnavailable, failed: list, several: bool
-    ) -> None:
-        """Note a shard that failed a pop (marked down when others can answer)."""
-        if several:
-            self.ring.failed(shard, error)
-        failed.append(error)
-
-    @staticmethod
-    def _shares(plan: Plan, limit: int) -> list[tuple[Shard, list[bytes], int]]:
-        """``(shard, keys, count)``: ``limit`` split over ``plan``'s shards,
-        the first ones taking the remainder (shards left at 0 are not asked)."""
-        base, extra = divmod(limit, len(plan))
-        shares = []
-        for position, (shard, keys) in enumerate(plan):
-            count = base + (position < extra)
-            if count:
-                shares.append((shard, keys, count))
-        return shares
 
     def _in_turn(self, plan: Plan) -> Plan:
         """``plan`` ordered round the ring from the shard after ``_after``:
