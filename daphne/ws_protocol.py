@@ -47,6 +47,8 @@ logger = logging.getLogger(__name__)
 READ_PAUSE_BACKLOG = 16
 #: ... and is read again once no more than this many are left.
 READ_RESUME_BACKLOG = 4
+#: Fewest seconds between two pings of a silent socket (see ``_ping_interval``).
+MIN_PING_INTERVAL = 2.0
 
 
 class WebSocketProtocol(SimpleFrameReader, WebSocketServerProtocol):
@@ -201,7 +203,7 @@ class WebSocketProtocol(SimpleFrameReader, WebSocketServerProtocol):
             self._bucket = TokenBucket(rate, max(2 * rate, 10), self.clock.seconds())
         self.ws_state.opened()
         self._log("connected")
-        self._schedule("ping", self.main_factory.ping_interval, self._ping_check)
+        self._schedule("ping", self._ping_interval(), self._ping_check)
 
     # -- replies (called by HTTPFactory.dispatch_reply) --------------------------
 
@@ -357,13 +359,22 @@ class WebSocketProtocol(SimpleFrameReader, WebSocketServerProtocol):
             )
             self._apply(self.ws_state.close(1011))
 
+    def _ping_interval(self) -> float:
+        """Seconds of silence before a ping: ``ping_interval``, but at least
+        ``MIN_PING_INTERVAL`` (1.x looked at its sockets every 2 s, so a
+        shorter interval, 0 included, pinged a silent socket every 2 s; taken
+        literally it would ping in a busy loop)."""
+        return max(self.main_factory.ping_interval, MIN_PING_INTERVAL)
+
     def _ping_check(self) -> None:
-        interval = self.main_factory.ping_interval
+        interval = self._ping_interval()
         idle = self.clock.seconds() - self.last_seen
         if idle >= interval:
             self.sendPing()
-            if "pong" not in self._timers:
-                self._schedule("pong", self.main_factory.ping_timeout, self._pong_missing)
+            timeout = self.main_factory.ping_timeout
+            # a ping_timeout of 0 waits for ever, as autobahn's autoPingTimeout did in 1.x
+            if timeout > 0 and "pong" not in self._timers:
+                self._schedule("pong", timeout, self._pong_missing)
             self._schedule("ping", interval, self._ping_check)
         else:
             self._schedule("ping", interval - idle, self._ping_check)

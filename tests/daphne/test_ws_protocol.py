@@ -189,6 +189,32 @@ def test_a_pong_keeps_the_socket_alive():
     assert not conn.transport.disconnecting
 
 
+def test_a_ping_interval_of_0_pings_a_silent_socket_every_2_s_as_1x_did():
+    # taken literally, 0 rescheduled the check at once for ever: a core at 100 %
+    harness = make(ping_interval=0, ping_timeout=30)
+    conn, _ = open_socket(harness)
+    harness.clock.advance(0)
+    assert conn.output() == b""
+    pings = 0
+    for _ in range(10):
+        harness.clock.advance(1)
+        pings += len(server_frames(conn.output()))
+    assert pings == 5
+    checks = [call for call in harness.clock.getDelayedCalls() if "_ping_check" in repr(call.func)]
+    assert len(checks) == 1  # one check waiting, not a pile
+
+
+def test_a_ping_timeout_of_0_never_drops_a_socket_for_a_missing_pong():
+    harness = make(ping_interval=20, ping_timeout=0)
+    conn, _ = open_socket(harness)
+    harness.clock.advance(20)
+    assert server_frames(conn.output()) == [(9, b"")]
+    for _ in range(10):
+        harness.clock.advance(20)
+    assert not conn.transport.disconnecting
+    assert len(server_frames(conn.output())) == 10  # still pinged every interval
+
+
 def test_traffic_postpones_the_ping():
     harness = make(ping_interval=20, ping_timeout=30)
     conn, _ = open_socket(harness)
