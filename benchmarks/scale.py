@@ -2,7 +2,7 @@
 
     python benchmarks/scale.py [--daphnes 1,2] [--workers 1,2,4] [--layers redis,shards2]
                                [--workloads echo,http,fanout] [--duration 5]
-                               [--fanout-members 200] [--json FILE] [--chart PNG]
+                               [--fanout-members 200] [--json FILE] [--chart PNG] [--rst FILE]
     python benchmarks/scale.py --daphnes 2 --workers 2 --layers redis --workloads fanout \\
                                --fanout-members 10000     # the 10,000-member fan-out
 
@@ -414,6 +414,43 @@ def _line(row: Row) -> str:
 
 KINDS = ("daphne", "worker", "redis", "client")
 
+RST_COLUMNS = (
+    "layer", "daphnes", "workers", "workload", "ops/s", "p50 ms", "p99 ms", "lost",
+    "daphne", "worker", "Redis", "client", "Redis cmds/op",
+)  # fmt: skip
+
+
+def rst_table(rows: list[dict]) -> str:
+    """The grid as the ``list-table`` of docs/scaling.rst (CPU in whole µs per operation)."""
+
+    def cpu(row: dict, kind: str) -> str:
+        if not row["ops"] or kind not in row["cpu"]:
+            return "–"
+        return f"{row['cpu'][kind] / row['ops'] * 1e6:.0f}"
+
+    def ms(value: float | None) -> str:
+        return "–" if value is None else f"{value:.1f}"
+
+    lines = [
+        ".. list-table:: The grid (ops/s: round trips, requests or deliveries a second; "
+        "CPU in µs per operation)",
+        "   :header-rows: 1",
+        "",
+    ]
+    for row in [None, *rows]:
+        if row is None:
+            cells = list(RST_COLUMNS)
+        else:
+            cmds = f"{row['redis_commands'] / row['ops']:.2f}" if row["ops"] else "–"
+            cells = [
+                row["layer"], str(row["daphnes"]), str(row["workers"]), row["workload"],
+                f"{row['rate']:,.0f}", ms(row["p50_ms"]), ms(row["p99_ms"]), str(row["lost"]),
+                *(cpu(row, kind) for kind in KINDS), cmds,
+            ]  # fmt: skip
+        lines.append(f"   * - {cells[0]}")
+        lines.extend(f"     - {cell}" for cell in cells[1:])
+    return "\n".join(lines) + "\n"
+
 
 def draw_chart(rows: list[dict], path: str) -> None:
     """One panel per workload: each cell's CPU per operation stacked by process kind
@@ -445,6 +482,19 @@ def draw_chart(rows: list[dict], path: str) -> None:
     fig.savefig(path, dpi=80)
 
 
+def _from_json(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """--chart-only / --rst-only: draw or write from an earlier run's --json."""
+    if args.chart_only and not args.chart:
+        parser.error("--chart-only needs --chart")
+    if args.rst_only and not args.rst:
+        parser.error("--rst-only needs --rst")
+    if args.chart_only:
+        draw_chart(json.loads(Path(args.chart_only).read_text()), args.chart)
+    if args.rst_only:
+        Path(args.rst).write_text(rst_table(json.loads(Path(args.rst_only).read_text())))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ints = lambda text: [int(x) for x in text.split(",")]  # noqa: E731
@@ -467,12 +517,15 @@ def main() -> int:
     parser.add_argument(
         "--chart-only", metavar="JSON", help="draw --chart from a --json file and stop"
     )
+    parser.add_argument(
+        "--rst", metavar="FILE", help="also write the grid as docs/scaling.rst's list-table"
+    )
+    parser.add_argument(
+        "--rst-only", metavar="JSON", help="write --rst from a --json file and stop"
+    )
     args = parser.parse_args()
-    if args.chart_only:
-        if not args.chart:
-            parser.error("--chart-only needs --chart")
-        draw_chart(json.loads(Path(args.chart_only).read_text()), args.chart)
-        return 0
+    if args.chart_only or args.rst_only:
+        return _from_json(parser, args)
     for layer in args.layers:
         if layer not in LAYOUTS:
             parser.error(f"unknown layer {layer!r}; choose from {', '.join(LAYOUTS)}")
@@ -490,6 +543,8 @@ def main() -> int:
         Path(args.json).write_text(json.dumps([asdict(r) for r in rows], indent=1))
     if args.chart:
         draw_chart([asdict(r) for r in rows], args.chart)
+    if args.rst:
+        Path(args.rst).write_text(rst_table([asdict(r) for r in rows]))
     return 0
 
 
