@@ -129,17 +129,24 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     add_heartbeat_arguments(parser)
 
 
-def heartbeat_ttl(text: str) -> float:
-    """An argparse type: 0 (no heartbeat), or a TTL of at least one second."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if value != 0 and not value >= 1:
-        raise argparse.ArgumentTypeError(
-            f"expected 0 (no heartbeat) or at least 1 second, got {text!r}"
-        )
-    return value
+def ttl_or_off(off: str) -> Callable[[str], float]:
+    """An argparse type: 0 (``off``, e.g. "no heartbeat"), or a TTL of at
+    least one second (a record renewed every third of it)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a number of seconds, got {text!r}"
+            ) from None
+        if value != 0 and not value >= 1:
+            raise argparse.ArgumentTypeError(
+                f"expected 0 ({off}) or at least 1 second, got {text!r}"
+            )
+        return value
+
+    return parse
 
 
 def positive_seconds(text: str) -> float:
@@ -157,7 +164,7 @@ def add_heartbeat_arguments(parser: argparse.ArgumentParser) -> None:
     """``--heartbeat-ttl`` and ``--heartbeat-interval``, as the ``daphne`` command has them."""
     parser.add_argument(
         "--heartbeat-ttl",
-        type=heartbeat_ttl,
+        type=ttl_or_off("no heartbeat"),
         default=DEFAULT_HEARTBEAT_TTL,
         dest="heartbeat_ttl",
         help="seconds this process's heartbeat record lives unless renewed; only with a "

@@ -23,6 +23,7 @@ from ._protocol_cli import (
     check_heartbeat_arguments,
     import_channel_layer,
     positive_seconds,
+    ttl_or_off,
 )
 from ._proxy import TrustedProxies
 from ._sender import DEFAULT_FULL_TIMEOUT
@@ -59,19 +60,6 @@ def health_path(text: str) -> str:
             f"expected a path starting with / and without a query, got {text!r}"
         )
     return text
-
-
-def lease_seconds(text: str) -> float:
-    """An argparse type: 0 (no lease), or a lease TTL of at least one second."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if value != 0 and not value >= 1:
-        raise argparse.ArgumentTypeError(
-            f"expected 0 (no lease) or at least 1 second, got {text!r}"
-        )
-    return value
 
 
 def seconds(text: str) -> float:
@@ -294,7 +282,7 @@ class CommandLineInterface:
         )
         add(
             "--lease-ttl",
-            type=lease_seconds,
+            type=ttl_or_off("no lease"),
             default=DEFAULT_LEASE_TTL,
             dest="lease_ttl",
             help="seconds this server's lease of its WebSockets lasts unless renewed "
