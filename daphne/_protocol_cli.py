@@ -129,17 +129,20 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     add_heartbeat_arguments(parser)
 
 
+def number_of_seconds(text: str) -> float:
+    """``text`` as a float, or the argparse error that says seconds were expected."""
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+
+
 def ttl_or_off(off: str) -> Callable[[str], float]:
     """An argparse type: 0 (``off``, e.g. "no heartbeat"), or a TTL of at
     least one second (a record renewed every third of it)."""
 
     def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"expected a number of seconds, got {text!r}"
-            ) from None
+        value = number_of_seconds(text)
         if value != 0 and not value >= 1:
             raise argparse.ArgumentTypeError(
                 f"expected 0 ({off}) or at least 1 second, got {text!r}"
@@ -151,10 +154,7 @@ def ttl_or_off(off: str) -> Callable[[str], float]:
 
 def positive_seconds(text: str) -> float:
     """An argparse type: a number of seconds above zero."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    value = number_of_seconds(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
     return value

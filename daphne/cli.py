@@ -22,6 +22,7 @@ from ._protocol_cli import (
     add_log_format_argument,
     check_heartbeat_arguments,
     import_channel_layer,
+    number_of_seconds,
     positive_seconds,
     ttl_or_off,
 )
@@ -64,10 +65,7 @@ def health_path(text: str) -> str:
 
 def seconds(text: str) -> float:
     """An argparse type: a number of seconds, zero or more."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    value = number_of_seconds(text)
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, 0 or more, got {text!r}")
     return value
