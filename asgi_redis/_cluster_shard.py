@@ -301,17 +301,24 @@ class ClusterShard(Shard):
             self.failed_node()
             raise
 
-    def finish(self, script: Script, started: tuple) -> Any:
-        inner, keys, args = started
+    def _read_or_follow(self, read: Callable[[], Any], again: Callable[[], Any]) -> Any:
+        """``read()``, the reply of a command sent earlier; when the cluster
+        redirected it, ``again()`` makes it afresh where the redirect says."""
         try:
-            return Shard.finish(self, script, inner)
+            return read()
         except RedisUnavailable:
             self.failed_node()
             raise
         except RedisCommandError as exc:
             if not self.follow(exc, 0):
                 raise
-        return self.run(script, keys, args)
+        return again()
+
+    def finish(self, script: Script, started: tuple) -> Any:
+        inner, keys, args = started
+        return self._read_or_follow(
+            lambda: Shard.finish(self, script, inner), lambda: self.run(script, keys, args)
+        )
 
     def call_packed(self, command: bytes, name: str = "") -> Any:
         return self._redirected(lambda: Shard.call_packed(self, command, name))
@@ -344,15 +351,10 @@ class ClusterShard(Shard):
     def finish_pop(self, started: tuple, fallback: Script) -> Any:
         """The reply of a pop sent with :meth:`start_pop`; one the cluster
         redirected (the slot moved since) is sent again where it says."""
-        try:
-            return Shard.finish_pop(self, started, fallback)
-        except RedisUnavailable:
-            self.failed_node()
-            raise
-        except RedisCommandError as exc:
-            if not self.follow(exc, 0):
-                raise
-        return self.pop(started[2], started[3], fallback)
+        return self._read_or_follow(
+            lambda: Shard.finish_pop(self, started, fallback),
+            lambda: self.pop(started[2], started[3], fallback),
+        )
 
     def blpop(self, keys: Sequence[bytes], timeout: float, count: int = 1) -> Any:
         deadline = time.monotonic() + timeout

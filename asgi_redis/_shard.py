@@ -211,9 +211,8 @@ class Shard:
             self.links.disconnect()
             raise
         except RedisCommandError as exc:
-            if "unknown command" not in str(exc).lower():
+            if not self.blmpop_missing(exc):  # Redis < 7: the script pops from now on
                 raise
-            self.has_blmpop = False  # Redis < 7: the script pops from now on
         finally:
             self.links.release(link)
         return self.run(fallback, keys, (count,))
